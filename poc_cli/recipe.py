@@ -1,0 +1,241 @@
+"""The YAML recipe as one validated tree.
+
+Every model rejects unknown keys and names the allowed ones, so a typo in a recipe
+written by someone else fails at once with the field that is wrong, instead of being
+silently ignored and producing a comparison that is not the one intended.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
+
+from poc_cli.errors import RecipeError
+
+# Per-method defaults, chosen from the learning-rate trials described in the README
+# ("Where the defaults come from"). They matter more than anything else at PoC sizes.
+DEFAULT_LR = {"lora": 2e-3, "randlora": 5e-4, "full": 5e-5}
+DEFAULT_ALPHA_RATIO = {"lora": 2.0, "randlora": 20.0}
+
+
+class Strict(BaseModel):
+    """Base for every recipe node: immutable, unknown keys rejected with the allowed list."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            allowed = sorted(cls.model_fields)
+            unknown = sorted(str(k) for k in data if k not in cls.model_fields)
+            if unknown:
+                raise ValueError(f"unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
+        return data
+
+
+class DataSpec(Strict):
+    """Where the examples come from and how they are split.
+
+    `train` is a file (jsonl, json, csv, tsv, parquet) or a built-in corpus such as
+    `builtin:bbc_news`. Relative paths resolve against the current directory, so recipes
+    are run from the project root.
+    """
+
+    train: str
+    validation: str | None = None
+    test: str | None = None
+    validation_fraction: float | None = Field(default=None, gt=0, lt=1)
+    test_fraction: float | None = Field(default=None, gt=0, lt=1)
+    split_seed: int = 0
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    max_train_examples: PositiveInt | None = None
+    max_validation_examples: PositiveInt | None = None
+    max_test_examples: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _one_source_per_split(self) -> DataSpec:
+        if self.validation is not None and self.validation_fraction is not None:
+            raise ValueError("give either 'validation' (a file) or 'validation_fraction', not both")
+        if self.test is not None and self.test_fraction is not None:
+            raise ValueError("give either 'test' (a file) or 'test_fraction', not both")
+        if self.test is None and self.test_fraction is None:
+            raise ValueError("a test split is required: set 'test' (a file) or 'test_fraction'")
+        return self
+
+
+class _MethodBase(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    lr: PositiveFloat | None = None
+
+    @property
+    def label(self) -> str:
+        """The name shown in tables: the user's `name`, else the method id."""
+        return self.name or self.method  # type: ignore[attr-defined]
+
+    @property
+    def learning_rate(self) -> float:
+        """The recipe's learning rate, else the method's documented default."""
+        return self.lr if self.lr is not None else DEFAULT_LR[self.method]  # type: ignore[attr-defined]
+
+
+class LoraSpec(_MethodBase):
+    """LoRA: rank `r` is fitted to the budget unless given; lora_alpha = alpha_ratio * r."""
+
+    method: Literal["lora"]
+    r: PositiveInt | None = None
+    alpha_ratio: PositiveFloat = DEFAULT_ALPHA_RATIO["lora"]
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+
+
+class RandLoraSpec(_MethodBase):
+    """RandLoRA: base rank `r` fitted to the budget unless given; randlora_alpha = alpha_ratio * r.
+
+    `projection_prng_key` fixes the random bases; left empty they follow the job's seed,
+    so seed-to-seed spread includes the choice of bases.
+    """
+
+    method: Literal["randlora"]
+    r: PositiveInt | None = None
+    alpha_ratio: PositiveFloat = DEFAULT_ALPHA_RATIO["randlora"]
+    sparse: bool = False
+    very_sparse: bool = False
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    projection_prng_key: int | None = None
+
+    @model_validator(mode="after")
+    def _one_sparsity(self) -> RandLoraSpec:
+        if self.sparse and self.very_sparse:
+            raise ValueError("choose at most one of 'sparse' and 'very_sparse'")
+        return self
+
+
+class FullSpec(_MethodBase):
+    """Full fine-tuning: every parameter trains; the accuracy ceiling and the cost reference."""
+
+    method: Literal["full"]
+
+
+MethodSpec = Annotated[Union[LoraSpec, RandLoraSpec, FullSpec], Field(discriminator="method")]
+PEFT_METHODS = ("lora", "randlora")
+
+
+class BudgetSpec(Strict):
+    """The number of trainable adapter parameters every PEFT method is fitted to.
+
+    Give it directly (`parameters`) or as what LoRA at rank `lora_rank` has on the
+    targeted layers. The classification head is trained by every method and counted apart.
+    """
+
+    lora_rank: PositiveInt | None = None
+    parameters: PositiveInt | None = None
+    tolerance: float = Field(default=0.05, ge=0, lt=1)
+    allow_deviation: bool = False
+
+    @model_validator(mode="after")
+    def _exactly_one_target(self) -> BudgetSpec:
+        if (self.lora_rank is None) == (self.parameters is None):
+            raise ValueError("give exactly one of 'lora_rank' and 'parameters'")
+        return self
+
+
+class TrainingSpec(Strict):
+    """One training setting shared by every method, so that only the method differs."""
+
+    epochs: PositiveInt | None = None
+    steps: PositiveInt | None = None
+    batch_size: PositiveInt = 32
+    eval_batch_size: PositiveInt = 64
+    max_length: int = Field(default=128, ge=8, le=8192)
+    warmup_ratio: float = Field(default=0.06, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    max_grad_norm: PositiveFloat | None = 1.0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    timeout_minutes: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _one_length(self) -> TrainingSpec:
+        if self.epochs is not None and self.steps is not None:
+            raise ValueError("give either 'epochs' or 'steps', not both")
+        return self
+
+    @property
+    def epochs_or_default(self) -> int:
+        """Epochs to run when `steps` is not set (1 when neither is)."""
+        return self.epochs or 1
+
+
+class Recipe(Strict):
+    """A whole PoC: one model, one dataset, several methods at one budget, several seeds."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    model: str = Field(min_length=1)
+    task: Literal["text-classification"] = "text-classification"
+    data: DataSpec
+    methods: list[MethodSpec] = Field(min_length=1)
+    budget: BudgetSpec = BudgetSpec(lora_rank=8)
+    training: TrainingSpec = TrainingSpec()
+    seeds: list[int] = Field(default=[0], min_length=1)
+    target_modules: list[str] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Recipe:
+        labels = [m.label for m in self.methods]
+        for label in labels:
+            if labels.count(label) > 1:
+                raise ValueError(f"two methods are named {label!r}; give each a distinct 'name'")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds must be distinct")
+        return self
+
+
+def _format_error(path: Path, err: ValidationError) -> str:
+    """One line: file, dotted field, what is wrong, the value given."""
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+    # Pydantic names the union member in the location ("methods.0.lora.r"); drop it.
+    parts = [p for p in loc.split(".") if p not in {"lora", "randlora", "full"}]
+    field = ".".join(parts) or "recipe"
+    msg = first["msg"].removeprefix("Value error, ")
+    extra = ""
+    if first["type"] not in {"value_error", "missing", "union_tag_invalid"} and "input" in first:
+        extra = f" (got {first['input']!r})"
+    more = len(err.errors()) - 1
+    tail = f" [+{more} more]" if more else ""
+    return f"{path}: {field}: {msg}{extra}{tail}"
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe; any problem is a RecipeError naming the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise RecipeError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: not a UTF-8 text file") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: a recipe is a YAML mapping with keys name, model, data, methods, ...")
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as err:
+        raise RecipeError(_format_error(path, err)) from None

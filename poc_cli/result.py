@@ -1,0 +1,58 @@
+"""The stored record of one job: what ran, on what, with what outcome and measurements.
+
+Field names carry their units (`_s`, `_mib`, `_bytes`) so a number read back later needs
+no guessing. Failed jobs have a record too: they are shown, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class Status(str, Enum):
+    """How a job ended."""
+
+    OK = "ok"
+    FAILED = "failed"
+    OOM = "oom"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass
+class Record:
+    """One job's outcome. Measurement sections are empty dicts when the job did not get there."""
+
+    job_id: str
+    attempt: str
+    recipe_name: str
+    method: str
+    method_kind: str
+    seed: int
+    status: Status
+    started_at: str
+    finished_at: str
+    job: dict[str, Any]
+    error: str | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    predictions: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, Any] = field(default_factory=dict)
+    throughput: dict[str, Any] = field(default_factory=dict)
+    loss_curve: list[float] = field(default_factory=list)
+    adapter: dict[str, Any] = field(default_factory=dict)
+    memory: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    log_path: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["status"] = self.status.value
+        return out

@@ -1,0 +1,127 @@
+"""The run store: one JSON record per job, written atomically, read back into pandas.
+
+Layout: <store>/<recipe-slug>/<job-id>.json, with the job's log beside it
+(<job-id>.log) and PEFT adapters under <store>/<recipe-slug>/adapters/<job-id>/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from poc_cli.errors import PocError
+from poc_cli.result import Record, Status
+
+DEFAULT_STORE = Path("results")
+
+
+def recipe_slug(name: str) -> str:
+    """A folder name for a recipe: safe characters only, plus a hash when any were replaced."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:60] or "recipe"
+    if safe != name:
+        safe += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    return safe
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=1, ensure_ascii=False, allow_nan=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; records are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Store:
+    """A results folder."""
+
+    def __init__(self, root: Path | str = DEFAULT_STORE) -> None:
+        self.root = Path(root)
+
+    def recipe_dir(self, recipe_name: str) -> Path:
+        return self.root / recipe_slug(recipe_name)
+
+    def record_path(self, recipe_name: str, job_id: str) -> Path:
+        return self.recipe_dir(recipe_name) / f"{job_id}.json"
+
+    def log_path(self, recipe_name: str, job_id: str) -> Path:
+        return self.recipe_dir(recipe_name) / f"{job_id}.log"
+
+    def adapter_dir(self, recipe_name: str, job_id: str) -> Path:
+        return self.recipe_dir(recipe_name) / "adapters" / job_id
+
+    def write(self, record: Record) -> Path:
+        """Store a record atomically, replacing an earlier attempt of the same job."""
+        path = self.record_path(record.recipe_name, record.job_id)
+        write_json_atomic(path, record.to_dict())
+        return path
+
+    def read(self, recipe_name: str, job_id: str) -> dict[str, Any] | None:
+        """The stored record of a job, or None if there is none (or it is unreadable)."""
+        path = self.record_path(recipe_name, job_id)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def is_done(self, recipe_name: str, job_id: str) -> bool:
+        """A job is done when its record says ok; anything else is run again."""
+        record = self.read(recipe_name, job_id)
+        return record is not None and record.get("status") == Status.OK.value
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every readable record in the store, in a stable order."""
+        for path in sorted(self.root.glob("*/*.json")):
+            try:
+                yield json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+
+
+def load_frame(root: Path | str = DEFAULT_STORE) -> pd.DataFrame:
+    """One row per stored job: identity, status, parameters, test metrics, time, memory."""
+    store = Store(root)
+    if not store.root.is_dir():
+        raise PocError(f"store not found: {store.root}")
+    rows = []
+    for rec in store.records():
+        test = rec.get("metrics", {}).get("test", {})
+        params = rec.get("parameters", {})
+        rows.append(
+            {
+                "recipe": rec["recipe_name"],
+                "method": rec["method"],
+                "method_kind": rec["method_kind"],
+                "seed": rec["seed"],
+                "job_id": rec["job_id"],
+                "status": rec["status"],
+                "error": rec.get("error"),
+                "settings": rec.get("job", {}).get("allocation", {}).get("settings"),
+                "trainable_parameters": params.get("trainable_counted"),
+                "effective_parameters": params.get("trainable_effective"),
+                "adapter_parameters": params.get("adapter_counted"),
+                "budget_parameters": params.get("budget"),
+                "accuracy": test.get("accuracy"),
+                "macro_f1": test.get("macro_f1"),
+                "train_s": rec.get("timing", {}).get("train_s"),
+                "examples_per_s": rec.get("throughput", {}).get("examples_per_s"),
+                "host_peak_rss_mib": rec.get("memory", {}).get("host_peak_rss_mib"),
+                "adapter_bytes": rec.get("adapter", {}).get("bytes"),
+            }
+        )
+    return pd.DataFrame(rows)

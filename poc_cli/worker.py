@@ -1,0 +1,203 @@
+"""Run one job inside its own spawned process and store its record.
+
+The process is the unit of isolation: its peak memory is its own, a crash or an
+out-of-memory kills only this job, and whatever happens a record is written (by the
+child when it can, by the parent otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import tempfile
+import time
+import traceback
+from datetime import datetime, timezone
+from multiprocessing.queues import Queue
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import set_seed
+from transformers.utils import logging as hf_logging
+
+from poc_cli.data import load_splits
+from poc_cli.environment import environment
+from poc_cli.errors import PocError
+from poc_cli.methods import get_method
+from poc_cli.modelhub import describe, load_config, load_model, load_tokenizer, resolve_model
+from poc_cli.plan import Job
+from poc_cli.recipe import PEFT_METHODS
+from poc_cli.result import Record, Status
+from poc_cli.store import Store
+from poc_cli.tasks.text_classification import classification_metrics, encode, loader
+from poc_cli.train import predict, train
+
+
+def now() -> str:
+    """UTC timestamp for records."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def base_record(job: Job, *, attempt: str, status: Status, started_at: str, store: Store) -> Record:
+    """A record with the job's identity and nothing measured yet."""
+    return Record(
+        job_id=job.id,
+        attempt=attempt,
+        recipe_name=job.recipe.name,
+        method=job.allocation.label,
+        method_kind=job.allocation.method,
+        seed=job.seed,
+        status=status,
+        started_at=started_at,
+        finished_at=started_at,
+        job={"recipe": job.recipe.model_dump(mode="json"), **job.spec},
+        log_path=str(store.log_path(job.recipe.name, job.id)),
+    )
+
+
+def pick_device(requested: str) -> torch.device:
+    """`auto` takes the GPU when there is one; asking for `cuda` without one is an error."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise PocError("training.device: 'cuda' requested but torch sees no CUDA device")
+    if requested == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _save_model(model: torch.nn.Module, *, job: Job, store: Store) -> dict[str, Any]:
+    """Save PEFT adapters into the store; measure (and discard) a fully fine-tuned model."""
+    if job.allocation.method in PEFT_METHODS:
+        target = store.adapter_dir(job.recipe.name, job.id)
+        shutil.rmtree(target, ignore_errors=True)
+        model.save_pretrained(target)
+        return {"kind": "peft adapter", "path": str(target), "bytes": _dir_bytes(target)}
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        return {"kind": "full model (measured, not kept)", "path": None, "bytes": _dir_bytes(Path(tmp))}
+
+
+def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
+    """Load, adapt, train, evaluate and save; fills `record` section by section."""
+    recipe, training = job.recipe, job.recipe.training
+    device = pick_device(training.device)
+    record.environment = environment()
+    emit(event="phase", phase="load")
+    t0 = time.perf_counter()
+    splits = load_splits(recipe.data)
+    record.data = {
+        "sources": [s.__dict__ for s in splits.sources],
+        "sizes": splits.sizes(),
+        "labels": list(splits.labels),
+    }
+    source = resolve_model(recipe.model)
+    config = load_config(source, splits.labels, field_value=recipe.model)
+    tokenizer = load_tokenizer(source)
+    set_seed(job.seed)  # head initialisation, LoRA's A, dropout and data order follow the seed
+    model = load_model(source, config)
+    arch = describe(model, recipe.target_modules)
+    model = get_method(job.allocation.method).apply(
+        model, spec=job.method_spec, r=job.allocation.r, arch=arch, seed=job.seed
+    )
+    model.to(device)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if trainable != job.allocation.trainable_parameters:
+        raise RuntimeError(
+            f"built model has {trainable:,} trainable parameters, plan said "
+            f"{job.allocation.trainable_parameters:,}: the budget fit is wrong for this model"
+        )
+    encoded = {name: encode(frame, tokenizer, splits.labels, training.max_length)
+               for name, frame in (("train", splits.train), ("validation", splits.validation),
+                                   ("test", splits.test)) if frame is not None}
+    train_batches = loader(encoded["train"], tokenizer, batch_size=training.batch_size, shuffle=True, seed=job.seed)
+    record.timing["load_s"] = time.perf_counter() - t0
+
+    emit(event="phase", phase="train")
+    result = train(
+        model, train_batches, training=training, lr=job.method_spec.learning_rate, device=device,
+        on_step=lambda step, total, loss: emit(event="step", step=step, total=total, loss=loss),
+    )
+    check = result.gradient_check
+    record.parameters = {
+        "budget": job.allocation.budget,
+        "adapter_counted": job.allocation.adapter_parameters,
+        "head": job.allocation.head_parameters,
+        "trainable_counted": check.trainable_parameters,
+        "trainable_effective": check.effective_parameters,
+        "full_model": job.allocation.total_parameters,
+        "deviation_from_budget": job.allocation.deviation,
+        "without_gradient": list(check.missing),
+    }
+    if check.missing:
+        record.warnings.append(
+            f"{len(check.missing)} trainable tensor(s) received no gradient in the first step "
+            f"({check.trainable_parameters - check.effective_parameters:,} parameters never train): "
+            + ", ".join(check.missing[:5])
+        )
+    record.timing["train_s"] = result.seconds
+    record.throughput = {
+        "examples_per_s": result.examples_per_second,
+        "tokens_per_s": result.tokens_per_second,
+        "steps": result.steps,
+        "examples": result.examples,
+        "tokens": result.tokens,
+    }
+    record.loss_curve = result.loss_curve
+
+    emit(event="phase", phase="evaluate")
+    t0 = time.perf_counter()
+    for split in ("test", "validation"):
+        if split not in encoded:
+            continue
+        batches = loader(encoded[split], tokenizer, batch_size=training.eval_batch_size, shuffle=False, seed=0)
+        y_true, y_pred, confidence = predict(model, batches, device=device)
+        record.metrics[split] = classification_metrics(y_true, y_pred, splits.labels)
+        record.predictions[split] = {"y_true": y_true, "y_pred": y_pred, "confidence": confidence}
+    record.timing["evaluate_s"] = time.perf_counter() - t0
+
+    emit(event="phase", phase="save")
+    record.adapter = _save_model(model, job=job, store=store)
+
+
+def child_main(job: Job, store_root: str, attempt: str, events: Queue | None) -> None:
+    """Entry point of the spawned process: run the job, always write a record."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    store = Store(store_root)
+    log = store.log_path(job.recipe.name, job.id)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    hf_logging.disable_progress_bar()
+
+    def emit(**event: Any) -> None:
+        if events is not None:
+            events.put(event)
+
+    record = base_record(job, attempt=attempt, status=Status.FAILED, started_at=now(), store=store)
+    t0 = time.perf_counter()
+    try:
+        execute(job, record, store=store, emit=emit)
+        record.status = Status.OK
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        record.status, record.error = Status.OOM, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        traceback.print_exc()
+    except Exception as exc:  # any failure of this job is recorded, never raised to the parent
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        record.status, record.error = Status.FAILED, f"{type(exc).__name__}: {message}"
+        traceback.print_exc()
+    record.timing["total_s"] = time.perf_counter() - t0
+    # ru_maxrss is in KiB on Linux: the peak resident memory of this job's process.
+    record.memory = {
+        "host_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "gpu": None,
+        "gpu_reason": "no NVIDIA GPU" if not torch.cuda.is_available() else "GPU memory tracking not enabled",
+    }
+    record.finished_at = now()
+    store.write(record)
