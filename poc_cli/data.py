@@ -124,7 +124,9 @@ def _label_text(value: object) -> str:
 
 
 def _columns(frame: pd.DataFrame, spec: DataSpec, *, field: str, location: str) -> pd.DataFrame:
-    """Select and rename the recipe's columns; reject absent columns and empty cells."""
+    """Select and rename the recipe's columns; reject empty files, absent columns and empty cells."""
+    if frame.empty:
+        raise RecipeError(f"data.{field}: the {field} split is empty: {location} has no rows")
     wanted = {"text_column": spec.text_column, "label_column": spec.label_column}
     if spec.text_pair_column is not None:
         wanted["text_pair_column"] = spec.text_pair_column

@@ -1,0 +1,95 @@
+"""Shared fixtures: a tiny random BERT saved as a real model folder, tiny real data files."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+PROJECT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT.parent / "shared" / "data"
+
+POSITIVE = ["good", "great", "fine", "happy", "nice", "superb"]
+NEGATIVE = ["bad", "awful", "poor", "sad", "ugly", "dull"]
+FILLER = ["the", "movie", "was", "really", "plot", "actors", "and", "quite", "very", "story"]
+
+
+def needs_shared_data() -> pytest.MarkDecorator:
+    """Skip (with the reason) where ../shared/data is absent."""
+    return pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"{SHARED_DATA} is absent")
+
+
+def make_examples(n: int, seed: int) -> list[dict[str, str]]:
+    """A learnable sentiment task: a sentiment word among filler words."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = "positive" if i % 2 == 0 else "negative"
+        words = rng.sample(FILLER, 4) + [rng.choice(POSITIVE if label == "positive" else NEGATIVE)]
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "label": label})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer BERT (hidden 32) with its own WordPiece vocabulary, saved like a hub model."""
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(POSITIVE + NEGATIVE + FILLER))
+    BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)}).save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=48, max_position_embeddings=64,
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,  # learns in ~90 steps without dropout
+    )
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Train / test jsonl files of the learnable task."""
+    folder = tmp_path_factory.mktemp("tiny-data")
+    return {
+        "train": write_jsonl(folder / "train.jsonl", make_examples(96, seed=1)),
+        "test": write_jsonl(folder / "test.jsonl", make_examples(40, seed=2)),
+    }
+
+
+def recipe_dict(model_dir: Path, data: dict[str, Path], **overrides: Any) -> dict[str, Any]:
+    """A valid recipe on the tiny model; top-level keys in `overrides` replace the defaults."""
+    recipe: dict[str, Any] = {
+        "name": "tiny",
+        "model": str(model_dir),
+        "data": {"train": str(data["train"]), "test": str(data["test"])},
+        "budget": {"lora_rank": 4},
+        "methods": [{"method": "lora", "lr": 1e-2}, {"method": "randlora", "lr": 1e-2, "alpha_ratio": 2},
+                    {"method": "full", "lr": 3e-3}],
+        "training": {"epochs": 2, "batch_size": 16, "max_length": 16},
+        "seeds": [0],
+    }
+    recipe.update(overrides)
+    return recipe
+
+
+def write_recipe(path: Path, recipe: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def tiny_recipe(tmp_path: Path, tiny_model_dir: Path, tiny_data: dict[str, Path]) -> Path:
+    """A valid recipe file for the tiny model and data."""
+    return write_recipe(tmp_path / "recipe.yaml", recipe_dict(tiny_model_dir, tiny_data))

@@ -1,0 +1,56 @@
+"""CLI surface: help for every command, the plan as a table and as JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from poc_cli.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("command", [[], ["plan"], ["run"]])
+def test_help(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+
+
+def test_console_script_and_module_agree() -> None:
+    proc = subprocess.run([sys.executable, "-m", "poc_cli", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("poc ")
+
+
+def test_plan_table_and_json(tiny_recipe: Path) -> None:
+    table = runner.invoke(app, ["plan", str(tiny_recipe)], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    for fragment in ("lora", "randlora", "full", "reference", "+ head (classifier)", "3 jobs"):
+        assert fragment in table.output
+    result = runner.invoke(app, ["plan", str(tiny_recipe), "--json"])
+    assert result.exit_code == 0
+    plan = json.loads(result.stdout)
+    methods = {m["name"]: m for m in plan["methods"]}
+    assert methods["lora"]["deviation"] == 0 and methods["full"]["deviation"] is None
+    assert abs(methods["randlora"]["deviation"]) <= 0.05
+    assert methods["lora"]["trainable_parameters"] == methods["lora"]["adapter_parameters"] + plan["head"]["parameters"]
+    assert len(plan["jobs"]) == 3 and len({j["id"] for j in plan["jobs"]}) == 3
+
+
+def test_job_ids_are_stable_and_independent_of_other_methods(tiny_recipe: Path, tmp_path: Path) -> None:
+    import yaml
+
+    first = json.loads(runner.invoke(app, ["plan", str(tiny_recipe), "--json"]).stdout)["jobs"]
+    recipe = yaml.safe_load(tiny_recipe.read_text())
+    recipe["methods"] = recipe["methods"][:1]
+    recipe["seeds"] = [0, 1]
+    smaller = tmp_path / "smaller.yaml"
+    smaller.write_text(yaml.safe_dump(recipe))
+    second = json.loads(runner.invoke(app, ["plan", str(smaller), "--json"]).stdout)["jobs"]
+    assert second[0]["id"] == first[0]["id"]  # same lora seed 0: same job, reused on rerun
+    assert second[1]["id"] not in {j["id"] for j in first}

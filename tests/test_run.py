@@ -1,0 +1,158 @@
+"""`poc run` in real processes: records, resume, a killed job, Ctrl-C, a timeout, a failing job."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from safetensors import safe_open
+
+from conftest import recipe_dict, write_recipe
+
+POC = [sys.executable, "-m", "poc_cli"]
+ENV = {**os.environ, "COLUMNS": "250"}  # Rich wraps at 80 columns when writing to a pipe
+
+
+def poc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*POC, *args], capture_output=True, text=True, cwd=cwd, timeout=600, env=ENV)
+
+
+def records(store: Path) -> dict[str, dict[str, Any]]:
+    """Stored records by method name."""
+    return {r["method"]: r for r in (json.loads(p.read_text()) for p in store.glob("*/*.json"))}
+
+
+def test_run_stores_complete_records_then_resume_skips(
+    tmp_path: Path, tiny_model_dir: Path, tiny_data: dict[str, Path]
+) -> None:
+    recipe = write_recipe(tmp_path / "r.yaml", recipe_dict(tiny_model_dir, tiny_data))
+    store = tmp_path / "store"
+    first = poc("run", str(recipe), "--store", str(store))
+    assert first.returncode == 0, first.stdout + first.stderr
+    stored = records(store)
+    assert set(stored) == {"lora", "randlora", "full"}
+    plan = json.loads(poc("plan", str(recipe), "--json").stdout)
+    planned = {m["name"]: m for m in plan["methods"]}
+    for method, rec in stored.items():
+        assert rec["status"] == "ok" and rec["error"] is None and rec["schema_version"] == 1
+        assert rec["seed"] == 0 and rec["job"]["seed"] == 0 and rec["job"]["recipe"]["name"] == "tiny"
+        params = rec["parameters"]
+        assert params["trainable_counted"] == planned[method]["trainable_parameters"]
+        assert params["trainable_effective"] == params["trainable_counted"]
+        assert params["budget"] == plan["budget_parameters"]
+        test = rec["metrics"]["test"]
+        assert test["n"] == 40 and 0 <= test["accuracy"] <= 1 and "confusion_matrix" in test
+        assert set(test["per_class"]) == {"negative", "positive"}
+        assert len(rec["predictions"]["test"]["y_pred"]) == 40
+        assert len(rec["loss_curve"]) == rec["throughput"]["steps"] == 2 * 6  # 96 examples / 16, 2 epochs
+        assert rec["throughput"]["examples_per_s"] > 0 and rec["throughput"]["tokens_per_s"] > 0
+        assert {"load_s", "train_s", "evaluate_s", "total_s"} <= set(rec["timing"])
+        assert rec["memory"]["host_peak_rss_mib"] > 100  # torch alone is more than that
+        assert rec["memory"]["gpu"] is None and rec["memory"]["gpu_reason"]
+        sha = hashlib.sha256(tiny_data["train"].read_bytes()).hexdigest()
+        assert rec["data"]["sources"][0]["sha256"] == sha
+        assert rec["environment"]["packages"]["peft"]
+        assert rec["adapter"]["bytes"] > 0
+    # RandLoRA's adapter holds lambda and gamma only: the random bases are not written.
+    adapter = Path(stored["randlora"]["adapter"]["path"]) / "adapter_model.safetensors"
+    with safe_open(str(adapter), "pt") as fh:
+        keys = list(fh.keys())
+    assert keys and not any("randlora_A" in k or "randlora_B" in k for k in keys)
+    assert stored["full"]["adapter"]["path"] is None  # measured, not kept
+
+    attempts = {m: r["attempt"] for m, r in stored.items()}
+    second = poc("run", str(recipe), "--store", str(store))
+    assert second.returncode == 0
+    assert second.stdout.count("done before, skipped") == 3
+    assert {m: r["attempt"] for m, r in records(store).items()} == attempts
+
+
+def wait_for_child(parent: subprocess.Popen, *, settle_s: float) -> psutil.Process:
+    """The job process of a running `poc run`, once it has run for `settle_s` seconds."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        children = [c for c in psutil.Process(parent.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+        if children:
+            time.sleep(settle_s)
+            return children[0]
+        time.sleep(0.1)
+    raise AssertionError("no job process appeared")
+
+
+@pytest.fixture()
+def slow_recipe(tmp_path: Path, tiny_model_dir: Path, tiny_data: dict[str, Path]) -> Path:
+    """Two jobs; the first trains long enough (a few seconds) to be stopped mid-run."""
+    return write_recipe(tmp_path / "slow.yaml", recipe_dict(
+        tiny_model_dir, tiny_data, methods=[{"method": "lora"}, {"method": "full"}],
+        training={"steps": 1500, "batch_size": 16, "max_length": 16},
+    ))
+
+
+def test_killed_job_is_recorded_others_go_on_and_rerun_completes(tmp_path: Path, slow_recipe: Path) -> None:
+    store = tmp_path / "store"
+    proc = subprocess.Popen([*POC, "run", str(slow_recipe), "--store", str(store)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    wait_for_child(proc, settle_s=4).kill()
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1, out + err
+    stored = records(store)
+    assert stored["lora"]["status"] == "failed"
+    assert "killed by signal 9" in stored["lora"]["error"]
+    assert stored["full"]["status"] == "ok"  # the failure did not stop the next job
+
+    rerun = poc("run", str(slow_recipe), "--store", str(store))
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    stored = records(store)
+    assert stored["lora"]["status"] == "ok" and stored["full"]["status"] == "ok"
+    assert rerun.stdout.count("done before, skipped") == 1
+
+
+def test_ctrl_c_marks_the_running_job_interrupted(tmp_path: Path, slow_recipe: Path) -> None:
+    store = tmp_path / "store"
+    proc = subprocess.Popen([*POC, "run", str(slow_recipe), "--store", str(store)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    child = wait_for_child(proc, settle_s=4)
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    stored = records(store)
+    assert set(stored) == {"lora"}  # the run stopped: the second job never started
+    assert stored["lora"]["status"] == "interrupted"
+
+
+def test_timeout_is_recorded(tmp_path: Path, tiny_model_dir: Path, tiny_data: dict[str, Path]) -> None:
+    recipe = write_recipe(tmp_path / "r.yaml", recipe_dict(
+        tiny_model_dir, tiny_data, methods=[{"method": "lora"}],
+        training={"steps": 100000, "timeout_minutes": 0.1},
+    ))
+    result = poc("run", str(recipe), "--store", str(tmp_path / "store"))
+    assert result.returncode == 1
+    rec = records(tmp_path / "store")["lora"]
+    assert rec["status"] == "timeout" and "timed out after 0.1 min" in rec["error"]
+
+
+def test_failure_inside_the_job_is_recorded_with_its_error(
+    tmp_path: Path, tiny_model_dir: Path, tiny_data: dict[str, Path]
+) -> None:
+    if __import__("torch").cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    recipe = write_recipe(tmp_path / "r.yaml", recipe_dict(
+        tiny_model_dir, tiny_data, methods=[{"method": "lora"}], training={"device": "cuda"},
+    ))
+    result = poc("run", str(recipe), "--store", str(tmp_path / "store"))
+    assert result.returncode == 1
+    rec = records(tmp_path / "store")["lora"]
+    assert rec["status"] == "failed"
+    assert rec["error"] == "PocError: training.device: 'cuda' requested but torch sees no CUDA device"
+    assert Path(rec["log_path"]).read_text().count("Traceback") == 1  # the detail is in the job's log
