@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from poc_cli import __version__
+from poc_cli.doctor import Check, environment_checks, recipe_checks
 from poc_cli.errors import PocError
 from poc_cli.launcher import Outcome, run_plan
 from poc_cli.plan import Job, Plan, make_plan
@@ -196,6 +197,41 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt) -> None:
         err_console.print(f"[red]{len(failed)} of {len(outcomes)} jobs did not finish ok[/]; "
                           "run the same command again to retry them.")
         raise typer.Exit(1)
+
+
+@app.command()
+def doctor(
+    recipe: Path | None = typer.Argument(None, help="Also check that this recipe can run here.", show_default=False),
+) -> None:
+    """Print the environment and which measurements are available; with RECIPE, check it can run here."""
+    rows, checks = environment_checks()
+    versions = Table(title="Environment", title_justify="left", show_header=False)
+    for name, value in rows:
+        versions.add_row(name, value)
+    console.print(versions)
+    console.print(_checks_table("Measurements", checks))
+    if recipe is None:
+        return
+    try:
+        recipe_results = recipe_checks(recipe)
+    except PocError as error:
+        fail(error)
+    console.print(_checks_table(f"Recipe {recipe}", recipe_results))
+    failed = [c for c in recipe_results if not c.ok]
+    if failed:
+        err_console.print("[red]the recipe cannot run here:[/] " + "; ".join(f"{c.name}: {c.detail}" for c in failed),
+                          highlight=False)
+        raise typer.Exit(1)
+
+
+def _checks_table(title: str, checks: list[Check]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    table.add_column("check")
+    table.add_column("detail")
+    for check in checks:
+        table.add_row("[green]yes[/]" if check.ok else "[red]no[/]", check.name, check.detail)
+    return table
 
 
 def main() -> None:

@@ -13,13 +13,16 @@ import signal
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from poc_cli.plan import Job, Plan
 from poc_cli.result import Status
-from poc_cli.store import Store
+from poc_cli.store import Store, write_json_atomic
+from poc_cli.trackers.energy import energy_over
+from poc_cli.trackers.gpu_memory import GpuMemory, GpuSample, GpuSampler
+from poc_cli.trackers.host_memory import HostMemory, ProcessTreeMemory
 from poc_cli.worker import base_record, child_main, now
 
 EventCallback = Callable[[Job, dict[str, Any]], None]
@@ -64,12 +67,60 @@ def _stop(process: mp.process.BaseProcess) -> None:
         process.join(5)
 
 
+@dataclass(frozen=True)
+class Measurements:
+    """What the parent measured from outside the job process."""
+
+    host: HostMemory
+    gpu: GpuMemory
+    samples: list[GpuSample]
+
+
+def _gpu_section(gpu: GpuMemory, used_gpu: bool) -> dict[str, Any]:
+    section = asdict(gpu)
+    if section["reason"] is None and not used_gpu:
+        section["reason"] = "the job did not run on a GPU (CPU device)"
+    return section
+
+
+def _energy_section(m: Measurements, timing: dict[str, Any]) -> dict[str, Any]:
+    if m.gpu.reason is not None or not m.samples:
+        return {"energy_j": None, "reason": m.gpu.reason or "no GPU samples"}
+    if "train_started_unix" not in timing or "train_ended_unix" not in timing:
+        return {"energy_j": None, "reason": "the job did not finish its training phase"}
+    return asdict(energy_over(m.samples, timing["train_started_unix"], timing["train_ended_unix"]))
+
+
+def _add_measurements(record: dict[str, Any], m: Measurements, used_gpu: bool) -> dict[str, Any]:
+    """Merge the parent's measurements into a record (the child's, or the parent's own)."""
+    record.setdefault("memory", {})
+    record["memory"]["host_tree_peak_rss_mib"] = m.host.peak_tree_rss_mib
+    record["memory"]["host_sampling"] = {"samples": m.host.samples, "interval_s": m.host.interval_s,
+                                         "reason": m.host.reason}
+    if record["memory"].get("host_peak_rss_mib") is None and m.host.peak_tree_rss_mib is not None:
+        record["memory"]["host_peak_rss_mib"] = m.host.peak_tree_rss_mib
+    record["gpu"] = _gpu_section(m.gpu, used_gpu)
+    record["energy"] = _energy_section(m, record.get("timing", {}))
+    if m.gpu.busy_at_start:
+        record.setdefault("warnings", []).append(
+            f"the GPU already had {m.gpu.baseline_used_mib:,.0f} MiB in use before the job started: "
+            "device-level memory figures include other processes"
+        )
+    if m.gpu.errors:
+        record.setdefault("warnings", []).append("NVML errors during the job: " + "; ".join(m.gpu.errors[:3]))
+    return record
+
+
 def run_isolated(job: Job, *, store: Store, on_event: EventCallback | None = None) -> Outcome:
-    """Run one job in a spawned process; returns its status as stored."""
+    """Run one job in a spawned process, measured from outside; returns its stored status."""
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
     attempt = uuid.uuid4().hex
     started = now()
+    measure = job.recipe.measure
+    interval_s = measure.sample_interval_ms / 1000
+    gpu = GpuSampler(interval_s=interval_s, busy_threshold_mib=measure.busy_gpu_threshold_mib)
+    gpu.open()  # before the child starts: the device's baseline
     process = ctx.Process(target=child_main, args=(job, str(store.root), attempt, events), name=f"poc-{job.id}")
     # The child inherits "ignore SIGINT" from its very first instruction, so Ctrl-C in the
     # terminal reaches only the parent, which stops the child and records it.
@@ -81,27 +132,41 @@ def run_isolated(job: Job, *, store: Store, on_event: EventCallback | None = Non
     timeout_min = job.recipe.training.timeout_minutes
     deadline = time.monotonic() + timeout_min * 60 if timeout_min else None
     status_if_parent_writes, reason = Status.FAILED, None
+    used_gpu = False
+
+    def handle(event: dict[str, Any]) -> None:
+        nonlocal used_gpu
+        if event.get("event") == "device":
+            used_gpu = True
+            gpu.attach(process.pid, event["uuid"])
+        if on_event is not None:
+            on_event(job, event)
+
+    host = ProcessTreeMemory(process.pid, interval_s)
     try:
-        while process.is_alive():
-            try:
-                event = events.get(timeout=POLL_S)
-            except queue_mod.Empty:
-                event = None
-            if event is not None and on_event is not None:
-                on_event(job, event)
-            if deadline is not None and time.monotonic() > deadline:
-                _stop(process)
-                status_if_parent_writes = Status.TIMEOUT
-                reason = f"timed out after {timeout_min:g} min (training.timeout_minutes)"
-                break
-        process.join()
+        with host:
+            while process.is_alive():
+                try:
+                    handle(events.get(timeout=POLL_S))
+                except queue_mod.Empty:
+                    pass
+                if deadline is not None and time.monotonic() > deadline:
+                    _stop(process)
+                    status_if_parent_writes = Status.TIMEOUT
+                    reason = f"timed out after {timeout_min:g} min (training.timeout_minutes)"
+                    break
+            process.join()
     except KeyboardInterrupt:
         _stop(process)
-        _write_parent_record(job, store, attempt, started, Status.INTERRUPTED, "interrupted by the user (Ctrl-C)")
+        measured = Measurements(host.result, gpu.stop(), gpu.samples)
+        _write_parent_record(job, store, attempt, started, Status.INTERRUPTED, "interrupted by the user (Ctrl-C)",
+                             measured, used_gpu)
         raise
     _drain(events, job, on_event)
+    measured = Measurements(host.result, gpu.stop(), gpu.samples)
     stored = store.read(job.recipe.name, job.id)
     if reason is None and stored is not None and stored.get("attempt") == attempt:
+        write_json_atomic(store.record_path(job.recipe.name, job.id), _add_measurements(stored, measured, used_gpu))
         return Outcome(job=job, status=Status(stored["status"]), skipped=False, error=stored.get("error"))
     if reason is None:
         code = process.exitcode
@@ -109,15 +174,17 @@ def run_isolated(job: Job, *, store: Store, on_event: EventCallback | None = Non
         hint = " (SIGKILL: possibly the out-of-memory killer)" if code == -signal.SIGKILL else ""
         last = _last_log_line(store.log_path(job.recipe.name, job.id))
         reason = f"job process {how}{hint} before writing its record" + (f"; last log line: {last}" if last else "")
-    _write_parent_record(job, store, attempt, started, status_if_parent_writes, reason)
+    _write_parent_record(job, store, attempt, started, status_if_parent_writes, reason, measured, used_gpu)
     return Outcome(job=job, status=status_if_parent_writes, skipped=False, error=reason)
 
 
-def _write_parent_record(job: Job, store: Store, attempt: str, started: str, status: Status, error: str) -> None:
+def _write_parent_record(job: Job, store: Store, attempt: str, started: str, status: Status, error: str,
+                         measured: Measurements, used_gpu: bool) -> None:
     record = base_record(job, attempt=attempt, status=status, started_at=started, store=store)
     record.error = error
     record.finished_at = now()
-    store.write(record)
+    payload = _add_measurements(record.to_dict(), measured, used_gpu)
+    write_json_atomic(store.record_path(job.recipe.name, job.id), payload)
 
 
 def run_plan(

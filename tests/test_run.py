@@ -14,6 +14,7 @@ from typing import Any
 
 import psutil
 import pytest
+import torch
 from safetensors import safe_open
 
 from conftest import recipe_dict, write_recipe
@@ -56,8 +57,14 @@ def test_run_stores_complete_records_then_resume_skips(
         assert len(rec["loss_curve"]) == rec["throughput"]["steps"] == 2 * 6  # 96 examples / 16, 2 epochs
         assert rec["throughput"]["examples_per_s"] > 0 and rec["throughput"]["tokens_per_s"] > 0
         assert {"load_s", "train_s", "evaluate_s", "total_s"} <= set(rec["timing"])
-        assert rec["memory"]["host_peak_rss_mib"] > 100  # torch alone is more than that
-        assert rec["memory"]["gpu"] is None and rec["memory"]["gpu_reason"]
+        memory = rec["memory"]
+        assert memory["host_peak_rss_mib"] > 100  # torch alone is more than that
+        assert memory["host_tree_peak_rss_mib"] > 100 and memory["host_sampling"]["samples"] > 0
+        assert rec["timing"]["cpu_s"] > 0 and rec["timing"]["train_ended_unix"] > rec["timing"]["train_started_unix"]
+        if not torch.cuda.is_available():  # CPU only: GPU figures are absent with a reason, never zeros
+            assert rec["gpu"]["peak_job_mib"] is None and rec["gpu"]["reason"]
+            assert memory["torch_peak_reserved_mib"] is None
+            assert rec["energy"]["energy_j"] is None and rec["energy"]["reason"]
         sha = hashlib.sha256(tiny_data["train"].read_bytes()).hexdigest()
         assert rec["data"]["sources"][0]["sha256"] == sha
         assert rec["environment"]["packages"]["peft"]
