@@ -105,7 +105,8 @@ class RandLoraSpec(_MethodBase):
     """RandLoRA: base rank `r` fitted to the budget unless given; randlora_alpha = alpha_ratio * r.
 
     `projection_prng_key` fixes the random bases; left empty they follow the job's seed,
-    so seed-to-seed spread includes the choice of bases.
+    so seed-to-seed spread includes the choice of bases. `implementation: poc` (default)
+    runs poc's faster forward and backward of the same function; `peft` runs peft's own.
     """
 
     method: Literal["randlora"]
@@ -115,6 +116,7 @@ class RandLoraSpec(_MethodBase):
     very_sparse: bool = False
     dropout: float = Field(default=0.0, ge=0, lt=1)
     projection_prng_key: int | None = None
+    implementation: Literal["poc", "peft"] = "poc"
 
     @model_validator(mode="after")
     def _one_sparsity(self) -> RandLoraSpec:

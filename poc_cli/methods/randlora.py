@@ -13,6 +13,7 @@ import warnings
 from peft import RandLoraConfig, get_peft_model
 from torch import nn
 
+from poc_cli.methods.randlora_fast import accelerate
 from poc_cli.modelhub import Architecture, Layer
 from poc_cli.recipe import RandLoraSpec
 
@@ -40,6 +41,7 @@ def settings(spec: RandLoraSpec, r: int) -> dict[str, float | int | bool]:
         "dropout": spec.dropout,
         "sparse": spec.sparse,
         "very_sparse": spec.very_sparse,
+        "implementation": spec.implementation,
     }
 
 
@@ -50,6 +52,9 @@ def projection_key(spec: RandLoraSpec, seed: int) -> int:
 
 def apply(model: nn.Module, *, spec: RandLoraSpec, r: int, arch: Architecture, seed: int) -> nn.Module:
     """Wrap `model` with peft's RandLoRA on the targeted layers; the head trains fully.
+
+    With `implementation: poc` the layers keep peft's tensors and keys but run poc's
+    forward and backward (see randlora_fast).
 
     `save_projection=False`: peft's default writes the shared random bases once per layer
     (354 MB for a MiniLM adapter against 1.4 MB); they are regenerated from the key instead.
@@ -68,4 +73,7 @@ def apply(model: nn.Module, *, spec: RandLoraSpec, r: int, arch: Architecture, s
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*basis_A and basis_B.*")
-        return get_peft_model(model, config)
+        peft_model = get_peft_model(model, config)
+    if spec.implementation == "poc":
+        accelerate(peft_model)
+    return peft_model

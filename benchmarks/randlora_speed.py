@@ -1,0 +1,150 @@
+"""Step time and peak memory: LoRA, peft's RandLoRA, poc's RandLoRA, full fine-tuning.
+
+All four run side by side in one process on the packaged all-MiniLM-L6-v2, at the budget
+of LoRA r=8 (RandLoRA's r fitted by poc), over batch x sequence sizes. Steps are
+interleaved round-robin so that machine noise hits every contender alike; the median is
+reported. Peak memory: on CUDA torch's max_memory_allocated per contender; on CPU the
+peak RSS above the level before the contender's steps (sampled every 1 ms, with freed
+heap returned to the OS in between).
+
+    python benchmarks/randlora_speed.py                     # 8x64, 32x128, 64x256
+    python benchmarks/randlora_speed.py --sizes 8x64 --steps 5 --dtype bf16
+
+Targets (issue 5) at 32x128 on CPU: poc RandLoRA step time <= 0.65x peft's and <= 1.0x
+full fine-tuning's; peak memory <= peft's; and never slower than peft's at any size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import statistics
+import threading
+import time
+import warnings
+from collections.abc import Callable
+
+import psutil
+import torch
+from torch import nn
+
+from poc_cli.methods import get_method
+from poc_cli.modelhub import describe, load_config, load_model, resolve_model
+from poc_cli.recipe import FullSpec, LoraSpec, RandLoraSpec
+
+warnings.filterwarnings("ignore")
+CONTENDERS = ("lora", "randlora-peft", "randlora-poc", "full")
+
+
+def build(name: str, device: torch.device, dtype: torch.dtype) -> nn.Module:
+    source = resolve_model("builtin:all-MiniLM-L6-v2")
+    config = load_config(source, tuple(str(i) for i in range(8)), field_value="builtin")
+    torch.manual_seed(0)
+    model = load_model(source, config)
+    arch = describe(model, None)
+    lora = get_method("lora")
+    randlora = get_method("randlora")
+    budget = lora.count(arch.layers, 8)
+    if name == "lora":
+        model = lora.apply(model, spec=LoraSpec(method="lora"), r=8, arch=arch, seed=0)
+    elif name.startswith("randlora"):
+        spec = RandLoraSpec(method="randlora", alpha_ratio=2, implementation=name.split("-")[1])
+        model = randlora.apply(model, spec=spec, r=randlora.fit(arch.layers, budget), arch=arch, seed=0)
+    else:
+        model = get_method("full").apply(model, spec=FullSpec(method="full"), r=None, arch=arch, seed=0)
+    return model.to(device=device, dtype=dtype).train()
+
+
+def make_step(model: nn.Module, batch: int, seq: int, device: torch.device) -> Callable[[], None]:
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    generator = torch.Generator().manual_seed(1)
+    ids = torch.randint(1000, 20000, (batch, seq), generator=generator).to(device)
+    labels = torch.randint(0, 8, (batch,), generator=generator).to(device)
+    mask = torch.ones_like(ids)
+
+    def step() -> None:
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    return step
+
+
+def release_heap() -> None:
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+
+
+def peak_memory_mib(step: Callable[[], None], device: torch.device) -> float:
+    """Peak memory of two steps above the level before them."""
+    release_heap()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        step()
+        step()
+        return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+    process = psutil.Process()
+    before = process.memory_info().rss
+    peak = before
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, process.memory_info().rss)
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    step()
+    step()
+    done.set()
+    thread.join()
+    return (peak - before) / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="8x64,32x128,64x256", help="batch x sequence, comma separated")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per contender (after 1 warm-up)")
+    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    print(f"device {device}, dtype {args.dtype}, torch threads {torch.get_num_threads()}, "
+          f"{args.steps} timed steps after 1 warm-up; median step time, peak memory of two steps")
+    models = {name: build(name, device, dtype) for name in CONTENDERS}
+    for size in args.sizes.split(","):
+        batch, seq = (int(v) for v in size.lower().split("x"))
+        steps = {name: make_step(model, batch, seq, device) for name, model in models.items()}
+        times: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+        for name in CONTENDERS:  # warm-up: allocator growth, lazy init
+            steps[name]()
+        for _ in range(args.steps):
+            for name in CONTENDERS:
+                t0 = time.perf_counter()
+                steps[name]()
+                times[name].append(time.perf_counter() - t0)
+        memory = {name: peak_memory_mib(steps[name], device) for name in CONTENDERS}
+        median = {name: statistics.median(values) for name, values in times.items()}
+        print(f"\n{batch}x{seq}")
+        print(f"  {'contender':<15}{'median step s':>15}{'peak MiB':>12}")
+        for name in CONTENDERS:
+            print(f"  {name:<15}{median[name]:>15.3f}{memory[name]:>12.0f}")
+        poc, peft, full = median["randlora-poc"], median["randlora-peft"], median["full"]
+        print(f"  poc/peft RandLoRA time {poc / peft:.2f}x   poc RandLoRA/full time {poc / full:.2f}x   "
+              f"poc/peft RandLoRA memory {memory['randlora-poc'] / memory['randlora-peft']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
