@@ -12,18 +12,22 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from poc_cli import __version__
+from poc_cli.compare import MethodRow, compare
+from poc_cli.cost import Price
 from poc_cli.doctor import Check, environment_checks, recipe_checks
 from poc_cli.errors import PocError
 from poc_cli.launcher import Outcome, run_plan
 from poc_cli.plan import Job, Plan, make_plan
 from poc_cli.recipe import load_recipe
 from poc_cli.result import Status
+from poc_cli.stats import Summary
 from poc_cli.store import DEFAULT_STORE, Store
 
 app = typer.Typer(
@@ -197,6 +201,88 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt) -> None:
         err_console.print(f"[red]{len(failed)} of {len(outcomes)} jobs did not finish ok[/]; "
                           "run the same command again to retry them.")
         raise typer.Exit(1)
+
+
+def _pm(summary: Summary | None, scale: float = 100.0, digits: int = 1) -> str:
+    if summary is None:
+        return "-"
+    std = f" ± {summary.std * scale:.{digits}f}" if summary.std is not None else ""
+    return f"{summary.mean * scale:.{digits}f}{std} (n={summary.n})"
+
+
+def _difference_text(row: MethodRow) -> str:
+    d = row.difference
+    if d is None:
+        return "reference" if row.method == row.baseline else "-"
+    verdict = "" if d.significant else " no significant difference"
+    p = f", McNemar p={d.p_value:.3f}" if d.p_value is not None else ""
+    return f"{100 * d.mean:+.1f} pt [{100 * d.low:+.1f}, {100 * d.high:+.1f}]{p}{verdict}"
+
+
+def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
+    flat = []
+    for row in rows:
+        item = {k: v for k, v in row.to_dict().items() if k not in {"accuracy", "macro_f1", "difference", "train_s",
+                                                                        "price", "settings", "statuses"}}
+        for name in ("accuracy", "macro_f1", "train_s"):
+            summary = getattr(row, name)
+            item.update({f"{name}_mean": summary.mean if summary else None,
+                         f"{name}_std": summary.std if summary else None, f"{name}_n": summary.n if summary else 0})
+        d = row.difference
+        item.update(diff_vs_baseline=d.mean if d else None, diff_low=d.low if d else None,
+                    diff_high=d.high if d else None, diff_method=d.method if d else None,
+                    price_per_hour=row.price.per_hour, currency=row.price.currency, price_source=row.price.source,
+                    settings=json.dumps(row.settings), statuses=json.dumps(row.statuses))
+        flat.append(item)
+    return pd.DataFrame(flat)
+
+
+@app.command(name="compare")
+def compare_command(
+    store: Path = StoreOpt,
+    recipe: str | None = typer.Option(None, "--recipe", help="Only this recipe (its name)."),
+    method: list[str] | None = typer.Option(None, "--method", help="Only these methods (repeatable)."),
+    baseline: str | None = typer.Option(None, "--baseline", help="Reference method (default: lora)."),
+    price_per_hour: float | None = typer.Option(None, "--price-per-hour", help="Hourly price of the machine."),
+    currency: str = typer.Option("USD", "--currency", help="Currency of --price-per-hour."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print the comparison as CSV."),
+) -> None:
+    """Compare the stored runs: accuracy (mean ± std over seeds), paired difference, memory, time, cost."""
+    price = Price(price_per_hour, currency, "given on the command line") if price_per_hour is not None else None
+    try:
+        rows = compare(Store(store), recipe=recipe, methods=method, baseline=baseline, price=price)
+    except PocError as error:
+        fail(error)
+    if as_json:
+        sys.stdout.write(json.dumps([r.to_dict() for r in rows], indent=2, default=str) + "\n")
+        return
+    if as_csv:
+        sys.stdout.write(_rows_frame(rows).to_csv(index=False))
+        return
+    for recipe_name in dict.fromkeys(r.recipe for r in rows):
+        table = Table(title=f"Recipe {recipe_name}: accuracy in %, difference against {rows[0].baseline}",
+                      title_justify="left")
+        for column in ("method", "configuration", "trainable", "accuracy", "macro-F1", "Δ accuracy [95% CI]",
+                       "peak memory", "train time", "examples/s", "energy", "cost/run", "adapter", "runs"):
+            table.add_column(column)
+        for row in (r for r in rows if r.recipe == recipe_name):
+            table.add_row(
+                row.method,
+                _settings_text(row.settings) if row.method_kind != "full" else "all parameters",
+                f"{row.trainable_parameters:,} ({row.percent_of_full:.2f}%)" if row.trainable_parameters else "-",
+                _pm(row.accuracy), _pm(row.macro_f1), _difference_text(row),
+                f"{row.peak_memory_mib:,.0f} MiB {row.memory_label}" if row.peak_memory_mib else "-",
+                _pm(row.train_s, scale=1.0, digits=1).replace(" (n=", " s (n=") if row.train_s else "-",
+                f"{row.examples_per_s:.1f}" if row.examples_per_s else "-",
+                f"{row.energy_j:,.0f} J" if row.energy_j is not None else "n/a (no GPU)",
+                f"{row.cost_per_run:.4f} {row.price.currency}" if row.cost_per_run is not None else "-",
+                f"{row.adapter_bytes / 2**20:.2f} MB" if row.adapter_bytes else "-",
+                ", ".join(f"{n} {status}" for status, n in row.statuses.items()),
+            )
+        console.print(table)
+        prices = {r.price.source for r in rows if r.recipe == recipe_name}
+        console.print("cost: " + "; ".join(sorted(prices)), highlight=False)
 
 
 @app.command()

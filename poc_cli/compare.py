@@ -1,0 +1,138 @@
+"""Compare methods from the store: one row per recipe and method, paired by seed.
+
+When a store holds several records for the same recipe, method and seed (the recipe was
+changed and run again), the most recently finished one is used.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from poc_cli.cost import Price, run_cost, typical_price
+from poc_cli.errors import PocError
+from poc_cli.stats import PairedDifference, Summary, paired_bootstrap, paired_t, summarize
+from poc_cli.store import Store
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    """Everything `poc compare` shows for one method of one recipe."""
+
+    recipe: str
+    method: str
+    method_kind: str
+    settings: dict[str, Any]
+    trainable_parameters: int | None
+    percent_of_full: float | None
+    accuracy: Summary | None
+    macro_f1: Summary | None
+    baseline: str
+    difference: PairedDifference | None  # accuracy minus the baseline's
+    peak_memory_mib: float | None
+    memory_label: str
+    train_s: Summary | None
+    examples_per_s: float | None
+    energy_j: float | None
+    cost_per_run: float | None
+    price: Price
+    adapter_bytes: int | None
+    statuses: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def latest_records(store: Store) -> list[dict[str, Any]]:
+    """One record per (recipe, method, seed): the last to finish."""
+    latest: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for record in store.records():
+        key = (record["recipe_name"], record["method"], record["seed"])
+        if key not in latest or record["finished_at"] >= latest[key]["finished_at"]:
+            latest[key] = record
+    return list(latest.values())
+
+
+def _memory(record: dict[str, Any]) -> tuple[float | None, str]:
+    gpu = record.get("gpu") or {}
+    if gpu.get("peak_job_mib") is not None:
+        return gpu["peak_job_mib"], "GPU peak (NVML)"
+    return record.get("memory", {}).get("host_peak_rss_mib"), "host RSS peak (no GPU)"
+
+
+def _correct(record: dict[str, Any]) -> list[bool] | None:
+    test = record.get("predictions", {}).get("test")
+    if not test:
+        return None
+    return [t == p for t, p in zip(test["y_true"], test["y_pred"])]
+
+
+def _difference(ok: dict[int, dict[str, Any]], base: dict[int, dict[str, Any]]) -> PairedDifference | None:
+    seeds = sorted(set(ok) & set(base))
+    if len(seeds) >= 2:
+        return paired_t([ok[s]["metrics"]["test"]["accuracy"] - base[s]["metrics"]["test"]["accuracy"]
+                         for s in seeds])
+    if len(seeds) == 1:
+        a, b = _correct(ok[seeds[0]]), _correct(base[seeds[0]])
+        if a is not None and b is not None and len(a) == len(b):
+            return paired_bootstrap(a, b)
+    return None
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def compare(
+    store: Store, *, recipe: str | None = None, methods: list[str] | None = None, baseline: str | None = None,
+    price: Price | None = None,
+) -> list[MethodRow]:
+    """Rows for every recipe and method in the store; PocError if there is nothing to compare."""
+    if not store.root.is_dir():
+        raise PocError(f"store not found: {store.root}")
+    records = [r for r in latest_records(store)
+               if (recipe is None or r["recipe_name"] == recipe) and (methods is None or r["method"] in methods)]
+    if not records:
+        raise PocError(f"no records in {store.root}" + (" matching the filters" if recipe or methods else ""))
+    grouped: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        grouped[record["recipe_name"]][record["method"]].append(record)
+    rows = []
+    for recipe_name, by_method in grouped.items():
+        reference = baseline or ("lora" if "lora" in by_method else next(iter(by_method)))
+        base_ok = {r["seed"]: r for r in by_method.get(reference, []) if r["status"] == "ok"}
+        for method, runs in by_method.items():
+            ok = {r["seed"]: r for r in runs if r["status"] == "ok"}
+            statuses: dict[str, int] = defaultdict(int)
+            for r in runs:
+                statuses[r["status"]] += 1
+            first = next(iter(ok.values()), runs[0])
+            params = first.get("parameters", {})
+            memory = [_memory(r) for r in ok.values()]
+            gpu_name = (first.get("gpu") or {}).get("device", {}) or {}
+            row_price = price or typical_price(gpu_name.get("name") if gpu_name else None)
+            train = [r["timing"]["train_s"] for r in ok.values()]
+            energy = [r["energy"]["energy_j"] for r in ok.values() if (r.get("energy") or {}).get("energy_j") is not None]
+            rows.append(MethodRow(
+                recipe=recipe_name, method=method, method_kind=first["method_kind"],
+                settings=first["job"].get("allocation", {}).get("settings", {}),
+                trainable_parameters=params.get("trainable_counted"),
+                percent_of_full=(100 * params["trainable_counted"] / params["full_model"]
+                                 if params.get("trainable_counted") and params.get("full_model") else None),
+                accuracy=summarize([r["metrics"]["test"]["accuracy"] for r in ok.values()]) if ok else None,
+                macro_f1=summarize([r["metrics"]["test"]["macro_f1"] for r in ok.values()]) if ok else None,
+                baseline=reference,
+                difference=None if method == reference else _difference(ok, base_ok),
+                peak_memory_mib=max((m for m, _ in memory if m is not None), default=None),
+                memory_label=memory[0][1] if memory else "-",
+                train_s=summarize(train) if train else None,
+                examples_per_s=_mean([r["throughput"]["examples_per_s"] for r in ok.values()
+                                      if r["throughput"].get("examples_per_s")]),
+                energy_j=_mean(energy),
+                cost_per_run=run_cost(summarize(train).mean, row_price) if train else None,
+                price=row_price,
+                adapter_bytes=first.get("adapter", {}).get("bytes"),
+                statuses=dict(statuses),
+            ))
+    return rows

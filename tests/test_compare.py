@@ -1,0 +1,90 @@
+"""`poc compare` on a store produced by real runs of a tiny model."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from conftest import recipe_dict, write_recipe
+from poc_cli.cli import app
+from poc_cli.compare import compare
+from poc_cli.stats import paired_t
+from poc_cli.store import Store
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, tiny_data: dict[str, Path]) -> Path:
+    """Two seeds of LoRA, RandLoRA and full fine-tuning, and a recipe whose job timed out."""
+    folder = tmp_path_factory.mktemp("compare")
+    root = folder / "store"
+    env = {**os.environ, "COLUMNS": "200"}
+    good = write_recipe(folder / "good.yaml", recipe_dict(tiny_model_dir, tiny_data, seeds=[0, 1],
+                                                          training={"epochs": 3, "batch_size": 16}))
+    slow = write_recipe(folder / "slow.yaml", recipe_dict(
+        tiny_model_dir, tiny_data, name="slow", methods=[{"method": "lora"}],
+        training={"steps": 100000, "timeout_minutes": 0.1}))
+    for recipe, code in ((good, 0), (slow, 1)):
+        proc = subprocess.run([sys.executable, "-m", "poc_cli", "run", str(recipe), "--store", str(root)],
+                              capture_output=True, text=True, env=env, timeout=900)
+        assert proc.returncode == code, proc.stdout + proc.stderr
+    return root
+
+
+def records(root: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in root.glob("*/*.json")]
+
+
+def test_rows_follow_the_stored_records(store: Path) -> None:
+    rows = {(r.recipe, r.method): r for r in compare(Store(store))}
+    stored = {(r["recipe_name"], r["method"], r["seed"]): r for r in records(store)}
+    lora, rand = rows[("tiny", "lora")], rows[("tiny", "randlora")]
+    acc = {m: [stored[("tiny", m, s)]["metrics"]["test"]["accuracy"] for s in (0, 1)] for m in ("lora", "randlora")}
+    assert lora.accuracy.mean == pytest.approx(sum(acc["lora"]) / 2) and lora.accuracy.n == 2
+    assert lora.difference is None and rand.baseline == "lora"
+    expected = paired_t([a - b for a, b in zip(acc["randlora"], acc["lora"])])
+    assert rand.difference.mean == pytest.approx(expected.mean)
+    assert (rand.difference.low, rand.difference.high) == pytest.approx((expected.low, expected.high))
+    assert rand.trainable_parameters == stored[("tiny", "randlora", 0)]["parameters"]["trainable_counted"]
+    assert rand.memory_label == "host RSS peak (no GPU)" and rand.peak_memory_mib > 100
+    assert rand.energy_j is None and rand.cost_per_run > 0 and "assumption" in rand.price.source
+    assert rows[("slow", "lora")].statuses == {"timeout": 1} and rows[("slow", "lora")].accuracy is None
+
+
+def test_cli_table_json_csv_and_filters(store: Path) -> None:
+    table = runner.invoke(app, ["compare", "--store", str(store)], env={"COLUMNS": "300"})
+    assert table.exit_code == 0, table.output
+    assert "Recipe tiny" in table.output and "Recipe slow" in table.output and "1 timeout" in table.output
+    assert "host RSS peak (no GPU)" in table.output and "assumption" in table.output
+
+    data = json.loads(runner.invoke(app, ["compare", "--store", str(store), "--json"]).stdout)
+    assert {(d["recipe"], d["method"]) for d in data} == {("tiny", "lora"), ("tiny", "randlora"), ("tiny", "full"),
+                                                            ("slow", "lora")}
+    frame = pd.read_csv(io.StringIO(runner.invoke(app, ["compare", "--store", str(store), "--csv"]).stdout))
+    assert len(frame) == 4 and "diff_low" in frame.columns
+
+    only = json.loads(runner.invoke(app, ["compare", "--store", str(store), "--json", "--recipe", "tiny",
+                                          "--method", "full", "--method", "randlora", "--baseline", "full"]).stdout)
+    assert [d["method"] for d in only] == ["randlora", "full"] or [d["method"] for d in only] == ["full", "randlora"]
+    assert all(d["baseline"] == "full" for d in only)
+    priced = json.loads(runner.invoke(app, ["compare", "--store", str(store), "--json", "--recipe", "tiny",
+                                            "--price-per-hour", "3600", "--currency", "JPY"]).stdout)
+    for d in priced:
+        assert d["cost_per_run"] == pytest.approx(d["train_s"]["mean"]) and d["price"]["currency"] == "JPY"
+
+
+def test_empty_or_missing_store_exits_1(tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["compare", "--store", str(tmp_path / "absent")])
+    assert missing.exit_code == 1 and "store not found" in missing.stderr
+    (tmp_path / "empty").mkdir()
+    empty = runner.invoke(app, ["compare", "--store", str(tmp_path / "empty")])
+    assert empty.exit_code == 1 and "no records" in empty.stderr
