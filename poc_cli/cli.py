@@ -22,10 +22,11 @@ from poc_cli import __version__
 from poc_cli.compare import MethodRow, compare
 from poc_cli.cost import Price
 from poc_cli.doctor import Check, environment_checks, recipe_checks
-from poc_cli.errors import PocError
+from poc_cli.errors import PocError, RecipeError
 from poc_cli.launcher import Outcome, run_plan
 from poc_cli.plan import Job, Plan, make_plan
 from poc_cli.recipe import load_recipe
+from poc_cli.report import FORMATS, write_report
 from poc_cli.result import Status
 from poc_cli.stats import Summary
 from poc_cli.store import DEFAULT_STORE, Store
@@ -283,6 +284,31 @@ def compare_command(
         console.print(table)
         prices = {r.price.source for r in rows if r.recipe == recipe_name}
         console.print("cost: " + "; ".join(sorted(prices)), highlight=False)
+
+
+@app.command()
+def report(
+    store: Path = StoreOpt,
+    fmt: str = typer.Option("html", "--format", help="html (self-contained, A4) or md."),
+    lang: str = typer.Option("en", "--lang", help="en or ja."),
+    output: Path | None = typer.Option(None, "--output", help="File to write (default: reports/...)."),
+    recipe: str | None = typer.Option(None, "--recipe", help="Only this recipe (its name)."),
+    baseline: str | None = typer.Option(None, "--baseline", help="Reference method (default: the recipe's, lora)."),
+    price_per_hour: float | None = typer.Option(None, "--price-per-hour", help="Hourly price of the machine."),
+    currency: str = typer.Option("USD", "--currency", help="Currency of --price-per-hour."),
+) -> None:
+    """Write the management report: conclusion first, then accuracy, cost, memory, risk."""
+    if fmt not in FORMATS:
+        fail(RecipeError(f"--format: {fmt!r} is not supported; use html or md"))
+    if lang not in {"en", "ja"}:
+        fail(RecipeError(f"--lang: {lang!r} is not supported; use en or ja"))
+    price = Price(price_per_hour, currency, "given on the command line") if price_per_hour is not None else None
+    try:
+        path = write_report(Store(store), fmt=fmt, lang=lang, output=output, recipe=recipe, baseline=baseline,
+                            price=price)
+    except PocError as error:
+        fail(error)
+    console.print(f"report written to {path}", highlight=False)
 
 
 @app.command()

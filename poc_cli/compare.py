@@ -68,7 +68,8 @@ def _correct(record: dict[str, Any]) -> list[bool] | None:
     return [t == p for t, p in zip(test["y_true"], test["y_pred"])]
 
 
-def _difference(ok: dict[int, dict[str, Any]], base: dict[int, dict[str, Any]]) -> PairedDifference | None:
+def paired_difference(ok: dict[int, dict[str, Any]], base: dict[int, dict[str, Any]]) -> PairedDifference | None:
+    """Accuracy of `ok` minus `base` (records by seed): t over seeds, or bootstrap for one seed."""
     seeds = sorted(set(ok) & set(base))
     if len(seeds) >= 2:
         return paired_t([ok[s]["metrics"]["test"]["accuracy"] - base[s]["metrics"]["test"]["accuracy"]
@@ -78,6 +79,17 @@ def _difference(ok: dict[int, dict[str, Any]], base: dict[int, dict[str, Any]]) 
         if a is not None and b is not None and len(a) == len(b):
             return paired_bootstrap(a, b)
     return None
+
+
+def record_price(record: dict[str, Any], override: Price | None) -> Price:
+    """The command line's price, else the recipe's (cost.gpu_hourly_price), else the typical table's."""
+    if override is not None:
+        return override
+    cost = (record.get("job", {}).get("recipe") or {}).get("cost") or {}
+    if cost.get("gpu_hourly_price"):
+        return Price(cost["gpu_hourly_price"], cost.get("currency", "USD"), "from the recipe (cost.gpu_hourly_price)")
+    device = (record.get("gpu") or {}).get("device") or {}
+    return typical_price(device.get("name"))
 
 
 def _mean(values: list[float]) -> float | None:
@@ -110,8 +122,7 @@ def compare(
             first = next(iter(ok.values()), runs[0])
             params = first.get("parameters", {})
             memory = [_memory(r) for r in ok.values()]
-            gpu_name = (first.get("gpu") or {}).get("device", {}) or {}
-            row_price = price or typical_price(gpu_name.get("name") if gpu_name else None)
+            row_price = record_price(first, price)
             train = [r["timing"]["train_s"] for r in ok.values()]
             energy = [r["energy"]["energy_j"] for r in ok.values() if (r.get("energy") or {}).get("energy_j") is not None]
             rows.append(MethodRow(
@@ -123,7 +134,7 @@ def compare(
                 accuracy=summarize([r["metrics"]["test"]["accuracy"] for r in ok.values()]) if ok else None,
                 macro_f1=summarize([r["metrics"]["test"]["macro_f1"] for r in ok.values()]) if ok else None,
                 baseline=reference,
-                difference=None if method == reference else _difference(ok, base_ok),
+                difference=None if method == reference else paired_difference(ok, base_ok),
                 peak_memory_mib=max((m for m, _ in memory if m is not None), default=None),
                 memory_label=memory[0][1] if memory else "-",
                 train_s=summarize(train) if train else None,

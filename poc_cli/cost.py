@@ -18,11 +18,16 @@ TYPICAL_HOURLY_USD = {
 
 @dataclass(frozen=True)
 class Price:
-    """An hourly price, its currency and where it came from."""
+    """An hourly price, its currency and where it came from.
+
+    `assumed` names the table entry used ("H100", "cpu"; a GPU missing from the table is
+    priced as "A100"); None when the user gave the price.
+    """
 
     per_hour: float
     currency: str
     source: str
+    assumed: str | None = None
 
 
 def typical_price(gpu_name: str | None) -> Price:
@@ -30,11 +35,23 @@ def typical_price(gpu_name: str | None) -> Price:
     if gpu_name:
         for model, price in TYPICAL_HOURLY_USD.items():
             if model != "cpu" and model.lower() in gpu_name.lower():
-                return Price(price, "USD", f"assumption: typical cloud price of an {model}")
-        return Price(TYPICAL_HOURLY_USD["A100"], "USD", f"assumption: {gpu_name} not in the table, priced as an A100")
-    return Price(TYPICAL_HOURLY_USD["cpu"], "USD", "assumption: typical price of a small CPU VM")
+                return Price(price, "USD", f"assumption: typical cloud price of an {model}", assumed=model)
+        return Price(TYPICAL_HOURLY_USD["A100"], "USD", f"assumption: {gpu_name} not in the table, priced as an A100",
+                     assumed="A100")
+    return Price(TYPICAL_HOURLY_USD["cpu"], "USD", "assumption: typical price of a small CPU VM", assumed="cpu")
 
 
 def run_cost(train_seconds: float, price: Price) -> float:
     """Cost of one training run at `price`."""
     return train_seconds / 3600 * price.per_hour
+
+
+def energy_cost(energy_j: float | None, price_per_kwh: float) -> float | None:
+    """Cost of the measured energy (None when energy was not measured)."""
+    return None if energy_j is None else energy_j / 3.6e6 * price_per_kwh
+
+
+def projected_cost(*, examples: int, epochs: float, examples_per_s: float, price: Price) -> tuple[float, float]:
+    """(hours, cost) of the full-scale training, from the PoC's measured throughput."""
+    hours = examples * epochs / examples_per_s / 3600
+    return hours, hours * price.per_hour

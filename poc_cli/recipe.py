@@ -181,6 +181,35 @@ class TrainingSpec(Strict):
         return self.epochs or 1
 
 
+class CostSpec(Strict):
+    """Prices for the cost figures; without a GPU price the report uses a typical cloud price
+    for the GPU model and marks it as an assumption."""
+
+    gpu_hourly_price: PositiveFloat | None = None
+    currency: str = Field(default="USD", min_length=1, max_length=8)
+    electricity_price_per_kwh: float = Field(default=0.15, ge=0)
+    target_train_examples: PositiveInt | None = None  # full-scale training the PoC stands for
+    target_epochs: PositiveFloat | None = None
+
+
+class BusinessSpec(Strict):
+    """Stage 3 of a PoC: what errors cost and what automation saves, per month."""
+
+    positive_class: str = Field(min_length=1)
+    cost_missed: float = Field(ge=0)
+    cost_false_alarm: float = Field(ge=0)
+    monthly_items: PositiveInt
+    minutes_per_item: float = Field(gt=0)
+    hourly_rate: float = Field(ge=0)
+
+
+class ReportSpec(Strict):
+    """How the report decides: the reference method and the GPU memory available."""
+
+    baseline: str = "lora"
+    memory_limit_mib: PositiveFloat | None = None
+
+
 class MeasureSpec(Strict):
     """How measurements are sampled; not part of a job's identity."""
 
@@ -202,6 +231,9 @@ class Recipe(Strict):
     seeds: list[int] = Field(default=[0], min_length=1)
     target_modules: list[str] | None = Field(default=None, min_length=1)
     measure: MeasureSpec = MeasureSpec()
+    cost: CostSpec = CostSpec()
+    business: BusinessSpec | None = None
+    report: ReportSpec = ReportSpec()
 
     @model_validator(mode="after")
     def _unique_names(self) -> Recipe:
@@ -211,6 +243,8 @@ class Recipe(Strict):
                 raise ValueError(f"two methods are named {label!r}; give each a distinct 'name'")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError("seeds must be distinct")
+        if self.report.baseline not in labels and self.report.baseline != "lora":
+            raise ValueError(f"report.baseline {self.report.baseline!r} is not a method of this recipe: {labels}")
         return self
 
 

@@ -32,12 +32,17 @@ def recipe_slug(name: str) -> str:
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """A record as JSON, written atomically."""
+    write_text_atomic(path, json.dumps(payload, indent=1, ensure_ascii=False, allow_nan=True))
+
+
+def write_text_atomic(path: Path, content: str) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, ensure_ascii=False, allow_nan=True)
+            fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; records are meant to be shared

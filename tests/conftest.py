@@ -93,3 +93,32 @@ def write_recipe(path: Path, recipe: dict[str, Any]) -> Path:
 def tiny_recipe(tmp_path: Path, tiny_model_dir: Path, tiny_data: dict[str, Path]) -> Path:
     """A valid recipe file for the tiny model and data."""
     return write_recipe(tmp_path / "recipe.yaml", recipe_dict(tiny_model_dir, tiny_data))
+
+
+XSS_NAME = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, tiny_data: dict[str, Path]) -> Path:
+    """A store from real runs: two seeds of LoRA, RandLoRA and full fine-tuning (with cost and
+    business settings), and a recipe named like an XSS attack whose only job timed out."""
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("store")
+    root = folder / "store"
+    env = {**os.environ, "COLUMNS": "200"}
+    good = write_recipe(folder / "good.yaml", recipe_dict(
+        tiny_model_dir, tiny_data, seeds=[0, 1], training={"epochs": 3, "batch_size": 16},
+        cost={"gpu_hourly_price": 2.0, "currency": "EUR", "target_train_examples": 100000, "target_epochs": 2},
+        business={"positive_class": "positive", "cost_missed": 100, "cost_false_alarm": 5,
+                  "monthly_items": 20000, "minutes_per_item": 1.5, "hourly_rate": 40}))
+    slow = write_recipe(folder / "slow.yaml", recipe_dict(
+        tiny_model_dir, tiny_data, name=XSS_NAME, methods=[{"method": "lora"}],
+        training={"steps": 100000, "timeout_minutes": 0.1}))
+    for recipe, code in ((good, 0), (slow, 1)):
+        proc = subprocess.run([sys.executable, "-m", "poc_cli", "run", str(recipe), "--store", str(root)],
+                              capture_output=True, text=True, env=env, timeout=900)
+        assert proc.returncode == code, proc.stdout + proc.stderr
+    return root

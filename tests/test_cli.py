@@ -15,7 +15,7 @@ from poc_cli.cli import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", [[], ["plan"], ["run"], ["doctor"], ["compare"]])
+@pytest.mark.parametrize("command", [[], ["plan"], ["run"], ["doctor"], ["compare"], ["report"]])
 def test_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0

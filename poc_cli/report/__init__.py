@@ -1,0 +1,48 @@
+"""The management report: HTML (self-contained, printable on A4) or Markdown, English or Japanese."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from poc_cli.cost import Price
+from poc_cli.report.build import build_sections
+from poc_cli.report.i18n import TEXT
+from poc_cli.store import Store, write_text_atomic
+
+FORMATS = {"html": "report.html.j2", "md": "report.md.j2"}
+REPORTS_DIR = Path("reports")
+
+
+def _markdown_escape(value: object) -> str:
+    """Keep user text from breaking tables or turning into markup or raw HTML."""
+    text = str(value).replace("\n", " ")
+    text = re.sub(r"([\\`*_\[\]|<>#])", r"\\\1", text)
+    return text
+
+
+def render(store: Store, *, fmt: str, lang: str, recipe: str | None = None, baseline: str | None = None,
+           price: Price | None = None) -> str:
+    """The report as text."""
+    sections = build_sections(store, lang=lang, recipe=recipe, baseline=baseline, price=price)
+    env = Environment(loader=PackageLoader("poc_cli.report", "templates"), autoescape=fmt == "html",
+                      undefined=StrictUndefined, keep_trailing_newline=True)
+    env.filters["md"] = _markdown_escape
+    return env.get_template(FORMATS[fmt]).render(sections=sections, t=TEXT[lang], lang=lang)
+
+
+def default_output(fmt: str, lang: str, recipe: str | None) -> Path:
+    """reports/<recipe or poc>-report.<lang>.<format>"""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", recipe or "poc").strip("-") or "poc"
+    return REPORTS_DIR / f"{stem}-report.{lang}.{fmt}"
+
+
+def write_report(store: Store, *, fmt: str, lang: str, output: Path | None = None, recipe: str | None = None,
+                 baseline: str | None = None, price: Price | None = None) -> Path:
+    """Render and write atomically; returns the path written."""
+    content = render(store, fmt=fmt, lang=lang, recipe=recipe, baseline=baseline, price=price)
+    path = output or default_output(fmt, lang, recipe)
+    write_text_atomic(path, content)
+    return path

@@ -1,0 +1,48 @@
+"""The report's recommendation, computed from the numbers by explicit rules.
+
+Rules, in order (all differences are paired, with 95% intervals; see stats.py):
+  1. full fine-tuning, when it is significantly better than the best PEFT method and its
+     peak memory fits `report.memory_limit_mib` (or no limit is set);
+  2. RandLoRA, when it is significantly better than LoRA;
+  3. LoRA, when it is significantly better than RandLoRA;
+  4. otherwise inconclusive: more seeds or data are needed (LoRA, the cheaper to run, is
+     the interim choice).
+Without ok runs of both LoRA and RandLoRA there is no recommendation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from poc_cli.compare import MethodRow
+from poc_cli.stats import PairedDifference
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """Which rule fired, the method it recommends, and the numbers behind it."""
+
+    rule: str  # "full" | "randlora" | "lora" | "inconclusive" | "insufficient"
+    recommended: str | None
+    randlora_vs_lora: PairedDifference | None
+    full_vs_best_peft: PairedDifference | None
+    best_peft: str | None
+
+
+def decide(rows: list[MethodRow], *, full_vs_best: PairedDifference | None, best_peft: str | None,
+           memory_limit_mib: float | None) -> Conclusion:
+    """Apply the rules above to one recipe's rows."""
+    by_kind = {row.method_kind: row for row in rows if row.accuracy is not None}
+    lora, randlora, full = by_kind.get("lora"), by_kind.get("randlora"), by_kind.get("full")
+    if lora is None or randlora is None:
+        return Conclusion("insufficient", None, None, full_vs_best, best_peft)
+    diff = randlora.difference if randlora.baseline == lora.method else None
+    if full is not None and full_vs_best is not None and full_vs_best.low > 0:
+        fits = memory_limit_mib is None or (full.peak_memory_mib or 0) <= memory_limit_mib
+        if fits:
+            return Conclusion("full", full.method, diff, full_vs_best, best_peft)
+    if diff is not None and diff.low > 0:
+        return Conclusion("randlora", randlora.method, diff, full_vs_best, best_peft)
+    if diff is not None and diff.high < 0:
+        return Conclusion("lora", lora.method, diff, full_vs_best, best_peft)
+    return Conclusion("inconclusive", lora.method, diff, full_vs_best, best_peft)

@@ -1,0 +1,194 @@
+"""Report text in English and Japanese.
+
+The Japanese is written for a Japanese manager (polite register, Japanese word order and
+units), not translated word by word. Placeholders are filled with numbers already
+formatted by the report; user-written names are escaped by the template.
+"""
+
+from __future__ import annotations
+
+TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Fine-tuning PoC: {recipe}",
+        "subtitle": "LoRA, RandLoRA and full fine-tuning at the same number of trainable parameters",
+        "generated": "Generated {date} from {n} stored runs.",
+        "h_conclusion": "Conclusion",
+        "rule_full": "Recommendation: full fine-tuning. It is {gain} points more accurate than {best} "
+                     "(95% interval {lo} to {hi}), and its peak memory ({mem}) fits the memory available.",
+        "rule_randlora": "Recommendation: RandLoRA. At the same number of trainable parameters it is {gain} points "
+                         "more accurate than LoRA (95% interval {lo} to {hi}). A training run takes {ratio}x "
+                         "LoRA's time.",
+        "rule_lora": "Recommendation: LoRA. At the same number of trainable parameters RandLoRA is {loss} points "
+                     "less accurate (95% interval {lo} to {hi}).",
+        "rule_inconclusive": "Inconclusive: at the same number of trainable parameters there is no significant "
+                             "difference between RandLoRA and LoRA ({diff} points, 95% interval {lo} to {hi}). "
+                             "More seeds or more data are needed; until then LoRA is the lower-cost choice.",
+        "rule_insufficient": "No recommendation: the store does not hold successful runs of both LoRA and RandLoRA.",
+        "rules_note": "The recommendation follows fixed rules, described under Methodology.",
+        "h_table": "Comparison",
+        "table_note": "Accuracy and macro-F1 in %, mean ± standard deviation over seeds (n). Differences are "
+                      "paired against {baseline}.",
+        "c_method": "Method", "c_config": "Configuration", "c_trainable": "Trainable parameters (share)",
+        "c_accuracy": "Accuracy %", "c_f1": "Macro-F1 %", "c_diff": "Difference vs {baseline} (95% interval)",
+        "c_memory": "Peak memory", "c_time": "Training time", "c_throughput": "Examples/s", "c_energy": "Energy",
+        "c_cost": "Cost per run", "c_adapter": "Saved size", "c_runs": "Runs",
+        "reference": "reference", "not_significant": "no significant difference", "all_parameters": "all parameters",
+        "not_measured": "not measured",
+        "mem_gpu": "GPU, NVML", "mem_host": "host RSS, no GPU", "seed": "seed",
+        "st_ok": "ok", "st_failed": "failed", "st_oom": "out of memory", "st_timeout": "timed out",
+        "st_interrupted": "interrupted",
+        "h_charts": "Charts",
+        "ch_params": "Accuracy against trainable parameters", "ch_memory": "Accuracy against peak memory",
+        "ch_cost": "Accuracy against cost per run", "ch_loss": "Training loss (seed {seed})",
+        "ax_params": "trainable parameters (log scale)", "ax_accuracy": "accuracy (%)",
+        "ax_memory": "peak memory (MiB)", "ax_cost": "cost per run ({currency})", "ax_step": "step", "ax_loss": "loss",
+        "pareto": "Best trade-offs (Pareto front): against memory {memory}; against cost {cost}.",
+        "h_cost": "Cost",
+        "c_energy_cost": "Energy cost", "c_projection": "Full-scale training (projected)",
+        "c_per_point": "Extra cost per accuracy point vs {baseline}",
+        "projection_note": "Projection: {examples} examples x {epochs} epochs at the measured throughput.",
+        "price_user": "Price: {price} {currency} per hour, from the recipe or command line.",
+        "price_assumed": "Price: {price} {currency} per hour, an assumption: the typical cloud price of {what}.",
+        "what_cpu": "a small CPU virtual machine",
+        "h_business": "Business impact",
+        "business_note": "Positive class: {positive}. {items} items a month, {minutes} minutes of manual work "
+                         "each; a miss costs {missed} {currency}, a false alarm {alarm} {currency}.",
+        "c_detection": "Detection rate", "c_false_alarm": "False-alarm rate", "c_precision": "Precision",
+        "c_missed": "Missed / month", "c_alarms": "False alarms / month", "c_error_cost": "Error cost / month",
+        "c_hours": "Hours saved / month", "c_value": "Value / month", "c_payback": "Payback (months)",
+        "never": "does not pay back",
+        "h_talking": "Talking points for the decision meeting",
+        "tp_budget": "At {budget} trainable adapter parameters ({pct} of the model), RandLoRA reached {acc_r}% and "
+                     "LoRA {acc_l}% accuracy (mean of {n} seed(s)).",
+        "tp_full": "Full fine-tuning, which trains all {params} parameters, reached {acc_f}%.",
+        "tp_time": "One training run took {t_r} with RandLoRA, {t_l} with LoRA and {t_f} with full fine-tuning.",
+        "tp_memory": "Peak memory ({label}): RandLoRA {m_r}, LoRA {m_l}, full fine-tuning {m_f}.",
+        "tp_size": "What must be stored per task is small: RandLoRA {a_r}, LoRA {a_l}, against {a_f} for a "
+                   "fully fine-tuned model.",
+        "h_risk": "Risks and limits",
+        "risk_failed": "{n} run(s) did not finish: {which}.",
+        "risk_one_seed": "Only one seed per method: intervals come from resampling test examples and leave out "
+                         "seed-to-seed variation.",
+        "risk_no_gpu": "No GPU was present: memory figures are host memory (RSS) and energy was not measured.",
+        "risk_warning": "{method}: {warning}",
+        "risk_none": "No failed runs or warnings.",
+        "h_method": "Methodology",
+        "m_hardware": "Hardware", "m_versions": "Software", "m_data": "Data", "m_seeds": "Seeds",
+        "m_budget": "Budget matching", "m_rules": "Decision rules", "m_missing": "Not measured",
+        "budget_text": "Each PEFT method's setting was chosen so that its count of trainable adapter parameters, "
+                       "exactly as peft counts them, is closest to the budget of {budget}; the classification head "
+                       "({head} parameters) is trained by every method and counted apart.",
+        "rules_text": "1. Full fine-tuning when significantly better than the best PEFT method and within the "
+                      "memory limit. 2. RandLoRA when significantly better than LoRA. 3. LoRA when significantly "
+                      "better than RandLoRA. 4. Otherwise inconclusive. Significant: the 95% interval of the "
+                      "paired difference excludes zero (t-interval over seeds; with one seed, a paired bootstrap "
+                      "over test examples).",
+        "seeds_text": "{seeds}: the same seeds for every method (head initialisation, data order, dropout, "
+                      "RandLoRA's random bases).",
+        "missing_gpu": "GPU memory and energy: {reason}.",
+        "nothing_missing": "Everything listed above was measured.",
+    },
+    "ja": {
+        "title": "ファインチューニング手法 PoC 報告書：{recipe}",
+        "subtitle": "学習パラメータ数をそろえた LoRA・RandLoRA・フルファインチューニングの比較",
+        "generated": "{date} 作成（保存済みの実行結果 {n} 件に基づく）",
+        "h_conclusion": "結論",
+        "rule_full": "推奨：フルファインチューニング。{best} より正解率が {gain} ポイント高く"
+                     "（95% 信頼区間 {lo}〜{hi}）、ピークメモリ（{mem}）も利用可能な範囲に収まります。",
+        "rule_randlora": "推奨：RandLoRA。学習パラメータ数をそろえた条件で、LoRA より正解率が {gain} ポイント"
+                         "高い結果でした（95% 信頼区間 {lo}〜{hi}）。1 回の学習時間は LoRA の {ratio} 倍です。",
+        "rule_lora": "推奨：LoRA。学習パラメータ数をそろえた条件で、RandLoRA の正解率は LoRA より {loss} ポイント"
+                     "低い結果でした（95% 信頼区間 {lo}〜{hi}）。",
+        "rule_inconclusive": "結論保留：学習パラメータ数をそろえた条件では、RandLoRA と LoRA の間に有意な差は"
+                             "認められませんでした（差 {diff} ポイント、95% 信頼区間 {lo}〜{hi}）。判断には、"
+                             "シード数またはデータ量を増やした追加検証が必要です。それまでは、コストの低い LoRA "
+                             "を選ぶのが妥当です。",
+        "rule_insufficient": "推奨なし：LoRA と RandLoRA の両方について、正常に完了した実行結果がありません。",
+        "rules_note": "推奨は「検証方法」に記載した判定ルールに従って、数値から機械的に導いています。",
+        "h_table": "比較表",
+        "table_note": "正解率とマクロ F1 は %、シード間の平均 ± 標準偏差（n はシード数）。差は {baseline} "
+                      "との対応のある比較です。",
+        "c_method": "手法", "c_config": "設定", "c_trainable": "学習パラメータ数（全体比）",
+        "c_accuracy": "正解率 %", "c_f1": "マクロ F1 %", "c_diff": "{baseline} との差（95% 信頼区間）",
+        "c_memory": "ピークメモリ", "c_time": "学習時間", "c_throughput": "処理件数／秒", "c_energy": "消費電力量",
+        "c_cost": "学習 1 回のコスト", "c_adapter": "保存サイズ", "c_runs": "実行数",
+        "reference": "基準", "not_significant": "有意差なし", "all_parameters": "全パラメータ",
+        "not_measured": "未計測",
+        "mem_gpu": "GPU、NVML 計測", "mem_host": "ホストメモリ、GPU なし", "seed": "シード",
+        "st_ok": "正常", "st_failed": "失敗", "st_oom": "メモリ不足", "st_timeout": "時間切れ",
+        "st_interrupted": "中断",
+        "h_charts": "グラフ",
+        "ch_params": "正解率と学習パラメータ数", "ch_memory": "正解率とピークメモリ",
+        "ch_cost": "正解率と学習 1 回のコスト", "ch_loss": "学習損失の推移（シード {seed}）",
+        "ax_params": "学習パラメータ数（対数目盛）", "ax_accuracy": "正解率（%）",
+        "ax_memory": "ピークメモリ（MiB）", "ax_cost": "学習 1 回のコスト（{currency}）", "ax_step": "ステップ",
+        "ax_loss": "損失",
+        "pareto": "費用対効果の良い手法（パレート最適）：メモリ基準では {memory}、コスト基準では {cost}。",
+        "h_cost": "コスト",
+        "c_energy_cost": "電力コスト", "c_projection": "本番規模の学習（試算）",
+        "c_per_point": "{baseline} 比、正解率 1 ポイントあたりの追加コスト",
+        "projection_note": "試算条件：{examples} 件 × {epochs} エポックを、計測したスループットで学習した場合。",
+        "price_user": "単価：1 時間あたり {price} {currency}（レシピまたはコマンドで指定）。",
+        "price_assumed": "単価：1 時間あたり {price} {currency}。{what}の一般的なクラウド料金を仮定した値です。",
+        "what_cpu": "小規模な CPU 仮想マシン",
+        "h_business": "業務への効果",
+        "business_note": "検出対象：{positive}。月間 {items} 件、1 件あたり手作業 {minutes} 分。見逃し 1 件の損失は "
+                         "{missed} {currency}、誤検知 1 件の損失は {alarm} {currency} として試算しています。",
+        "c_detection": "検出率", "c_false_alarm": "誤検知率", "c_precision": "適合率",
+        "c_missed": "月間見逃し件数", "c_alarms": "月間誤検知件数", "c_error_cost": "月間エラー損失",
+        "c_hours": "月間削減時間", "c_value": "月間効果額", "c_payback": "投資回収期間（月）",
+        "never": "回収見込みなし",
+        "h_talking": "意思決定会議での説明ポイント",
+        "tp_budget": "学習パラメータ数を {budget}（モデル全体の {pct}）にそろえた条件で、正解率は RandLoRA が "
+                     "{acc_r}%、LoRA が {acc_l}% でした（{n} シードの平均）。",
+        "tp_full": "全 {params} パラメータを学習するフルファインチューニングの正解率は {acc_f}% でした。",
+        "tp_time": "1 回の学習時間は、RandLoRA が {t_r}、LoRA が {t_l}、フルファインチューニングが {t_f} でした。",
+        "tp_memory": "ピークメモリ（{label}）は、RandLoRA が {m_r}、LoRA が {m_l}、フルファインチューニングが "
+                     "{m_f} でした。",
+        "tp_size": "タスクごとに保存が必要なデータは小さく、RandLoRA が {a_r}、LoRA が {a_l} です"
+                   "（フルファインチューニングでは {a_f}）。",
+        "h_risk": "リスクと制約",
+        "risk_failed": "{n} 件の実行が正常に完了しませんでした：{which}。",
+        "risk_one_seed": "各手法 1 シードのみのため、信頼区間はテスト事例の再標本化によるもので、シード間の"
+                         "ばらつきは含まれていません。",
+        "risk_no_gpu": "GPU のない環境で実行したため、メモリはホストメモリ（RSS）の値であり、消費電力量は"
+                       "計測していません。",
+        "risk_warning": "{method}：{warning}",
+        "risk_none": "失敗した実行や警告はありません。",
+        "h_method": "検証方法",
+        "m_hardware": "ハードウェア", "m_versions": "ソフトウェア", "m_data": "データ", "m_seeds": "シード",
+        "m_budget": "パラメータ数のそろえ方", "m_rules": "判定ルール", "m_missing": "計測していない項目",
+        "budget_text": "各 PEFT 手法の設定は、peft が数えるのと同じ方法で数えた学習パラメータ数が予算 {budget} に"
+                       "最も近くなるように選んでいます。分類ヘッド（{head} パラメータ）はすべての手法で学習し、"
+                       "別に数えています。",
+        "rules_text": "1. フルファインチューニングが最良の PEFT 手法より有意に高く、メモリ上限にも収まる場合は"
+                      "フルファインチューニング。2. RandLoRA が LoRA より有意に高い場合は RandLoRA。"
+                      "3. LoRA が RandLoRA より有意に高い場合は LoRA。4. いずれでもなければ結論保留。"
+                      "「有意」とは、対応のある差の 95% 信頼区間が 0 を含まないことを指します（複数シードでは"
+                      "シード間の t 区間、1 シードではテスト事例のブートストラップ）。",
+        "seeds_text": "{seeds}（全手法で共通。分類ヘッドの初期値、データの順序、ドロップアウト、RandLoRA の"
+                      "ランダム基底を決めます）。",
+        "missing_gpu": "GPU メモリと消費電力量：{reason}。",
+        "nothing_missing": "上記の項目はすべて計測しています。",
+    },
+}
+
+
+def text(lang: str, key: str, **values: object) -> str:
+    """The string `key` in `lang`, with its placeholders filled."""
+    return TEXT[lang][key].format(**values)
+
+
+# Reasons a measurement is missing, as the trackers record them (English), for the Japanese report.
+REASONS_JA = {
+    "no NVIDIA GPU (NVML library or driver not found)":
+        "NVIDIA GPU がありません（NVML ライブラリまたはドライバが見つかりません）",
+    "nvidia-ml-py not installed": "nvidia-ml-py がインストールされていません",
+    "the job did not run on a GPU (CPU device)": "ジョブは GPU ではなく CPU で実行されました",
+    "NVML sees no GPU": "NVML から GPU が見えません",
+}
+
+
+def reason_text(lang: str, reason: str) -> str:
+    """A tracker's reason in the report's language (unknown reasons, e.g. NVML errors, as recorded)."""
+    return REASONS_JA.get(reason, reason) if lang == "ja" else reason
