@@ -235,17 +235,23 @@ def test_container_fallback_uses_device_memory_minus_baseline(
     assert memory.peak_device_used_mib == 2500
 
 
-def test_energy_from_the_counter(monkeypatch: pytest.MonkeyPatch, job_tree: tuple[int, int]) -> None:
-    FakeNvml([FakeDevice("GPU-aaaa", energy_mj_per_s=300_000)]).install(monkeypatch)
+def training_window(pid: int, seconds: float) -> tuple[GpuSampler, float, float]:
+    """Sample a job with a `seconds`-long "training phase" in the middle; (sampler, start, end)."""
     sampler = GpuSampler(interval_s=0.02)
     sampler.open()
-    sampler.attach(job_tree[0], "GPU-aaaa")
+    sampler.attach(pid, "GPU-aaaa")
     time.sleep(0.1)
     start = time.time()
-    time.sleep(0.5)
+    time.sleep(seconds)
     end = time.time()
     time.sleep(0.1)
     sampler.stop()
+    return sampler, start, end
+
+
+def test_energy_from_the_counter(monkeypatch: pytest.MonkeyPatch, job_tree: tuple[int, int]) -> None:
+    FakeNvml([FakeDevice("GPU-aaaa", energy_mj_per_s=300_000)]).install(monkeypatch)
+    sampler, start, end = training_window(job_tree[0], 0.5)
     energy = energy_over(sampler.samples, start, end)
     assert energy.method == "NVML total-energy counter"
     assert energy.energy_j == pytest.approx(300 * (end - start), rel=0.05)
@@ -254,15 +260,7 @@ def test_energy_from_the_counter(monkeypatch: pytest.MonkeyPatch, job_tree: tupl
 
 def test_unsupported_energy_counter_integrates_power(monkeypatch: pytest.MonkeyPatch, job_tree: tuple[int, int]) -> None:
     FakeNvml([FakeDevice("GPU-aaaa", energy_supported=False, power_mw=250_000)]).install(monkeypatch)
-    sampler = GpuSampler(interval_s=0.02)
-    sampler.open()
-    sampler.attach(job_tree[0], "GPU-aaaa")
-    time.sleep(0.1)
-    start = time.time()
-    time.sleep(0.4)
-    end = time.time()
-    time.sleep(0.1)
-    sampler.stop()
+    sampler, start, end = training_window(job_tree[0], 0.4)
     assert not sampler.energy_supported
     energy = energy_over(sampler.samples, start, end)
     assert energy.method.startswith("integrated power samples")

@@ -7,6 +7,7 @@ out (and escape it). Charts are SVG strings built with escaped labels.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -117,25 +118,48 @@ def _recipe(records: list[dict[str, Any]]) -> Recipe | None:
         return None
 
 
-def _section(name: str, rows: list[MethodRow], records: list[dict[str, Any]], lang: str) -> dict[str, Any]:
-    recipe = _recipe(records)
-    by_method: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
-    for r in records:
-        if r["status"] == "ok":
-            by_method[r["method"]][r["seed"]] = r
-    kinds = {r.method_kind: r for r in rows if r.accuracy is not None}
-    peft = [r for r in rows if r.method_kind in {"lora", "randlora"} and r.accuracy is not None]
-    best = max(peft, key=lambda r: r.accuracy.mean) if peft else None
-    full_vs_best = None
-    if best is not None and "full" in kinds:
-        full_vs_best = paired_difference(by_method[kinds["full"].method], by_method[best.method])
-    limit = recipe.report.memory_limit_mib if recipe else None
-    conclusion = decide(rows, full_vs_best=full_vs_best, best_peft=best.method if best else None,
-                        memory_limit_mib=limit)
-    baseline = rows[0].baseline
-    currency = rows[0].price.currency
+@dataclass(frozen=True)
+class _Inputs:
+    """What every part of a recipe's section reads."""
 
-    table = {
+    name: str
+    rows: list[MethodRow]
+    records: list[dict[str, Any]]
+    recipe: Recipe | None
+    ok_runs: dict[str, dict[int, dict[str, Any]]]  # method -> seed -> ok record
+    lang: str
+
+    @property
+    def measured(self) -> list[MethodRow]:
+        return [r for r in self.rows if r.accuracy is not None]
+
+    @property
+    def by_kind(self) -> dict[str, MethodRow]:
+        return {r.method_kind: r for r in self.measured}
+
+    @property
+    def currency(self) -> str:
+        return self.rows[0].price.currency
+
+    @property
+    def any_run(self) -> dict[str, Any]:
+        return next((run for runs in self.ok_runs.values() for run in runs.values()), self.records[0])
+
+
+def _conclusion(i: _Inputs) -> Conclusion:
+    peft = [r for r in i.measured if r.method_kind in {"lora", "randlora"}]
+    best = max(peft, key=lambda r: r.accuracy.mean) if peft else None
+    full = i.by_kind.get("full")
+    full_vs_best = None
+    if best is not None and full is not None:
+        full_vs_best = paired_difference(i.ok_runs[full.method], i.ok_runs[best.method])
+    return decide(i.rows, full_vs_best=full_vs_best, best_peft=best.method if best else None,
+                  memory_limit_mib=i.recipe.report.memory_limit_mib if i.recipe else None)
+
+
+def _table(i: _Inputs) -> dict[str, Any]:
+    lang, baseline = i.lang, i.rows[0].baseline
+    return {
         "headers": [text(lang, k, baseline=baseline) for k in (
             "c_method", "c_config", "c_trainable", "c_accuracy", "c_f1", "c_diff", "c_memory", "c_time",
             "c_throughput", "c_energy", "c_cost", "c_adapter", "c_runs")],
@@ -147,193 +171,206 @@ def _section(name: str, rows: list[MethodRow], records: list[dict[str, Any]], la
             _duration(r.train_s.mean if r.train_s else None, lang),
             f"{r.examples_per_s:.1f}" if r.examples_per_s else "-",
             f"{r.energy_j:,.0f} J" if r.energy_j is not None else text(lang, "not_measured"),
-            _money(r.cost_per_run, currency), _size(r.adapter_bytes),
-            _statuses(r.statuses, lang),
-        ] for r in rows],
+            _money(r.cost_per_run, i.currency), _size(r.adapter_bytes), _statuses(r.statuses, lang),
+        ] for r in i.rows],
     }
 
-    measured = [r for r in rows if r.accuracy is not None]
-    points = {
-        "params": [charts.Point(r.method, r.method_kind, r.trainable_parameters, 100 * r.accuracy.mean,
-                                100 * r.accuracy.std if r.accuracy.std else None) for r in measured],
-        "memory": [charts.Point(r.method, r.method_kind, r.peak_memory_mib, 100 * r.accuracy.mean,
-                                100 * r.accuracy.std if r.accuracy.std else None)
-                   for r in measured if r.peak_memory_mib],
-        "cost": [charts.Point(r.method, r.method_kind, r.cost_per_run, 100 * r.accuracy.mean,
-                              100 * r.accuracy.std if r.accuracy.std else None)
-                 for r in measured if r.cost_per_run is not None],
-    }
-    first_seed = min((s for runs in by_method.values() for s in runs), default=None)
-    loss_series = [(r.method, r.method_kind, by_method[r.method][first_seed]["loss_curve"])
-                   for r in measured if first_seed in by_method[r.method]]
-    chart_list = [
-        (text(lang, "ch_params"), charts.scatter(points["params"], title=text(lang, "ch_params"),
-                                                 x_label=text(lang, "ax_params"), y_label=text(lang, "ax_accuracy"),
-                                                 log_x=True)),
-        (text(lang, "ch_memory"), charts.scatter(points["memory"], title=text(lang, "ch_memory"),
-                                                 x_label=text(lang, "ax_memory"), y_label=text(lang, "ax_accuracy"))),
-        (text(lang, "ch_cost"), charts.scatter(points["cost"], title=text(lang, "ch_cost"),
-                                               x_label=text(lang, "ax_cost", currency=currency),
-                                               y_label=text(lang, "ax_accuracy"))),
-        (text(lang, "ch_loss", seed=first_seed), charts.lines(loss_series, title=text(lang, "ch_loss", seed=first_seed),
-                                                              x_label=text(lang, "ax_step"),
-                                                              y_label=text(lang, "ax_loss"))),
+
+def _points(i: _Inputs, x: str) -> list[charts.Point]:
+    """Accuracy (mean, std in %) of each measured method against one of its figures."""
+    return [charts.Point(r.method, r.method_kind, getattr(r, x), 100 * r.accuracy.mean,
+                         100 * r.accuracy.std if r.accuracy.std else None)
+            for r in i.measured if getattr(r, x) is not None]
+
+
+def _charts(i: _Inputs) -> tuple[list[tuple[str, Markup]], str]:
+    lang = i.lang
+    params, memory, cost = _points(i, "trainable_parameters"), _points(i, "peak_memory_mib"), _points(i, "cost_per_run")
+    seed = min((s for runs in i.ok_runs.values() for s in runs), default=None)
+    losses = [(r.method, r.method_kind, i.ok_runs[r.method][seed]["loss_curve"])
+              for r in i.measured if seed in i.ok_runs[r.method]]
+    accuracy = text(lang, "ax_accuracy")
+    drawn = [
+        (text(lang, "ch_params"), charts.scatter(params, title=text(lang, "ch_params"),
+                                                 x_label=text(lang, "ax_params"), y_label=accuracy, log_x=True)),
+        (text(lang, "ch_memory"), charts.scatter(memory, title=text(lang, "ch_memory"),
+                                                 x_label=text(lang, "ax_memory"), y_label=accuracy)),
+        (text(lang, "ch_cost"), charts.scatter(cost, title=text(lang, "ch_cost"),
+                                               x_label=text(lang, "ax_cost", currency=i.currency), y_label=accuracy)),
+        (text(lang, "ch_loss", seed=seed), charts.lines(losses, title=text(lang, "ch_loss", seed=seed),
+                                                        x_label=text(lang, "ax_step"), y_label=text(lang, "ax_loss"))),
     ]
 
-    def front(key: str) -> str:
-        pts = points[key]
-        return ", ".join(pts[i].label for i in pareto_front([(p.y, p.x) for p in pts])) or "-"
+    def front(points: list[charts.Point]) -> str:
+        return ", ".join(points[k].label for k in pareto_front([(p.y, p.x) for p in points])) or "-"
 
-    # Cost: per run, energy, full-scale projection, extra cost per accuracy point over the baseline.
-    cost_spec = recipe.cost if recipe else None
-    base_row = next((r for r in rows if r.method == baseline), None)
-    cost_rows = []
-    for r in measured:
-        runs = list(by_method[r.method].values())
-        train_size = runs[0]["data"]["sizes"]["train"]
-        epochs_done = runs[0]["throughput"]["examples"] / train_size
-        examples = (cost_spec.target_train_examples if cost_spec and cost_spec.target_train_examples else train_size)
-        epochs = cost_spec.target_epochs if cost_spec and cost_spec.target_epochs else epochs_done
-        hours, projected = (projected_cost(examples=examples, epochs=epochs, examples_per_s=r.examples_per_s,
-                                           price=r.price) if r.examples_per_s else (None, None))
+    pareto = text(lang, "pareto", memory=front(memory), cost=front(cost))
+    return [(title, Markup(svg)) for title, svg in drawn if svg], pareto
+
+
+def _scale(i: _Inputs) -> tuple[int, float]:
+    """(examples, epochs) of the full-scale training: the recipe's cost section, else what the PoC ran."""
+    run = i.any_run
+    train = run.get("data", {}).get("sizes", {}).get("train") or 1
+    ran_epochs = run.get("throughput", {}).get("examples", 0) / train
+    spec = i.recipe.cost if i.recipe else None
+    examples = spec.target_train_examples if spec and spec.target_train_examples else train
+    epochs = spec.target_epochs if spec and spec.target_epochs else ran_epochs
+    return examples, epochs
+
+
+def _cost(i: _Inputs) -> dict[str, Any]:
+    lang, currency = i.lang, i.currency
+    kwh_price = i.recipe.cost.electricity_price_per_kwh if i.recipe else 0.15
+    examples, epochs = _scale(i)
+    base = next((r for r in i.rows if r.method == r.baseline), None)
+    rows = []
+    for r in i.measured:
+        projection = "-"
+        if r.examples_per_s:
+            hours, projected = projected_cost(examples=examples, epochs=epochs, examples_per_s=r.examples_per_s,
+                                              price=r.price)
+            projection = f"{_duration(hours * 3600, lang)} / {_money(projected, currency)}"
         per_point = None
-        if base_row is not None and r is not base_row and r.difference and r.difference.mean > 0 \
-                and r.cost_per_run is not None and base_row.cost_per_run is not None:
-            per_point = (r.cost_per_run - base_row.cost_per_run) / (100 * r.difference.mean)
-        kwh_price = cost_spec.electricity_price_per_kwh if cost_spec else 0.15
-        cost_rows.append([r.method, _money(r.cost_per_run, currency),
-                          _money(energy_cost(r.energy_j, kwh_price), currency) if r.energy_j is not None
-                          else text(lang, "not_measured"),
-                          f"{_duration(hours * 3600, lang)} / {_money(projected, currency)}" if hours else "-",
-                          _money(per_point, currency) if per_point is not None else "-"])
-    first_runs = next(iter(by_method.values()), {})
-    any_run = next(iter(first_runs.values()), records[0])
-    examples_note = (cost_spec.target_train_examples if cost_spec and cost_spec.target_train_examples
-                     else any_run.get("data", {}).get("sizes", {}).get("train", "-"))
-    epochs_note = (cost_spec.target_epochs if cost_spec and cost_spec.target_epochs
-                   else (any_run["throughput"]["examples"] / any_run["data"]["sizes"]["train"]
-                         if any_run.get("throughput") else "-"))
-    cost = {
+        if (base is not None and r is not base and r.difference and r.difference.mean > 0
+                and r.cost_per_run is not None and base.cost_per_run is not None):
+            per_point = (r.cost_per_run - base.cost_per_run) / (100 * r.difference.mean)
+        energy = (_money(energy_cost(r.energy_j, kwh_price), currency) if r.energy_j is not None
+                  else text(lang, "not_measured"))
+        rows.append([r.method, _money(r.cost_per_run, currency), energy, projection, _money(per_point, currency)])
+    return {
         "headers": [text(lang, "c_method"), text(lang, "c_cost"), text(lang, "c_energy_cost"),
-                    text(lang, "c_projection"), text(lang, "c_per_point", baseline=baseline)],
-        "rows": cost_rows,
-        "notes": [_price_note(rows[0].price, lang),
-                  text(lang, "projection_note", examples=f"{examples_note:,}" if isinstance(examples_note, int)
-                       else examples_note, epochs=f"{epochs_note:g}" if isinstance(epochs_note, float | int)
-                       else epochs_note)],
+                    text(lang, "c_projection"), text(lang, "c_per_point", baseline=i.rows[0].baseline)],
+        "rows": rows,
+        "notes": [_price_note(i.rows[0].price, lang),
+                  text(lang, "projection_note", examples=f"{examples:,}", epochs=f"{epochs:g}")],
     }
 
-    business = None
-    if recipe is not None and recipe.business is not None:
-        spec = recipe.business
-        b_rows = []
-        for r in measured:
-            runs = list(by_method[r.method].values())
-            y_true = [y for run in runs for y in run["predictions"]["test"]["y_true"]]
-            y_pred = [y for run in runs for y in run["predictions"]["test"]["y_pred"]]
-            outcome = business_outcome(spec, y_true=y_true, y_pred=y_pred, labels=runs[0]["data"]["labels"],
-                                       training_cost=r.cost_per_run or 0.0)
-            b_rows.append([r.method, f"{100 * outcome.detection_rate:.1f}%", f"{100 * outcome.false_alarm_rate:.1f}%",
-                           f"{100 * outcome.precision:.1f}%" if outcome.precision is not None else "-",
-                           f"{outcome.monthly_missed:,.0f}", f"{outcome.monthly_false_alarms:,.0f}",
-                           _money(outcome.monthly_error_cost, currency), f"{outcome.monthly_hours_saved:,.0f}",
-                           _money(outcome.monthly_value, currency),
-                           f"{outcome.payback_months:.2f}" if outcome.payback_months is not None
-                           else text(lang, "never")])
-        business = {
-            "headers": [text(lang, k) for k in ("c_method", "c_detection", "c_false_alarm", "c_precision",
-                                                 "c_missed", "c_alarms", "c_error_cost", "c_hours", "c_value",
-                                                 "c_payback")],
-            "rows": b_rows,
-            "note": text(lang, "business_note", positive=spec.positive_class, items=f"{spec.monthly_items:,}",
-                         minutes=f"{spec.minutes_per_item:g}", missed=f"{spec.cost_missed:,.0f}",
-                         alarm=f"{spec.cost_false_alarm:,.0f}", currency=currency),
-        }
 
-    talking = []
-    if {"lora", "randlora"} <= set(kinds):
-        lora, rand = kinds["lora"], kinds["randlora"]
-        rand_run = next(iter(by_method[rand.method].values()))
-        talking.append(text(lang, "tp_budget", budget=f"{rand_run['parameters']['budget']:,}",
-                            pct=f"{100 * rand_run['parameters']['budget'] / rand_run['parameters']['full_model']:.2f}%",
-                            acc_r=f"{100 * rand.accuracy.mean:.1f}", acc_l=f"{100 * lora.accuracy.mean:.1f}",
-                            n=min(rand.accuracy.n, lora.accuracy.n)))
-        talking.append(_conclusion_text(conclusion, rows, lang))
-        if "full" in kinds:
-            full = kinds["full"]
-            talking.append(text(lang, "tp_full", params=f"{full.trainable_parameters:,}",
-                                acc_f=f"{100 * full.accuracy.mean:.1f}"))
-            talking.append(text(lang, "tp_time", t_r=_duration(rand.train_s.mean, lang),
-                                t_l=_duration(lora.train_s.mean, lang), t_f=_duration(full.train_s.mean, lang)))
-            talking.append(text(lang, "tp_memory", label=_memory_label(rand, lang), m_r=_mib(rand.peak_memory_mib),
-                                m_l=_mib(lora.peak_memory_mib), m_f=_mib(full.peak_memory_mib)))
-            talking.append(text(lang, "tp_size", a_r=_size(rand.adapter_bytes), a_l=_size(lora.adapter_bytes),
-                                a_f=_size(full.adapter_bytes)))
+def _business(i: _Inputs) -> dict[str, Any] | None:
+    if i.recipe is None or i.recipe.business is None:
+        return None
+    spec, lang, currency = i.recipe.business, i.lang, i.currency
+    rows = []
+    for r in i.measured:
+        runs = list(i.ok_runs[r.method].values())
+        outcome = business_outcome(
+            spec, y_true=[y for run in runs for y in run["predictions"]["test"]["y_true"]],
+            y_pred=[y for run in runs for y in run["predictions"]["test"]["y_pred"]],
+            labels=runs[0]["data"]["labels"], training_cost=r.cost_per_run or 0.0)
+        rows.append([r.method, f"{100 * outcome.detection_rate:.1f}%", f"{100 * outcome.false_alarm_rate:.1f}%",
+                     f"{100 * outcome.precision:.1f}%" if outcome.precision is not None else "-",
+                     f"{outcome.monthly_missed:,.0f}", f"{outcome.monthly_false_alarms:,.0f}",
+                     _money(outcome.monthly_error_cost, currency), f"{outcome.monthly_hours_saved:,.0f}",
+                     _money(outcome.monthly_value, currency),
+                     f"{outcome.payback_months:.2f}" if outcome.payback_months is not None else text(lang, "never")])
+    return {
+        "headers": [text(lang, k) for k in ("c_method", "c_detection", "c_false_alarm", "c_precision", "c_missed",
+                                             "c_alarms", "c_error_cost", "c_hours", "c_value", "c_payback")],
+        "rows": rows,
+        "note": text(lang, "business_note", positive=spec.positive_class, items=f"{spec.monthly_items:,}",
+                     minutes=f"{spec.minutes_per_item:g}", missed=f"{spec.cost_missed:,.0f}",
+                     alarm=f"{spec.cost_false_alarm:,.0f}", currency=currency),
+    }
 
+
+def _talking_points(i: _Inputs, conclusion_text: str) -> list[str]:
+    kinds, lang = i.by_kind, i.lang
+    if not {"lora", "randlora"} <= set(kinds):
+        return []
+    lora, rand = kinds["lora"], kinds["randlora"]
+    params = next(iter(i.ok_runs[rand.method].values()))["parameters"]
+    points = [
+        text(lang, "tp_budget", budget=f"{params['budget']:,}", pct=f"{100 * params['budget'] / params['full_model']:.2f}%",
+             acc_r=f"{100 * rand.accuracy.mean:.1f}", acc_l=f"{100 * lora.accuracy.mean:.1f}",
+             n=min(rand.accuracy.n, lora.accuracy.n)),
+        conclusion_text,
+    ]
+    full = kinds.get("full")
+    if full is not None:
+        points += [
+            text(lang, "tp_full", params=f"{full.trainable_parameters:,}", acc_f=f"{100 * full.accuracy.mean:.1f}"),
+            text(lang, "tp_time", t_r=_duration(rand.train_s.mean, lang), t_l=_duration(lora.train_s.mean, lang),
+                 t_f=_duration(full.train_s.mean, lang)),
+            text(lang, "tp_memory", label=_memory_label(rand, lang), m_r=_mib(rand.peak_memory_mib),
+                 m_l=_mib(lora.peak_memory_mib), m_f=_mib(full.peak_memory_mib)),
+            text(lang, "tp_size", a_r=_size(rand.adapter_bytes), a_l=_size(lora.adapter_bytes),
+                 a_f=_size(full.adapter_bytes)),
+        ]
+    return points
+
+
+def _risks(i: _Inputs) -> list[str]:
+    lang, seed = i.lang, text(i.lang, "seed")
     risks = []
-    seed = text(lang, "seed")
     failed = [f"{r['method']} {seed} {r['seed']} ({text(lang, 'st_' + r['status'])})"
-              for r in records if r["status"] != "ok"]
+              for r in i.records if r["status"] != "ok"]
     if failed:
         risks.append(text(lang, "risk_failed", n=len(failed), which=", ".join(failed)))
-    if any(r.accuracy is not None and r.accuracy.n == 1 for r in rows):
+    if any(r.accuracy.n == 1 for r in i.measured):
         risks.append(text(lang, "risk_one_seed"))
-    if any(r.memory_label.startswith("host") for r in measured):
+    if any(r.memory_label.startswith("host") for r in i.measured):
         risks.append(text(lang, "risk_no_gpu"))
-    for r in records:
+    for r in i.records:
         for warning in r.get("warnings", []):
             risks.append(text(lang, "risk_warning", method=f"{r['method']} {seed} {r['seed']}", warning=warning))
-    if not risks:
-        risks.append(text(lang, "risk_none"))
+    return risks or [text(lang, "risk_none")]
 
-    env = any_run.get("environment", {})
+
+def _methodology(i: _Inputs) -> list[tuple[str, str]]:
+    lang, run = i.lang, i.any_run
+    env = run.get("environment", {})
     hw = env.get("hardware", {})
-    gpu = (any_run.get("gpu") or {})
+    gpu = run.get("gpu") or {}
     device = gpu.get("device") or {}
     hardware = ", ".join(filter(None, [
         device.get("name") and f"{device['name']} ({device.get('total_mib', 0):,.0f} MiB)",
         f"{hw.get('cpu_count')} CPU cores, {hw.get('memory_total_mib', 0):,} MiB RAM" if hw else None,
         hw.get("platform")]))
-    packages = env.get("packages", {})
-    versions = ", ".join(f"{k} {v}" for k, v in packages.items() if v) + (
-        f"; poc commit {env['git_commit']}" if env.get("git_commit") else "")
-    sources = any_run.get("data", {}).get("sources", [])
-    sizes = any_run.get("data", {}).get("sizes", {})
-    data = "; ".join(f"{s['path']} (sha256 {s['sha256'][:12]}…, {s['bytes']:,} bytes)" for s in sources)
-    data += " — " + ", ".join(f"{k} {v:,}" for k, v in sizes.items())
-    seeds = sorted({r["seed"] for r in records})
-    params = any_run.get("parameters", {})
-    methodology = [
+    versions = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items() if v)
+    if env.get("git_commit"):
+        versions += f"; poc commit {env['git_commit']}"
+    data = "; ".join(f"{s['path']} (sha256 {s['sha256'][:12]}…, {s['bytes']:,} bytes)"
+                     for s in run.get("data", {}).get("sources", []))
+    data += " — " + ", ".join(f"{k} {v:,}" for k, v in run.get("data", {}).get("sizes", {}).items())
+    params = run.get("parameters", {})
+    return [
         (text(lang, "m_hardware"), hardware or "-"),
         (text(lang, "m_versions"), versions or "-"),
         (text(lang, "m_data"), data),
-        (text(lang, "m_seeds"), text(lang, "seeds_text", seeds=", ".join(map(str, seeds)))),
+        (text(lang, "m_seeds"), text(lang, "seeds_text", seeds=", ".join(map(str, sorted({r["seed"] for r in i.records}))))),
         (text(lang, "m_budget"), text(lang, "budget_text", budget=f"{params.get('budget', 0):,}",
                                       head=f"{params.get('head', 0):,}")),
         (text(lang, "m_rules"), text(lang, "rules_text")),
-        (text(lang, "m_missing"), text(lang, "missing_gpu", reason=reason_text(lang, gpu["reason"])) if gpu.get("reason")
-         else text(lang, "nothing_missing")),
+        (text(lang, "m_missing"), text(lang, "missing_gpu", reason=reason_text(lang, gpu["reason"]))
+         if gpu.get("reason") else text(lang, "nothing_missing")),
     ]
+
+
+def _section(i: _Inputs) -> dict[str, Any]:
+    conclusion = _conclusion(i)
+    conclusion_text = _conclusion_text(conclusion, i.rows, i.lang)
+    chart_list, pareto = _charts(i)
     return {
-        "name": name,
-        "title": text(lang, "title", recipe=name),
-        "subtitle": text(lang, "subtitle"),
-        "description": recipe.description if recipe else "",
-        "generated": text(lang, "generated", date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                          n=len(records)),
-        "conclusion": _conclusion_text(conclusion, rows, lang),
+        "name": i.name,
+        "title": text(i.lang, "title", recipe=i.name),
+        "subtitle": text(i.lang, "subtitle"),
+        "description": i.recipe.description if i.recipe else "",
+        "generated": text(i.lang, "generated", date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                          n=len(i.records)),
+        "conclusion": conclusion_text,
         "rule": conclusion.rule,
         "recommended": conclusion.recommended,
-        "rules_note": text(lang, "rules_note"),
-        "table": table,
-        "table_note": text(lang, "table_note", baseline=baseline),
-        "charts": [(title, Markup(svg)) for title, svg in chart_list if svg],
-        "pareto": text(lang, "pareto", memory=front("memory"), cost=front("cost")),
-        "cost": cost,
-        "business": business,
-        "talking_points": talking,
-        "risks": risks,
-        "methodology": methodology,
+        "rules_note": text(i.lang, "rules_note"),
+        "table": _table(i),
+        "table_note": text(i.lang, "table_note", baseline=i.rows[0].baseline),
+        "charts": chart_list,
+        "pareto": pareto,
+        "cost": _cost(i),
+        "business": _business(i),
+        "talking_points": _talking_points(i, conclusion_text),
+        "risks": _risks(i),
+        "methodology": _methodology(i),
     }
 
 
@@ -342,13 +379,19 @@ def build_sections(store: Store, *, lang: str, recipe: str | None = None, baseli
     """One report section per recipe in the store (or the one named)."""
     if lang not in {"en", "ja"}:
         raise PocError(f"--lang: {lang!r} is not supported; use en or ja")
-    rows = compare(store, recipe=recipe, baseline=baseline, price=price)
     records = [r for r in latest_records(store) if recipe is None or r["recipe_name"] == recipe]
+    names = list(dict.fromkeys(r["recipe_name"] for r in sorted(records, key=lambda r: r["recipe_name"])))
+    if not names:
+        compare(store, recipe=recipe)  # raises the store's own error (missing, empty, filtered out)
     sections = []
-    for name in dict.fromkeys(r.recipe for r in rows):
+    for name in names:
         recipe_records = [r for r in records if r["recipe_name"] == name]
-        recipe_baseline = baseline or (_recipe(recipe_records).report.baseline if _recipe(recipe_records) else None)
-        recipe_rows = compare(store, recipe=name, baseline=recipe_baseline, price=price) \
-            if recipe_baseline and recipe_baseline != rows[0].baseline else [r for r in rows if r.recipe == name]
-        sections.append(_section(name, recipe_rows, recipe_records, lang))
+        parsed = _recipe(recipe_records)
+        reference = baseline or (parsed.report.baseline if parsed else None)
+        ok_runs: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+        for r in recipe_records:
+            if r["status"] == "ok":
+                ok_runs[r["method"]][r["seed"]] = r
+        rows = compare(store, recipe=name, baseline=reference, price=price)
+        sections.append(_section(_Inputs(name, rows, recipe_records, parsed, ok_runs, lang)))
     return sections
