@@ -1,11 +1,6 @@
-"""Text classification (single text or a text pair): batches and metrics.
-
-Metric direction and unit are declared once here and read by everything that compares.
-"""
+"""Text classification (single text or a text pair): batches and metrics."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -13,20 +8,6 @@ import torch
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """How to read a metric: larger is better or not, and its unit."""
-
-    higher_is_better: bool
-    unit: str
-
-
-METRICS = {
-    "accuracy": MetricInfo(higher_is_better=True, unit="fraction"),
-    "macro_f1": MetricInfo(higher_is_better=True, unit="fraction"),
-}
 
 
 class _Encoded(torch.utils.data.Dataset):
