@@ -25,7 +25,7 @@ from poc_cli.errors import RecipeError
 
 # Per-method defaults, chosen from the learning-rate trials described in the README
 # ("Where the defaults come from"). They matter more than anything else at PoC sizes.
-DEFAULT_LR = {"lora": 2e-3, "randlora": 5e-4, "full": 5e-5}
+DEFAULT_LR = {"lora": 5e-3, "randlora": 5e-4, "full": 1e-4}
 DEFAULT_ALPHA_RATIO = {"lora": 2.0, "randlora": 20.0}
 
 

@@ -31,8 +31,11 @@ class _MergedUpdateLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, first, second, scaling):  # noqa: ANN001, ANN205
-        delta = (second @ first).to(x.dtype)
-        effective = delta.mul_(scaling) if weight is None else torch.add(weight.to(x.dtype), delta, alpha=scaling)
+        second_, first_ = second.to(x.dtype), first.to(x.dtype)
+        if weight is None:
+            effective = torch.mm(second_, first_).mul_(scaling)
+        else:  # W + s * second @ first in one kernel
+            effective = torch.addmm(weight.to(x.dtype), second_, first_, alpha=scaling)
         # Keep W + Delta W for grad_x: one weight-sized matrix per layer instead of a rebuild.
         ctx.save_for_backward(x, effective, first, second)
         ctx.scaling = scaling
@@ -48,12 +51,13 @@ class _MergedUpdateLinear(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = grad_out @ effective.to(grad_out.dtype)
         if ctx.needs_input_grad[3] or ctx.needs_input_grad[4]:
-            # Gradient of the whole update, as full fine-tuning computes for its weight.
-            grad_delta = (g.t() @ x.reshape(-1, x.shape[-1])).to(first.dtype) * scaling
+            # Gradient of the whole update, as full fine-tuning computes for its weight; the
+            # scale is applied to the (smaller) factor gradients rather than to this matrix.
+            grad_delta = (g.t() @ x.reshape(-1, x.shape[-1])).to(first.dtype)
             if ctx.needs_input_grad[3]:
-                grad_first = second.t().to(grad_delta.dtype) @ grad_delta
+                grad_first = (second.t().to(grad_delta.dtype) @ grad_delta).mul_(scaling)
             if ctx.needs_input_grad[4]:
-                grad_second = grad_delta @ first.t().to(grad_delta.dtype)
+                grad_second = (grad_delta @ first.t().to(grad_delta.dtype)).mul_(scaling)
         if ctx.bias_dtype is not None and ctx.needs_input_grad[2]:
             grad_bias = g.sum(0).to(ctx.bias_dtype)
         return grad_x, None, grad_bias, grad_first, grad_second, None
