@@ -8,9 +8,9 @@ frozen weight, and applied with the single matmul the base layer does anyway. Bu
 costs out * in * k multiply-adds (k = r * n >= min(in, out)), independent of the batch.
 
 The custom autograd function below saves x, the factors and W + Delta W (one weight-sized
-matrix per layer, as full fine-tuning keeps a gradient per weight): rebuilding Delta W in
-backward instead was measured slower (1.02x full fine-tuning's step against 0.98x at
-32 x 128 tokens on MiniLM) for about 85 MB less. Which path is cheaper depends
+matrix per layer, as full fine-tuning keeps a gradient per weight) rather than rebuilding
+Delta W in backward: on MiniLM that measured as fast or faster, within peft's memory.
+Which path is cheaper depends
 on the tokens in the batch and the layer's shape (`fused_is_cheaper`); the module picks
 per call. The module *is* peft's RandLoRA Linear (its class is swapped for a subclass that
 only overrides `forward`), so trainable tensors, random bases, state-dict keys, saving and
