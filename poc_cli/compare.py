@@ -107,6 +107,12 @@ def compare(
                if (recipe is None or r["recipe_name"] == recipe) and (methods is None or r["method"] in methods)]
     if not records:
         raise PocError(f"no records in {store.root}" + (" matching the filters" if recipe or methods else ""))
+    return compare_records(records, baseline=baseline, price=price)
+
+
+def compare_records(records: list[dict[str, Any]], *, baseline: str | None = None,
+                    price: Price | None = None) -> list[MethodRow]:
+    """Rows for every recipe and method among `records` (one per recipe, method and seed)."""
     grouped: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         grouped[record["recipe_name"]][record["method"]].append(record)
@@ -124,6 +130,7 @@ def compare(
             memory = [_memory(r) for r in ok.values()]
             row_price = record_price(first, price)
             train = [r["timing"]["train_s"] for r in ok.values()]
+            train_summary = summarize(train) if train else None
             energy = [r["energy"]["energy_j"] for r in ok.values() if (r.get("energy") or {}).get("energy_j") is not None]
             rows.append(MethodRow(
                 recipe=recipe_name, method=method, method_kind=first["method_kind"],
@@ -137,11 +144,11 @@ def compare(
                 difference=None if method == reference else paired_difference(ok, base_ok),
                 peak_memory_mib=max((m for m, _ in memory if m is not None), default=None),
                 memory_label=memory[0][1] if memory else "-",
-                train_s=summarize(train) if train else None,
+                train_s=train_summary,
                 examples_per_s=_mean([r["throughput"]["examples_per_s"] for r in ok.values()
                                       if r["throughput"].get("examples_per_s")]),
                 energy_j=_mean(energy),
-                cost_per_run=run_cost(summarize(train).mean, row_price) if train else None,
+                cost_per_run=run_cost(train_summary.mean, row_price) if train_summary else None,
                 price=row_price,
                 adapter_bytes=first.get("adapter", {}).get("bytes"),
                 statuses=dict(statuses),

@@ -54,7 +54,7 @@ def test_load_frame(tmp_path: Path) -> None:
     store.write(record("j1", accuracy=0.8))
     store.write(record("j2", Status.OOM))
     frame = load_frame(tmp_path)
-    assert sorted(frame["status"]) == ["oom", "ok"]
+    assert sorted(frame["status"]) == ["ok", "oom"]
     assert frame.set_index("job_id").loc["j1", "accuracy"] == pytest.approx(0.8)
 
 

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from pydantic import ValidationError
 
 from poc_cli.business import business_outcome
-from poc_cli.compare import MethodRow, compare, latest_records, paired_difference
+from poc_cli.compare import MethodRow, compare, compare_records, latest_records, paired_difference
 from poc_cli.cost import Price, energy_cost, projected_cost
 from poc_cli.errors import PocError
 from poc_cli.recipe import Recipe
@@ -392,6 +392,6 @@ def build_sections(store: Store, *, lang: str, recipe: str | None = None, baseli
         for r in recipe_records:
             if r["status"] == "ok":
                 ok_runs[r["method"]][r["seed"]] = r
-        rows = compare(store, recipe=name, baseline=reference, price=price)
+        rows = compare_records(recipe_records, baseline=reference, price=price)
         sections.append(_section(_Inputs(name, rows, recipe_records, parsed, ok_runs, lang)))
     return sections
