@@ -28,7 +28,7 @@ from poc_cli.plan import Job, Plan, make_plan
 from poc_cli.recipe import load_recipe
 from poc_cli.report import FORMATS, write_report
 from poc_cli.result import Status
-from poc_cli.stats import Summary
+from poc_cli.formatting import settings_text, summary_text
 from poc_cli.store import DEFAULT_STORE, Store
 
 app = typer.Typer(
@@ -63,11 +63,6 @@ def _root(
     """poc: matched-budget PoCs of LoRA, RandLoRA and full fine-tuning."""
 
 
-def _settings_text(settings: dict[str, Any]) -> str:
-    shown = {k: v for k, v in settings.items() if v not in (False, 0.0) or k == "r"}
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()) or "-"
-
-
 def plan_table(plan: Plan) -> Table:
     """The job table: method, configuration, trainable parameters, share, deviation, seeds."""
     table = Table(title=f"Plan: {plan.recipe.name}", title_justify="left")
@@ -77,7 +72,7 @@ def plan_table(plan: Plan) -> Table:
     for a in plan.allocations:
         table.add_row(
             a.label,
-            _settings_text(a.settings) if a.method != "full" else "all parameters",
+            settings_text(a.settings) if a.method != "full" else "all parameters",
             f"{a.adapter_parameters:,}",
             f"{100 * a.adapter_parameters / a.total_parameters:.2f}%",
             f"{a.deviation:+.2%}" if a.deviation is not None else "reference",
@@ -204,11 +199,9 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt) -> None:
         raise typer.Exit(1)
 
 
-def _pm(summary: Summary | None, scale: float = 100.0, digits: int = 1) -> str:
-    if summary is None:
-        return "-"
-    std = f" ± {summary.std * scale:.{digits}f}" if summary.std is not None else ""
-    return f"{summary.mean * scale:.{digits}f}{std} (n={summary.n})"
+def _cli_price(price_per_hour: float | None, currency: str) -> Price | None:
+    """The --price-per-hour / --currency options as a Price (None: the recipe's or the table's)."""
+    return Price(price_per_hour, currency, "given on the command line") if price_per_hour is not None else None
 
 
 def _difference_text(row: MethodRow) -> str:
@@ -250,7 +243,7 @@ def compare_command(
     as_csv: bool = typer.Option(False, "--csv", help="Print the comparison as CSV."),
 ) -> None:
     """Compare the stored runs: accuracy (mean ± std over seeds), paired difference, memory, time, cost."""
-    price = Price(price_per_hour, currency, "given on the command line") if price_per_hour is not None else None
+    price = _cli_price(price_per_hour, currency)
     try:
         rows = compare(Store(store), recipe=recipe, methods=method, baseline=baseline, price=price)
     except PocError as error:
@@ -270,11 +263,11 @@ def compare_command(
         for row in (r for r in rows if r.recipe == recipe_name):
             table.add_row(
                 row.method,
-                _settings_text(row.settings) if row.method_kind != "full" else "all parameters",
+                settings_text(row.settings) if row.method_kind != "full" else "all parameters",
                 f"{row.trainable_parameters:,} ({row.percent_of_full:.2f}%)" if row.trainable_parameters else "-",
-                _pm(row.accuracy), _pm(row.macro_f1), _difference_text(row),
+                summary_text(row.accuracy), summary_text(row.macro_f1), _difference_text(row),
                 f"{row.peak_memory_mib:,.0f} MiB {row.memory_label}" if row.peak_memory_mib else "-",
-                _pm(row.train_s, scale=1.0, digits=1).replace(" (n=", " s (n=") if row.train_s else "-",
+                summary_text(row.train_s, scale=1.0, digits=1).replace(" (n=", " s (n=") if row.train_s else "-",
                 f"{row.examples_per_s:.1f}" if row.examples_per_s else "-",
                 f"{row.energy_j:,.0f} J" if row.energy_j is not None else "n/a (no GPU)",
                 f"{row.cost_per_run:.4f} {row.price.currency}" if row.cost_per_run is not None else "-",
@@ -302,7 +295,7 @@ def report(
         fail(RecipeError(f"--format: {fmt!r} is not supported; use html or md"))
     if lang not in {"en", "ja"}:
         fail(RecipeError(f"--lang: {lang!r} is not supported; use en or ja"))
-    price = Price(price_per_hour, currency, "given on the command line") if price_per_hour is not None else None
+    price = _cli_price(price_per_hour, currency)
     try:
         path = write_report(Store(store), fmt=fmt, lang=lang, output=output, recipe=recipe, baseline=baseline,
                             price=price)

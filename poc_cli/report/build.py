@@ -18,6 +18,7 @@ from poc_cli.business import business_outcome
 from poc_cli.compare import MethodRow, compare, compare_records, latest_records, paired_difference
 from poc_cli.cost import Price, energy_cost, projected_cost
 from poc_cli.errors import PocError
+from poc_cli.formatting import settings_text, summary_text
 from poc_cli.recipe import Recipe
 from poc_cli.report import charts
 from poc_cli.report.conclusion import Conclusion, decide
@@ -28,13 +29,6 @@ from poc_cli.store import Store
 
 def _pt(value: float) -> str:
     return f"{100 * value:+.1f}"
-
-
-def _pct(summary: Any) -> str:
-    if summary is None:
-        return "-"
-    std = f" ± {100 * summary.std:.1f}" if summary.std is not None else ""
-    return f"{100 * summary.mean:.1f}{std} (n={summary.n})"
 
 
 def _duration(seconds: float | None, lang: str) -> str:
@@ -98,10 +92,7 @@ def _diff_cell(row: MethodRow, lang: str) -> str:
 
 
 def _settings(row: MethodRow, lang: str) -> str:
-    if row.method_kind == "full":
-        return text(lang, "all_parameters")
-    shown = {k: v for k, v in row.settings.items() if k in {"r", "alpha", "implementation"} or v not in (False, 0.0)}
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
+    return text(lang, "all_parameters") if row.method_kind == "full" else settings_text(row.settings)
 
 
 def _price_note(price: Price, lang: str) -> str:
@@ -166,7 +157,7 @@ def _table(i: _Inputs) -> dict[str, Any]:
         "rows": [[
             r.method, _settings(r, lang),
             f"{r.trainable_parameters:,} ({r.percent_of_full:.2f}%)" if r.trainable_parameters else "-",
-            _pct(r.accuracy), _pct(r.macro_f1), _diff_cell(r, lang),
+            summary_text(r.accuracy), summary_text(r.macro_f1), _diff_cell(r, lang),
             f"{_mib(r.peak_memory_mib)} ({_memory_label(r, lang)})" if r.peak_memory_mib else "-",
             _duration(r.train_s.mean if r.train_s else None, lang),
             f"{r.examples_per_s:.1f}" if r.examples_per_s else "-",

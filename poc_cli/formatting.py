@@ -1,0 +1,21 @@
+"""Text formatting shared by the two presentation layers: the CLI tables and the report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from poc_cli.stats import Summary
+
+
+def settings_text(settings: dict[str, Any]) -> str:
+    """A method's resolved settings as `k=v, ...`, leaving out switches that are off (r always shown)."""
+    shown = {k: v for k, v in settings.items() if v not in (False, 0.0) or k == "r"}
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()) or "-"
+
+
+def summary_text(summary: Summary | None, *, scale: float = 100.0, digits: int = 1) -> str:
+    """`mean ± std (n=N)`, scaled (fractions to % by default); "-" when there is nothing."""
+    if summary is None:
+        return "-"
+    std = f" ± {summary.std * scale:.{digits}f}" if summary.std is not None else ""
+    return f"{summary.mean * scale:.{digits}f}{std} (n={summary.n})"
