@@ -7,13 +7,13 @@ closest to it, and a deviation beyond the recipe's tolerance stops the PoC befor
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from poc_cli.errors import RecipeError
 from poc_cli.methods import full, get_method
 from poc_cli.modelhub import Architecture
-from poc_cli.recipe import PEFT_METHODS, Recipe
+from poc_cli.recipe import PEFT_METHODS, MethodSpec, Recipe
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,13 @@ class Allocation:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def with_spec(allocation: Allocation, spec: MethodSpec) -> Allocation:
+    """The allocation's settings for another setting of the same method (a search point)."""
+    module = get_method(spec.method)
+    settings = module.settings(spec, allocation.r) if spec.method in PEFT_METHODS else module.settings(spec)
+    return replace(allocation, settings=settings)
 
 
 def budget_target(recipe: Recipe, arch: Architecture) -> int:

@@ -23,12 +23,14 @@ from poc_cli.compare import MethodRow, compare
 from poc_cli.cost import Price
 from poc_cli.doctor import Check, environment_checks, recipe_checks
 from poc_cli.errors import PocError, RecipeError
-from poc_cli.launcher import Outcome, run_plan
+from poc_cli.estimate import Estimate, estimate
+from poc_cli.launcher import Outcome, choices, run_plan
 from poc_cli.plan import Job, Plan, make_plan
 from poc_cli.recipe import load_recipe
 from poc_cli.report import FORMATS, write_report
-from poc_cli.result import Status
-from poc_cli.formatting import settings_text, summary_text
+from poc_cli.result import FINISHED, Stage, Status
+from poc_cli.search import trial_seed
+from poc_cli.formatting import config_text, settings_text, summary_text
 from poc_cli.store import DEFAULT_STORE, Store
 
 app = typer.Typer(
@@ -66,13 +68,19 @@ def _root(
 def plan_table(plan: Plan) -> Table:
     """The job table: method, configuration, trainable parameters, share, deviation, seeds."""
     table = Table(title=f"Plan: {plan.recipe.name}", title_justify="left")
-    for column, justify in [("method", "left"), ("configuration", "left"), ("trainable (adapter)", "right"),
-                            ("% of full model", "right"), ("vs budget", "right"), ("seeds", "left")]:
+    for column, justify in [("method", "left"), ("configuration", "left"), ("learning rate", "left"),
+                            ("trainable (adapter)", "right"), ("% of full model", "right"), ("vs budget", "right"),
+                            ("seeds", "left")]:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for a in plan.allocations:
+    for index, a in enumerate(plan.allocations):
+        spec = plan.recipe.methods[index]
+        searched = index in plan.trials
+        shown = {k: v for k, v in a.settings.items() if not (searched and k == "alpha" and len(
+            {p.alpha_ratio for p, _ in plan.trials[index]}) > 1)}
         table.add_row(
             a.label,
-            settings_text(a.settings) if a.method != "full" else "all parameters",
+            settings_text(shown) if a.method != "full" else "all parameters",
+            "chosen by the search" if searched else f"{spec.learning_rate:g} ({'recipe' if spec.lr else 'default'})",
             f"{a.adapter_parameters:,}",
             f"{100 * a.adapter_parameters / a.total_parameters:.2f}%",
             f"{a.deviation:+.2%}" if a.deviation is not None else "reference",
@@ -80,10 +88,33 @@ def plan_table(plan: Plan) -> Table:
         )
     head = plan.architecture
     table.add_row(
-        f"+ head ({', '.join(head.head_modules)})", "trained by every method", f"{head.head_parameters:,}",
+        f"+ head ({', '.join(head.head_modules)})", "trained by every method", "", f"{head.head_parameters:,}",
         f"{100 * head.head_parameters / head.total_parameters:.3f}%", "", "", style="dim",
     )
     return table
+
+
+def search_table(plan: Plan) -> Table:
+    """Stage 1: each searched method's grid and its trial count."""
+    table = Table(title="Stage 1: search", title_justify="left")
+    for column in ("method", "learning rates", "alpha_ratio", "trials"):
+        table.add_column(column)
+    for index, points in plan.trials.items():
+        alphas = sorted({p.alpha_ratio for p, _ in points if p.alpha_ratio is not None})
+        table.add_row(plan.allocations[index].label, ", ".join(f"{lr:g}" for lr in sorted({p.lr for p, _ in points})),
+                      ", ".join(f"{a:g}" for a in alphas) or "-", str(len(points)))
+    return table
+
+
+def _search_note(plan: Plan) -> str:
+    """How the trials train and score."""
+    search = plan.recipe.search
+    assert search is not None and plan.trial_splits is not None
+    sizes = plan.trial_splits.sizes()
+    length = (f"{search.steps} steps" if search.steps else f"{search.epochs} epoch(s)" if search.epochs
+              else "as long as the seeded runs")
+    return (f"Each trial (seed {trial_seed(plan.recipe)}) trains on {sizes['train']:,} examples, {length}, and "
+            f"scores {search.metric} on {sizes['validation']:,} validation examples; the test split is never read.")
 
 
 def _print_plan(plan: Plan) -> None:
@@ -100,7 +131,13 @@ def _print_plan(plan: Plan) -> None:
         highlight=False,
     )
     console.print(plan_table(plan))
-    console.print(f"{len(plan.jobs)} jobs (methods x seeds)")
+    if plan.trials:
+        console.print(search_table(plan))
+        console.print(_search_note(plan), highlight=False)
+        console.print(f"{len(plan.trial_jobs)} trials, then {plan.run_count} seeded run(s) (methods x seeds) "
+                      "at each method's chosen setting", highlight=False)
+    else:
+        console.print(f"{plan.run_count} jobs (methods x seeds)", highlight=False)
 
 
 def _load_plan(recipe_path: Path) -> Plan:
@@ -110,22 +147,46 @@ def _load_plan(recipe_path: Path) -> Plan:
         fail(error)
 
 
+def _hms(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def _print_estimate(found: Estimate) -> None:
+    steps = ", ".join(f"{label} {t.step_s:.3g} s" for label, t in found.methods.items())
+    stages = f"trials {_hms(found.trials_s)} + seeded runs {_hms(found.runs_s)} = " if found.trials_s else ""
+    console.print(f"estimated duration on {found.device}: {stages}[bold]{_hms(found.total_s)}[/] "
+                  f"(measured per training step: {steps}; job start-up {found.startup_s:.1f} s)", highlight=False)
+
+
 @app.command()
 def plan(
     recipe: Path = RecipeArg,
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    with_estimate: bool = typer.Option(True, "--estimate/--no-estimate",
+                                       help="Time a few training steps of each method to estimate the duration."),
 ) -> None:
-    """Show what will run and at what trainable-parameter budget, without training."""
+    """Show what will run and at what trainable-parameter budget, and estimate how long it takes."""
     the_plan = _load_plan(recipe)
+    found = None
+    if with_estimate:
+        try:
+            found = estimate(the_plan)
+        except PocError as error:
+            fail(error)
     if as_json:
-        sys.stdout.write(json.dumps(the_plan.to_dict(), indent=2) + "\n")
+        payload = {**the_plan.to_dict(), "estimate": found.to_dict() if found else None}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return
     _print_plan(the_plan)
+    if found is not None:
+        _print_estimate(found)
 
 
 def _outcome_table(outcomes: list[Outcome], store: Store) -> Table:
     table = Table(title="Results", title_justify="left")
-    for column in ("method", "seed", "status", "accuracy", "macro-F1", "train time", "note"):
+    for column in ("method", "seed", "lr", "status", "accuracy", "macro-F1", "train time", "note"):
         table.add_column(column)
     for o in outcomes:
         rec = store.read(o.job.recipe.name, o.job.id) or {}
@@ -135,11 +196,41 @@ def _outcome_table(outcomes: list[Outcome], store: Store) -> Table:
         if rec.get("warnings"):
             note = (note + "; " if note else "") + "; ".join(rec["warnings"])
         table.add_row(
-            o.job.allocation.label, str(o.job.seed), f"[{style}]{o.status.value}[/]",
+            o.job.allocation.label, str(o.job.seed), f"{o.job.method.learning_rate:g}", f"[{style}]{o.status.value}[/]",
             f"{test['accuracy']:.3f}" if "accuracy" in test else "-",
             f"{test['macro_f1']:.3f}" if "macro_f1" in test else "-",
             f"{rec['timing']['train_s']:.1f} s" if rec.get("timing", {}).get("train_s") else "-",
             note,
+        )
+    return table
+
+
+def _job_name(job: Job) -> str:
+    if job.stage is Stage.TRIAL:
+        alpha = f", alpha_ratio {job.method.alpha_ratio:g}" if job.method.method == "randlora" else ""
+        return f"{job.allocation.label} trial lr {job.method.learning_rate:g}{alpha}"
+    return f"{job.allocation.label} seed {job.seed}"
+
+
+def _trials_table(outcomes: list[Outcome], plan: Plan, store: Store) -> Table:
+    """Stage 1's outcome: every trial's score, the chosen one marked."""
+    chosen, _ = choices(plan, store)
+    picked = {(i, c.point) for i, c in chosen.items()}
+    metric = plan.recipe.search.metric if plan.recipe.search else "accuracy"
+    table = Table(title=f"Search trials: validation {metric}", title_justify="left")
+    for column in ("method", "lr", "alpha_ratio", "status", f"validation {metric}", "chosen", "note"):
+        table.add_column(column)
+    points = {job.id: point for pts in plan.trials.values() for point, job in pts}
+    for o in outcomes:
+        rec = store.read(o.job.recipe.name, o.job.id, Stage.TRIAL) or {}
+        score = rec.get("metrics", {}).get("validation", {}).get(metric)
+        point = points[o.job.id]
+        style = {Status.OK: "green", Status.DIVERGED: "yellow"}.get(o.status, "red")
+        table.add_row(
+            o.job.allocation.label, f"{point.lr:g}", f"{point.alpha_ratio:g}" if point.alpha_ratio else "-",
+            f"[{style}]{o.status.value}[/]", f"{score:.3f}" if score is not None else "-",
+            "[bold]<- chosen[/]" if (o.job.method_index, point) in picked else "",
+            "done before, skipped" if o.skipped else (o.error or ""),
         )
     return table
 
@@ -162,11 +253,11 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt) -> None:
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.fields[info]}"), console=console,
     )
-    overall = progress.add_task("jobs", total=len(the_plan.jobs), info="")
+    overall = progress.add_task("jobs", total=len(the_plan.trial_jobs) + the_plan.run_count, info="")
     current = progress.add_task("", total=None, info="", visible=False)
 
     def on_event(job: Job, event: dict[str, Any]) -> None:
-        name = f"{job.allocation.label} seed {job.seed}"
+        name = _job_name(job)
         if event["event"] == "phase":
             progress.update(current, description=f"{name}: {event['phase']}", visible=True, info="")
             if event["phase"] == "train":
@@ -178,24 +269,34 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt) -> None:
         progress.advance(overall)
         progress.update(current, visible=False)
         if not outcome.skipped and outcome.status is not Status.OK:
-            progress.console.print(
-                f"[red]{outcome.job.allocation.label} seed {outcome.job.seed}: {outcome.status.value}[/] "
-                f"{outcome.error or ''}", highlight=False,
-            )
+            colour = "yellow" if outcome.status is Status.DIVERGED else "red"
+            progress.console.print(f"[{colour}]{_job_name(outcome.job)}: {outcome.status.value}[/] "
+                                   f"{outcome.error or ''}", highlight=False)
 
     try:
         with progress:
-            outcomes = run_plan(the_plan, store=the_store, on_event=on_event, on_outcome=on_outcome)
+            result = run_plan(the_plan, store=the_store, on_event=on_event, on_outcome=on_outcome)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted:[/] the running job is recorded as interrupted; "
                           "run the same command again to resume.")
         raise typer.Exit(130) from None
-    console.print(_outcome_table(outcomes, the_store))
+    if result.trials:
+        console.print(_trials_table(result.trials, the_plan, the_store))
+    console.print(_outcome_table(result.runs, the_store))
     console.print(f"records in {the_store.recipe_dir(the_plan.recipe.name)}", highlight=False)
-    failed = [o for o in outcomes if o.status is not Status.OK]
-    if failed:
-        err_console.print(f"[red]{len(failed)} of {len(outcomes)} jobs did not finish ok[/]; "
-                          "run the same command again to retry them.")
+    for method, reason in result.held.items():
+        err_console.print(f"[red]{method}: no seeded runs[/]: {reason}", highlight=False, soft_wrap=True)
+    failed = [o for o in result.runs if o.status not in FINISHED]
+    diverged = [o for o in result.runs if o.status is Status.DIVERGED]
+    if diverged:
+        err_console.print(f"[red]{len(diverged)} seeded run(s) diverged[/] ("
+                          + ", ".join(_job_name(o.job) for o in diverged)
+                          + "): lower the learning rate; a rerun would diverge again.", highlight=False)
+    if failed or result.held:
+        err_console.print(f"[red]{len(failed)} of {len(result.runs)} seeded runs did not finish"
+                          + (f", {len(result.held)} method(s) held back" if result.held else "")
+                          + "[/]; run the same command again to retry them.")
+    if failed or diverged or result.held:
         raise typer.Exit(1)
 
 
@@ -213,11 +314,19 @@ def _difference_text(row: MethodRow) -> str:
     return f"{100 * d.mean:+.1f} pt [{100 * d.low:+.1f}, {100 * d.high:+.1f}]{p}{verdict}"
 
 
+def _chosen_text(selection: dict[str, Any]) -> str:
+    if selection.get("how") == "search":
+        return f"search: best of {selection['trials']} trials (validation {selection['metric']} " \
+               f"{100 * selection['score']:.1f}%)"
+    return selection.get("how") or "-"
+
+
 def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
     flat = []
     for row in rows:
         item = {k: v for k, v in row.to_dict().items() if k not in {"accuracy", "macro_f1", "difference", "train_s",
-                                                                        "price", "settings", "statuses"}}
+                                                                        "price", "settings", "statuses",
+                                                                        "selection"}}
         for name in ("accuracy", "macro_f1", "train_s"):
             summary = getattr(row, name)
             item.update({f"{name}_mean": summary.mean if summary else None,
@@ -226,7 +335,8 @@ def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
         item.update(diff_vs_baseline=d.mean if d else None, diff_low=d.low if d else None,
                     diff_high=d.high if d else None, diff_method=d.method if d else None,
                     price_per_hour=row.price.per_hour, currency=row.price.currency, price_source=row.price.source,
-                    settings=json.dumps(row.settings), statuses=json.dumps(row.statuses))
+                    settings=json.dumps(row.settings), statuses=json.dumps(row.statuses),
+                    chosen_by=row.selection.get("how"), selection=json.dumps(row.selection))
         flat.append(item)
     return pd.DataFrame(flat)
 
@@ -257,13 +367,15 @@ def compare_command(
     for recipe_name in dict.fromkeys(r.recipe for r in rows):
         table = Table(title=f"Recipe {recipe_name}: accuracy in %, difference against {rows[0].baseline}",
                       title_justify="left")
-        for column in ("method", "configuration", "trainable", "accuracy", "macro-F1", "Δ accuracy [95% CI]",
+        for column in ("method", "configuration", "chosen by", "trainable", "accuracy", "macro-F1",
+                       "Δ accuracy [95% CI]",
                        "peak memory", "train time", "examples/s", "energy", "cost/run", "adapter", "runs"):
             table.add_column(column)
         for row in (r for r in rows if r.recipe == recipe_name):
             table.add_row(
                 row.method,
-                settings_text(row.settings) if row.method_kind != "full" else "all parameters",
+                config_text(row.method_kind, row.settings, row.lr, all_parameters="all parameters"),
+                _chosen_text(row.selection),
                 f"{row.trainable_parameters:,} ({row.percent_of_full:.2f}%)" if row.trainable_parameters else "-",
                 summary_text(row.accuracy), summary_text(row.macro_f1), _difference_text(row),
                 f"{row.peak_memory_mib:,.0f} MiB {row.memory_label}" if row.peak_memory_mib else "-",

@@ -24,6 +24,8 @@ class MethodRow:
     method: str
     method_kind: str
     settings: dict[str, Any]
+    lr: float | None
+    selection: dict[str, Any]  # how the setting was chosen (search summary, or recipe / default)
     trainable_parameters: int | None
     percent_of_full: float | None
     accuracy: Summary | None
@@ -92,6 +94,14 @@ def record_price(record: dict[str, Any], override: Price | None) -> Price:
     return typical_price(device.get("name"))
 
 
+def selection_summary(selection: dict[str, Any]) -> dict[str, Any]:
+    """What compare shows of a stored selection: how, and for a search its size and best score."""
+    if selection.get("how") != "search":
+        return {"how": selection.get("how")}
+    return {"how": "search", "trials": len(selection["trials"]), "metric": selection["metric"],
+            "score": selection["score"], "chosen": selection["chosen"]}
+
+
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -135,6 +145,8 @@ def compare_records(records: list[dict[str, Any]], *, baseline: str | None = Non
             rows.append(MethodRow(
                 recipe=recipe_name, method=method, method_kind=first["method_kind"],
                 settings=first["job"].get("allocation", {}).get("settings", {}),
+                lr=(first["job"].get("method") or {}).get("lr"),
+                selection=selection_summary(first.get("selection") or {}),
                 trainable_parameters=params.get("trainable_counted"),
                 percent_of_full=(100 * params["trainable_counted"] / params["full_model"]
                                  if params.get("trainable_counted") and params.get("full_model") else None),

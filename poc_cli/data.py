@@ -43,13 +43,15 @@ class Splits:
 
     train: pd.DataFrame
     validation: pd.DataFrame | None
-    test: pd.DataFrame
+    test: pd.DataFrame | None  # None when loaded without it (search trials)
     labels: tuple[str, ...]
     sources: tuple[SourceFile, ...]
 
     def sizes(self) -> dict[str, int]:
         """Number of examples per split."""
-        out = {"train": len(self.train), "test": len(self.test)}
+        out = {"train": len(self.train)}
+        if self.test is not None:
+            out["test"] = len(self.test)
         if self.validation is not None:
             out["validation"] = len(self.validation)
         return out
@@ -178,8 +180,12 @@ def _sorted_labels(labels: set[str]) -> tuple[str, ...]:
     return tuple(sorted(labels))
 
 
-def load_splits(spec: DataSpec) -> Splits:
-    """Read, split, cap and check the data; every problem is a RecipeError naming the field."""
+def load_splits(spec: DataSpec, *, include_test: bool = True) -> Splits:
+    """Read, split, cap and check the data; every problem is a RecipeError naming the field.
+
+    `include_test=False` (search trials) never opens a test file and drops a test share cut
+    from train, so that what trials train and score on is exactly what it is with the test.
+    """
     sources = []
 
     def read(location: str, field: str) -> pd.DataFrame:
@@ -188,8 +194,10 @@ def load_splits(spec: DataSpec) -> Splits:
         return _columns(frame, spec, field=field, location=location)
 
     train = read(spec.train, "train")
+    test: pd.DataFrame | None = None
     if spec.test is not None:
-        test = read(spec.test, "test")
+        if include_test:
+            test = read(spec.test, "test")
     else:
         train, test = _cut(train, spec.test_fraction, spec.split_seed, field="test_fraction")  # type: ignore[arg-type]
     validation = None
@@ -199,13 +207,15 @@ def load_splits(spec: DataSpec) -> Splits:
         train, validation = _cut(train, spec.validation_fraction, spec.split_seed, field="validation_fraction")
 
     train = _cap(train, spec.max_train_examples, spec.split_seed)
-    test = _cap(test, spec.max_test_examples, spec.split_seed)
+    if test is not None:
+        test = _cap(test, spec.max_test_examples, spec.split_seed)
     if validation is not None:
         validation = _cap(validation, spec.max_validation_examples, spec.split_seed)
 
-    named = {"train": train, "test": test}
-    if validation is not None:
-        named["validation"] = validation
+    named = {"train": train}
+    for field, frame in (("test", test), ("validation", validation)):
+        if frame is not None:
+            named[field] = frame
     for field, frame in named.items():
         if frame.empty:
             raise RecipeError(f"data.{field}: the {field} split is empty")
@@ -222,7 +232,7 @@ def load_splits(spec: DataSpec) -> Splits:
     return Splits(
         train=train,
         validation=validation,
-        test=test,
+        test=test if include_test else None,
         labels=_sorted_labels(seen),
         sources=tuple(sources),
     )

@@ -19,3 +19,10 @@ def summary_text(summary: Summary | None, *, scale: float = 100.0, digits: int =
         return "-"
     std = f" ± {summary.std * scale:.{digits}f}" if summary.std is not None else ""
     return f"{summary.mean * scale:.{digits}f}{std} (n={summary.n})"
+
+
+def config_text(kind: str, settings: dict[str, Any], lr: float | None, *, all_parameters: str) -> str:
+    """A method's configuration: learning rate first, then its settings (full fine-tuning has none)."""
+    rate = f"lr={lr:g}" if lr is not None else ""
+    rest = all_parameters if kind == "full" else settings_text(settings)
+    return ", ".join(filter(None, [rate, rest]))

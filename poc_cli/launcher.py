@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from poc_cli.plan import Job, Plan
-from poc_cli.result import Status
+from poc_cli.result import Stage, Status
+from poc_cli.search import Choice, NoChoice, choose
 from poc_cli.store import Store, write_json_atomic
 from poc_cli.trackers.energy import energy_over
 from poc_cli.trackers.gpu_memory import GpuMemory, GpuSample, GpuSampler
@@ -164,15 +165,16 @@ def run_isolated(job: Job, *, store: Store, on_event: EventCallback | None = Non
         raise
     _drain(events, job, on_event)
     measured = Measurements(host.result, gpu.stop(), gpu.samples)
-    stored = store.read(job.recipe.name, job.id)
+    stored = store.read(job.recipe.name, job.id, job.stage)
     if reason is None and stored is not None and stored.get("attempt") == attempt:
-        write_json_atomic(store.record_path(job.recipe.name, job.id), _add_measurements(stored, measured, used_gpu))
+        write_json_atomic(store.record_path(job.recipe.name, job.id, job.stage),
+                          _add_measurements(stored, measured, used_gpu))
         return Outcome(job=job, status=Status(stored["status"]), skipped=False, error=stored.get("error"))
     if reason is None:
         code = process.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
         hint = " (SIGKILL: possibly the out-of-memory killer)" if code == -signal.SIGKILL else ""
-        last = _last_log_line(store.log_path(job.recipe.name, job.id))
+        last = _last_log_line(store.log_path(job.recipe.name, job.id, job.stage))
         reason = f"job process {how}{hint} before writing its record" + (f"; last log line: {last}" if last else "")
     _write_parent_record(job, store, attempt, started, status_if_parent_writes, reason, measured, used_gpu)
     return Outcome(job=job, status=status_if_parent_writes, skipped=False, error=reason)
@@ -184,7 +186,59 @@ def _write_parent_record(job: Job, store: Store, attempt: str, started: str, sta
     record.error = error
     record.finished_at = now()
     payload = _add_measurements(record.to_dict(), measured, used_gpu)
-    write_json_atomic(store.record_path(job.recipe.name, job.id), payload)
+    write_json_atomic(store.record_path(job.recipe.name, job.id, job.stage), payload)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What `poc run` did: the trials, the seeded runs, and the methods held back without a setting."""
+
+    trials: list[Outcome]
+    runs: list[Outcome]
+    held: dict[str, str]  # method -> why its seeded runs did not start
+
+    @property
+    def ok(self) -> bool:
+        """Every seeded run finished ok and no method was held back (diverged trials are fine)."""
+        return not self.held and all(o.status is Status.OK for o in self.runs)
+
+
+def _run_or_skip(job: Job, store: Store, on_event: EventCallback | None) -> Outcome:
+    if store.is_done(job.recipe.name, job.id, job.stage):
+        status = Status(store.read(job.recipe.name, job.id, job.stage)["status"])  # type: ignore[index]
+        return Outcome(job=job, status=status, skipped=True)
+    return run_isolated(job, store=store, on_event=on_event)
+
+
+def choices(plan: Plan, store: Store) -> tuple[dict[int, Choice], dict[str, str]]:
+    """Each searched method's chosen setting from its stored trials, or why there is none."""
+    chosen: dict[int, Choice] = {}
+    held: dict[str, str] = {}
+    for index, points in plan.trials.items():
+        label = plan.allocations[index].label
+        stored = [(point, job.id, store.read(job.recipe.name, job.id, Stage.TRIAL)) for point, job in points]
+        try:
+            chosen[index] = choose(plan.recipe, label, stored)
+        except NoChoice as reason:
+            held[label] = str(reason)
+    return chosen, held
+
+
+def run_jobs(
+    jobs: list[Job],
+    *,
+    store: Store,
+    on_event: EventCallback | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Run each job not already finished, in order; a failed job never stops the others."""
+    outcomes = []
+    for job in jobs:
+        outcome = _run_or_skip(job, store, on_event)
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    return outcomes
 
 
 def run_plan(
@@ -193,18 +247,12 @@ def run_plan(
     store: Store,
     on_event: EventCallback | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
-) -> list[Outcome]:
-    """Run every job not already done; a failed job never stops the others.
+) -> RunResult:
+    """Stage 1, the search trials; stage 2, the seeded runs at each method's chosen setting.
 
     Ctrl-C (KeyboardInterrupt) stops the run after recording the running job as interrupted.
     """
-    outcomes = []
-    for job in plan.jobs:
-        if store.is_done(job.recipe.name, job.id):
-            outcome = Outcome(job=job, status=Status.OK, skipped=True)
-        else:
-            outcome = run_isolated(job, store=store, on_event=on_event)
-        outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
-    return outcomes
+    trials = run_jobs(plan.trial_jobs, store=store, on_event=on_event, on_outcome=on_outcome)
+    chosen, held = choices(plan, store)
+    runs = run_jobs(plan.run_jobs(chosen), store=store, on_event=on_event, on_outcome=on_outcome)
+    return RunResult(trials=trials, runs=runs, held=held)

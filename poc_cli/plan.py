@@ -1,37 +1,42 @@
-"""From a recipe to the list of jobs (method x seed), each with a stable identity.
+"""From a recipe to its jobs, each with a stable identity: search trials, then seeded runs.
 
 A job's identity is a hash of everything that determines its result (model, data and
-its file hashes, training settings, the method's resolved setting, seed) and of nothing
-else, so adding a method or a seed to a recipe re-runs only what is new.
+its file hashes, training settings, the method's resolved setting, seed, stage) and of
+nothing else, so adding a method or a seed to a recipe re-runs only what is new, and a
+search that picks the same setting again reuses the seeded runs already stored.
+
+The seeded runs of a searched method are known only once its trials have finished:
+`Plan.run_jobs` builds them from the chosen settings.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
-from poc_cli.budget import Allocation, allocate, budget_target
+from poc_cli.budget import Allocation, allocate, budget_target, with_spec
 from poc_cli.data import SourceFile, Splits, load_splits
 from poc_cli.modelhub import Architecture, build_skeleton, describe, load_config, resolve_model
-from poc_cli.recipe import Recipe
+from poc_cli.recipe import MethodSpec, Recipe
+from poc_cli.result import Stage
+from poc_cli.search import Choice, Point, fixed_choice, grid, trial_recipe, trial_seed
 
 
 @dataclass(frozen=True)
 class Job:
-    """One method at one seed."""
+    """One method at one setting and one seed, in one stage."""
 
-    recipe: Recipe
+    recipe: Recipe  # as the job sees it: a trial's has the trial length and validation split
     method_index: int
+    method: MethodSpec  # resolved: lr (and alpha_ratio) set
     allocation: Allocation
     seed: int
     sources: tuple[SourceFile, ...]
-
-    @property
-    def method_spec(self):  # noqa: ANN201 - a MethodSpec union member
-        return self.recipe.methods[self.method_index]
+    stage: Stage = Stage.RUN
+    selection: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @cached_property
     def spec(self) -> dict[str, Any]:
@@ -44,15 +49,23 @@ class Job:
             "data_sha256": [s.sha256 for s in self.sources],
             "training": recipe["training"],
             "target_modules": recipe["target_modules"],
-            "method": self.method_spec.model_dump(mode="json"),
+            "method": self.method.model_dump(mode="json", exclude={"search"}),  # lr resolved
             "allocation": self.allocation.to_dict(),
             "seed": self.seed,
+            "stage": self.stage.value,
         }
 
     @cached_property
     def id(self) -> str:
         blob = json.dumps(self.spec, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _job(recipe: Recipe, index: int, allocation: Allocation, point: Point, seed: int,
+         sources: tuple[SourceFile, ...], stage: Stage, selection: dict[str, Any] | None = None) -> Job:
+    method = point.apply(recipe.methods[index])
+    return Job(recipe=recipe, method_index=index, method=method, allocation=with_spec(allocation, method), seed=seed,
+               sources=sources, stage=stage, selection=selection or {})
 
 
 @dataclass(frozen=True)
@@ -64,7 +77,30 @@ class Plan:
     architecture: Architecture
     budget: int
     allocations: list[Allocation]
-    jobs: list[Job]
+    trials: dict[int, list[tuple[Point, Job]]]  # method index -> its grid, in grid order
+    trial_splits: Splits | None  # what trials train and score on (no test split)
+
+    @property
+    def trial_jobs(self) -> list[Job]:
+        """Every search trial, method by method."""
+        return [job for points in self.trials.values() for _, job in points]
+
+    @property
+    def run_count(self) -> int:
+        """Seeded runs: methods x seeds."""
+        return len(self.allocations) * len(self.recipe.seeds)
+
+    def run_jobs(self, choices: dict[int, Choice]) -> list[Job]:
+        """The seeded runs of every method with a setting: not searched, or chosen in `choices`."""
+        jobs = []
+        for index, allocation in enumerate(self.allocations):
+            spec = self.recipe.methods[index]
+            choice = choices.get(index) or (None if index in self.trials else fixed_choice(spec))
+            if choice is None:
+                continue
+            jobs += [_job(self.recipe, index, allocation, choice.point, seed, self.splits.sources, Stage.RUN,
+                          choice.selection) for seed in self.recipe.seeds]
+        return jobs
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as `poc plan --json` prints it."""
@@ -94,27 +130,43 @@ class Plan:
                 }
                 for a in self.allocations
             ],
-            "jobs": [{"id": j.id, "method": j.allocation.label, "seed": j.seed} for j in self.jobs],
+            "search": None if self.recipe.search is None else {
+                **self.recipe.search.model_dump(mode="json"),
+                "seed": trial_seed(self.recipe),
+                "sizes": self.trial_splits.sizes() if self.trial_splits else None,
+            },
+            "trials": [{"id": j.id, "method": j.allocation.label, "lr": p.lr, "alpha_ratio": p.alpha_ratio,
+                        "seed": j.seed} for points in self.trials.values() for p, j in points],
+            "runs": [{"id": j.id, "method": j.allocation.label, "seed": j.seed} for j in self.run_jobs({})]
+            + [{"id": None, "method": self.allocations[i].label, "seed": seed, "setting": "chosen by the search"}
+               for i in self.trials for seed in self.recipe.seeds],
         }
 
 
 def make_plan(recipe: Recipe) -> Plan:
-    """Validate data, model and budget; expand the jobs. Every failure is a RecipeError."""
+    """Validate data, model and budget; expand the trials. Every failure is a RecipeError."""
     splits = load_splits(recipe.data)
     source = resolve_model(recipe.model)
     config = load_config(source, splits.labels, field_value=recipe.model)
     architecture = describe(build_skeleton(config), recipe.target_modules)
     allocations = allocate(recipe, architecture)
-    jobs = [
-        Job(recipe=recipe, method_index=i, allocation=allocation, seed=seed, sources=splits.sources)
-        for i, allocation in enumerate(allocations)
-        for seed in recipe.seeds
-    ]
+    trials: dict[int, list[tuple[Point, Job]]] = {}
+    trial_splits = None
+    if recipe.search is not None:
+        seen_by_trials = trial_recipe(recipe)
+        trial_splits = load_splits(seen_by_trials.data, include_test=False)
+        for index in recipe.searched:
+            trials[index] = [
+                (point, _job(seen_by_trials, index, allocations[index], point, trial_seed(recipe),
+                             trial_splits.sources, Stage.TRIAL))
+                for point in grid(recipe.methods[index])
+            ]
     return Plan(
         recipe=recipe,
         splits=splits,
         architecture=architecture,
         budget=budget_target(recipe, architecture),
         allocations=allocations,
-        jobs=jobs,
+        trials=trials,
+        trial_splits=trial_splits,
     )

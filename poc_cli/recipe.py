@@ -7,6 +7,7 @@ silently ignored and producing a comparison that is not the one intended.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -18,6 +19,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -27,6 +29,13 @@ from poc_cli.errors import RecipeError
 # ("Where the defaults come from"). They matter more than anything else at PoC sizes.
 DEFAULT_LR = {"lora": 5e-3, "randlora": 5e-4, "full": 1e-4}
 DEFAULT_ALPHA_RATIO = {"lora": 2.0, "randlora": 20.0}
+# Default search grids (`search: true`), spaced about 2x around those defaults; RandLoRA also
+# tries both ends of its author's alpha range (2r and 20r), which shifts its best lr ~10x.
+DEFAULT_GRID: dict[str, dict[str, tuple[float, ...]]] = {
+    "lora": {"lr": (1e-3, 2e-3, 5e-3, 1e-2)},
+    "randlora": {"lr": (2e-4, 5e-4, 1e-3, 2e-3), "alpha_ratio": (2.0, 20.0)},
+    "full": {"lr": (2e-5, 5e-5, 1e-4, 2e-4)},
+}
 
 
 class Strict(BaseModel):
@@ -77,9 +86,40 @@ class DataSpec(Strict):
         return self
 
 
+Grid = Annotated[list[PositiveFloat], Field(min_length=1, max_length=20)]
+
+
+class LrGrid(Strict):
+    """A method's search grid; a dimension left out takes the method's default grid."""
+
+    lr: Grid | None = None
+
+    @model_validator(mode="after")
+    def _distinct(self) -> LrGrid:
+        for key in type(self).model_fields:
+            values = getattr(self, key)
+            if values is not None and len(set(values)) != len(values):
+                raise ValueError(f"{key}: the grid has repeated values {values}")
+        return self
+
+
+class RandLoraGrid(LrGrid):
+    """RandLoRA's grid: learning rate and alpha_ratio (randlora_alpha = alpha_ratio * r)."""
+
+    alpha_ratio: Grid | None = None
+
+
 class _MethodBase(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=64)
     lr: PositiveFloat | None = None
+    # With the top-level `search` on: absent or `true` = the method's default grid, a mapping =
+    # that grid, `false` = not searched (the method keeps `lr`, else its default).
+    search: LrGrid | Literal[False] | None = None
+
+    @field_validator("search", mode="before")
+    @classmethod
+    def _true_is_default_grid(cls, value: Any) -> Any:
+        return {} if value is True else value
 
     @property
     def label(self) -> str:
@@ -117,6 +157,7 @@ class RandLoraSpec(_MethodBase):
     dropout: float = Field(default=0.0, ge=0, lt=1)
     projection_prng_key: int | None = None
     implementation: Literal["poc", "peft"] = "poc"
+    search: RandLoraGrid | Literal[False] | None = None
 
     @model_validator(mode="after")
     def _one_sparsity(self) -> RandLoraSpec:
@@ -210,6 +251,28 @@ class ReportSpec(Strict):
     memory_limit_mib: PositiveFloat | None = None
 
 
+class SearchSpec(Strict):
+    """Stage 1 of a fair PoC: each method's learning rate chosen on validation data.
+
+    Trials train as long as the seeded runs unless `epochs` or `steps` shorten them (a short
+    schedule can favour a larger learning rate than the real one wants). They score on the
+    validation split and never read the test split; without a validation split in `data`,
+    they hold out `validation_fraction` of train (the seeded runs still train on all of it).
+    """
+
+    epochs: PositiveInt | None = None
+    steps: PositiveInt | None = None
+    metric: Literal["accuracy", "macro_f1"] = "accuracy"
+    seed: int | None = None  # default: the recipe's first seed
+    validation_fraction: float | None = Field(default=None, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _one_length(self) -> SearchSpec:
+        if self.epochs is not None and self.steps is not None:
+            raise ValueError("give either 'epochs' or 'steps', not both")
+        return self
+
+
 class MeasureSpec(Strict):
     """How measurements are sampled; not part of a job's identity."""
 
@@ -234,6 +297,42 @@ class Recipe(Strict):
     cost: CostSpec = CostSpec()
     business: BusinessSpec | None = None
     report: ReportSpec = ReportSpec()
+    search: SearchSpec | None = None
+
+    @field_validator("search", mode="before")
+    @classmethod
+    def _search_switch(cls, value: Any) -> Any:
+        """`search: true` runs the default search, `false` none."""
+        if value is True:
+            return {}
+        return None if value is False else value
+
+    @model_validator(mode="after")
+    def _search_consistent(self) -> Recipe:
+        for i, m in enumerate(self.methods):
+            if self.search is None:
+                if m.search:
+                    raise ValueError(f"methods.{i}.search: a grid needs the top-level 'search' (true or a mapping)")
+                continue
+            if m.search is not False and m.lr is not None and (m.search is None or m.search.lr is None):
+                raise ValueError(f"methods.{i}.lr: fixed while 'search' is on; remove it, give the grid in "
+                                 f"methods.{i}.search.lr, or set methods.{i}.search: false")
+            grid_alpha = getattr(m.search, "alpha_ratio", None) if m.search else None
+            if grid_alpha is not None and "alpha_ratio" in m.model_fields_set:
+                raise ValueError(f"methods.{i}.alpha_ratio: fixed while methods.{i}.search.alpha_ratio is a grid; "
+                                 "give one or the other")
+        if self.search is not None:
+            has_validation = self.data.validation is not None or self.data.validation_fraction is not None
+            if has_validation and self.search.validation_fraction is not None:
+                raise ValueError("search.validation_fraction: the data already has a validation split; remove it")
+        return self
+
+    @property
+    def searched(self) -> list[int]:
+        """Indices of the methods whose setting a search chooses."""
+        if self.search is None:
+            return []
+        return [i for i, m in enumerate(self.methods) if m.search is not False]
 
     @model_validator(mode="after")
     def _unique_names(self) -> Recipe:
@@ -261,6 +360,8 @@ def _format_error(path: Path, err: ValidationError) -> str:
         extra = f" (got {first['input']!r})"
     more = len(err.errors()) - 1
     tail = f" [+{more} more]" if more else ""
+    if field == "recipe" and re.match(r"[a-z_][\w.]*: ", msg):  # a cross-field check names its field itself
+        return f"{path}: {msg}{extra}{tail}"
     return f"{path}: {field}: {msg}{extra}{tail}"
 
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: stage, selection, the diverged status
 
 
 class Status(str, Enum):
@@ -21,6 +21,17 @@ class Status(str, Enum):
     OOM = "oom"
     TIMEOUT = "timeout"
     INTERRUPTED = "interrupted"
+    DIVERGED = "diverged"  # loss went non-finite or exploded: stopped early, final (a rerun would repeat it)
+
+
+FINISHED = (Status.OK, Status.DIVERGED)  # what a rerun skips
+
+
+class Stage(str, Enum):
+    """Which stage of `poc run` a job belongs to."""
+
+    TRIAL = "trial"  # a search trial: trains, scores on validation only, saves nothing
+    RUN = "run"  # a seeded run at the method's chosen setting, scored on test
 
 
 @dataclass
@@ -52,9 +63,12 @@ class Record:
     energy: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     log_path: str | None = None
+    stage: Stage = Stage.RUN
+    selection: dict[str, Any] = field(default_factory=dict)  # how the run's setting was chosen
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["status"] = self.status.value
+        out["stage"] = self.stage.value
         return out

@@ -1,7 +1,9 @@
 """The run store: one JSON record per job, written atomically, read back into pandas.
 
 Layout: <store>/<recipe-slug>/<job-id>.json, with the job's log beside it
-(<job-id>.log) and PEFT adapters under <store>/<recipe-slug>/adapters/<job-id>/.
+(<job-id>.log) and PEFT adapters under <store>/<recipe-slug>/adapters/<job-id>/. Search
+trials live apart, in <store>/<recipe-slug>/trials/, so that nothing reading the seeded
+runs (compare, report) can mistake a trial for one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from poc_cli.errors import PocError
-from poc_cli.result import Record, Status
+from poc_cli.result import FINISHED, Record, Stage
 
 DEFAULT_STORE = Path("results")
 
@@ -61,41 +63,47 @@ class Store:
     def recipe_dir(self, recipe_name: str) -> Path:
         return self.root / recipe_slug(recipe_name)
 
-    def record_path(self, recipe_name: str, job_id: str) -> Path:
-        return self.recipe_dir(recipe_name) / f"{job_id}.json"
+    def job_dir(self, recipe_name: str, stage: Stage = Stage.RUN) -> Path:
+        folder = self.recipe_dir(recipe_name)
+        return folder / "trials" if stage is Stage.TRIAL else folder
 
-    def log_path(self, recipe_name: str, job_id: str) -> Path:
-        return self.recipe_dir(recipe_name) / f"{job_id}.log"
+    def record_path(self, recipe_name: str, job_id: str, stage: Stage = Stage.RUN) -> Path:
+        return self.job_dir(recipe_name, stage) / f"{job_id}.json"
+
+    def log_path(self, recipe_name: str, job_id: str, stage: Stage = Stage.RUN) -> Path:
+        return self.job_dir(recipe_name, stage) / f"{job_id}.log"
 
     def adapter_dir(self, recipe_name: str, job_id: str) -> Path:
         return self.recipe_dir(recipe_name) / "adapters" / job_id
 
     def write(self, record: Record) -> Path:
         """Store a record atomically, replacing an earlier attempt of the same job."""
-        path = self.record_path(record.recipe_name, record.job_id)
+        path = self.record_path(record.recipe_name, record.job_id, record.stage)
         write_json_atomic(path, record.to_dict())
         return path
 
-    def read(self, recipe_name: str, job_id: str) -> dict[str, Any] | None:
+    def read(self, recipe_name: str, job_id: str, stage: Stage = Stage.RUN) -> dict[str, Any] | None:
         """The stored record of a job, or None if there is none (or it is unreadable)."""
-        path = self.record_path(recipe_name, job_id)
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return None
+        return _read_json(self.record_path(recipe_name, job_id, stage))
 
-    def is_done(self, recipe_name: str, job_id: str) -> bool:
-        """A job is done when its record says ok; anything else is run again."""
-        record = self.read(recipe_name, job_id)
-        return record is not None and record.get("status") == Status.OK.value
+    def is_done(self, recipe_name: str, job_id: str, stage: Stage = Stage.RUN) -> bool:
+        """A job is done when its record says ok or diverged (final); anything else runs again."""
+        record = self.read(recipe_name, job_id, stage)
+        return record is not None and record.get("status") in {s.value for s in FINISHED}
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """Every readable record in the store, in a stable order."""
+        """Every readable record of a seeded run in the store (trials excluded), in a stable order."""
         for path in sorted(self.root.glob("*/*.json")):
-            try:
-                yield json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                continue
+            record = _read_json(path)
+            if record is not None:
+                yield record
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def load_frame(root: Path | str = DEFAULT_STORE) -> pd.DataFrame:

@@ -21,6 +21,12 @@ from poc_cli.recipe import TrainingSpec
 
 # Steps kept out of throughput: the first steps pay for allocator growth and lazy init.
 WARMUP_STEPS = 2
+# Divergence: a non-finite loss at once, or the mean loss of the last DIVERGENCE_WINDOW
+# steps above DIVERGENCE_FACTOR x the first step's loss (a classifier starts near ln(classes),
+# so a loss several times that is not noise). A diverged job stops there: more steps cost
+# time and cannot recover a useful model.
+DIVERGENCE_FACTOR = 4.0
+DIVERGENCE_WINDOW = 5
 
 StepCallback = Callable[[int, int, float], None]
 
@@ -38,6 +44,25 @@ class GradientCheck:
     trainable_parameters: int
     effective_parameters: int
     missing: tuple[str, ...]
+
+
+class Diverged(Exception):
+    """Training stopped because the loss diverged; carries the losses up to that step."""
+
+    def __init__(self, step: int, loss: float, losses: list[float]) -> None:
+        super().__init__(f"loss diverged at step {step} (loss {loss:.4g}; first step {losses[0]:.4g})")
+        self.step = step
+        self.losses = losses
+
+
+def diverged(losses: list[float]) -> bool:
+    """Whether the loss so far has gone non-finite or exploded (see DIVERGENCE_FACTOR)."""
+    if not math.isfinite(losses[-1]):
+        return True
+    if len(losses) <= DIVERGENCE_WINDOW:
+        return False
+    recent = losses[-DIVERGENCE_WINDOW:]
+    return sum(recent) / len(recent) > DIVERGENCE_FACTOR * losses[0]
 
 
 @dataclass(frozen=True)
@@ -84,7 +109,10 @@ def train(
     device: torch.device,
     on_step: StepCallback | None = None,
 ) -> TrainResult:
-    """Train `model` in place; returns timings, the loss curve and the gradient check."""
+    """Train `model` in place; returns timings, the loss curve and the gradient check.
+
+    Raises Diverged when the loss diverges (see `diverged`).
+    """
     steps = total_steps(training, len(batches))
     optimizer = _optimizer(model, lr, training.weight_decay)
     scheduler = get_scheduler(
@@ -130,6 +158,8 @@ def train(
                 timed_tokens += n_tokens
             losses.append(value)
             step += 1
+            if diverged(losses):
+                raise Diverged(step, value, losses)
             if on_step is not None:
                 on_step(step, steps, value)
     seconds = time.perf_counter() - start

@@ -29,11 +29,11 @@ from poc_cli.methods import get_method
 from poc_cli.modelhub import describe, load_config, load_model, load_tokenizer, resolve_model
 from poc_cli.plan import Job
 from poc_cli.recipe import PEFT_METHODS
-from poc_cli.result import Record, Status
+from poc_cli.result import Record, Stage, Status
 from poc_cli.store import Store
 from poc_cli.tasks.text_classification import classification_metrics, encode, loader
 from poc_cli.trackers.timing import Stopwatch
-from poc_cli.train import WARMUP_STEPS, predict, train
+from poc_cli.train import WARMUP_STEPS, Diverged, predict, train
 
 
 def now() -> str:
@@ -54,7 +54,9 @@ def base_record(job: Job, *, attempt: str, status: Status, started_at: str, stor
         started_at=started_at,
         finished_at=started_at,
         job={"recipe": job.recipe.model_dump(mode="json"), **job.spec},
-        log_path=str(store.log_path(job.recipe.name, job.id)),
+        log_path=str(store.log_path(job.recipe.name, job.id, job.stage)),
+        stage=job.stage,
+        selection=job.selection,
     )
 
 
@@ -67,12 +69,28 @@ def pick_device(requested: str) -> torch.device:
     return torch.device("cuda")
 
 
+def build_model(job: Job, labels: tuple[str, ...], device: torch.device) -> tuple[torch.nn.Module, Any]:
+    """The pretrained model with the job's method applied, on `device`, and its tokenizer."""
+    recipe = job.recipe
+    source = resolve_model(recipe.model)
+    config = load_config(source, labels, field_value=recipe.model)
+    tokenizer = load_tokenizer(source)
+    set_seed(job.seed)  # head initialisation, LoRA's A, dropout and data order follow the seed
+    model = load_model(source, config)
+    arch = describe(model, recipe.target_modules)
+    model = get_method(job.allocation.method).apply(model, spec=job.method, r=job.allocation.r, arch=arch,
+                                                   seed=job.seed)
+    return model.to(device), tokenizer
+
+
 def _dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def _save_model(model: torch.nn.Module, *, job: Job, store: Store) -> dict[str, Any]:
     """Save PEFT adapters into the store; measure (and discard) a fully fine-tuned model."""
+    if job.stage is Stage.TRIAL:
+        return {"kind": "not saved (search trial)", "path": None, "bytes": None}
     if job.allocation.method in PEFT_METHODS:
         target = store.adapter_dir(job.recipe.name, job.id)
         shutil.rmtree(target, ignore_errors=True)
@@ -103,23 +121,15 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
         torch.cuda.reset_peak_memory_stats(device)
     record.environment = environment()
     emit(event="phase", phase="load")
+    trial = job.stage is Stage.TRIAL
     with Stopwatch() as load:
-        splits = load_splits(recipe.data)
+        splits = load_splits(recipe.data, include_test=not trial)  # a trial never reads the test split
         record.data = {
             "sources": [s.__dict__ for s in splits.sources],
             "sizes": splits.sizes(),
             "labels": list(splits.labels),
         }
-        source = resolve_model(recipe.model)
-        config = load_config(source, splits.labels, field_value=recipe.model)
-        tokenizer = load_tokenizer(source)
-        set_seed(job.seed)  # head initialisation, LoRA's A, dropout and data order follow the seed
-        model = load_model(source, config)
-        arch = describe(model, recipe.target_modules)
-        model = get_method(job.allocation.method).apply(
-            model, spec=job.method_spec, r=job.allocation.r, arch=arch, seed=job.seed
-        )
-        model.to(device)
+        model, tokenizer = build_model(job, splits.labels, device)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         if trainable != job.allocation.trainable_parameters:
             raise RuntimeError(
@@ -134,11 +144,15 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
     record.timing["load_s"] = load.result.seconds
 
     emit(event="phase", phase="train")
-    with Stopwatch() as train_time:
-        result = train(
-            model, train_batches, training=training, lr=job.method_spec.learning_rate, device=device,
-            on_step=lambda step, total, loss: emit(event="step", step=step, total=total, loss=loss),
-        )
+    try:
+        with Stopwatch() as train_time:
+            result = train(
+                model, train_batches, training=training, lr=job.method.learning_rate, device=device,
+                on_step=lambda step, total, loss: emit(event="step", step=step, total=total, loss=loss),
+            )
+    except Diverged as stop:
+        record.loss_curve = stop.losses
+        raise
     record.timing.update(
         train_s=train_time.result.seconds,
         train_cpu_s=train_time.result.cpu_seconds,
@@ -174,7 +188,7 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
 
     emit(event="phase", phase="evaluate")
     with Stopwatch() as evaluate:
-        for split in ("test", "validation"):
+        for split in ("validation",) if trial else ("test", "validation"):
             if split not in encoded:
                 continue
             batches = loader(encoded[split], tokenizer, batch_size=training.eval_batch_size, shuffle=False, seed=0)
@@ -192,7 +206,7 @@ def child_main(job: Job, store_root: str, attempt: str, events: Queue | None) ->
     """Entry point of the spawned process: run the job, always write a record."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     store = Store(store_root)
-    log = store.log_path(job.recipe.name, job.id)
+    log = store.log_path(job.recipe.name, job.id, job.stage)
     log.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
@@ -207,6 +221,8 @@ def child_main(job: Job, store_root: str, attempt: str, events: Queue | None) ->
     try:
         execute(job, record, store=store, emit=emit)
         record.status = Status.OK
+    except Diverged as exc:
+        record.status, record.error = Status.DIVERGED, str(exc)
     except (torch.OutOfMemoryError, MemoryError) as exc:
         record.status, record.error = Status.OOM, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         traceback.print_exc()

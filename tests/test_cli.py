@@ -30,7 +30,8 @@ def test_console_script_and_module_agree() -> None:
 def test_plan_table_and_json(tiny_recipe: Path) -> None:
     table = runner.invoke(app, ["plan", str(tiny_recipe)], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
-    for fragment in ("lora", "randlora", "full", "reference", "+ head (classifier)", "3 jobs"):
+    for fragment in ("lora", "randlora", "full", "reference", "+ head (classifier)", "3 jobs",
+                     "estimated duration on cpu", "measured per training step"):
         assert fragment in table.output
     result = runner.invoke(app, ["plan", str(tiny_recipe), "--json"])
     assert result.exit_code == 0
@@ -39,18 +40,23 @@ def test_plan_table_and_json(tiny_recipe: Path) -> None:
     assert methods["lora"]["deviation"] == 0 and methods["full"]["deviation"] is None
     assert abs(methods["randlora"]["deviation"]) <= 0.05
     assert methods["lora"]["trainable_parameters"] == methods["lora"]["adapter_parameters"] + plan["head"]["parameters"]
-    assert len(plan["jobs"]) == 3 and len({j["id"] for j in plan["jobs"]}) == 3
+    assert len(plan["runs"]) == 3 and len({j["id"] for j in plan["runs"]}) == 3
+    assert plan["trials"] == [] and plan["search"] is None
+    estimate = plan["estimate"]
+    assert set(estimate["methods"]) == {"lora", "randlora", "full"}
+    assert all(m["step_s"] > 0 and m["setup_s"] > 0 for m in estimate["methods"].values())
+    assert estimate["trials_s"] == 0 and estimate["total_s"] == estimate["runs_s"] > 3 * estimate["startup_s"]
 
 
 def test_job_ids_are_stable_and_independent_of_other_methods(tiny_recipe: Path, tmp_path: Path) -> None:
     import yaml
 
-    first = json.loads(runner.invoke(app, ["plan", str(tiny_recipe), "--json"]).stdout)["jobs"]
+    first = json.loads(runner.invoke(app, ["plan", str(tiny_recipe), "--json", "--no-estimate"]).stdout)["runs"]
     recipe = yaml.safe_load(tiny_recipe.read_text())
     recipe["methods"] = recipe["methods"][:1]
     recipe["seeds"] = [0, 1]
     smaller = tmp_path / "smaller.yaml"
     smaller.write_text(yaml.safe_dump(recipe))
-    second = json.loads(runner.invoke(app, ["plan", str(smaller), "--json"]).stdout)["jobs"]
+    second = json.loads(runner.invoke(app, ["plan", str(smaller), "--json", "--no-estimate"]).stdout)["runs"]
     assert second[0]["id"] == first[0]["id"]  # same lora seed 0: same job, reused on rerun
     assert second[1]["id"] not in {j["id"] for j in first}

@@ -41,10 +41,10 @@ def test_run_stores_complete_records_then_resume_skips(
     assert first.returncode == 0, first.stdout + first.stderr
     stored = records(store)
     assert set(stored) == {"lora", "randlora", "full"}
-    plan = json.loads(poc("plan", str(recipe), "--json").stdout)
+    plan = json.loads(poc("plan", str(recipe), "--json", "--no-estimate").stdout)
     planned = {m["name"]: m for m in plan["methods"]}
     for method, rec in stored.items():
-        assert rec["status"] == "ok" and rec["error"] is None and rec["schema_version"] == 1
+        assert rec["status"] == "ok" and rec["error"] is None and rec["schema_version"] == 2
         assert rec["seed"] == 0 and rec["job"]["seed"] == 0 and rec["job"]["recipe"]["name"] == "tiny"
         params = rec["parameters"]
         assert params["trainable_counted"] == planned[method]["trainable_parameters"]

@@ -18,11 +18,12 @@ from poc_cli.business import business_outcome
 from poc_cli.compare import MethodRow, compare, compare_records, latest_records, paired_difference
 from poc_cli.cost import Price, energy_cost, projected_cost
 from poc_cli.errors import PocError
-from poc_cli.formatting import settings_text, summary_text
+from poc_cli.formatting import config_text, summary_text
 from poc_cli.recipe import Recipe
 from poc_cli.report import charts
 from poc_cli.report.conclusion import Conclusion, decide
 from poc_cli.report.i18n import reason_text, text
+from poc_cli.search import GOOD_WITHIN, sensitivity
 from poc_cli.stats import pareto_front
 from poc_cli.store import Store
 
@@ -92,7 +93,19 @@ def _diff_cell(row: MethodRow, lang: str) -> str:
 
 
 def _settings(row: MethodRow, lang: str) -> str:
-    return text(lang, "all_parameters") if row.method_kind == "full" else settings_text(row.settings)
+    return config_text(row.method_kind, row.settings, row.lr, all_parameters=text(lang, "all_parameters"))
+
+
+def _metric(lang: str, metric: str) -> str:
+    return text(lang, "metric_" + metric)
+
+
+def _chosen(row: MethodRow, lang: str) -> str:
+    selection = row.selection
+    if selection.get("how") == "search":
+        return text(lang, "chosen_search", n=selection["trials"], metric=_metric(lang, selection["metric"]),
+                    score=f"{100 * selection['score']:.1f}")
+    return text(lang, "chosen_" + selection["how"]) if selection.get("how") else "-"
 
 
 def _price_note(price: Price, lang: str) -> str:
@@ -129,6 +142,11 @@ class _Inputs:
         return {r.method_kind: r for r in self.measured}
 
     @property
+    def selections(self) -> dict[str, dict[str, Any]]:
+        """Each measured method's stored selection (how its setting was chosen)."""
+        return {r.method: next(iter(self.ok_runs[r.method].values())).get("selection") or {} for r in self.measured}
+
+    @property
     def currency(self) -> str:
         return self.rows[0].price.currency
 
@@ -155,7 +173,7 @@ def _table(i: _Inputs) -> dict[str, Any]:
             "c_method", "c_config", "c_trainable", "c_accuracy", "c_f1", "c_diff", "c_memory", "c_time",
             "c_throughput", "c_energy", "c_cost", "c_adapter", "c_runs")],
         "rows": [[
-            r.method, _settings(r, lang),
+            r.method, f"{_settings(r, lang)}; {_chosen(r, lang)}",
             f"{r.trainable_parameters:,} ({r.percent_of_full:.2f}%)" if r.trainable_parameters else "-",
             summary_text(r.accuracy), summary_text(r.macro_f1), _diff_cell(r, lang),
             f"{_mib(r.peak_memory_mib)} ({_memory_label(r, lang)})" if r.peak_memory_mib else "-",
@@ -174,6 +192,25 @@ def _points(i: _Inputs, x: str) -> list[charts.Point]:
             for r in i.measured if getattr(r, x) is not None]
 
 
+def _sensitivity_chart(i: _Inputs) -> tuple[str, str]:
+    """Validation score against learning rate for every searched method (one line per alpha_ratio)."""
+    lang, series, metric = i.lang, [], "accuracy"
+    for r in i.measured:
+        found = sensitivity(i.selections[r.method])
+        if found is None:
+            continue
+        selection = i.selections[r.method]
+        metric = selection["metric"]
+        for alpha, points in found.curves.items():
+            label = r.method if alpha is None or len(found.curves) == 1 else f"{r.method} alpha_ratio={alpha:g}"
+            chosen = selection["chosen"]["lr"] if alpha == selection["chosen"]["alpha_ratio"] else None
+            series.append(charts.Curve(label, r.method_kind, [(lr, None if s is None else 100 * s) for lr, s in points],
+                                       chosen))
+    title = text(lang, "ch_sensitivity", metric=_metric(lang, metric))
+    return title, charts.curves(series, title=title, x_label=text(lang, "ax_lr"),
+                                y_label=text(lang, "ax_validation", metric=_metric(lang, metric)))
+
+
 def _charts(i: _Inputs) -> tuple[list[tuple[str, Markup]], str]:
     lang = i.lang
     params, memory, cost = _points(i, "trainable_parameters"), _points(i, "peak_memory_mib"), _points(i, "cost_per_run")
@@ -182,6 +219,7 @@ def _charts(i: _Inputs) -> tuple[list[tuple[str, Markup]], str]:
               for r in i.measured if seed in i.ok_runs[r.method]]
     accuracy = text(lang, "ax_accuracy")
     drawn = [
+        _sensitivity_chart(i),
         (text(lang, "ch_params"), charts.scatter(params, title=text(lang, "ch_params"),
                                                  x_label=text(lang, "ax_params"), y_label=accuracy, log_x=True)),
         (text(lang, "ch_memory"), charts.scatter(memory, title=text(lang, "ch_memory"),
@@ -291,6 +329,33 @@ def _talking_points(i: _Inputs, conclusion_text: str) -> list[str]:
     return points
 
 
+def _search_risks(i: _Inputs) -> list[str]:
+    """What the search says about each method: narrow good region, best at the grid's edge, divergence,
+    or no tuning at all (the learning rate can decide the ranking at PoC sizes)."""
+    lang, risks = i.lang, []
+    untuned = [r.method for r in i.measured if i.selections[r.method].get("how") != "search"]
+    if untuned:
+        risks.append(text(lang, "risk_not_tuned", methods=", ".join(untuned)))
+    for r in i.measured:
+        selection = i.selections[r.method]
+        found = sensitivity(selection)
+        if found is None:
+            continue
+        lr = f"{selection['chosen']['lr']:g}"
+        if found.narrow:
+            curve = found.curves[selection["chosen"]["alpha_ratio"]]
+            k = [x for x, _ in curve].index(selection["chosen"]["lr"])
+            neighbours = ", ".join(f"{x:g}: " + ("-" if y is None else f"{100 * y:.1f}%")
+                                   for x, y in (curve[j] for j in (k - 1, k + 1) if 0 <= j < len(curve)))
+            risks.append(text(lang, "risk_narrow", method=r.method, lr=lr, best=f"{100 * selection['score']:.1f}",
+                              neighbours=neighbours, within=f"{100 * GOOD_WITHIN:g}"))
+        if found.at_edge:
+            risks.append(text(lang, "risk_edge", method=r.method, lr=lr))
+        if found.diverged:
+            risks.append(text(lang, "risk_diverged", method=r.method, n=found.diverged, total=len(selection["trials"])))
+    return risks
+
+
 def _risks(i: _Inputs) -> list[str]:
     lang, seed = i.lang, text(i.lang, "seed")
     risks = []
@@ -302,6 +367,7 @@ def _risks(i: _Inputs) -> list[str]:
         risks.append(text(lang, "risk_one_seed"))
     if any(r.memory_label.startswith("host") for r in i.measured):
         risks.append(text(lang, "risk_no_gpu"))
+    risks += _search_risks(i)
     for r in i.records:
         for warning in r.get("warnings", []):
             risks.append(text(lang, "risk_warning", method=f"{r['method']} {seed} {r['seed']}", warning=warning))
@@ -332,10 +398,35 @@ def _methodology(i: _Inputs) -> list[tuple[str, str]]:
         (text(lang, "m_seeds"), text(lang, "seeds_text", seeds=", ".join(map(str, sorted({r["seed"] for r in i.records}))))),
         (text(lang, "m_budget"), text(lang, "budget_text", budget=f"{params.get('budget', 0):,}",
                                       head=f"{params.get('head', 0):,}")),
+        (text(lang, "m_search"), _search_method(i)),
         (text(lang, "m_rules"), text(lang, "rules_text")),
         (text(lang, "m_missing"), text(lang, "missing_gpu", reason=reason_text(lang, gpu["reason"]))
          if gpu.get("reason") else text(lang, "nothing_missing")),
     ]
+
+
+def _search_method(i: _Inputs) -> str:
+    """How each method's learning rate was set: the search and its grids, or fixed values."""
+    lang, parts = i.lang, []
+    searched = {m: s for m, s in i.selections.items() if s.get("how") == "search"}
+    if searched:
+        first = next(iter(searched.values()))
+        length = first["trial_length"]
+        grids = "; ".join(
+            f"{method}: " + ", ".join(sorted({f'{t["lr"]:g}' for t in s["trials"]}, key=float))
+            + ("" if {t["alpha_ratio"] for t in s["trials"]} == {None} else
+               " x alpha_ratio " + ", ".join(sorted({f'{t["alpha_ratio"]:g}' for t in s["trials"]}, key=float)))
+            for method, s in searched.items())
+        parts.append(text(lang, "search_text", grids=grids, metric=_metric(lang, first["metric"]), seed=first["seed"],
+                          n_val=f"{first.get('examples', {}).get('validation', 0):,}",
+                          length=text(lang, "length_steps", n=length["steps"]) if length.get("steps")
+                          else text(lang, "length_epochs", n=length.get("epochs") or 1)))
+    fixed = [text(lang, "fixed_item", method=r.method, lr=f"{r.lr:g}",
+                  how=text(lang, "chosen_" + i.selections[r.method]["how"]))
+             for r in i.measured if r.method not in searched and i.selections[r.method].get("how") and r.lr]
+    if fixed:
+        parts.append(text(lang, "fixed_text", methods=", ".join(fixed)))
+    return " ".join(parts) or "-"
 
 
 def _section(i: _Inputs) -> dict[str, Any]:

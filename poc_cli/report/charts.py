@@ -59,6 +59,12 @@ def _frame(x_label: str, y_label: str, x_ticks: list[tuple[float, str]], y_ticks
     return parts
 
 
+def _legend(n: int, label: str, colour: str) -> str:
+    """The n-th legend entry, top right."""
+    return (f'<text x="{WIDTH - RIGHT - 4}" y="{TOP + 14 + 14 * n}" text-anchor="end" fill="{colour}">'
+            f'{escape(label)}</text>')
+
+
 def _svg(parts: list[str], title: str) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
             f'class="chart" font-size="11" font-family="sans-serif"><title>{escape(title)}</title>'
@@ -125,6 +131,58 @@ def lines(series: Sequence[tuple[str, str, list[float]]], *, title: str, x_label
         colour = COLOURS.get(kind, "#555")
         path = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in enumerate(values))
         parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
-        parts.append(f'<text x="{WIDTH - RIGHT - 4}" y="{TOP + 14 + 14 * n}" text-anchor="end" fill="{colour}">'
-                     f'{escape(label)}</text>')
+        parts.append(_legend(n, label, colour))
+    return _svg(parts, title)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A method's score at each x (y None: the setting diverged); `chosen` is ringed."""
+
+    label: str
+    kind: str
+    points: list[tuple[float, float | None]]
+    chosen: float | None = None
+
+
+def curves(series: Sequence[Curve], *, title: str, x_label: str, y_label: str) -> str:
+    """Score against a log-scale x (learning rate), one line per curve. A diverged setting is a cross
+    on the bottom axis, so a failed setting stays visible; the chosen setting is ringed."""
+    series = [c for c in series if c.points]
+    xs = [x for c in series for x, _ in c.points]
+    ys = [y for c in series for _, y in c.points if y is not None]
+    if not xs or not ys:
+        return ""
+    x_lo, x_hi = 10 ** math.floor(math.log10(min(xs))), 10 ** math.ceil(math.log10(max(xs)))
+    y_lo, y_hi = min(ys), max(ys)
+    pad = (y_hi - y_lo) * 0.1 or 1.0
+    y_lo, y_hi = max(0.0, y_lo - pad), y_hi + pad
+
+    def px(x: float) -> float:
+        frac = (math.log10(x) - math.log10(x_lo)) / (math.log10(x_hi) - math.log10(x_lo))
+        return LEFT + frac * (WIDTH - LEFT - RIGHT)
+
+    def py(y: float) -> float:
+        return HEIGHT - BOTTOM - (y - y_lo) / (y_hi - y_lo) * (HEIGHT - TOP - BOTTOM)
+
+    parts = _frame(x_label, y_label, [(px(t), f"{t:g}") for t in _ticks(x_lo, x_hi, True)],
+                   [(py(t), f"{t:.1f}") for t in _ticks(y_lo, y_hi, False)])
+    for n, curve in enumerate(series):
+        colour = COLOURS.get(curve.kind, "#555")
+        dash = ' stroke-dasharray="5,3"' if n % 2 else ""
+        scored = [(x, y) for x, y in curve.points if y is not None]
+        if len(scored) > 1:
+            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in scored)
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}/>')
+        for x, y in curve.points:
+            if y is not None and x == curve.chosen:
+                parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="7" fill="none" stroke="{colour}" '
+                             'stroke-width="2"/>')
+            if y is None:
+                cx, cy = px(x), HEIGHT - BOTTOM - 6
+                parts.append(f'<path d="M{cx - 4:.1f},{cy - 4:.1f}L{cx + 4:.1f},{cy + 4:.1f}M{cx - 4:.1f},'
+                             f'{cy + 4:.1f}L{cx + 4:.1f},{cy - 4:.1f}" stroke="{colour}" stroke-width="2"/>')
+            else:
+                parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>')
+        parts.append(_legend(n, curve.label, colour))
     return _svg(parts, title)

@@ -28,7 +28,8 @@ TEXT: dict[str, dict[str, str]] = {
         "h_table": "Comparison",
         "table_note": "Accuracy and macro-F1 in %, mean ± standard deviation over seeds (n). Differences are "
                       "paired against {baseline}.",
-        "c_method": "Method", "c_config": "Configuration", "c_trainable": "Trainable parameters (share)",
+        "c_method": "Method", "c_config": "Configuration; how it was chosen",
+        "c_trainable": "Trainable parameters (share)",
         "c_accuracy": "Accuracy %", "c_f1": "Macro-F1 %", "c_diff": "Difference vs {baseline} (95% interval)",
         "c_memory": "Peak memory", "c_time": "Training time", "c_throughput": "Examples/s", "c_energy": "Energy",
         "c_cost": "Cost per run", "c_adapter": "Saved size", "c_runs": "Runs",
@@ -37,6 +38,29 @@ TEXT: dict[str, dict[str, str]] = {
         "mem_gpu": "GPU, NVML", "mem_host": "host RSS, no GPU", "seed": "seed",
         "st_ok": "ok", "st_failed": "failed", "st_oom": "out of memory", "st_timeout": "timed out",
         "st_interrupted": "interrupted",
+        "chosen_search": "search: best of {n} trials (validation {metric} {score}%)",
+        "chosen_recipe": "fixed in the recipe", "chosen_default": "poc's default",
+        "metric_accuracy": "accuracy", "metric_macro_f1": "macro-F1",
+        "st_diverged": "diverged",
+        "ch_sensitivity": "Validation {metric} against learning rate (search trials)",
+        "ax_lr": "learning rate (log scale)", "ax_validation": "validation {metric} (%)",
+        "risk_narrow": "{method}: the good learning-rate region is narrow. Its best learning rate, {lr}, scored "
+                       "{best}%, and neither neighbour on the grid ({neighbours}) came within {within} points. A "
+                       "team that cannot re-tune it in production risks a large loss of accuracy from a small "
+                       "change in data or schedule.",
+        "risk_edge": "{method}: the best learning rate ({lr}) is at the edge of the searched grid, so the true "
+                     "optimum may lie outside it; widen the grid (methods[].search.lr).",
+        "risk_diverged": "{method}: {n} of {total} search trials diverged (the loss exploded); they were stopped "
+                         "and could not be chosen.",
+        "risk_not_tuned": "Learning rate not tuned on validation data for: {methods}. At PoC sizes the learning "
+                          "rate can decide the ranking; add search: true to the recipe.",
+        "m_search": "Learning rates",
+        "search_text": "Each searched method's setting was chosen by {metric} on the validation split ({n_val} "
+                       "examples; the test split was never read). Grids: {grids}. Each trial trained {length} at "
+                       "seed {seed}; ties went to the smaller learning rate; diverged trials were stopped and could "
+                       "not win. The seeded runs then trained at the chosen setting.",
+        "length_epochs": "{n} epoch(s)", "length_steps": "{n} steps",
+        "fixed_text": "Not searched: {methods}.", "fixed_item": "{method} {lr} ({how})",
         "h_charts": "Charts",
         "ch_params": "Accuracy against trainable parameters", "ch_memory": "Accuracy against peak memory",
         "ch_cost": "Accuracy against cost per run", "ch_loss": "Training loss (seed {seed})",
@@ -108,7 +132,7 @@ TEXT: dict[str, dict[str, str]] = {
         "h_table": "比較表",
         "table_note": "正解率とマクロ F1 は %、シード間の平均 ± 標準偏差（n はシード数）。差は {baseline} "
                       "との対応のある比較です。",
-        "c_method": "手法", "c_config": "設定", "c_trainable": "学習パラメータ数（全体比）",
+        "c_method": "手法", "c_config": "設定と決め方", "c_trainable": "学習パラメータ数（全体比）",
         "c_accuracy": "正解率 %", "c_f1": "マクロ F1 %", "c_diff": "{baseline} との差（95% 信頼区間）",
         "c_memory": "ピークメモリ", "c_time": "学習時間", "c_throughput": "処理件数／秒", "c_energy": "消費電力量",
         "c_cost": "学習 1 回のコスト", "c_adapter": "保存サイズ", "c_runs": "実行数",
@@ -117,6 +141,29 @@ TEXT: dict[str, dict[str, str]] = {
         "mem_gpu": "GPU、NVML 計測", "mem_host": "ホストメモリ、GPU なし", "seed": "シード",
         "st_ok": "正常", "st_failed": "失敗", "st_oom": "メモリ不足", "st_timeout": "時間切れ",
         "st_interrupted": "中断",
+        "chosen_search": "探索：{n} 通りの試行で最良（検証データの{metric} {score}%）",
+        "chosen_recipe": "レシピで固定", "chosen_default": "poc の既定値",
+        "metric_accuracy": "正解率", "metric_macro_f1": "マクロ F1",
+        "st_diverged": "発散",
+        "ch_sensitivity": "学習率と検証データの{metric}（探索の試行）",
+        "ax_lr": "学習率（対数目盛）", "ax_validation": "検証データの{metric}（%）",
+        "risk_narrow": "{method}：良好な学習率の範囲が狭い状態です。最良の学習率 {lr} では {best}% でしたが、"
+                       "探索範囲で隣り合う学習率（{neighbours}）はいずれも {within} ポイント以内に届きませんでした。"
+                       "本番環境で再調整できない場合、データや学習条件のわずかな変化で精度が大きく下がるおそれが"
+                       "あります。",
+        "risk_edge": "{method}：最良の学習率（{lr}）が探索範囲の端にあるため、最適値は範囲外にある可能性が"
+                     "あります。探索範囲（methods[].search.lr）を広げてください。",
+        "risk_diverged": "{method}：探索の試行 {total} 件のうち {n} 件で損失が発散しました。これらは途中で停止し、"
+                         "選択の対象外としました。",
+        "risk_not_tuned": "次の手法は学習率を検証データで調整していません：{methods}。PoC 規模では学習率によって"
+                          "順位が入れ替わることがあります。レシピに search: true を追加してください。",
+        "m_search": "学習率の決め方",
+        "search_text": "探索した手法の設定は、検証データ（{n_val} 件。テストデータは一切読み込んでいません）の"
+                       "{metric}で選びました。探索範囲：{grids}。各試行はシード {seed} で {length} 学習し、"
+                       "同点の場合は小さい学習率を優先しました。損失が発散した試行は途中で停止し、選択の対象外と"
+                       "しました。その後、選ばれた設定で各シードの本番学習を行いました。",
+        "length_epochs": "{n} エポック", "length_steps": "{n} ステップ",
+        "fixed_text": "探索なし：{methods}。", "fixed_item": "{method} {lr}（{how}）",
         "h_charts": "グラフ",
         "ch_params": "正解率と学習パラメータ数", "ch_memory": "正解率とピークメモリ",
         "ch_cost": "正解率と学習 1 回のコスト", "ch_loss": "学習損失の推移（シード {seed}）",

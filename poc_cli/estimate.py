@@ -1,0 +1,117 @@
+"""How long `poc run` will take, from a short measured warm-up of each method.
+
+A search multiplies the jobs (grid points x methods, then methods x seeds), so a user has
+to know the bill before starting it. Each method is built once, here, and trained for a
+few steps on real batches of the recipe's data; the job times follow from the measured
+step time, one evaluation batch, the model set-up, the tokenisation of the data and the
+start-up of a job process, times the number of steps and batches each job will do.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from poc_cli.data import Splits
+from poc_cli.plan import Job, Plan
+from poc_cli.recipe import TrainingSpec
+from poc_cli.search import Choice
+from poc_cli.tasks.text_classification import encode, loader
+from poc_cli.train import WARMUP_STEPS, predict, total_steps, train
+from poc_cli.worker import build_model, pick_device
+
+WARMUP_TIMED_STEPS = 3  # timed after the WARMUP_STEPS that pay for lazy initialisation
+
+
+@dataclass(frozen=True)
+class MethodTiming:
+    """One method's measured costs (seconds)."""
+
+    setup_s: float  # load the pretrained model and apply the method
+    step_s: float  # median training step at the recipe's batch size
+    eval_batch_s: float  # one evaluation batch at the recipe's eval batch size
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Measured costs and the predicted duration of each stage (seconds)."""
+
+    device: str
+    startup_s: float  # a job process importing torch, transformers and peft
+    encode_s: float  # tokenising the data, once per job
+    methods: dict[str, MethodTiming]
+    trials_s: float
+    runs_s: float
+
+    @property
+    def total_s(self) -> float:
+        return self.trials_s + self.runs_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "total_s": self.total_s}
+
+
+def _startup_seconds() -> float:
+    """Time a fresh interpreter importing what every job process imports."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import poc_cli.worker"], check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def _measure(job: Job, splits: Splits, device: Any) -> tuple[MethodTiming, float]:
+    """Build one method, train it a few steps and evaluate one batch; also time tokenisation."""
+    training = job.recipe.training
+    t0 = time.perf_counter()
+    model, tokenizer = build_model(job, splits.labels, device)
+    setup_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    encoded = encode(splits.train, tokenizer, splits.labels, training.max_length)
+    encode_s = (time.perf_counter() - t0) * (sum(splits.sizes().values()) / len(splits.train))
+    steps = WARMUP_STEPS + WARMUP_TIMED_STEPS
+    short = TrainingSpec(**{**training.model_dump(), "epochs": None, "steps": steps})
+    batches = loader(encoded, tokenizer, batch_size=training.batch_size, shuffle=True, seed=job.seed)
+    result = train(model, batches, training=short, lr=job.method.learning_rate, device=device)
+    step_s = training.batch_size / result.examples_per_second if result.examples_per_second else result.seconds / steps
+    eval_batches = loader(encoded, tokenizer, batch_size=training.eval_batch_size, shuffle=False, seed=0)
+    first = [next(iter(eval_batches))]
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        predict(model, first, device=device)
+        times.append(time.perf_counter() - t0)
+    return MethodTiming(setup_s=setup_s, step_s=step_s, eval_batch_s=statistics.median(times)), encode_s
+
+
+def _job_seconds(timing: MethodTiming, training: TrainingSpec, splits: Splits, evaluated: list[str],
+                 fixed_s: float) -> float:
+    steps = total_steps(training, math.ceil(len(splits.train) / training.batch_size))
+    sizes = splits.sizes()
+    eval_batches = sum(math.ceil(sizes[s] / training.eval_batch_size) for s in evaluated if s in sizes)
+    return fixed_s + timing.setup_s + steps * timing.step_s + eval_batches * timing.eval_batch_s
+
+
+def estimate(plan: Plan) -> Estimate:
+    """Warm up each method once (in this process) and predict the run's duration."""
+    device = pick_device(plan.recipe.training.device)
+    # Any grid point stands in for a searched method's setting: the learning rate does not change the cost.
+    runs = plan.run_jobs({i: Choice(points[0][0], {}) for i, points in plan.trials.items()})
+    startup_s = _startup_seconds()
+    timings: dict[str, MethodTiming] = {}
+    encode_s = 0.0
+    for job in runs:
+        if job.allocation.label not in timings:
+            timings[job.allocation.label], encode_s = _measure(job, plan.splits, device)
+    trials_s = sum(
+        _job_seconds(timings[job.allocation.label], job.recipe.training, plan.trial_splits, ["validation"],
+                     startup_s + encode_s)
+        for job in plan.trial_jobs
+    ) if plan.trial_splits is not None else 0.0
+    runs_s = sum(_job_seconds(timings[job.allocation.label], job.recipe.training, plan.splits,
+                              ["test", "validation"], startup_s + encode_s) for job in runs)
+    return Estimate(device=str(device), startup_s=startup_s, encode_s=encode_s, methods=timings, trials_s=trials_s,
+                    runs_s=runs_s)

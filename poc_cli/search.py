@@ -1,0 +1,172 @@
+"""Stage 1 of `poc run`: choose each method's learning rate (and RandLoRA's alpha) on validation data.
+
+At PoC sizes the learning rate decides the ranking: one shared or hand-picked rate can
+make the better method look worse. So each method gets a grid of trials; each trial is a
+stored job that trains on the train split and scores on the validation split only; the
+best trial's setting is then used for the method's seeded runs on the test split.
+
+Selection rules: the highest validation score wins; ties go to the smaller learning rate,
+then the smaller alpha_ratio; a diverged trial has no score and never wins; while any
+trial of a method is unfinished (failed, interrupted, ...) no setting is chosen for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from poc_cli.recipe import DEFAULT_GRID, DataSpec, MethodSpec, Recipe, RandLoraSpec, TrainingSpec
+from poc_cli.result import Status
+
+TIE_BREAK = "smaller learning rate, then smaller alpha_ratio"
+DEFAULT_VALIDATION_FRACTION = 0.1
+# A learning-rate grid point counts as "good" when it scores within this much of the best
+# (metric as a fraction: 0.03 = 3 points); a best point with no good neighbour is "narrow".
+GOOD_WITHIN = 0.03
+
+
+@dataclass(frozen=True)
+class Point:
+    """One setting of a method's grid."""
+
+    lr: float
+    alpha_ratio: float | None  # None: the method has no alpha dimension (LoRA keeps its own, full has none)
+
+    def apply(self, spec: MethodSpec) -> MethodSpec:
+        """The method's spec at this setting."""
+        update: dict[str, Any] = {"lr": self.lr}
+        if self.alpha_ratio is not None:
+            update["alpha_ratio"] = self.alpha_ratio
+        return spec.model_copy(update=update)
+
+
+def grid(spec: MethodSpec) -> list[Point]:
+    """The trials of one method: its grid, or the default grid for dimensions it leaves out."""
+    custom = spec.search or None
+    lrs = (custom.lr if custom and custom.lr else None) or list(DEFAULT_GRID[spec.method]["lr"])
+    if not isinstance(spec, RandLoraSpec):
+        return [Point(lr, None) for lr in sorted(lrs)]
+    alphas = getattr(custom, "alpha_ratio", None)
+    if alphas is None:
+        fixed = "alpha_ratio" in spec.model_fields_set
+        alphas = [spec.alpha_ratio] if fixed else list(DEFAULT_GRID["randlora"]["alpha_ratio"])
+    return [Point(lr, alpha) for alpha in sorted(alphas) for lr in sorted(lrs)]
+
+
+def trial_training(recipe: Recipe) -> TrainingSpec:
+    """The training settings of a trial: the recipe's, shortened if `search` says so."""
+    assert recipe.search is not None
+    if recipe.search.epochs is not None:
+        return recipe.training.model_copy(update={"epochs": recipe.search.epochs, "steps": None})
+    if recipe.search.steps is not None:
+        return recipe.training.model_copy(update={"epochs": None, "steps": recipe.search.steps})
+    return recipe.training
+
+
+def trial_data(recipe: Recipe) -> DataSpec:
+    """The data of a trial: the recipe's, with a validation share of train held out if it has none."""
+    assert recipe.search is not None
+    data = recipe.data
+    if data.validation is not None or data.validation_fraction is not None:
+        return data
+    fraction = recipe.search.validation_fraction or DEFAULT_VALIDATION_FRACTION
+    return data.model_copy(update={"validation_fraction": fraction})
+
+
+def trial_recipe(recipe: Recipe) -> Recipe:
+    """The recipe as a trial job sees it (its identity hashes this)."""
+    return recipe.model_copy(update={"training": trial_training(recipe), "data": trial_data(recipe)})
+
+
+def trial_seed(recipe: Recipe) -> int:
+    """Trials run at one seed: `search.seed`, else the recipe's first."""
+    assert recipe.search is not None
+    return recipe.search.seed if recipe.search.seed is not None else recipe.seeds[0]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A method's setting for its seeded runs and how it was arrived at (stored in each record)."""
+
+    point: Point
+    selection: dict[str, Any]
+
+
+class NoChoice(Exception):
+    """A searched method has no setting yet: a trial is unfinished, or every trial diverged."""
+
+
+def _trial_row(record: dict[str, Any] | None, point: Point, job_id: str, metric: str) -> dict[str, Any]:
+    status = record.get("status") if record else "missing"
+    score = None
+    if status == Status.OK.value:
+        score = record["metrics"]["validation"][metric]  # type: ignore[index]
+    return {"job_id": job_id, "lr": point.lr, "alpha_ratio": point.alpha_ratio, "status": status, "score": score,
+            "error": record.get("error") if record else None}
+
+
+def choose(recipe: Recipe, method_label: str, trials: list[tuple[Point, str, dict[str, Any] | None]]) -> Choice:
+    """The best trial's setting; `trials` holds (point, job id, stored record or None) per grid point."""
+    assert recipe.search is not None
+    metric = recipe.search.metric
+    rows = [_trial_row(record, point, job_id, metric) for point, job_id, record in trials]
+    unfinished = [r for r in rows if r["status"] not in {Status.OK.value, Status.DIVERGED.value}]
+    if unfinished:
+        raise NoChoice(f"{method_label}: {len(unfinished)} of {len(rows)} search trials did not finish "
+                       f"({', '.join(sorted({r['status'] for r in unfinished}))}); run again to retry them")
+    scored = [r for r in rows if r["score"] is not None]
+    if not scored:
+        raise NoChoice(f"{method_label}: every search trial diverged; give methods[].search.lr smaller values")
+    best = max(scored, key=lambda r: (r["score"], -r["lr"], -(r["alpha_ratio"] or 0.0)))
+    sizes = next(record["data"]["sizes"] for _, _, record in trials if record and record.get("data"))
+    training = trial_training(recipe)
+    selection = {
+        "how": "search",
+        "metric": metric,
+        "split": "validation",
+        "examples": {"train": sizes["train"], "validation": sizes["validation"]},
+        "seed": trial_seed(recipe),
+        "trial_length": {"epochs": training.epochs, "steps": training.steps},
+        "tie_break": TIE_BREAK,
+        "chosen": {"lr": best["lr"], "alpha_ratio": best["alpha_ratio"]},
+        "score": best["score"],
+        "trials": rows,
+    }
+    return Choice(Point(best["lr"], best["alpha_ratio"]), selection)
+
+
+def fixed_choice(spec: MethodSpec) -> Choice:
+    """The setting of a method that is not searched: the recipe's lr, else the default."""
+    how = "recipe" if spec.lr is not None else "default"
+    return Choice(Point(spec.learning_rate, None), {"how": how, "chosen": {"lr": spec.learning_rate}})
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """How a method's validation score depends on its learning rate, at its chosen alpha."""
+
+    curves: dict[float | None, list[tuple[float, float | None]]]  # alpha -> [(lr, score or None if diverged)]
+    narrow: bool | None  # None: one learning rate only, nothing to judge
+    at_edge: bool
+    diverged: int
+
+
+def sensitivity(selection: dict[str, Any]) -> Sensitivity | None:
+    """Read a stored selection: the curves to draw and whether the good region is narrow."""
+    if selection.get("how") != "search":
+        return None
+    curves: dict[float | None, list[tuple[float, float | None]]] = {}
+    for row in selection["trials"]:
+        curves.setdefault(row["alpha_ratio"], []).append((row["lr"], row["score"]))
+    for points in curves.values():
+        points.sort()
+    chosen = selection["chosen"]
+    curve = curves[chosen["alpha_ratio"]]
+    lrs = [lr for lr, _ in curve]
+    k = lrs.index(chosen["lr"])
+    neighbours = [curve[j][1] for j in (k - 1, k + 1) if 0 <= j < len(curve)]
+    narrow = None
+    if neighbours:
+        narrow = not any(s is not None and s >= selection["score"] - GOOD_WITHIN for s in neighbours)
+    return Sensitivity(curves=curves, narrow=narrow, at_edge=len(curve) > 1 and k in (0, len(curve) - 1),
+                       diverged=sum(1 for row in selection["trials"] if row["status"] == Status.DIVERGED.value))
