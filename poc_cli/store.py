@@ -125,6 +125,8 @@ def load_frame(root: Path | str = DEFAULT_STORE) -> pd.DataFrame:
                 "status": rec["status"],
                 "error": rec.get("error"),
                 "settings": rec.get("job", {}).get("allocation", {}).get("settings"),
+                "lr": (rec.get("job", {}).get("method") or {}).get("lr"),
+                "chosen_by": (rec.get("selection") or {}).get("how"),
                 "trainable_parameters": params.get("trainable_counted"),
                 "effective_parameters": params.get("trainable_effective"),
                 "adapter_parameters": params.get("adapter_counted"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from poc_cli.errors import PocError
-from poc_cli.result import Record, Status
+from poc_cli.result import Record, Stage, Status
 from poc_cli.store import Store, load_frame, recipe_slug, write_json_atomic
 
 
@@ -61,3 +61,19 @@ def test_load_frame(tmp_path: Path) -> None:
 def test_load_frame_missing_store(tmp_path: Path) -> None:
     with pytest.raises(PocError, match="store not found"):
         load_frame(tmp_path / "nope")
+
+
+def test_trials_live_apart_and_diverged_is_final(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    trial = record("t1")
+    trial.stage = Stage.TRIAL
+    store.write(trial)
+    store.write(record("r1", Status.DIVERGED))
+    assert store.record_path(trial.recipe_name, "t1", Stage.TRIAL).parent.name == "trials"
+    assert store.read(trial.recipe_name, "t1") is None  # not a seeded run
+    assert store.read(trial.recipe_name, "t1", Stage.TRIAL)["stage"] == "trial"
+    assert [r["job_id"] for r in store.records()] == ["r1"]  # compare and report never see trials
+    assert list(load_frame(tmp_path)["job_id"]) == ["r1"]
+    assert store.is_done(trial.recipe_name, "r1")  # diverged: a rerun would diverge again
+    store.write(record("r2", Status.INTERRUPTED))
+    assert not store.is_done(trial.recipe_name, "r2")

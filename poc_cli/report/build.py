@@ -20,12 +20,16 @@ from poc_cli.cost import Price, energy_cost, projected_cost
 from poc_cli.errors import PocError
 from poc_cli.formatting import config_text, summary_text
 from poc_cli.recipe import Recipe
+from poc_cli.result import Status
 from poc_cli.report import charts
 from poc_cli.report.conclusion import Conclusion, decide
 from poc_cli.report.i18n import reason_text, text
 from poc_cli.search import GOOD_WITHIN, sensitivity
 from poc_cli.stats import pareto_front
 from poc_cli.store import Store
+
+
+STATUSES = {s.value for s in Status}
 
 
 def _pt(value: float) -> str:
@@ -190,6 +194,26 @@ def _points(i: _Inputs, x: str) -> list[charts.Point]:
     return [charts.Point(r.method, r.method_kind, getattr(r, x), 100 * r.accuracy.mean,
                          100 * r.accuracy.std if r.accuracy.std else None)
             for r in i.measured if getattr(r, x) is not None]
+
+
+def _trials_table(i: _Inputs) -> dict[str, Any] | None:
+    """Every search trial's setting and validation score (the chart's numbers, for the text report)."""
+    lang, rows, metric = i.lang, [], "accuracy"
+    for r in i.measured:
+        selection = i.selections[r.method]
+        if selection.get("how") != "search":
+            continue
+        metric, chosen = selection["metric"], selection["chosen"]
+        for t in sorted(selection["trials"], key=lambda t: (t["alpha_ratio"] or 0, t["lr"])):
+            picked = t["lr"] == chosen["lr"] and t["alpha_ratio"] == chosen["alpha_ratio"]
+            rows.append([r.method, "-" if t["alpha_ratio"] is None else f"{t['alpha_ratio']:g}", f"{t['lr']:g}",
+                         text(lang, "st_" + t["status"]) if t["status"] in STATUSES else t["status"],
+                         "-" if t["score"] is None else f"{100 * t['score']:.1f}",
+                         text(lang, "chosen_mark") if picked else ""])
+    if not rows:
+        return None
+    return {"headers": [text(lang, "c_method"), "alpha_ratio", text(lang, "c_lr"), text(lang, "c_status"),
+                        text(lang, "c_score", metric=_metric(lang, metric)), ""], "rows": rows}
 
 
 def _sensitivity_chart(i: _Inputs) -> tuple[str, str]:
@@ -448,6 +472,7 @@ def _section(i: _Inputs) -> dict[str, Any]:
         "table_note": text(i.lang, "table_note", baseline=i.rows[0].baseline),
         "charts": chart_list,
         "pareto": pareto,
+        "trials": _trials_table(i),
         "cost": _cost(i),
         "business": _business(i),
         "talking_points": _talking_points(i, conclusion_text),

@@ -60,6 +60,8 @@ TEXT: dict[str, dict[str, str]] = {
                        "seed {seed}; ties went to the smaller learning rate; diverged trials were stopped and could "
                        "not win. The seeded runs then trained at the chosen setting.",
         "length_epochs": "{n} epoch(s)", "length_steps": "{n} steps",
+        "h_search": "Learning-rate search (validation split)", "c_lr": "Learning rate", "c_status": "Status",
+        "c_score": "Validation {metric} %", "chosen_mark": "chosen",
         "fixed_text": "Not searched: {methods}.", "fixed_item": "{method} {lr} ({how})",
         "h_charts": "Charts",
         "ch_params": "Accuracy against trainable parameters", "ch_memory": "Accuracy against peak memory",
@@ -163,6 +165,8 @@ TEXT: dict[str, dict[str, str]] = {
                        "同点の場合は小さい学習率を優先しました。損失が発散した試行は途中で停止し、選択の対象外と"
                        "しました。その後、選ばれた設定で各シードの本番学習を行いました。",
         "length_epochs": "{n} エポック", "length_steps": "{n} ステップ",
+        "h_search": "学習率の探索（検証データ）", "c_lr": "学習率", "c_status": "状態",
+        "c_score": "検証データの{metric} %", "chosen_mark": "採用",
         "fixed_text": "探索なし：{methods}。", "fixed_item": "{method} {lr}（{how}）",
         "h_charts": "グラフ",
         "ch_params": "正解率と学習パラメータ数", "ch_memory": "正解率とピークメモリ",
