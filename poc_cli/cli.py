@@ -175,6 +175,9 @@ def plan(
             found = estimate(the_plan)
         except PocError as error:
             fail(error)
+        except Exception as exc:  # the warm-up loads weights and trains: report it, never a traceback
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            fail(PocError(f"estimate: the warm-up failed ({type(exc).__name__}: {first}); --no-estimate skips it"))
     if as_json:
         payload = {**the_plan.to_dict(), "estimate": found.to_dict() if found else None}
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
