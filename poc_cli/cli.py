@@ -113,8 +113,12 @@ def _search_note(plan: Plan) -> str:
     sizes = plan.trial_splits.sizes()
     length = (f"{search.steps} steps" if search.steps else f"{search.epochs} epoch(s)" if search.epochs
               else "as long as the seeded runs")
-    return (f"Each trial (seed {trial_seed(plan.recipe)}) trains on {sizes['train']:,} examples, {length}, and "
+    note = (f"Each trial (seed {trial_seed(plan.recipe)}) trains on {sizes['train']:,} examples, {length}, and "
             f"scores {search.metric} on {sizes['validation']:,} validation examples; the test split is never read.")
+    if search.steps or search.epochs:
+        note += (" Trials shorter than the seeded runs can favour a learning rate the full schedule cannot take; "
+                 "the report flags a setting whose seeded runs fall short of its trial.")
+    return note
 
 
 def _print_plan(plan: Plan) -> None:
@@ -319,8 +323,11 @@ def _difference_text(row: MethodRow) -> str:
 
 def _chosen_text(selection: dict[str, Any]) -> str:
     if selection.get("how") == "search":
+        runs = selection.get("runs_validation")
+        after = f"; seeded runs {100 * runs:.1f}%" if runs is not None else ""
+        warn = ", [red]did not hold up[/]" if not selection.get("held", True) else ""
         return f"search: best of {selection['trials']} trials (validation {selection['metric']} " \
-               f"{100 * selection['score']:.1f}%)"
+               f"{100 * selection['score']:.1f}%{after}{warn})"
     return selection.get("how") or "-"
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from poc_cli.cost import Price, run_cost, typical_price
 from poc_cli.errors import PocError
 from poc_cli.stats import PairedDifference, Summary, paired_bootstrap, paired_t, summarize
+from poc_cli.search import did_not_hold
 from poc_cli.store import Store
 
 
@@ -94,12 +95,16 @@ def record_price(record: dict[str, Any], override: Price | None) -> Price:
     return typical_price(device.get("name"))
 
 
-def selection_summary(selection: dict[str, Any]) -> dict[str, Any]:
-    """What compare shows of a stored selection: how, and for a search its size and best score."""
+def selection_summary(selection: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What compare shows of a stored selection: how, and for a search its size, the winning trial's
+    validation score and the seeded runs' mean validation score at that setting (did it hold up?)."""
     if selection.get("how") != "search":
         return {"how": selection.get("how")}
+    scores = [r["metrics"]["validation"][selection["metric"]] for r in runs if "validation" in r.get("metrics", {})]
     return {"how": "search", "trials": len(selection["trials"]), "metric": selection["metric"],
-            "score": selection["score"], "chosen": selection["chosen"]}
+            "score": selection["score"], "chosen": selection["chosen"],
+            "runs_validation": sum(scores) / len(scores) if scores else None,
+            "held": did_not_hold(selection, scores) is None}
 
 
 def _mean(values: list[float]) -> float | None:
@@ -146,7 +151,7 @@ def compare_records(records: list[dict[str, Any]], *, baseline: str | None = Non
                 recipe=recipe_name, method=method, method_kind=first["method_kind"],
                 settings=first["job"].get("allocation", {}).get("settings", {}),
                 lr=(first["job"].get("method") or {}).get("lr"),
-                selection=selection_summary(first.get("selection") or {}),
+                selection=selection_summary(first.get("selection") or {}, list(ok.values())),
                 trainable_parameters=params.get("trainable_counted"),
                 percent_of_full=(100 * params["trainable_counted"] / params["full_model"]
                                  if params.get("trainable_counted") and params.get("full_model") else None),

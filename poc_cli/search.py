@@ -23,6 +23,10 @@ DEFAULT_VALIDATION_FRACTION = 0.1
 # A learning-rate grid point counts as "good" when it scores within this much of the best
 # (metric as a fraction: 0.03 = 3 points); a best point with no good neighbour is "narrow".
 GOOD_WITHIN = 0.03
+# The seeded runs score the validation split too; when their mean falls this far below the
+# winning trial's score, the chosen setting did not hold up (typically: trials shorter than
+# the runs favoured a learning rate that the longer schedule cannot take).
+HOLD_DROP = 0.05
 
 
 @dataclass(frozen=True)
@@ -170,3 +174,12 @@ def sensitivity(selection: dict[str, Any]) -> Sensitivity | None:
         narrow = not any(s is not None and s >= selection["score"] - GOOD_WITHIN for s in neighbours)
     return Sensitivity(curves=curves, narrow=narrow, at_edge=len(curve) > 1 and k in (0, len(curve) - 1),
                        diverged=sum(1 for row in selection["trials"] if row["status"] == Status.DIVERGED.value))
+
+
+def did_not_hold(selection: dict[str, Any], run_scores: list[float]) -> float | None:
+    """How far the seeded runs' mean validation score fell below the winning trial's, when that is
+    more than HOLD_DROP; None when it held (or there is nothing to compare)."""
+    if selection.get("how") != "search" or not run_scores:
+        return None
+    drop = selection["score"] - sum(run_scores) / len(run_scores)
+    return drop if drop > HOLD_DROP else None

@@ -20,7 +20,7 @@ from poc_cli.launcher import run_jobs
 from poc_cli.plan import make_plan
 from poc_cli.recipe import DEFAULT_GRID, Recipe, load_recipe
 from poc_cli.result import Stage
-from poc_cli.search import NoChoice, Point, choose, grid, sensitivity
+from poc_cli.search import HOLD_DROP, NoChoice, Point, choose, did_not_hold, grid, sensitivity
 from poc_cli.store import Store
 from poc_cli.train import DIVERGENCE_WINDOW, Diverged, diverged, train
 
@@ -146,6 +146,14 @@ def test_sensitivity_flags_a_narrow_region_and_a_best_at_the_edge() -> None:
     single = sensitivity(selection_of([(1e-3, 0.5)]))
     assert single is not None and single.narrow is None and not single.at_edge
     assert sensitivity({"how": "default", "chosen": {"lr": 1e-3}}) is None
+
+
+def test_a_setting_that_does_not_hold_up_in_the_seeded_runs_is_flagged() -> None:
+    selection = selection_of([(1e-3, 0.30), (1e-2, 0.60)])
+    assert did_not_hold(selection, [0.58, 0.60]) is None
+    assert did_not_hold(selection, [0.02, 0.04]) == pytest.approx(0.57)
+    assert did_not_hold(selection, [0.60 - HOLD_DROP + 0.001]) is None
+    assert did_not_hold(selection, []) is None and did_not_hold({"how": "recipe"}, [0.1]) is None
 
 
 # ---------------------------------------------------------------- divergence in the training loop
@@ -296,3 +304,29 @@ def test_plan_lists_the_trials_and_estimates_both_stages(searched: dict[str, Any
     assert estimate["trials_s"] == pytest.approx(len(GRID) * estimate["runs_s"], rel=0.5)
     table = runner.invoke(app, ["plan", str(searched["path"])], env={"COLUMNS": "200"})
     assert "4 trials, then 1 seeded run(s)" in table.output and "the test split is never read" in table.output
+
+
+def test_report_and_compare_say_when_the_chosen_setting_did_not_hold_up(searched: dict[str, Any],
+                                                                         tmp_path: Path) -> None:
+    """As measured on Banking77: 1-epoch trials chose a learning rate that collapsed over 3 epochs.
+    Here the stored seeded run is edited to that outcome (records are data; the report reads them)."""
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(searched["store"], store)
+    path = next(p for p in (store / "search").glob("*.json"))
+    record = json.loads(path.read_text())
+    record["selection"]["trial_length"] = {"epochs": 1, "steps": None}
+    record["metrics"]["validation"]["accuracy"] = record["selection"]["score"] - 0.25
+    path.write_text(json.dumps(record))
+    rows = json.loads(runner.invoke(app, ["compare", "--store", str(store), "--recipe", "search", "--json"]).stdout)
+    assert rows[0]["selection"]["held"] is False
+    assert rows[0]["selection"]["runs_validation"] == pytest.approx(record["selection"]["score"] - 0.25)
+    html = tmp_path / "r.html"
+    runner.invoke(app, ["report", "--store", str(store), "--recipe", "search", "--output", str(html)])
+    page = html.read_text()
+    assert "the chosen setting did not hold up" in page and "25.0 points below the winning trial" in page
+    assert "Its trials trained 1 epoch(s) and the seeded runs 48 steps" in page
+    untouched = tmp_path / "u.html"
+    runner.invoke(app, ["report", "--store", str(searched["store"]), "--recipe", "search", "--output", str(untouched)])
+    assert "did not hold up" not in untouched.read_text()

@@ -24,7 +24,7 @@ from poc_cli.result import Status
 from poc_cli.report import charts
 from poc_cli.report.conclusion import Conclusion, decide
 from poc_cli.report.i18n import reason_text, text
-from poc_cli.search import GOOD_WITHIN, sensitivity
+from poc_cli.search import GOOD_WITHIN, did_not_hold, sensitivity
 from poc_cli.stats import pareto_front
 from poc_cli.store import Store
 
@@ -107,8 +107,10 @@ def _metric(lang: str, metric: str) -> str:
 def _chosen(row: MethodRow, lang: str) -> str:
     selection = row.selection
     if selection.get("how") == "search":
+        runs = selection.get("runs_validation")
         return text(lang, "chosen_search", n=selection["trials"], metric=_metric(lang, selection["metric"]),
-                    score=f"{100 * selection['score']:.1f}")
+                    score=f"{100 * selection['score']:.1f}",
+                    runs="-" if runs is None else f"{100 * runs:.1f}")
     return text(lang, "chosen_" + selection["how"]) if selection.get("how") else "-"
 
 
@@ -353,6 +355,30 @@ def _talking_points(i: _Inputs, conclusion_text: str) -> list[str]:
     return points
 
 
+def _length_text(lang: str, length: dict[str, Any]) -> str:
+    if length.get("steps"):
+        return text(lang, "length_steps", n=length["steps"])
+    return text(lang, "length_epochs", n=length.get("epochs") or 1)
+
+
+def _not_held(i: _Inputs, method: str, selection: dict[str, Any]) -> list[str]:
+    """A risk when the seeded runs score far below the winning trial on the same validation split."""
+    runs = list(i.ok_runs[method].values())
+    scores = [run["metrics"]["validation"][selection["metric"]] for run in runs if "validation" in run["metrics"]]
+    drop = did_not_hold(selection, scores)
+    if drop is None:
+        return []
+    trial_length = selection["trial_length"]
+    run_training = runs[0]["job"]["training"]
+    run_length = {"epochs": run_training.get("epochs"), "steps": run_training.get("steps")}
+    why = ""
+    if trial_length != run_length:
+        why = text(i.lang, "why_shorter", trial_len=_length_text(i.lang, trial_length),
+                   run_len=_length_text(i.lang, run_length))
+    return [text(i.lang, "risk_not_held", method=method, runs=f"{100 * sum(scores) / len(scores):.1f}",
+                 drop=f"{100 * drop:.1f}", trial=f"{100 * selection['score']:.1f}", why=why)]
+
+
 def _search_risks(i: _Inputs) -> list[str]:
     """What the search says about each method: narrow good region, best at the grid's edge, divergence,
     or no tuning at all (the learning rate can decide the ranking at PoC sizes)."""
@@ -365,6 +391,7 @@ def _search_risks(i: _Inputs) -> list[str]:
         found = sensitivity(selection)
         if found is None:
             continue
+        risks += _not_held(i, r.method, selection)
         lr = f"{selection['chosen']['lr']:g}"
         if found.narrow:
             curve = found.curves[selection["chosen"]["alpha_ratio"]]
@@ -443,8 +470,7 @@ def _search_method(i: _Inputs) -> str:
             for method, s in searched.items())
         parts.append(text(lang, "search_text", grids=grids, metric=_metric(lang, first["metric"]), seed=first["seed"],
                           n_val=f"{first.get('examples', {}).get('validation', 0):,}",
-                          length=text(lang, "length_steps", n=length["steps"]) if length.get("steps")
-                          else text(lang, "length_epochs", n=length.get("epochs") or 1)))
+                          length=_length_text(lang, length)))
     fixed = [text(lang, "fixed_item", method=r.method, lr=f"{r.lr:g}",
                   how=text(lang, "chosen_" + i.selections[r.method]["how"]))
              for r in i.measured if r.method not in searched and i.selections[r.method].get("how") and r.lr]

@@ -38,7 +38,7 @@ TEXT: dict[str, dict[str, str]] = {
         "mem_gpu": "GPU, NVML", "mem_host": "host RSS, no GPU", "seed": "seed",
         "st_ok": "ok", "st_failed": "failed", "st_oom": "out of memory", "st_timeout": "timed out",
         "st_interrupted": "interrupted",
-        "chosen_search": "search: best of {n} trials (validation {metric} {score}%)",
+        "chosen_search": "search: best of {n} trials (validation {metric} {score}%; seeded runs {runs}%)",
         "chosen_recipe": "fixed in the recipe", "chosen_default": "poc's default",
         "metric_accuracy": "accuracy", "metric_macro_f1": "macro-F1",
         "st_diverged": "diverged",
@@ -48,6 +48,12 @@ TEXT: dict[str, dict[str, str]] = {
                        "{best}%, and neither neighbour on the grid ({neighbours}) came within {within} points. A "
                        "team that cannot re-tune it in production risks a large loss of accuracy from a small "
                        "change in data or schedule.",
+        "risk_not_held": "{method}: the chosen setting did not hold up. The seeded runs scored {runs}% on the "
+                         "validation split, {drop} points below the winning trial's {trial}%. {why}Do not rely on "
+                         "this method's figures until it has been searched again.",
+        "why_shorter": "Its trials trained {trial_len} and the seeded runs {run_len}; a shorter schedule favours a "
+                       "larger learning rate. Search with trials as long as the runs (leave out search.epochs and "
+                       "search.steps). ",
         "risk_edge": "{method}: the best learning rate ({lr}) is at the edge of the searched grid, so the true "
                      "optimum may lie outside it; widen the grid (methods[].search.lr).",
         "risk_diverged": "{method}: {n} of {total} search trials diverged (the loss exploded); they were stopped "
@@ -143,7 +149,7 @@ TEXT: dict[str, dict[str, str]] = {
         "mem_gpu": "GPU、NVML 計測", "mem_host": "ホストメモリ、GPU なし", "seed": "シード",
         "st_ok": "正常", "st_failed": "失敗", "st_oom": "メモリ不足", "st_timeout": "時間切れ",
         "st_interrupted": "中断",
-        "chosen_search": "探索：{n} 通りの試行で最良（検証データの{metric} {score}%）",
+        "chosen_search": "探索：{n} 通りの試行で最良（検証データの{metric} {score}%、本番学習では {runs}%）",
         "chosen_recipe": "レシピで固定", "chosen_default": "poc の既定値",
         "metric_accuracy": "正解率", "metric_macro_f1": "マクロ F1",
         "st_diverged": "発散",
@@ -153,6 +159,12 @@ TEXT: dict[str, dict[str, str]] = {
                        "探索範囲で隣り合う学習率（{neighbours}）はいずれも {within} ポイント以内に届きませんでした。"
                        "本番環境で再調整できない場合、データや学習条件のわずかな変化で精度が大きく下がるおそれが"
                        "あります。",
+        "risk_not_held": "{method}：選ばれた設定は本番学習で再現しませんでした。本番学習の検証データでの結果は "
+                         "{runs}% で、探索で最良だった試行の {trial}% を {drop} ポイント下回っています。{why}"
+                         "再度探索するまで、この手法の数値は判断材料にしないでください。",
+        "why_shorter": "試行の学習は {trial_len}、本番学習は {run_len}でした。学習が短いほど大きな学習率が有利に"
+                       "見えるため、試行も本番学習と同じ長さで探索してください（search.epochs と search.steps を"
+                       "指定しない）。",
         "risk_edge": "{method}：最良の学習率（{lr}）が探索範囲の端にあるため、最適値は範囲外にある可能性が"
                      "あります。探索範囲（methods[].search.lr）を広げてください。",
         "risk_diverged": "{method}：探索の試行 {total} 件のうち {n} 件で損失が発散しました。これらは途中で停止し、"
