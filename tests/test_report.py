@@ -175,3 +175,11 @@ def test_business_by_hand() -> None:
     assert out.monthly_hours_saved == pytest.approx((1000 - 80 - 90) * 6 / 60)
     assert out.monthly_value == pytest.approx(83 * 30 - 2900)
     assert out.payback_months is None  # the errors cost more than the hours save
+
+
+def test_no_recommendation_while_a_searched_setting_did_not_hold_up() -> None:
+    lora, rand = row("lora", "lora", 0.80), row("randlora", "randlora", 0.90, diff=diff(0.1, 0.05, 0.15))
+    assert decide([lora, rand], full_vs_best=None, best_peft="randlora", memory_limit_mib=None).rule == "randlora"
+    verdict = decide([lora, rand], full_vs_best=None, best_peft="randlora", memory_limit_mib=None,
+                     not_held=frozenset({"lora"}))
+    assert verdict.rule == "unreliable" and verdict.recommended is None

@@ -83,6 +83,9 @@ def _conclusion_text(c: Conclusion, rows: list[MethodRow], lang: str) -> str:
                     ratio=f"{ratio:.2f}")
     if c.rule == "lora":
         return text(lang, "rule_lora", loss=f"{-100 * d.mean:.1f}", lo=_pt(d.low), hi=_pt(d.high))
+    if c.rule == "unreliable":
+        failed = ", ".join(r.method for r in rows if r.selection.get("held") is False)
+        return text(lang, "rule_unreliable", methods=failed)
     if c.rule == "inconclusive" and d is not None:
         return text(lang, "rule_inconclusive", diff=_pt(d.mean), lo=_pt(d.low), hi=_pt(d.high))
     return text(lang, "rule_insufficient")
@@ -169,7 +172,8 @@ def _conclusion(i: _Inputs) -> Conclusion:
     if best is not None and full is not None:
         full_vs_best = paired_difference(i.ok_runs[full.method], i.ok_runs[best.method])
     return decide(i.rows, full_vs_best=full_vs_best, best_peft=best.method if best else None,
-                  memory_limit_mib=i.recipe.report.memory_limit_mib if i.recipe else None)
+                  memory_limit_mib=i.recipe.report.memory_limit_mib if i.recipe else None,
+                  not_held=frozenset(r.method for r in i.rows if r.selection.get("held") is False))
 
 
 def _table(i: _Inputs) -> dict[str, Any]:

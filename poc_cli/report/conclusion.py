@@ -1,6 +1,9 @@
 """The report's recommendation, computed from the numbers by explicit rules.
 
 Rules, in order (all differences are paired, with 95% intervals; see stats.py):
+  0. none yet, when the searched setting of LoRA or RandLoRA (or of full fine-tuning, when it
+     is measured) did not hold up in its seeded runs: the difference would measure a tuning
+     failure, not the methods;
   1. full fine-tuning, when it is significantly better than the best PEFT method and its
      peak memory fits `report.memory_limit_mib` (or no limit is set);
   2. RandLoRA, when it is significantly better than LoRA;
@@ -22,7 +25,7 @@ from poc_cli.stats import PairedDifference
 class Conclusion:
     """Which rule fired, the method it recommends, and the numbers behind it."""
 
-    rule: str  # "full" | "randlora" | "lora" | "inconclusive" | "insufficient"
+    rule: str  # "unreliable" | "full" | "randlora" | "lora" | "inconclusive" | "insufficient"
     recommended: str | None
     randlora_vs_lora: PairedDifference | None
     full_vs_best_peft: PairedDifference | None
@@ -30,13 +33,16 @@ class Conclusion:
 
 
 def decide(rows: list[MethodRow], *, full_vs_best: PairedDifference | None, best_peft: str | None,
-           memory_limit_mib: float | None) -> Conclusion:
-    """Apply the rules above to one recipe's rows."""
+           memory_limit_mib: float | None, not_held: frozenset[str] = frozenset()) -> Conclusion:
+    """Apply the rules above to one recipe's rows; `not_held` names the methods whose searched
+    setting did not hold up in their seeded runs."""
     by_kind = {row.method_kind: row for row in rows if row.accuracy is not None}
     lora, randlora, full = by_kind.get("lora"), by_kind.get("randlora"), by_kind.get("full")
     if lora is None or randlora is None:
         return Conclusion("insufficient", None, None, full_vs_best, best_peft)
     diff = randlora.difference if randlora.baseline == lora.method else None
+    if any(row.method in not_held for row in (lora, randlora, full) if row is not None):
+        return Conclusion("unreliable", None, diff, full_vs_best, best_peft)
     if full is not None and full_vs_best is not None and full_vs_best.low > 0:
         fits = memory_limit_mib is None or (full.peak_memory_mib or 0) <= memory_limit_mib
         if fits:

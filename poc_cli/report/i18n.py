@@ -23,6 +23,9 @@ TEXT: dict[str, dict[str, str]] = {
         "rule_inconclusive": "Inconclusive: at the same number of trainable parameters there is no significant "
                              "difference between RandLoRA and LoRA ({diff} points, 95% interval {lo} to {hi}). "
                              "More seeds or more data are needed; until then LoRA is the lower-cost choice.",
+        "rule_unreliable": "No recommendation yet: the learning rate the search chose for {methods} did not hold "
+                           "up in the seeded runs (see Risks), so a difference now would measure a tuning failure, "
+                           "not the methods. Search again with trials as long as the runs, then run again.",
         "rule_insufficient": "No recommendation: the store does not hold successful runs of both LoRA and RandLoRA.",
         "rules_note": "The recommendation follows fixed rules, described under Methodology.",
         "h_table": "Comparison",
@@ -110,7 +113,8 @@ TEXT: dict[str, dict[str, str]] = {
         "budget_text": "Each PEFT method's setting was chosen so that its count of trainable adapter parameters, "
                        "exactly as peft counts them, is closest to the budget of {budget}; the classification head "
                        "({head} parameters) is trained by every method and counted apart.",
-        "rules_text": "1. Full fine-tuning when significantly better than the best PEFT method and within the "
+        "rules_text": "0. None while a searched setting did not hold up in its seeded runs. 1. Full fine-tuning "
+                      "when significantly better than the best PEFT method and within the "
                       "memory limit. 2. RandLoRA when significantly better than LoRA. 3. LoRA when significantly "
                       "better than RandLoRA. 4. Otherwise inconclusive. Significant: the 95% interval of the "
                       "paired difference excludes zero (t-interval over seeds; with one seed, a paired bootstrap "
@@ -135,6 +139,9 @@ TEXT: dict[str, dict[str, str]] = {
                              "認められませんでした（差 {diff} ポイント、95% 信頼区間 {lo}〜{hi}）。判断には、"
                              "シード数またはデータ量を増やした追加検証が必要です。それまでは、コストの低い LoRA "
                              "を選ぶのが妥当です。",
+        "rule_unreliable": "現時点では推奨できません：探索で {methods} に選ばれた学習率が本番学習で再現しません"
+                           "でした（「リスクと制約」参照）。このまま比較すると、手法の差ではなく調整の失敗を測る"
+                           "ことになります。試行を本番学習と同じ長さにして再度探索し、実行し直してください。",
         "rule_insufficient": "推奨なし：LoRA と RandLoRA の両方について、正常に完了した実行結果がありません。",
         "rules_note": "推奨は「検証方法」に記載した判定ルールに従って、数値から機械的に導いています。",
         "h_table": "比較表",
@@ -224,7 +231,8 @@ TEXT: dict[str, dict[str, str]] = {
         "budget_text": "各 PEFT 手法の設定は、peft が数えるのと同じ方法で数えた学習パラメータ数が予算 {budget} に"
                        "最も近くなるように選んでいます。分類ヘッド（{head} パラメータ）はすべての手法で学習し、"
                        "別に数えています。",
-        "rules_text": "1. フルファインチューニングが最良の PEFT 手法より有意に高く、メモリ上限にも収まる場合は"
+        "rules_text": "0. 探索で選んだ設定が本番学習で再現しない場合は推奨なし。"
+                      "1. フルファインチューニングが最良の PEFT 手法より有意に高く、メモリ上限にも収まる場合は"
                       "フルファインチューニング。2. RandLoRA が LoRA より有意に高い場合は RandLoRA。"
                       "3. LoRA が RandLoRA より有意に高い場合は LoRA。4. いずれでもなければ結論保留。"
                       "「有意」とは、対応のある差の 95% 信頼区間が 0 を含まないことを指します（複数シードでは"
