@@ -24,7 +24,7 @@ from poc_cli.cost import Price
 from poc_cli.doctor import Check, environment_checks, recipe_checks
 from poc_cli.errors import PocError, RecipeError
 from poc_cli.estimate import Estimate, estimate
-from poc_cli.launcher import Outcome, choices, run_plan
+from poc_cli.launcher import Outcome, RunResult, run_plan
 from poc_cli.plan import Job, Plan, make_plan
 from poc_cli.recipe import load_recipe
 from poc_cli.report import FORMATS, write_report
@@ -219,16 +219,15 @@ def _job_name(job: Job) -> str:
     return f"{job.allocation.label} seed {job.seed}"
 
 
-def _trials_table(outcomes: list[Outcome], plan: Plan, store: Store) -> Table:
+def _trials_table(result: RunResult, plan: Plan, store: Store) -> Table:
     """Stage 1's outcome: every trial's score, the chosen one marked."""
-    chosen, _ = choices(plan, store)
-    picked = {(i, c.point) for i, c in chosen.items()}
+    picked = {(i, c.point) for i, c in result.chosen.items()}
     metric = plan.recipe.search.metric if plan.recipe.search else "accuracy"
     table = Table(title=f"Search trials: validation {metric}", title_justify="left")
     for column in ("method", "lr", "alpha_ratio", "status", f"validation {metric}", "chosen", "note"):
         table.add_column(column)
     points = {job.id: point for pts in plan.trials.values() for point, job in pts}
-    for o in outcomes:
+    for o in result.trials:
         rec = store.read(o.job.recipe.name, o.job.id, Stage.TRIAL) or {}
         score = rec.get("metrics", {}).get("validation", {}).get(metric)
         point = points[o.job.id]
@@ -288,7 +287,7 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt) -> None:
                           "run the same command again to resume.")
         raise typer.Exit(130) from None
     if result.trials:
-        console.print(_trials_table(result.trials, the_plan, the_store))
+        console.print(_trials_table(result, the_plan, the_store))
     console.print(_outcome_table(result.runs, the_store))
     console.print(f"records in {the_store.recipe_dir(the_plan.recipe.name)}", highlight=False)
     for method, reason in result.held.items():

@@ -194,6 +194,7 @@ class RunResult:
     """What `poc run` did: the trials, the seeded runs, and the methods held back without a setting."""
 
     trials: list[Outcome]
+    chosen: dict[int, Choice]  # method index -> its searched setting
     runs: list[Outcome]
     held: dict[str, str]  # method -> why its seeded runs did not start
 
@@ -255,4 +256,4 @@ def run_plan(
     trials = run_jobs(plan.trial_jobs, store=store, on_event=on_event, on_outcome=on_outcome)
     chosen, held = choices(plan, store)
     runs = run_jobs(plan.run_jobs(chosen), store=store, on_event=on_event, on_outcome=on_outcome)
-    return RunResult(trials=trials, runs=runs, held=held)
+    return RunResult(trials=trials, chosen=chosen, runs=runs, held=held)

@@ -24,7 +24,7 @@ from poc_cli.result import Status
 from poc_cli.report import charts
 from poc_cli.report.conclusion import Conclusion, decide
 from poc_cli.report.i18n import reason_text, text
-from poc_cli.search import GOOD_WITHIN, did_not_hold, sensitivity
+from poc_cli.search import GOOD_WITHIN, sensitivity
 from poc_cli.stats import pareto_front
 from poc_cli.store import Store
 
@@ -365,22 +365,22 @@ def _length_text(lang: str, length: dict[str, Any]) -> str:
     return text(lang, "length_epochs", n=length.get("epochs") or 1)
 
 
-def _not_held(i: _Inputs, method: str, selection: dict[str, Any]) -> list[str]:
-    """A risk when the seeded runs score far below the winning trial on the same validation split."""
-    runs = list(i.ok_runs[method].values())
-    scores = [run["metrics"]["validation"][selection["metric"]] for run in runs if "validation" in run["metrics"]]
-    drop = did_not_hold(selection, scores)
-    if drop is None:
+def _not_held(i: _Inputs, row: MethodRow, selection: dict[str, Any]) -> list[str]:
+    """A risk when the seeded runs score far below the winning trial on the same validation split
+    (compare's selection summary has already measured it)."""
+    summary = row.selection
+    if summary.get("held", True):
         return []
     trial_length = selection["trial_length"]
-    run_training = runs[0]["job"]["training"]
+    run_training = next(iter(i.ok_runs[row.method].values()))["job"]["training"]
     run_length = {"epochs": run_training.get("epochs"), "steps": run_training.get("steps")}
     why = ""
     if trial_length != run_length:
         why = text(i.lang, "why_shorter", trial_len=_length_text(i.lang, trial_length),
                    run_len=_length_text(i.lang, run_length))
-    return [text(i.lang, "risk_not_held", method=method, runs=f"{100 * sum(scores) / len(scores):.1f}",
-                 drop=f"{100 * drop:.1f}", trial=f"{100 * selection['score']:.1f}", why=why)]
+    runs = summary["runs_validation"]
+    return [text(i.lang, "risk_not_held", method=row.method, runs=f"{100 * runs:.1f}",
+                 drop=f"{100 * (summary['score'] - runs):.1f}", trial=f"{100 * summary['score']:.1f}", why=why)]
 
 
 def _search_risks(i: _Inputs) -> list[str]:
@@ -395,7 +395,7 @@ def _search_risks(i: _Inputs) -> list[str]:
         found = sensitivity(selection)
         if found is None:
             continue
-        risks += _not_held(i, r.method, selection)
+        risks += _not_held(i, r, selection)
         lr = f"{selection['chosen']['lr']:g}"
         if found.narrow:
             curve = found.curves[selection["chosen"]["alpha_ratio"]]
