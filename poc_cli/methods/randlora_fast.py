@@ -2,19 +2,19 @@
 
 peft computes a RandLoRA layer as x -> (x first^T) second^T: two matmuls as wide as the
 layer on every token, in forward and in backward. The update itself is a fixed matrix per
-step, Delta W = second @ first (out x in; `first` and `second` are peft's own scaled,
-flattened bases from `get_scaled_bases`), so it can be built once per step, added to the
+step, Delta W = second @ first (out x in; `first` and `second` are peft's scaled, flattened
+bases, as `get_scaled_bases` returns them), so it can be built once per step, added to the
 frozen weight, and applied with the single matmul the base layer does anyway. Building it
 costs out * in * k multiply-adds (k = r * n >= min(in, out)), independent of the batch.
 
-The custom autograd function below saves x, the factors and W + Delta W (one weight-sized
-matrix per layer, as full fine-tuning keeps a gradient per weight) rather than rebuilding
-Delta W in backward: on MiniLM that measured as fast or faster, within peft's memory.
-Which path is cheaper depends
-on the tokens in the batch and the layer's shape (`fused_is_cheaper`); the module picks
-per call. The module *is* peft's RandLoRA Linear (its class is swapped for a subclass that
-only overrides `forward`), so trainable tensors, random bases, state-dict keys, saving and
-loading are peft's own.
+The custom autograd function below saves x and W + Delta W (one weight-sized matrix per
+layer, as full fine-tuning keeps a gradient per weight) rather than rebuilding Delta W in
+backward: on MiniLM that measured as fast or faster, within peft's memory. It builds the
+scaled basis itself and returns the gradients of lambda and gamma directly. Which path is
+cheaper depends on the tokens in the batch and the layer's shape (`fused_is_cheaper`); the
+module picks per call. The module *is* peft's RandLoRA Linear (its class is swapped for a
+subclass that only overrides `forward`), so trainable tensors, random bases, state-dict
+keys, saving and loading are peft's own.
 """
 
 from __future__ import annotations
@@ -27,40 +27,54 @@ from transformers.pytorch_utils import Conv1D
 
 
 class _MergedUpdateLinear(torch.autograd.Function):
-    """y = x (W + s * second @ first)^T + b: one matmul; the factors get exact gradients."""
+    """y = x (W + s Delta W)^T + b in one matmul, with exact gradients of lambda and gamma.
+
+    peft's scaled basis is `scaled` = lambda[:, :, None] * A * gamma (r x n x m, flattened to
+    k x m, m = min(in, out)); with `basis` = its other, frozen basis flattened to M x k
+    (M = max(in, out)), Delta W is basis @ scaled when the input side is the smaller one and
+    its transpose otherwise. Going from the gradient of `scaled` straight to those of lambda
+    and gamma skips peft's per-layer autograd node and its einsums, which measured about
+    1 ms a layer on the CPU.
+    """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, first, second, scaling):  # noqa: ANN001, ANN205
-        second_, first_ = second.to(x.dtype), first.to(x.dtype)
+    def forward(ctx, x, weight, bias, lam, gamma, basis_a, basis, scaling, input_is_min):  # noqa: ANN001, ANN205
+        dtype = x.dtype
+        scaled = (lam[:, :, None].to(dtype) * basis_a.to(dtype) * gamma[None].to(dtype)).flatten(end_dim=1)
+        basis_ = basis.to(dtype)
+        second, first = (basis_, scaled) if input_is_min else (scaled.t(), basis_.t())
         if weight is None:
-            effective = torch.mm(second_, first_).mul_(scaling)
-        else:  # W + s * second @ first in one kernel
-            effective = torch.addmm(weight.to(x.dtype), second_, first_, alpha=scaling)
+            effective = torch.mm(second, first).mul_(scaling)
+        else:  # W + s * Delta W in one kernel
+            effective = torch.addmm(weight.to(dtype), second, first, alpha=scaling)
         # Keep W + Delta W for grad_x: one weight-sized matrix per layer instead of a rebuild.
-        ctx.save_for_backward(x, effective, first, second)
+        ctx.save_for_backward(x, effective, lam, gamma, basis_a, basis_)
         ctx.scaling = scaling
+        ctx.input_is_min = input_is_min
         ctx.bias_dtype = None if bias is None else bias.dtype
-        return F.linear(x, effective, None if bias is None else bias.to(x.dtype))
+        return F.linear(x, effective, None if bias is None else bias.to(dtype))
 
     @staticmethod
     def backward(ctx, grad_out):  # noqa: ANN001, ANN205
-        x, effective, first, second = ctx.saved_tensors
-        scaling = ctx.scaling
-        grad_x = grad_first = grad_second = grad_bias = None
+        x, effective, lam, gamma, basis_a, basis = ctx.saved_tensors
+        grad_x = grad_lam = grad_gamma = grad_bias = None
         g = grad_out.reshape(-1, grad_out.shape[-1])
         if ctx.needs_input_grad[0]:
             grad_x = grad_out @ effective.to(grad_out.dtype)
         if ctx.needs_input_grad[3] or ctx.needs_input_grad[4]:
-            # Gradient of the whole update, as full fine-tuning computes for its weight; the
-            # scale is applied to the (smaller) factor gradients rather than to this matrix.
-            grad_delta = (g.t() @ x.reshape(-1, x.shape[-1])).to(first.dtype)
+            # Gradient of the whole update, as full fine-tuning computes for its weight.
+            grad_delta = g.t() @ x.reshape(-1, x.shape[-1])
+            if not ctx.input_is_min:
+                grad_delta = grad_delta.t()  # (max, min), the orientation of basis @ scaled
+            grad_scaled = (basis.t().to(grad_delta.dtype) @ grad_delta).mul_(ctx.scaling)
+            weighted = grad_scaled.view(lam.shape[0], lam.shape[1], -1) * basis_a.to(grad_scaled.dtype)
             if ctx.needs_input_grad[3]:
-                grad_first = (second.t().to(grad_delta.dtype) @ grad_delta).mul_(scaling)
+                grad_lam = (weighted * gamma[None].to(weighted.dtype)).sum(-1).to(lam.dtype)
             if ctx.needs_input_grad[4]:
-                grad_second = (grad_delta @ first.t().to(grad_delta.dtype)).mul_(scaling)
+                grad_gamma = (weighted * lam[:, :, None].to(weighted.dtype)).sum(0).to(gamma.dtype)
         if ctx.bias_dtype is not None and ctx.needs_input_grad[2]:
             grad_bias = g.sum(0).to(ctx.bias_dtype)
-        return grad_x, None, grad_bias, grad_first, grad_second, None
+        return grad_x, None, grad_bias, grad_lam, grad_gamma, None, None, None, None
 
 
 def fused_is_cheaper(tokens: int, in_features: int, out_features: int, k: int) -> bool:
@@ -82,6 +96,17 @@ class FastRandLoraLinear(PeftRandLoraLinear):
         base = self.get_base_layer()
         return base.weight.t() if isinstance(base, Conv1D) else base.weight  # Conv1D stores (in, out)
 
+    def _frozen_bases(self, adapter: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.dtype]:
+        """peft's slices of the shared bases (as in `get_scaled_bases`) and its compute dtype."""
+        basis_a, basis_b = self.randlora_A[adapter], self.randlora_B[adapter]
+        low, high = min(self.out_features, self.in_features), max(self.out_features, self.in_features)
+        dtype = basis_b.dtype
+        if device.type == "cpu" and dtype in (torch.float16, torch.bfloat16):
+            dtype = torch.float32  # as peft: CPUs are slow at half-precision matmuls
+        sliced_a = basis_a[:, : self.num_bases, :low].to(device)
+        sliced_b = basis_b[:high, : self.num_bases, :].to(device).flatten(start_dim=1)
+        return sliced_a, sliced_b, dtype
+
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:  # noqa: ANN002, ANN003
         active = [a for a in self.active_adapters if a in self.randlora_lambda]
         base = self.get_base_layer()
@@ -89,22 +114,23 @@ class FastRandLoraLinear(PeftRandLoraLinear):
                 or not isinstance(base, (nn.Linear, Conv1D))):
             return super().forward(x, *args, **kwargs)
         adapter = active[0]
-        first, second = self.get_scaled_bases(adapter, device=x.device)
+        lam, gamma = self.randlora_lambda[adapter], self.randlora_gamma[adapter]
+        k = lam.numel()
         tokens = x.numel() // self.in_features
-        if not fused_is_cheaper(tokens, self.in_features, self.out_features, first.shape[0]):
+        if not fused_is_cheaper(tokens, self.in_features, self.out_features, k):
             return super().forward(x)
+        basis_a, basis, compute = self._frozen_bases(adapter, x.device)
         previous_dtype = x.dtype
         scaling = self.scaling[adapter]
         dropout = self.randlora_dropout[adapter]
-        compute = first.dtype
+        input_is_min = self.in_features <= self.out_features
+        factors = (lam.to(x.device), gamma.to(x.device), basis_a, basis, scaling, input_is_min)
         if isinstance(dropout, nn.Identity) or not self.training:
             # One matmul with W + Delta W: the same work as the frozen layer alone, plus Delta W.
-            out = _MergedUpdateLinear.apply(x.to(compute), self._base_weight(), base.bias, first, second, scaling)
+            out = _MergedUpdateLinear.apply(x.to(compute), self._base_weight(), base.bias, *factors)
         else:
             # Dropout feeds the adapter a different input than the frozen layer: keep them apart.
-            out = base(x).to(compute) + _MergedUpdateLinear.apply(
-                dropout(x).to(compute), None, None, first, second, scaling
-            )
+            out = base(x).to(compute) + _MergedUpdateLinear.apply(dropout(x).to(compute), None, None, *factors)
         return out.to(previous_dtype)
 
 
