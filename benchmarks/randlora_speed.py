@@ -3,11 +3,15 @@
 All four run side by side in one process on the packaged all-MiniLM-L6-v2, at the budget
 of LoRA r=8 (RandLoRA's r fitted by poc), over batch x sequence sizes. Steps are
 interleaved round-robin so that machine noise hits every contender alike; the median is
-reported. Peak memory: on CUDA torch's max_memory_allocated per contender; on CPU the
-peak RSS above the level before the contender's steps (sampled every 1 ms, with freed
-heap returned to the OS in between).
+reported, and each ratio is the median of the per-round ratios (paired: the two contenders
+ran back to back), with the quartiles of those ratios beside it. Each step is poc's own
+training step: forward, backward and the `Update` that `poc run` applies (clipping over all
+trainable parameters, AdamW, schedule). Peak memory: on CUDA torch's max_memory_allocated
+per contender; on CPU the peak RSS above the level before the contender's steps (sampled
+every 1 ms, with freed heap returned to the OS in between).
 
     python benchmarks/randlora_speed.py                     # 8x64, 32x128, 64x256
+    python benchmarks/randlora_speed.py --sizes 32x128 --steps 15
     python benchmarks/randlora_speed.py --sizes 8x64 --steps 5 --dtype bf16
 
 Targets (issue 5) at 32x128 on CPU: poc RandLoRA step time <= 0.65x peft's and <= 1.0x
@@ -31,7 +35,8 @@ from torch import nn
 
 from poc_cli.methods import get_method
 from poc_cli.modelhub import describe, load_config, load_model, resolve_model
-from poc_cli.recipe import FullSpec, LoraSpec, RandLoraSpec
+from poc_cli.recipe import FullSpec, LoraSpec, RandLoraSpec, TrainingSpec
+from poc_cli.train import Update
 
 warnings.filterwarnings("ignore")
 CONTENDERS = ("lora", "randlora-peft", "randlora-poc", "full")
@@ -57,7 +62,7 @@ def build(name: str, device: torch.device, dtype: torch.dtype) -> nn.Module:
 
 
 def make_step(model: nn.Module, batch: int, seq: int, device: torch.device) -> Callable[[], None]:
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    update = Update(model, training=TrainingSpec(), lr=1e-5, steps=100_000)
     generator = torch.Generator().manual_seed(1)
     ids = torch.randint(1000, 20000, (batch, seq), generator=generator).to(device)
     labels = torch.randint(0, 8, (batch,), generator=generator).to(device)
@@ -66,8 +71,7 @@ def make_step(model: nn.Module, batch: int, seq: int, device: torch.device) -> C
     def step() -> None:
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        update()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
@@ -112,10 +116,17 @@ def peak_memory_mib(step: Callable[[], None], device: torch.device) -> float:
     return (peak - before) / 2**20
 
 
+def paired(times: dict[str, list[float]], over: str, under: str) -> str:
+    """Median of the per-round ratios over/under, with their quartiles."""
+    ratios = [a / b for a, b in zip(times[over], times[under])]
+    low, _, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+    return f"{statistics.median(ratios):.2f}x ({low:.2f}-{high:.2f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="8x64,32x128,64x256", help="batch x sequence, comma separated")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per contender (after 1 warm-up)")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per contender (after 1 warm-up)")
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
@@ -141,8 +152,8 @@ def main() -> None:
         print(f"  {'contender':<15}{'median step s':>15}{'peak MiB':>12}")
         for name in CONTENDERS:
             print(f"  {name:<15}{median[name]:>15.3f}{memory[name]:>12.0f}")
-        poc, peft, full = median["randlora-poc"], median["randlora-peft"], median["full"]
-        print(f"  poc/peft RandLoRA time {poc / peft:.2f}x   poc RandLoRA/full time {poc / full:.2f}x   "
+        print(f"  poc/peft RandLoRA time {paired(times, 'randlora-poc', 'randlora-peft')}   "
+              f"poc RandLoRA/full time {paired(times, 'randlora-poc', 'full')}   "
               f"poc/peft RandLoRA memory {memory['randlora-poc'] / memory['randlora-peft']:.2f}x")
 
 

@@ -100,6 +100,32 @@ def _optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
 
 
+class Update:
+    """The optimizer half of a training step: clip, step, schedule, clear the gradients.
+
+    One object so that `train` and `benchmarks/randlora_speed.py` time the same update
+    every method gets, clipping over all of its trainable parameters included.
+    """
+
+    def __init__(self, model: nn.Module, *, training: TrainingSpec, lr: float, steps: int) -> None:
+        self.optimizer = _optimizer(model, lr, training.weight_decay)
+        self.scheduler = get_scheduler(
+            training.scheduler,
+            optimizer=self.optimizer,
+            num_warmup_steps=math.floor(training.warmup_ratio * steps),
+            num_training_steps=steps,
+        )
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.max_grad_norm = training.max_grad_norm
+
+    def __call__(self) -> None:
+        if self.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+
 def train(
     model: nn.Module,
     batches: DataLoader,
@@ -114,14 +140,7 @@ def train(
     Raises Diverged when the loss diverges (see `diverged`).
     """
     steps = total_steps(training, len(batches))
-    optimizer = _optimizer(model, lr, training.weight_decay)
-    scheduler = get_scheduler(
-        training.scheduler,
-        optimizer=optimizer,
-        num_warmup_steps=math.floor(training.warmup_ratio * steps),
-        num_training_steps=steps,
-    )
-    params = [p for p in model.parameters() if p.requires_grad]
+    update = Update(model, training=training, lr=lr, steps=steps)
     model.train()
     losses: list[float] = []
     check: GradientCheck | None = None
@@ -139,11 +158,7 @@ def train(
             loss.backward()
             if check is None:
                 check = _check_gradients(model)
-            if training.max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, training.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            update()
             value = float(loss.detach())
             if device.type == "cuda":
                 torch.cuda.synchronize(device)

@@ -14,7 +14,7 @@ from poc_cli.methods import get_method
 from poc_cli.modelhub import describe, load_config, load_model, load_tokenizer
 from poc_cli.recipe import DataSpec, FullSpec, LoraSpec, RandLoraSpec, TrainingSpec
 from poc_cli.tasks.text_classification import classification_metrics, encode, loader
-from poc_cli.train import predict, train
+from poc_cli.train import Update, predict, train
 
 SPECS = {"lora": (LoraSpec(method="lora"), 4), "randlora": (RandLoraSpec(method="randlora", alpha_ratio=2), 8),
          "full": (FullSpec(method="full"), None)}
@@ -75,3 +75,21 @@ def test_metrics_by_hand() -> None:
     assert m["per_class"]["a"]["recall"] == pytest.approx(1 / 2)
     # F1: a = 0.5, b = 0.8, c = 0 -> macro 0.4333
     assert m["macro_f1"] == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+
+
+@pytest.mark.parametrize("max_grad_norm", [0.5, None])
+def test_update_clips_over_all_trainable_parameters_then_clears(max_grad_norm: float | None) -> None:
+    model = nn.Sequential(nn.Linear(6, 6), nn.Linear(6, 2))
+    model[0].weight.requires_grad_(False)
+    update = Update(model, training=TrainingSpec(max_grad_norm=max_grad_norm), lr=1e-3, steps=10)
+    seen: list[float] = []
+    update.optimizer.register_step_pre_hook(
+        lambda *_: seen.append(float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in update.params]))))
+    )
+    (model(torch.randn(4, 6)) * 100).sum().backward()
+    before = [p.detach().clone() for p in update.params]
+    update()
+    assert len(update.params) == 3  # the frozen weight is not the optimizer's
+    assert seen[0] <= 0.5 + 1e-6 if max_grad_norm else seen[0] > 0.5
+    assert all(p.grad is None for p in update.params)
+    assert all(not torch.equal(p, b) for p, b in zip(update.params, before))

@@ -59,20 +59,20 @@ def apply(model: nn.Module, *, spec: RandLoraSpec, r: int, arch: Architecture, s
     `save_projection=False`: peft's default writes the shared random bases once per layer
     (354 MB for a MiniLM adapter against 1.4 MB); they are regenerated from the key instead.
     """
-    config = RandLoraConfig(
-        r=r,
-        randlora_alpha=spec.alpha_ratio * r,
-        randlora_dropout=spec.dropout,
-        sparse=spec.sparse,
-        very_sparse=spec.very_sparse,
-        projection_prng_key=projection_key(spec, seed),
-        save_projection=False,
-        target_modules=[layer.name for layer in arch.layers],
-        modules_to_save=list(arch.head_modules),
-        fan_in_fan_out=all(layer.conv1d for layer in arch.layers),
-    )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # peft warns about save_projection=False, chosen on purpose
         warnings.filterwarnings("ignore", message=".*basis_A and basis_B.*")
+        config = RandLoraConfig(
+            r=r,
+            randlora_alpha=spec.alpha_ratio * r,
+            randlora_dropout=spec.dropout,
+            sparse=spec.sparse,
+            very_sparse=spec.very_sparse,
+            projection_prng_key=projection_key(spec, seed),
+            save_projection=False,
+            target_modules=[layer.name for layer in arch.layers],
+            modules_to_save=list(arch.head_modules),
+            fan_in_fan_out=all(layer.conv1d for layer in arch.layers),
+        )
         peft_model = get_peft_model(model, config)
     if spec.implementation == "poc":
         accelerate(peft_model)
