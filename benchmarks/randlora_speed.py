@@ -2,11 +2,11 @@
 
 All four run side by side in one process on the packaged all-MiniLM-L6-v2, at the budget
 of LoRA r=8 (RandLoRA's r fitted by poc), over batch x sequence sizes. Steps are
-interleaved round-robin so that machine noise hits every contender alike; the median is
-reported, and each ratio is the median of the per-round ratios (paired: the two contenders
-ran back to back), with the quartiles of those ratios beside it. Each step is poc's own
-training step: forward, backward and the `Update` that `poc run` applies (clipping over all
-trainable parameters, AdamW, schedule). Peak memory: on CUDA torch's max_memory_allocated
+interleaved round-robin, in an order rotated every round, so that machine noise hits every
+contender alike; the median is reported, and each ratio is the median of the per-round
+ratios (paired: both contenders ran in the same round), with their quartiles beside it.
+Each step is poc's own training step: forward, backward and the `Update` that `poc run`
+applies (clipping over all trainable parameters, AdamW, schedule). Peak memory: on CUDA torch's max_memory_allocated
 per contender; on CPU the peak RSS above the level before the contender's steps (sampled
 every 1 ms, with freed heap returned to the OS in between).
 
@@ -141,8 +141,11 @@ def main() -> None:
         times: dict[str, list[float]] = {name: [] for name in CONTENDERS}
         for name in CONTENDERS:  # warm-up: allocator growth, lazy init
             steps[name]()
-        for _ in range(args.steps):
-            for name in CONTENDERS:
+        for round_ in range(args.steps):
+            # Rotate the order each round: a contender that runs right after another pays
+            # for what that one left behind (freed heap, evicted caches); rotating spreads
+            # that over all of them.
+            for name in CONTENDERS[round_ % len(CONTENDERS):] + CONTENDERS[:round_ % len(CONTENDERS)]:
                 t0 = time.perf_counter()
                 steps[name]()
                 times[name].append(time.perf_counter() - t0)
