@@ -21,11 +21,10 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from randlora_speed import build, make_step
+from randlora_speed import build, load_minilm, make_step, randlora_rank, rotated
 
 import poc_cli.methods.randlora_fast as fast
-from poc_cli.methods import get_method
-from poc_cli.modelhub import describe, load_config, load_model, resolve_model
+from poc_cli.methods.randlora import n_bases
 
 
 class _WithoutUpdate(torch.autograd.Function):
@@ -57,14 +56,12 @@ def median_ms(f: Callable[[], object], n: int = 20) -> float:
 
 def update_products_ms() -> tuple[float, int]:
     """Time of the two k-sized products per step over MiniLM's adapted layers, and their MACs."""
-    source = resolve_model("builtin:all-MiniLM-L6-v2")
-    arch = describe(load_model(source, load_config(source, ("a", "b"), field_value="builtin")), None)
-    randlora = get_method("randlora")
-    r = randlora.fit(arch.layers, get_method("lora").count(arch.layers, 8))
+    _, arch = load_minilm()
+    r = randlora_rank(arch)
     total_ms, macs = 0.0, 0
     for layer in arch.layers:
         low, high = layer.min_dim, max(layer.in_features, layer.out_features)
-        k = r * -(-low // r)
+        k = r * n_bases(low, r)
         basis, scaled = torch.randn(high, k), torch.randn(k, low)
         weight, grad = torch.randn(high, low), torch.randn(high, low)
         total_ms += median_ms(lambda: torch.addmm(weight, basis, scaled)) + median_ms(lambda: basis.t() @ grad)
@@ -99,7 +96,7 @@ def main() -> None:
             run(name)
         times: dict[str, list[float]] = {name: [] for name in names}
         for round_ in range(args.rounds):
-            for name in names[round_ % 3:] + names[:round_ % 3]:
+            for name in rotated(names, round_):
                 times[name].append(run(name))
     finally:
         fast._MergedUpdateLinear = real

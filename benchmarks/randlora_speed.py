@@ -6,9 +6,9 @@ interleaved round-robin, in an order rotated every round, so that machine noise 
 contender alike; the median is reported, and each ratio is the median of the per-round
 ratios (paired: both contenders ran in the same round), with their quartiles beside it.
 Each step is poc's own training step: forward, backward and the `Update` that `poc run`
-applies (clipping over all trainable parameters, AdamW, schedule). Peak memory: on CUDA torch's max_memory_allocated
-per contender; on CPU the peak RSS above the level before the contender's steps (sampled
-every 1 ms, with freed heap returned to the OS in between).
+applies (clipping over all trainable parameters, AdamW, schedule). Peak memory: on CUDA
+torch's max_memory_allocated per contender; on CPU the peak RSS above the level before the
+contender's steps (sampled every 1 ms, with freed heap returned to the OS in between).
 
     python benchmarks/randlora_speed.py                     # 8x64, 32x128, 64x256
     python benchmarks/randlora_speed.py --sizes 32x128 --steps 15
@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from poc_cli.methods import get_method
-from poc_cli.modelhub import describe, load_config, load_model, resolve_model
+from poc_cli.modelhub import Architecture, describe, load_config, load_model, resolve_model
 from poc_cli.recipe import FullSpec, LoraSpec, RandLoraSpec, TrainingSpec
 from poc_cli.train import Update
 
@@ -42,23 +42,38 @@ warnings.filterwarnings("ignore")
 CONTENDERS = ("lora", "randlora-peft", "randlora-poc", "full")
 
 
-def build(name: str, device: torch.device, dtype: torch.dtype) -> nn.Module:
+def load_minilm() -> tuple[nn.Module, Architecture]:
+    """The packaged MiniLM with an 8-class head (seeded), and its targetable layers."""
     source = resolve_model("builtin:all-MiniLM-L6-v2")
     config = load_config(source, tuple(str(i) for i in range(8)), field_value="builtin")
     torch.manual_seed(0)
     model = load_model(source, config)
-    arch = describe(model, None)
-    lora = get_method("lora")
-    randlora = get_method("randlora")
-    budget = lora.count(arch.layers, 8)
+    return model, describe(model, None)
+
+
+def randlora_rank(arch: Architecture) -> int:
+    """RandLoRA's r at the budget of LoRA r=8, as `poc plan` fits it."""
+    return get_method("randlora").fit(arch.layers, get_method("lora").count(arch.layers, 8))
+
+
+def build(name: str, device: torch.device, dtype: torch.dtype) -> nn.Module:
+    model, arch = load_minilm()
     if name == "lora":
-        model = lora.apply(model, spec=LoraSpec(method="lora"), r=8, arch=arch, seed=0)
+        model = get_method("lora").apply(model, spec=LoraSpec(method="lora"), r=8, arch=arch, seed=0)
     elif name.startswith("randlora"):
         spec = RandLoraSpec(method="randlora", alpha_ratio=2, implementation=name.split("-")[1])
-        model = randlora.apply(model, spec=spec, r=randlora.fit(arch.layers, budget), arch=arch, seed=0)
+        model = get_method("randlora").apply(model, spec=spec, r=randlora_rank(arch), arch=arch, seed=0)
     else:
         model = get_method("full").apply(model, spec=FullSpec(method="full"), r=None, arch=arch, seed=0)
     return model.to(device=device, dtype=dtype).train()
+
+
+def rotated(names: tuple[str, ...], round_: int) -> tuple[str, ...]:
+    """The contenders' order in a round, rotated by one each round: a contender that runs right
+    after another pays for what that one left behind (freed heap, evicted caches); rotating
+    spreads that over all of them."""
+    shift = round_ % len(names)
+    return names[shift:] + names[:shift]
 
 
 def make_step(model: nn.Module, batch: int, seq: int, device: torch.device) -> Callable[[], None]:
@@ -142,10 +157,7 @@ def main() -> None:
         for name in CONTENDERS:  # warm-up: allocator growth, lazy init
             steps[name]()
         for round_ in range(args.steps):
-            # Rotate the order each round: a contender that runs right after another pays
-            # for what that one left behind (freed heap, evicted caches); rotating spreads
-            # that over all of them.
-            for name in CONTENDERS[round_ % len(CONTENDERS):] + CONTENDERS[:round_ % len(CONTENDERS)]:
+            for name in rotated(CONTENDERS, round_):
                 t0 = time.perf_counter()
                 steps[name]()
                 times[name].append(time.perf_counter() - t0)

@@ -18,13 +18,14 @@ from poc_cli.modelhub import Architecture, Layer
 from poc_cli.recipe import RandLoraSpec
 
 
+def n_bases(min_dim: int, r: int) -> int:
+    """Bases of rank r a layer needs for a full-rank update (peft's `num_bases`)."""
+    return math.ceil(min_dim / r)
+
+
 def count(layers: tuple[Layer, ...], r: int) -> int:
     """Adapter parameters of RandLoRA at base rank r."""
-    total = 0
-    for layer in layers:
-        n_bases = math.ceil(layer.min_dim / r)
-        total += n_bases * (r + layer.min_dim)
-    return total
+    return sum(n_bases(layer.min_dim, r) * (r + layer.min_dim) for layer in layers)
 
 
 def fit(layers: tuple[Layer, ...], target: int) -> int:
