@@ -34,8 +34,9 @@ import torch
 from torch import nn
 
 from poc_cli.methods import get_method
-from poc_cli.modelhub import Architecture, describe, load_config, load_model, resolve_model
-from poc_cli.recipe import FullSpec, LoraSpec, RandLoraSpec, TrainingSpec
+from poc_cli.modelhub import Architecture, describe, load_config, resolve_model
+from poc_cli.recipe import DataSpec, FullSpec, LoraSpec, RandLoraSpec, TrainingSpec
+from poc_cli.tasks.text_classification import TextClassification
 from poc_cli.train import Update
 
 warnings.filterwarnings("ignore")
@@ -45,15 +46,16 @@ CONTENDERS = ("lora", "randlora-peft", "randlora-poc", "full")
 def load_minilm() -> tuple[nn.Module, Architecture]:
     """The packaged MiniLM with an 8-class head (seeded), and its targetable layers."""
     source = resolve_model("builtin:all-MiniLM-L6-v2")
-    config = load_config(source, tuple(str(i) for i in range(8)), field_value="builtin")
+    task = TextClassification(DataSpec(train="unused", test_fraction=0.5))
+    config = load_config(task, source, tuple(str(i) for i in range(8)), field_value="builtin")
     torch.manual_seed(0)
-    model = load_model(source, config)
-    return model, describe(model, None)
+    model = task.load_model(source, config)
+    return model, describe(model, None, task)
 
 
 def randlora_rank(arch: Architecture) -> int:
     """RandLoRA's r at the budget of LoRA r=8, as `poc plan` fits it."""
-    return get_method("randlora").fit(arch.layers, get_method("lora").count(arch.layers, 8))
+    return get_method("randlora").fit(arch, get_method("lora").count(arch, 8))
 
 
 def build(name: str, device: torch.device, dtype: torch.dtype) -> nn.Module:

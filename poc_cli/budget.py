@@ -13,7 +13,7 @@ from typing import Any
 from poc_cli.errors import RecipeError
 from poc_cli.methods import full, get_method
 from poc_cli.modelhub import Architecture
-from poc_cli.recipe import PEFT_METHODS, MethodSpec, Recipe
+from poc_cli.recipe import MethodSpec, Recipe, ReferenceSpec
 
 
 @dataclass(frozen=True)
@@ -44,18 +44,31 @@ class Allocation:
         return asdict(self)
 
 
-def with_spec(allocation: Allocation, spec: MethodSpec) -> Allocation:
+def with_spec(allocation: Allocation, spec: MethodSpec | ReferenceSpec) -> Allocation:
     """The allocation's settings for another setting of the same method (a search point)."""
-    module = get_method(spec.method)
-    settings = module.settings(spec, allocation.r) if spec.method in PEFT_METHODS else module.settings(spec)
-    return replace(allocation, settings=settings)
+    return replace(allocation, settings=get_method(spec.method).settings(spec, allocation.r))
 
 
 def budget_target(recipe: Recipe, arch: Architecture) -> int:
     """The budget in adapter parameters (the head is counted apart)."""
     if recipe.budget.parameters is not None:
         return recipe.budget.parameters
-    return get_method("lora").count(arch.layers, recipe.budget.lora_rank)
+    return get_method("lora").count(arch, recipe.budget.lora_rank)
+
+
+def _allocation(spec: MethodSpec | ReferenceSpec, arch: Architecture, target: int, r: int | None) -> Allocation:
+    module = get_method(spec.method)
+    adapter = module.count(arch, r)
+    return Allocation(
+        label=spec.label, method=spec.method, r=r, settings=module.settings(spec, r), adapter_parameters=adapter,
+        head_parameters=arch.head_parameters if module.TRAINS else 0, total_parameters=arch.total_parameters,
+        budget=target, deviation=(adapter - target) / target if module.FITTED else None,
+    )
+
+
+def reference_allocation(spec: ReferenceSpec, recipe: Recipe, arch: Architecture) -> Allocation:
+    """The untrained reference row: nothing trains, not even the head."""
+    return _allocation(spec, arch, budget_target(recipe, arch), None)
 
 
 def allocate(recipe: Recipe, arch: Architecture) -> list[Allocation]:
@@ -69,31 +82,16 @@ def allocate(recipe: Recipe, arch: Architecture) -> list[Allocation]:
         )
     out = []
     for index, spec in enumerate(recipe.methods):
-        if spec.method not in PEFT_METHODS:
-            out.append(
-                Allocation(
-                    label=spec.label, method=spec.method, r=None, settings=full.settings(spec),
-                    adapter_parameters=body, head_parameters=arch.head_parameters,
-                    total_parameters=arch.total_parameters, budget=target, deviation=None,
-                )
-            )
-            continue
         module = get_method(spec.method)
-        r = spec.r if spec.r is not None else module.fit(arch.layers, target)
-        adapter = module.count(arch.layers, r)
-        deviation = (adapter - target) / target
-        if abs(deviation) > recipe.budget.tolerance and not recipe.budget.allow_deviation:
-            where = f"methods.{index}.r" if spec.r is not None else "budget"
+        given = getattr(spec, "r", None)
+        allocation = _allocation(spec, arch, target, given if given is not None else module.fit(arch, target))
+        deviation = allocation.deviation
+        if deviation is not None and abs(deviation) > recipe.budget.tolerance and not recipe.budget.allow_deviation:
+            where = f"methods.{index}.r" if given is not None else "budget"
             raise RecipeError(
                 f"{where}: {spec.label} cannot match the budget of {target:,} parameters within "
-                f"{recipe.budget.tolerance:.0%}: r={r} gives {adapter:,} ({deviation:+.1%}); "
-                "change the budget, raise budget.tolerance, or set budget.allow_deviation: true"
+                f"{recipe.budget.tolerance:.0%}: r={allocation.r} gives {allocation.adapter_parameters:,} "
+                f"({deviation:+.1%}); change the budget, raise budget.tolerance, or set budget.allow_deviation: true"
             )
-        out.append(
-            Allocation(
-                label=spec.label, method=spec.method, r=r, settings=module.settings(spec, r),
-                adapter_parameters=adapter, head_parameters=arch.head_parameters,
-                total_parameters=arch.total_parameters, budget=target, deviation=deviation,
-            )
-        )
+        out.append(allocation)
     return out

@@ -30,7 +30,8 @@ from poc_cli.recipe import load_recipe
 from poc_cli.report import FORMATS, write_report
 from poc_cli.result import FINISHED, Stage, Status
 from poc_cli.search import trial_seed
-from poc_cli.formatting import config_text, settings_text, summary_text
+from poc_cli.formatting import config_text, summary_text
+from poc_cli.modelhub import towers
 from poc_cli.store import DEFAULT_STORE, Store
 
 app = typer.Typer(
@@ -79,7 +80,7 @@ def plan_table(plan: Plan) -> Table:
             {p.alpha_ratio for p, _ in plan.trials[index]}) > 1)}
         table.add_row(
             a.label,
-            settings_text(shown) if a.method != "full" else "all parameters",
+            config_text(a.method, shown, None, all_parameters="all parameters", nothing_trained="nothing trained"),
             "chosen by the search" if searched else f"{spec.learning_rate:g} ({'recipe' if spec.lr else 'default'})",
             f"{a.adapter_parameters:,}",
             f"{100 * a.adapter_parameters / a.total_parameters:.2f}%",
@@ -87,10 +88,14 @@ def plan_table(plan: Plan) -> Table:
             ", ".join(map(str, plan.recipe.seeds)),
         )
     head = plan.architecture
-    table.add_row(
-        f"+ head ({', '.join(head.head_modules)})", "trained by every method", "", f"{head.head_parameters:,}",
-        f"{100 * head.head_parameters / head.total_parameters:.3f}%", "", "", style="dim",
-    )
+    if head.head_modules:
+        table.add_row(
+            f"+ head ({', '.join(head.head_modules)})", "trained by every method", "", f"{head.head_parameters:,}",
+            f"{100 * head.head_parameters / head.total_parameters:.3f}%", "", "", style="dim",
+        )
+    if plan.reference is not None:
+        table.add_row(plan.reference.allocation.label, "the pretrained model, not trained (reference)", "-", "0",
+                      "0.00%", "reference", str(plan.reference.seed), style="dim")
     return table
 
 
@@ -114,7 +119,7 @@ def _search_note(plan: Plan) -> str:
     length = (f"{search.steps} steps" if search.steps else f"{search.epochs} epoch(s)" if search.epochs
               else "as long as the seeded runs")
     note = (f"Each trial (seed {trial_seed(plan.recipe)}) trains on {sizes['train']:,} examples, {length}, and "
-            f"scores {search.metric} on {sizes['validation']:,} validation examples; the test split is never read.")
+            f"scores {plan.recipe.search_metric} on {sizes['validation']:,} validation examples; the test split is never read.")
     if search.steps or search.epochs:
         note += (" Trials shorter than the seeded runs can favour a learning rate the full schedule cannot take; "
                  "the report flags a setting whose seeded runs fall short of its trial.")
@@ -125,7 +130,9 @@ def _print_plan(plan: Plan) -> None:
     sizes = plan.splits.sizes()
     console.print(
         f"model [bold]{plan.recipe.model}[/] ({plan.architecture.total_parameters:,} parameters, "
-        f"{len(plan.architecture.layers)} target layers)  data: "
+        f"{len(plan.architecture.layers)} target layers: "
+        + ", ".join(f"{n} in {module}" for module, n in towers(plan.architecture).items())
+        + f")  task {plan.recipe.task}  data: "
         + ", ".join(f"{k} {v:,}" for k, v in sizes.items())
         + f", {len(plan.splits.labels)} labels",
         highlight=False,
@@ -191,21 +198,21 @@ def plan(
         _print_estimate(found)
 
 
-def _outcome_table(outcomes: list[Outcome], store: Store) -> Table:
+def _outcome_table(outcomes: list[Outcome], store: Store, metrics: list[str]) -> Table:
     table = Table(title="Results", title_justify="left")
-    for column in ("method", "seed", "lr", "status", "accuracy", "macro-F1", "train time", "note"):
+    for column in ("method", "seed", "lr", "status", *metrics, "train time", "note"):
         table.add_column(column)
     for o in outcomes:
         rec = store.read(o.job.recipe.name, o.job.id) or {}
         test = rec.get("metrics", {}).get("test", {})
+        lr = o.job.method.learning_rate
         style = "green" if o.status is Status.OK else "red"
         note = "done before, skipped" if o.skipped else (o.error or "")
         if rec.get("warnings"):
             note = (note + "; " if note else "") + "; ".join(rec["warnings"])
         table.add_row(
-            o.job.allocation.label, str(o.job.seed), f"{o.job.method.learning_rate:g}", f"[{style}]{o.status.value}[/]",
-            f"{test['accuracy']:.3f}" if "accuracy" in test else "-",
-            f"{test['macro_f1']:.3f}" if "macro_f1" in test else "-",
+            o.job.allocation.label, str(o.job.seed), "-" if lr is None else f"{lr:g}", f"[{style}]{o.status.value}[/]",
+            *[f"{test[m]:.3f}" if m in test else "-" for m in metrics],
             f"{rec['timing']['train_s']:.1f} s" if rec.get("timing", {}).get("train_s") else "-",
             note,
         )
@@ -214,15 +221,16 @@ def _outcome_table(outcomes: list[Outcome], store: Store) -> Table:
 
 def _job_name(job: Job) -> str:
     if job.stage is Stage.TRIAL:
-        alpha = f", alpha_ratio {job.method.alpha_ratio:g}" if job.method.method == "randlora" else ""
-        return f"{job.allocation.label} trial lr {job.method.learning_rate:g}{alpha}"
+        alpha = getattr(job.method, "alpha_ratio", None)
+        alpha_text = f", alpha_ratio {alpha:g}" if alpha is not None else ""
+        return f"{job.allocation.label} trial lr {job.method.learning_rate:g}{alpha_text}"
     return f"{job.allocation.label} seed {job.seed}"
 
 
 def _trials_table(result: RunResult, plan: Plan, store: Store) -> Table:
     """Stage 1's outcome: every trial's score, the chosen one marked."""
     picked = {(i, c.point) for i, c in result.chosen.items()}
-    metric = plan.recipe.search.metric if plan.recipe.search else "accuracy"
+    metric = plan.recipe.search_metric
     table = Table(title=f"Search trials: validation {metric}", title_justify="left")
     for column in ("method", "lr", "alpha_ratio", "status", f"validation {metric}", "chosen", "note"):
         table.add_column(column)
@@ -288,7 +296,7 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt) -> None:
         raise typer.Exit(130) from None
     if result.trials:
         console.print(_trials_table(result, the_plan, the_store))
-    console.print(_outcome_table(result.runs, the_store))
+    console.print(_outcome_table(result.runs, the_store, [m.name for m in the_plan.recipe.make_task().metrics]))
     console.print(f"records in {the_store.recipe_dir(the_plan.recipe.name)}", highlight=False)
     for method, reason in result.held.items():
         err_console.print(f"[red]{method}: no seeded runs[/]: {reason}", highlight=False, soft_wrap=True)
@@ -333,11 +341,10 @@ def _chosen_text(selection: dict[str, Any]) -> str:
 def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
     flat = []
     for row in rows:
-        item = {k: v for k, v in row.to_dict().items() if k not in {"accuracy", "macro_f1", "difference", "train_s",
+        item = {k: v for k, v in row.to_dict().items() if k not in {"score", "scores", "difference", "train_s",
                                                                         "price", "settings", "statuses",
                                                                         "selection"}}
-        for name in ("accuracy", "macro_f1", "train_s"):
-            summary = getattr(row, name)
+        for name, summary in [*row.scores.items(), ("train_s", row.train_s)]:
             item.update({f"{name}_mean": summary.mean if summary else None,
                          f"{name}_std": summary.std if summary else None, f"{name}_n": summary.n if summary else 0})
         d = row.difference
@@ -374,19 +381,22 @@ def compare_command(
         sys.stdout.write(_rows_frame(rows).to_csv(index=False))
         return
     for recipe_name in dict.fromkeys(r.recipe for r in rows):
-        table = Table(title=f"Recipe {recipe_name}: accuracy in %, difference against {rows[0].baseline}",
-                      title_justify="left")
-        for column in ("method", "configuration", "chosen by", "trainable", "accuracy", "macro-F1",
-                       "Δ accuracy [95% CI]",
+        mine = [r for r in rows if r.recipe == recipe_name]
+        metrics = list(next((r.scores for r in mine if r.scores), {mine[0].metric: None}))
+        table = Table(title=f"Recipe {recipe_name}: {', '.join(metrics)} in %, difference against "
+                            f"{mine[0].baseline}", title_justify="left")
+        for column in ("method", "configuration", "chosen by", "trainable", *metrics, f"Δ {mine[0].metric} [95% CI]",
                        "peak memory", "train time", "examples/s", "energy", "cost/run", "adapter", "runs"):
             table.add_column(column)
-        for row in (r for r in rows if r.recipe == recipe_name):
+        for row in mine:
             table.add_row(
                 row.method,
-                config_text(row.method_kind, row.settings, row.lr, all_parameters="all parameters"),
+                config_text(row.method_kind, row.settings, row.lr, all_parameters="all parameters",
+                            nothing_trained="nothing trained"),
                 _chosen_text(row.selection),
-                f"{row.trainable_parameters:,} ({row.percent_of_full:.2f}%)" if row.trainable_parameters else "-",
-                summary_text(row.accuracy), summary_text(row.macro_f1), _difference_text(row),
+                f"{row.trainable_parameters:,} ({row.percent_of_full:.2f}%)"
+                if row.trainable_parameters is not None else "-",
+                *[summary_text(row.scores.get(m)) for m in metrics], _difference_text(row),
                 f"{row.peak_memory_mib:,.0f} MiB {row.memory_label}" if row.peak_memory_mib else "-",
                 summary_text(row.train_s, scale=1.0, digits=1).replace(" (n=", " s (n=") if row.train_s else "-",
                 f"{row.examples_per_s:.1f}" if row.examples_per_s else "-",

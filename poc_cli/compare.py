@@ -29,10 +29,12 @@ class MethodRow:
     selection: dict[str, Any]  # how the setting was chosen (search summary, or recipe / default)
     trainable_parameters: int | None
     percent_of_full: float | None
-    accuracy: Summary | None
-    macro_f1: Summary | None
+    metric: str  # the task's primary metric (declared in the records)
+    higher_is_better: bool
+    score: Summary | None  # the primary metric on test, over seeds
+    scores: dict[str, Summary]  # every declared metric on test, the primary first
     baseline: str
-    difference: PairedDifference | None  # accuracy minus the baseline's
+    difference: PairedDifference | None  # the primary metric minus the baseline's
     peak_memory_mib: float | None
     memory_label: str
     train_s: Summary | None
@@ -64,21 +66,37 @@ def _memory(record: dict[str, Any]) -> tuple[float | None, str]:
     return record.get("memory", {}).get("host_peak_rss_mib"), "host RSS peak (no GPU)"
 
 
-def _correct(record: dict[str, Any]) -> list[bool] | None:
+# What records written before the task declared its metrics (schema 2) were scored by.
+LEGACY_METRICS = [{"name": "accuracy", "unit": "fraction", "higher_is_better": True, "per_example": True},
+                  {"name": "macro_f1", "unit": "fraction", "higher_is_better": True, "per_example": False}]
+
+
+def declared_metrics(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics the record's task declared (the first is primary)."""
+    return (record.get("task") or {}).get("metrics") or LEGACY_METRICS
+
+
+def per_example(record: dict[str, Any], metric: str) -> list[float] | None:
+    """The per-example test scores whose mean is `metric` (accuracy: 1 where right), if stored."""
     test = record.get("predictions", {}).get("test")
     if not test:
         return None
-    return [t == p for t, p in zip(test["y_true"], test["y_pred"])]
+    stored = (test.get("per_example") or {}).get(metric)
+    if stored is not None:
+        return stored
+    if metric == "accuracy" and "y_true" in test:  # schema 2 kept the labels only
+        return [float(t == p) for t, p in zip(test["y_true"], test["y_pred"])]
+    return None
 
 
-def paired_difference(ok: dict[int, dict[str, Any]], base: dict[int, dict[str, Any]]) -> PairedDifference | None:
-    """Accuracy of `ok` minus `base` (records by seed): t over seeds, or bootstrap for one seed."""
+def paired_difference(ok: dict[int, dict[str, Any]], base: dict[int, dict[str, Any]],
+                      metric: str) -> PairedDifference | None:
+    """`metric` of `ok` minus `base` (records by seed): t over seeds, or bootstrap for one seed."""
     seeds = sorted(set(ok) & set(base))
     if len(seeds) >= 2:
-        return paired_t([ok[s]["metrics"]["test"]["accuracy"] - base[s]["metrics"]["test"]["accuracy"]
-                         for s in seeds])
+        return paired_t([ok[s]["metrics"]["test"][metric] - base[s]["metrics"]["test"][metric] for s in seeds])
     if len(seeds) == 1:
-        a, b = _correct(ok[seeds[0]]), _correct(base[seeds[0]])
+        a, b = per_example(ok[seeds[0]], metric), per_example(base[seeds[0]], metric)
         if a is not None and b is not None and len(a) == len(b):
             return paired_bootstrap(a, b)
     return None
@@ -100,7 +118,8 @@ def selection_summary(selection: dict[str, Any], runs: list[dict[str, Any]]) -> 
     validation score and the seeded runs' mean validation score at that setting (did it hold up?)."""
     if selection.get("how") != "search":
         return {"how": selection.get("how")}
-    scores = [r["metrics"]["validation"][selection["metric"]] for r in runs if "validation" in r.get("metrics", {})]
+    scores = [r["metrics"]["validation"][selection["metric"]] for r in runs
+              if selection["metric"] in r.get("metrics", {}).get("validation", {})]
     return {"how": "search", "trials": len(selection["trials"]), "metric": selection["metric"],
             "score": selection["score"], "chosen": selection["chosen"],
             "runs_validation": sum(scores) / len(scores) if scores else None,
@@ -141,11 +160,15 @@ def compare_records(records: list[dict[str, Any]], *, baseline: str | None = Non
             for r in runs:
                 statuses[r["status"]] += 1
             first = next(iter(ok.values()), runs[0])
+            declared = declared_metrics(first)
+            primary = declared[0]
             params = first.get("parameters", {})
             memory = [_memory(r) for r in ok.values()]
             row_price = record_price(first, price)
-            train = [r["timing"]["train_s"] for r in ok.values()]
+            train = [r["timing"]["train_s"] for r in ok.values() if "train_s" in r.get("timing", {})]
             train_summary = summarize(train) if train else None
+            scores = {m["name"]: summarize([r["metrics"]["test"][m["name"]] for r in ok.values()])
+                      for m in declared if ok}
             energy = [r["energy"]["energy_j"] for r in ok.values() if (r.get("energy") or {}).get("energy_j") is not None]
             rows.append(MethodRow(
                 recipe=recipe_name, method=method, method_kind=first["method_kind"],
@@ -154,16 +177,17 @@ def compare_records(records: list[dict[str, Any]], *, baseline: str | None = Non
                 selection=selection_summary(first.get("selection") or {}, list(ok.values())),
                 trainable_parameters=params.get("trainable_counted"),
                 percent_of_full=(100 * params["trainable_counted"] / params["full_model"]
-                                 if params.get("trainable_counted") and params.get("full_model") else None),
-                accuracy=summarize([r["metrics"]["test"]["accuracy"] for r in ok.values()]) if ok else None,
-                macro_f1=summarize([r["metrics"]["test"]["macro_f1"] for r in ok.values()]) if ok else None,
+                                 if params.get("trainable_counted") is not None and params.get("full_model")
+                                 else None),
+                metric=primary["name"], higher_is_better=primary["higher_is_better"],
+                score=scores.get(primary["name"]), scores=scores,
                 baseline=reference,
-                difference=None if method == reference else paired_difference(ok, base_ok),
+                difference=None if method == reference else paired_difference(ok, base_ok, primary["name"]),
                 peak_memory_mib=max((m for m, _ in memory if m is not None), default=None),
                 memory_label=memory[0][1] if memory else "-",
                 train_s=train_summary,
                 examples_per_s=_mean([r["throughput"]["examples_per_s"] for r in ok.values()
-                                      if r["throughput"].get("examples_per_s")]),
+                                      if r.get("throughput", {}).get("examples_per_s")]),
                 energy_j=_mean(energy),
                 cost_per_run=run_cost(train_summary.mean, row_price) if train_summary else None,
                 price=row_price,

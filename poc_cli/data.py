@@ -11,12 +11,16 @@ import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from poc_cli.errors import RecipeError
-from poc_cli.recipe import DataSpec
+
+if TYPE_CHECKING:
+    from poc_cli.recipe import DataSpec
+    from poc_cli.tasks.base import Task
 
 BUILTIN_PREFIX = "builtin:"
 READERS = {
@@ -39,7 +43,7 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class Splits:
-    """The examples of one PoC: columns `text`, optional `text_pair`, `label` (a string)."""
+    """The examples of one PoC: the task's input columns (`text`, `image` ...) and `label` (a string)."""
 
     train: pd.DataFrame
     validation: pd.DataFrame | None
@@ -125,23 +129,25 @@ def _label_text(value: object) -> str:
     return str(value).strip()
 
 
-def _columns(frame: pd.DataFrame, spec: DataSpec, *, field: str, location: str) -> pd.DataFrame:
-    """Select and rename the recipe's columns; reject empty files, absent columns and empty cells."""
+def _columns(frame: pd.DataFrame, spec: DataSpec, task: Task, *, field: str, location: str) -> pd.DataFrame:
+    """Select and rename the task's columns; reject empty files, absent columns and empty cells."""
     if frame.empty:
         raise RecipeError(f"data.{field}: the {field} split is empty: {location} has no rows")
-    wanted = {"text_column": spec.text_column, "label_column": spec.label_column}
-    if spec.text_pair_column is not None:
-        wanted["text_pair_column"] = spec.text_pair_column
-    for key, column in wanted.items():
+    wanted = {**task.columns(), "label": "label_column"}  # poc's name -> the recipe field naming the file's column
+    for key in wanted.values():
+        column = getattr(spec, key)
         if column not in frame.columns:
             raise RecipeError(
                 f"data.{key}: column {column!r} not in {location} ({field}); columns: "
                 + ", ".join(map(str, frame.columns))
             )
-    out = pd.DataFrame({"text": frame[spec.text_column].astype("string")})
-    if spec.text_pair_column is not None:
-        out["text_pair"] = frame[spec.text_pair_column].astype("string")
+    out = pd.DataFrame({name: frame[getattr(spec, key)].astype("string") for name, key in wanted.items()
+                        if name != "label"})
     out["label"] = [_label_text(v) if pd.notna(v) else "" for v in frame[spec.label_column]]
+    return _no_empty_cells(out, location=location, field=field)
+
+
+def _no_empty_cells(out: pd.DataFrame, *, location: str, field: str) -> pd.DataFrame:
     for column in out.columns:
         empty = out[column].isna() | (out[column].astype(str).str.strip() == "")
         if empty.any():
@@ -150,9 +156,8 @@ def _columns(frame: pd.DataFrame, spec: DataSpec, *, field: str, location: str) 
                 f"data.{field}: {int(empty.sum())} row(s) of {location} have an empty {column!r} "
                 f"(first at row {row + 1})"
             )
-    out["text"] = out["text"].astype(str)
-    if "text_pair" in out:
-        out["text_pair"] = out["text_pair"].astype(str)
+    for column in out.columns:
+        out[column] = out[column].astype(str)
     return out.reset_index(drop=True)
 
 
@@ -180,18 +185,43 @@ def _sorted_labels(labels: set[str]) -> tuple[str, ...]:
     return tuple(sorted(labels))
 
 
-def load_splits(spec: DataSpec, *, include_test: bool = True) -> Splits:
+def _shots(frame: pd.DataFrame, k: int | None, seed: int) -> pd.DataFrame:
+    """Few-shot: k examples of every class, drawn with `seed` (the paper's k-shot protocol)."""
+    if k is None:
+        return frame
+    counts = frame["label"].value_counts()
+    short = counts[counts < k]
+    if len(short):
+        label = short.index[0]
+        raise RecipeError(f"data.shots_per_class: {k} shots asked, but class {label!r} has only "
+                          f"{int(short.iloc[0])} training example(s)" + (f" ({len(short)} classes short)"
+                                                                         if len(short) > 1 else ""))
+    picked = frame.groupby("label", sort=True, group_keys=False).sample(n=k, random_state=seed)
+    return picked.sort_index().reset_index(drop=True)
+
+
+def load_splits(spec: DataSpec, task: Task, *, include_test: bool = True) -> Splits:
     """Read, split, cap and check the data; every problem is a RecipeError naming the field.
 
-    `include_test=False` (search trials) never opens a test file and drops a test share cut
-    from train, so that what trials train and score on is exactly what it is with the test.
+    `task` says which columns a split has and checks them (an image task decodes every
+    image here). `include_test=False` (search trials) never opens a test file and drops a
+    test share cut from train, so that what trials train and score on is exactly what it is
+    with the test.
     """
     sources = []
 
     def read(location: str, field: str) -> pd.DataFrame:
-        frame, source = read_table(location, field=field)
+        if not location.startswith(BUILTIN_PREFIX) and Path(location).is_dir():
+            if task.folder_reader is None:
+                raise RecipeError(f"data.{field}: {location} is a folder; task {task.name} reads a file "
+                                  f"({', '.join(READERS)})")
+            frame, source = task.folder_reader(location, field)
+            frame = _no_empty_cells(frame, location=location, field=field)
+        else:
+            frame, source = read_table(location, field=field)
+            frame = _columns(frame, spec, task, field=field, location=location)
         sources.append(source)
-        return _columns(frame, spec, field=field, location=location)
+        return task.finish_split(frame, location=location, field=field)
 
     train = read(spec.train, "train")
     test: pd.DataFrame | None = None
@@ -206,7 +236,7 @@ def load_splits(spec: DataSpec, *, include_test: bool = True) -> Splits:
     elif spec.validation_fraction is not None:
         train, validation = _cut(train, spec.validation_fraction, spec.split_seed, field="validation_fraction")
 
-    train = _cap(train, spec.max_train_examples, spec.split_seed)
+    train = _cap(_shots(train, spec.shots_per_class, spec.split_seed), spec.max_train_examples, spec.split_seed)
     if test is not None:
         test = _cap(test, spec.max_test_examples, spec.split_seed)
     if validation is not None:

@@ -14,7 +14,7 @@ import torch
 
 from poc_cli.environment import package_versions
 from poc_cli.errors import PocError
-from poc_cli.modelhub import load_config, load_model, load_tokenizer, resolve_model
+from poc_cli.modelhub import load_config, resolve_model
 from poc_cli.plan import make_plan
 from poc_cli.recipe import load_recipe
 from poc_cli.trackers import nvml
@@ -88,10 +88,12 @@ def recipe_checks(path: Path) -> list[Check]:
     sizes = ", ".join(f"{k} {v:,}" for k, v in plan.splits.sizes().items())
     checks.append(Check("data readable", True, f"{sizes}; {len(plan.splits.labels)} labels"))
     checks.append(Check("budget fits every method", True, f"{plan.budget:,} adapter parameters"))
+    task = recipe.make_task()
     try:
         source = resolve_model(recipe.model)
-        load_tokenizer(source)
-        load_model(source, load_config(source, plan.splits.labels, field_value=recipe.model))
+        config = load_config(task, source, plan.splits.labels, field_value=recipe.model)
+        task.processor(source, config)
+        task.load_model(source, config)
         checks.append(Check("model loadable", True, recipe.model))
     except (PocError, OSError, ValueError) as exc:
         checks.append(Check("model loadable", False, str(exc).splitlines()[0]))

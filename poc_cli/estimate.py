@@ -21,8 +21,9 @@ from poc_cli.data import Splits
 from poc_cli.plan import Job, Plan
 from poc_cli.recipe import TrainingSpec
 from poc_cli.search import Choice
-from poc_cli.tasks.text_classification import encode, loader
-from poc_cli.train import WARMUP_STEPS, predict, total_steps, train
+from poc_cli.methods import get_method
+from poc_cli.tasks import Task
+from poc_cli.train import WARMUP_STEPS, total_steps, train
 from poc_cli.worker import build_model, pick_device
 
 WARMUP_TIMED_STEPS = 3  # timed after the WARMUP_STEPS that pay for lazy initialisation
@@ -63,26 +64,30 @@ def _startup_seconds() -> float:
     return time.perf_counter() - t0
 
 
-def _measure(job: Job, splits: Splits, device: Any) -> tuple[MethodTiming, float]:
-    """Build one method, train it a few steps and evaluate one batch; also time tokenisation."""
+def _measure(job: Job, task: Task, splits: Splits, device: Any) -> tuple[MethodTiming, float]:
+    """Build one method, train it a few steps (unless it does not train) and evaluate one batch;
+    also time the encoding of the data."""
     training = job.recipe.training
     t0 = time.perf_counter()
-    model, tokenizer = build_model(job, splits.labels, device)
+    model, processor = build_model(job, task, splits.labels, device)
     setup_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    encoded = encode(splits.train, tokenizer, splits.labels, training.max_length)
+    encoded = task.encode(splits.train, processor, splits.labels, training)
     encode_s = (time.perf_counter() - t0) * (sum(splits.sizes().values()) / len(splits.train))
-    steps = WARMUP_STEPS + WARMUP_TIMED_STEPS
-    short = TrainingSpec(**{**training.model_dump(), "epochs": None, "steps": steps})
-    batches = loader(encoded, tokenizer, batch_size=training.batch_size, shuffle=True, seed=job.seed)
-    result = train(model, batches, training=short, lr=job.method.learning_rate, device=device)
-    step_s = training.batch_size / result.examples_per_second if result.examples_per_second else result.seconds / steps
-    eval_batches = loader(encoded, tokenizer, batch_size=training.eval_batch_size, shuffle=False, seed=0)
+    step_s = 0.0
+    if get_method(job.allocation.method).TRAINS:
+        steps = WARMUP_STEPS + WARMUP_TIMED_STEPS
+        short = TrainingSpec(**{**training.model_dump(), "epochs": None, "steps": steps})
+        batches = task.loader(encoded, processor, batch_size=training.batch_size, shuffle=True, seed=job.seed)
+        result = train(model, batches, task=task, training=short, lr=job.method.learning_rate, device=device)
+        step_s = (training.batch_size / result.examples_per_second if result.examples_per_second
+                  else result.seconds / steps)
+    eval_batches = task.loader(encoded, processor, batch_size=training.eval_batch_size, shuffle=False, seed=0)
     first = [next(iter(eval_batches))]
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        predict(model, first, device=device)
+        task.predict(model, first, device=device)
         times.append(time.perf_counter() - t0)
     return MethodTiming(setup_s=setup_s, step_s=step_s, eval_batch_s=statistics.median(times)), encode_s
 
@@ -98,6 +103,7 @@ def _job_seconds(timing: MethodTiming, training: TrainingSpec, splits: Splits, e
 def estimate(plan: Plan) -> Estimate:
     """Warm up each method once (in this process) and predict the run's duration."""
     device = pick_device(plan.recipe.training.device)
+    task = plan.recipe.make_task()
     # Any grid point stands in for a searched method's setting: the learning rate does not change the cost.
     runs = plan.run_jobs({i: Choice(points[0][0], {}) for i, points in plan.trials.items()})
     startup_s = _startup_seconds()
@@ -105,7 +111,7 @@ def estimate(plan: Plan) -> Estimate:
     encode_s = 0.0
     for job in runs:
         if job.allocation.label not in timings:
-            timings[job.allocation.label], encode_s = _measure(job, plan.splits, device)
+            timings[job.allocation.label], encode_s = _measure(job, task, plan.splits, device)
     trials_s = sum(
         _job_seconds(timings[job.allocation.label], job.recipe.training, plan.trial_splits, ["validation"],
                      startup_s + encode_s)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from poc_cli.methods import get_method
 from poc_cli.stats import Summary
 
 
@@ -21,8 +22,11 @@ def summary_text(summary: Summary | None, *, scale: float = 100.0, digits: int =
     return f"{summary.mean * scale:.{digits}f}{std} (n={summary.n})"
 
 
-def config_text(kind: str, settings: dict[str, Any], lr: float | None, *, all_parameters: str) -> str:
-    """A method's configuration: learning rate first, then its settings (full fine-tuning has none)."""
+def config_text(kind: str, settings: dict[str, Any], lr: float | None, *, all_parameters: str,
+                nothing_trained: str) -> str:
+    """A method's configuration: learning rate first, then its settings, or what a method without
+    settings trains (full fine-tuning: everything; the zero-shot reference: nothing)."""
     rate = f"lr={lr:g}" if lr is not None else ""
-    rest = all_parameters if kind == "full" else settings_text(settings)
+    method = get_method(kind)
+    rest = nothing_trained if not method.TRAINS else all_parameters if not method.FITTED else settings_text(settings)
     return ", ".join(filter(None, [rate, rest]))

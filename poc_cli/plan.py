@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
-from poc_cli.budget import Allocation, allocate, budget_target, with_spec
+from poc_cli.budget import Allocation, allocate, budget_target, reference_allocation, with_spec
 from poc_cli.data import SourceFile, Splits, load_splits
-from poc_cli.modelhub import Architecture, build_skeleton, describe, load_config, resolve_model
-from poc_cli.recipe import MethodSpec, Recipe
+from poc_cli.modelhub import Architecture, describe, load_config, resolve_model, towers
+from poc_cli.recipe import MethodSpec, Recipe, ReferenceSpec
 from poc_cli.result import Stage
 from poc_cli.search import Choice, Point, fixed_choice, grid, trial_recipe, trial_seed
 
@@ -30,8 +30,8 @@ class Job:
     """One method at one setting and one seed, in one stage."""
 
     recipe: Recipe  # as the job sees it: a trial's has the trial length and validation split
-    method_index: int
-    method: MethodSpec  # resolved: lr (and alpha_ratio) set
+    method_index: int  # -1 for the task's reference row (not a method of the recipe)
+    method: MethodSpec | ReferenceSpec  # resolved: lr (and alpha_ratio) set
     allocation: Allocation
     seed: int
     sources: tuple[SourceFile, ...]
@@ -79,6 +79,7 @@ class Plan:
     allocations: list[Allocation]
     trials: dict[int, list[tuple[Point, Job]]]  # method index -> its grid, in grid order
     trial_splits: Splits | None  # what trials train and score on (no test split)
+    reference: Job | None = None  # the task's untrained reference row (zero-shot), scored before anything trains
 
     @property
     def trial_jobs(self) -> list[Job]:
@@ -87,12 +88,13 @@ class Plan:
 
     @property
     def run_count(self) -> int:
-        """Seeded runs: methods x seeds."""
-        return len(self.allocations) * len(self.recipe.seeds)
+        """Seeded runs: methods x seeds, plus the reference row."""
+        return len(self.allocations) * len(self.recipe.seeds) + (self.reference is not None)
 
     def run_jobs(self, choices: dict[int, Choice]) -> list[Job]:
-        """The seeded runs of every method with a setting: not searched, or chosen in `choices`."""
-        jobs = []
+        """The reference row, then the seeded runs of every method with a setting: not searched, or
+        chosen in `choices`."""
+        jobs = [self.reference] if self.reference is not None else []
         for index, allocation in enumerate(self.allocations):
             spec = self.recipe.methods[index]
             choice = choices.get(index) or (None if index in self.trials else fixed_choice(spec))
@@ -107,6 +109,7 @@ class Plan:
         return {
             "recipe": self.recipe.name,
             "model": self.recipe.model,
+            "task": self.recipe.task,
             "data": {
                 "sizes": self.splits.sizes(),
                 "labels": list(self.splits.labels),
@@ -117,6 +120,10 @@ class Plan:
             "head": {"modules": list(self.architecture.head_modules), "parameters": self.architecture.head_parameters},
             "full_model_parameters": self.architecture.total_parameters,
             "target_layers": len(self.architecture.layers),
+            "target_layers_by_module": towers(self.architecture),
+            "reference": None if self.reference is None else {
+                "id": self.reference.id, "method": self.reference.allocation.label, "seed": self.reference.seed,
+                "trainable_parameters": 0},
             "methods": [
                 {
                     "name": a.label,
@@ -145,16 +152,23 @@ class Plan:
 
 def make_plan(recipe: Recipe) -> Plan:
     """Validate data, model and budget; expand the trials. Every failure is a RecipeError."""
-    splits = load_splits(recipe.data)
+    task = recipe.make_task()
+    splits = load_splits(recipe.data, task)
     source = resolve_model(recipe.model)
-    config = load_config(source, splits.labels, field_value=recipe.model)
-    architecture = describe(build_skeleton(config), recipe.target_modules)
+    config = load_config(task, source, splits.labels, field_value=recipe.model)
+    architecture = describe(task.skeleton(config), recipe.target_modules, task)
     allocations = allocate(recipe, architecture)
+    reference = None
+    if task.reference is not None:  # deterministic: scored once, at the first seed
+        spec = ReferenceSpec(method=task.reference)
+        reference = Job(recipe=recipe, method_index=-1, method=spec,
+                        allocation=reference_allocation(spec, recipe, architecture), seed=recipe.seeds[0],
+                        sources=splits.sources, stage=Stage.RUN, selection={"how": "reference"})
     trials: dict[int, list[tuple[Point, Job]]] = {}
     trial_splits = None
     if recipe.search is not None:
         seen_by_trials = trial_recipe(recipe)
-        trial_splits = load_splits(seen_by_trials.data, include_test=False)
+        trial_splits = load_splits(seen_by_trials.data, task, include_test=False)
         for index in recipe.searched:
             trials[index] = [
                 (point, _job(seen_by_trials, index, allocations[index], point, trial_seed(recipe),
@@ -169,4 +183,5 @@ def make_plan(recipe: Recipe) -> Plan:
         allocations=allocations,
         trials=trials,
         trial_splits=trial_splits,
+        reference=reference,
     )

@@ -57,9 +57,11 @@ class Strict(BaseModel):
 class DataSpec(Strict):
     """Where the examples come from and how they are split.
 
-    `train` is a file (jsonl, json, csv, tsv, parquet) or a built-in corpus such as
-    `builtin:bbc_news`. Relative paths resolve against the current directory, so recipes
-    are run from the project root.
+    `train` is a file (jsonl, json, csv, tsv, parquet), a built-in corpus such as
+    `builtin:bbc_news`, or for image tasks a folder with one sub-folder per class. Relative
+    paths resolve against the current directory, so recipes are run from the project root;
+    image paths inside a table resolve against the table's folder. Which column fields a
+    task reads is the task's own declaration (`Task.data_fields`).
     """
 
     train: str
@@ -71,6 +73,9 @@ class DataSpec(Strict):
     text_column: str = "text"
     text_pair_column: str | None = None
     label_column: str = "label"
+    image_column: str = "image"
+    prompt_template: str | None = Field(default=None, min_length=1, max_length=500)  # image-text; see its task
+    shots_per_class: PositiveInt | None = None  # few-shot: keep k training examples per class (seeded)
     max_train_examples: PositiveInt | None = None
     max_validation_examples: PositiveInt | None = None
     max_test_examples: PositiveInt | None = None
@@ -172,6 +177,21 @@ class FullSpec(_MethodBase):
     method: Literal["full"]
 
 
+class ReferenceSpec(Strict):
+    """An untrained reference row that the plan adds for tasks that have one (not written in recipes)."""
+
+    method: Literal["zero-shot"] = "zero-shot"
+
+    @property
+    def label(self) -> str:
+        return self.method
+
+    @property
+    def learning_rate(self) -> None:
+        """Nothing trains."""
+        return None
+
+
 MethodSpec = Annotated[Union[LoraSpec, RandLoraSpec, FullSpec], Field(discriminator="method")]
 PEFT_METHODS = ("lora", "randlora")
 
@@ -262,7 +282,7 @@ class SearchSpec(Strict):
 
     epochs: PositiveInt | None = None
     steps: PositiveInt | None = None
-    metric: Literal["accuracy", "macro_f1"] = "accuracy"
+    metric: str | None = None  # a metric the task declares; default: its primary metric
     seed: int | None = None  # default: the recipe's first seed
     validation_fraction: float | None = Field(default=None, gt=0, lt=1)
 
@@ -286,7 +306,7 @@ class Recipe(Strict):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
     model: str = Field(min_length=1)
-    task: Literal["text-classification"] = "text-classification"
+    task: str = "text-classification"  # a key of poc_cli.tasks.TASKS
     data: DataSpec
     methods: list[MethodSpec] = Field(min_length=1)
     budget: BudgetSpec = BudgetSpec(lora_rank=8)
@@ -306,6 +326,38 @@ class Recipe(Strict):
         if value is True:
             return {}
         return None if value is False else value
+
+    @model_validator(mode="after")
+    def _task_fits(self) -> Recipe:
+        """The task exists, the data fields set are ones it reads, and the search metric is one it declares."""
+        from poc_cli.tasks import TASKS, get_task  # the tasks import this module
+
+        if self.task not in TASKS:
+            raise ValueError(f"task: unknown task {self.task!r}; available: {', '.join(TASKS)}")
+        task = get_task(self.task, self.data)
+        every = {f for t in TASKS.values() for f in t.data_fields}
+        given = {f for f in self.data.model_fields_set if getattr(self.data, f) != DataSpec.model_fields[f].default}
+        for field in sorted((every - task.data_fields) & given):
+            users = ", ".join(t.name for t in TASKS.values() if field in t.data_fields)
+            raise ValueError(f"data.{field}: not read by task {self.task} (only by {users})")
+        task.check_spec()
+        names = [m.name for m in task.metrics]
+        if self.search is not None and self.search.metric is not None and self.search.metric not in names:
+            raise ValueError(f"search.metric: {self.search.metric!r} is not a metric of task {self.task}; "
+                             f"use one of {', '.join(names)}")
+        return self
+
+    def make_task(self):  # noqa: ANN201 - poc_cli.tasks.Task (imported lazily: the tasks import this module)
+        """The recipe's task, set up for its data section."""
+        from poc_cli.tasks import get_task
+
+        return get_task(self.task, self.data)
+
+    @property
+    def search_metric(self) -> str:
+        """The validation metric the search chooses by: the recipe's, else the task's primary."""
+        assert self.search is not None
+        return self.search.metric or self.make_task().primary.name
 
     @model_validator(mode="after")
     def _search_consistent(self) -> Recipe:

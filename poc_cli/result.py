@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-SCHEMA_VERSION = 2  # 2: stage, selection, the diverged status
+SCHEMA_VERSION = 3  # 2: stage, selection, the diverged status; 3: task (name, declared metrics), per-example scores
 
 
 class Status(str, Enum):
@@ -65,6 +65,7 @@ class Record:
     log_path: str | None = None
     stage: Stage = Stage.RUN
     selection: dict[str, Any] = field(default_factory=dict)  # how the run's setting was chosen
+    task: dict[str, Any] = field(default_factory=dict)  # name and declared metrics (the first is primary)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def _trial_row(record: dict[str, Any] | None, point: Point, job_id: str, metric:
 def choose(recipe: Recipe, method_label: str, trials: list[tuple[Point, str, dict[str, Any] | None]]) -> Choice:
     """The best trial's setting; `trials` holds (point, job id, stored record or None) per grid point."""
     assert recipe.search is not None
-    metric = recipe.search.metric
+    metric = recipe.search_metric
     rows = [_trial_row(record, point, job_id, metric) for point, job_id, record in trials]
     unfinished = [r for r in rows if r["status"] not in {Status.OK.value, Status.DIVERGED.value}]
     if unfinished:

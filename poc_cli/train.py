@@ -1,8 +1,9 @@
 """The one training loop and evaluation, shared by every method.
 
 A hand-written loop rather than `Trainer`: it is short, and it lets every method run
-under exactly the same optimizer, schedule, clipping and evaluation, with the gradient
-check after the first step and timing that keeps warm-up steps out of throughput.
+under exactly the same optimizer, schedule and clipping, with the gradient check after
+the first step and timing that keeps warm-up steps out of throughput. The task computes
+the loss of a batch, so one loop serves text, image and image-text tasks.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch.utils.data import DataLoader
 from transformers import get_scheduler
 
 from poc_cli.recipe import TrainingSpec
+from poc_cli.tasks import Task
 
 # Steps kept out of throughput: the first steps pay for allocator growth and lazy init.
 WARMUP_STEPS = 2
@@ -130,6 +132,7 @@ def train(
     model: nn.Module,
     batches: DataLoader,
     *,
+    task: Task,
     training: TrainingSpec,
     lr: float,
     device: torch.device,
@@ -154,7 +157,7 @@ def train(
                 break
             t0 = time.perf_counter()
             batch = {k: v.to(device) for k, v in batch.items()}
-            loss = model(**batch).loss
+            loss = task.loss(model, batch)
             loss.backward()
             if check is None:
                 check = _check_gradients(model)
@@ -164,7 +167,7 @@ def train(
                 torch.cuda.synchronize(device)
             elapsed = time.perf_counter() - t0
             n_examples = int(batch["labels"].shape[0])
-            n_tokens = int(batch["attention_mask"].sum()) if "attention_mask" in batch else 0
+            n_tokens = task.tokens(batch)
             examples += n_examples
             tokens += n_tokens
             if step >= WARMUP_STEPS or steps <= 2 * WARMUP_STEPS:
@@ -189,20 +192,3 @@ def train(
         loss_curve=losses,
         gradient_check=check,
     )
-
-
-@torch.no_grad()
-def predict(model: nn.Module, batches: DataLoader, *, device: torch.device) -> tuple[list[int], list[int], list[float]]:
-    """True labels, predicted labels and the predicted class's probability, in split order."""
-    model.eval()
-    y_true: list[int] = []
-    y_pred: list[int] = []
-    confidence: list[float] = []
-    for batch in batches:
-        batch = {k: v.to(device) for k, v in batch.items()}
-        probs = torch.softmax(model(**batch).logits.float(), dim=-1)
-        top, index = probs.max(dim=-1)
-        y_true += batch["labels"].tolist()
-        y_pred += index.tolist()
-        confidence += top.tolist()
-    return y_true, y_pred, confidence

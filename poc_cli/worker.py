@@ -26,14 +26,13 @@ from poc_cli.data import load_splits
 from poc_cli.environment import environment
 from poc_cli.errors import PocError
 from poc_cli.methods import get_method
-from poc_cli.modelhub import describe, load_config, load_model, load_tokenizer, resolve_model
+from poc_cli.modelhub import describe, load_config, resolve_model
 from poc_cli.plan import Job
-from poc_cli.recipe import PEFT_METHODS
 from poc_cli.result import Record, Stage, Status
 from poc_cli.store import Store
-from poc_cli.tasks.text_classification import classification_metrics, encode, loader
+from poc_cli.tasks import Task
 from poc_cli.trackers.timing import Stopwatch
-from poc_cli.train import WARMUP_STEPS, Diverged, predict, train
+from poc_cli.train import WARMUP_STEPS, Diverged, train
 
 
 def now() -> str:
@@ -57,6 +56,7 @@ def base_record(job: Job, *, attempt: str, status: Status, started_at: str, stor
         log_path=str(store.log_path(job.recipe.name, job.id, job.stage)),
         stage=job.stage,
         selection=job.selection,
+        task={"name": job.recipe.task, "metrics": [m.to_dict() for m in job.recipe.make_task().metrics]},
     )
 
 
@@ -69,18 +69,19 @@ def pick_device(requested: str) -> torch.device:
     return torch.device("cuda")
 
 
-def build_model(job: Job, labels: tuple[str, ...], device: torch.device) -> tuple[torch.nn.Module, Any]:
-    """The pretrained model with the job's method applied, on `device`, and its tokenizer."""
+def build_model(job: Job, task: Task, labels: tuple[str, ...],
+                device: torch.device) -> tuple[torch.nn.Module, Any]:
+    """The pretrained model with the job's method applied, on `device`, and its processor."""
     recipe = job.recipe
     source = resolve_model(recipe.model)
-    config = load_config(source, labels, field_value=recipe.model)
-    tokenizer = load_tokenizer(source)
+    config = load_config(task, source, labels, field_value=recipe.model)
+    processor = task.processor(source, config)
     set_seed(job.seed)  # head initialisation, LoRA's A, dropout and data order follow the seed
-    model = load_model(source, config)
-    arch = describe(model, recipe.target_modules)
+    model = task.load_model(source, config)
+    arch = describe(model, recipe.target_modules, task)
     model = get_method(job.allocation.method).apply(model, spec=job.method, r=job.allocation.r, arch=arch,
                                                    seed=job.seed)
-    return model.to(device), tokenizer
+    return model.to(device), processor
 
 
 def _dir_bytes(path: Path) -> int:
@@ -89,9 +90,12 @@ def _dir_bytes(path: Path) -> int:
 
 def _save_model(model: torch.nn.Module, *, job: Job, store: Store) -> dict[str, Any]:
     """Save PEFT adapters into the store; measure (and discard) a fully fine-tuned model."""
+    saves = get_method(job.allocation.method).SAVES
     if job.stage is Stage.TRIAL:
         return {"kind": "not saved (search trial)", "path": None, "bytes": None}
-    if job.allocation.method in PEFT_METHODS:
+    if saves is None:
+        return {"kind": "nothing trained", "path": None, "bytes": None}
+    if saves == "adapter":
         target = store.adapter_dir(job.recipe.name, job.id)
         shutil.rmtree(target, ignore_errors=True)
         model.save_pretrained(target)
@@ -111,44 +115,15 @@ def _cuda_peaks(device: torch.device) -> dict[str, float | None]:
     }
 
 
-def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
-    """Load, adapt, train, evaluate and save; fills `record` section by section."""
-    recipe, training = job.recipe, job.recipe.training
-    device = pick_device(training.device)
-    if device.type == "cuda":
-        # The parent maps this UUID to its NVML handle (NVML and CUDA orders may differ).
-        emit(event="device", uuid=str(torch.cuda.get_device_properties(device).uuid))
-        torch.cuda.reset_peak_memory_stats(device)
-    record.environment = environment()
-    emit(event="phase", phase="load")
-    trial = job.stage is Stage.TRIAL
-    with Stopwatch() as load:
-        splits = load_splits(recipe.data, include_test=not trial)  # a trial never reads the test split
-        record.data = {
-            "sources": [s.__dict__ for s in splits.sources],
-            "sizes": splits.sizes(),
-            "labels": list(splits.labels),
-        }
-        model, tokenizer = build_model(job, splits.labels, device)
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        if trainable != job.allocation.trainable_parameters:
-            raise RuntimeError(
-                f"built model has {trainable:,} trainable parameters, plan said "
-                f"{job.allocation.trainable_parameters:,}: the budget fit is wrong for this model"
-            )
-        encoded = {name: encode(frame, tokenizer, splits.labels, training.max_length)
-                   for name, frame in (("train", splits.train), ("validation", splits.validation),
-                                       ("test", splits.test)) if frame is not None}
-        train_batches = loader(encoded["train"], tokenizer, batch_size=training.batch_size, shuffle=True,
-                               seed=job.seed)
-    record.timing["load_s"] = load.result.seconds
-
+def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: Any, device: torch.device,
+                 record: Record, emit: Any) -> None:
+    """Train and record timings, parameters (with the gradient check), throughput and the loss curve."""
     emit(event="phase", phase="train")
     try:
         with Stopwatch() as train_time:
             result = train(
-                model, train_batches, training=training, lr=job.method.learning_rate, device=device,
-                on_step=lambda step, total, loss: emit(event="step", step=step, total=total, loss=loss),
+                model, train_batches, task=task, training=job.recipe.training, lr=job.method.learning_rate,
+                device=device, on_step=lambda step, total, loss: emit(event="step", step=step, total=total, loss=loss),
             )
     except Diverged as stop:
         record.loss_curve = stop.losses
@@ -160,16 +135,8 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
         train_ended_unix=train_time.result.ended_unix,
     )
     check = result.gradient_check
-    record.parameters = {
-        "budget": job.allocation.budget,
-        "adapter_counted": job.allocation.adapter_parameters,
-        "head": job.allocation.head_parameters,
-        "trainable_counted": check.trainable_parameters,
-        "trainable_effective": check.effective_parameters,
-        "full_model": job.allocation.total_parameters,
-        "deviation_from_budget": job.allocation.deviation,
-        "without_gradient": list(check.missing),
-    }
+    record.parameters.update(trainable_counted=check.trainable_parameters,
+                             trainable_effective=check.effective_parameters, without_gradient=list(check.missing))
     if check.missing:
         record.warnings.append(
             f"{len(check.missing)} trainable tensor(s) received no gradient in the first step "
@@ -186,15 +153,64 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
     }
     record.loss_curve = result.loss_curve
 
+
+def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
+    """Load, adapt, train (unless the method is an untrained reference), evaluate and save;
+    fills `record` section by section."""
+    recipe, training = job.recipe, job.recipe.training
+    task = recipe.make_task()
+    method = get_method(job.allocation.method)
+    device = pick_device(training.device)
+    if device.type == "cuda":
+        # The parent maps this UUID to its NVML handle (NVML and CUDA orders may differ).
+        emit(event="device", uuid=str(torch.cuda.get_device_properties(device).uuid))
+        torch.cuda.reset_peak_memory_stats(device)
+    record.environment = environment()
+    emit(event="phase", phase="load")
+    trial = job.stage is Stage.TRIAL
+    with Stopwatch() as load:
+        splits = load_splits(recipe.data, task, include_test=not trial)  # a trial never reads the test split
+        record.data = {
+            "sources": [s.__dict__ for s in splits.sources],
+            "sizes": splits.sizes(),
+            "labels": list(splits.labels),
+        }
+        model, processor = build_model(job, task, splits.labels, device)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        if trainable != job.allocation.trainable_parameters:
+            raise RuntimeError(
+                f"built model has {trainable:,} trainable parameters, plan said "
+                f"{job.allocation.trainable_parameters:,}: the budget fit is wrong for this model"
+            )
+        encoded = {name: task.encode(frame, processor, splits.labels, training)
+                   for name, frame in (("train", splits.train), ("validation", splits.validation),
+                                       ("test", splits.test)) if frame is not None}
+        train_batches = task.loader(encoded["train"], processor, batch_size=training.batch_size, shuffle=True,
+                                    seed=job.seed)
+    record.timing["load_s"] = load.result.seconds
+    record.parameters = {
+        "budget": job.allocation.budget,
+        "adapter_counted": job.allocation.adapter_parameters,
+        "head": job.allocation.head_parameters,
+        "trainable_counted": trainable,
+        "trainable_effective": trainable,
+        "full_model": job.allocation.total_parameters,
+        "deviation_from_budget": job.allocation.deviation,
+        "without_gradient": [],
+    }
+    if method.TRAINS:
+        _train_phase(job, task, model, train_batches, device, record, emit)
+
     emit(event="phase", phase="evaluate")
     with Stopwatch() as evaluate:
         for split in ("validation",) if trial else ("test", "validation"):
             if split not in encoded:
                 continue
-            batches = loader(encoded[split], tokenizer, batch_size=training.eval_batch_size, shuffle=False, seed=0)
-            y_true, y_pred, confidence = predict(model, batches, device=device)
-            record.metrics[split] = classification_metrics(y_true, y_pred, splits.labels)
-            record.predictions[split] = {"y_true": y_true, "y_pred": y_pred, "confidence": confidence}
+            batches = task.loader(encoded[split], processor, batch_size=training.eval_batch_size, shuffle=False,
+                                  seed=0)
+            predictions = task.predict(model, batches, device=device)
+            record.metrics[split] = task.evaluate(predictions, splits.labels)
+            record.predictions[split] = predictions
     record.timing["evaluate_s"] = evaluate.result.seconds
     record.memory.update(_cuda_peaks(device))
 

@@ -33,7 +33,8 @@ def test_rows_follow_the_stored_records(store: Path) -> None:
     stored = {(r["recipe_name"], r["method"], r["seed"]): r for r in records(store)}
     lora, rand = rows[("tiny", "lora")], rows[("tiny", "randlora")]
     acc = {m: [stored[("tiny", m, s)]["metrics"]["test"]["accuracy"] for s in (0, 1)] for m in ("lora", "randlora")}
-    assert lora.accuracy.mean == pytest.approx(sum(acc["lora"]) / 2) and lora.accuracy.n == 2
+    assert lora.metric == "accuracy" and list(lora.scores) == ["accuracy", "macro_f1"]
+    assert lora.score.mean == pytest.approx(sum(acc["lora"]) / 2) and lora.score.n == 2
     assert lora.difference is None and rand.baseline == "lora"
     expected = paired_t([a - b for a, b in zip(acc["randlora"], acc["lora"])])
     assert rand.difference.mean == pytest.approx(expected.mean)
@@ -43,7 +44,7 @@ def test_rows_follow_the_stored_records(store: Path) -> None:
     assert rand.energy_j is None and rand.price.per_hour == 2.0 and rand.price.currency == "EUR"
     assert rand.cost_per_run == pytest.approx(rand.train_s.mean / 3600 * 2.0)
     slow = rows[(XSS_NAME, "lora")]
-    assert slow.statuses == {"timeout": 1} and slow.accuracy is None
+    assert slow.statuses == {"timeout": 1} and slow.score is None
 
 
 def test_cli_table_json_csv_and_filters(store: Path) -> None:

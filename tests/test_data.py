@@ -9,13 +9,20 @@ import pandas as pd
 import pytest
 
 from conftest import SHARED_DATA, make_examples, needs_shared_data, write_jsonl
-from poc_cli.data import load_splits, read_table
+from poc_cli.data import Splits, read_table
+from poc_cli.data import load_splits as load_with_task
 from poc_cli.errors import RecipeError
 from poc_cli.recipe import DataSpec
+from poc_cli.tasks.text_classification import TextClassification
 
 
 def spec(**kwargs) -> DataSpec:  # noqa: ANN003
     return DataSpec.model_validate(kwargs)
+
+
+def load_splits(data: DataSpec, **kwargs) -> Splits:  # noqa: ANN003
+    """Text classification's splits of `data`."""
+    return load_with_task(data, TextClassification(data), **kwargs)
 
 
 @pytest.fixture()

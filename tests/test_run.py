@@ -44,7 +44,8 @@ def test_run_stores_complete_records_then_resume_skips(
     plan = json.loads(poc("plan", str(recipe), "--json", "--no-estimate").stdout)
     planned = {m["name"]: m for m in plan["methods"]}
     for method, rec in stored.items():
-        assert rec["status"] == "ok" and rec["error"] is None and rec["schema_version"] == 2
+        assert rec["status"] == "ok" and rec["error"] is None and rec["schema_version"] == 3
+        assert rec["task"]["name"] == "text-classification" and rec["task"]["metrics"][0]["name"] == "accuracy"
         assert rec["seed"] == 0 and rec["job"]["seed"] == 0 and rec["job"]["recipe"]["name"] == "tiny"
         params = rec["parameters"]
         assert params["trainable_counted"] == planned[method]["trainable_parameters"]

@@ -167,17 +167,17 @@ def test_divergence_rule() -> None:
 
 def test_a_huge_learning_rate_stops_training_early(tiny_model_dir: Path, tiny_data: dict[str, Path]) -> None:
     from poc_cli.data import load_splits
-    from poc_cli.modelhub import load_tokenizer
-    from poc_cli.tasks.text_classification import encode, loader
     from transformers import AutoModelForSequenceClassification
 
     recipe = Recipe.model_validate(recipe_dict(tiny_model_dir, tiny_data, training={"steps": 200, "batch_size": 16}))
-    splits = load_splits(recipe.data)
-    tokenizer = load_tokenizer(str(tiny_model_dir))
-    batches = loader(encode(splits.train, tokenizer, splits.labels, 16), tokenizer, batch_size=16, shuffle=True, seed=0)
+    task = recipe.make_task()
+    splits = load_splits(recipe.data, task)
+    tokenizer = task.processor(str(tiny_model_dir), None)
+    batches = task.loader(task.encode(splits.train, tokenizer, splits.labels, recipe.training), tokenizer,
+                          batch_size=16, shuffle=True, seed=0)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
     with pytest.raises(Diverged) as stop:
-        train(model, batches, training=recipe.training, lr=1e4, device=torch.device("cpu"))
+        train(model, batches, task=task, training=recipe.training, lr=1e4, device=torch.device("cpu"))
     assert stop.value.step < 200 and len(stop.value.losses) == stop.value.step
     assert diverged(stop.value.losses)
 

@@ -11,34 +11,40 @@ from transformers import set_seed
 
 from poc_cli.data import load_splits
 from poc_cli.methods import get_method
-from poc_cli.modelhub import describe, load_config, load_model, load_tokenizer
+from poc_cli.modelhub import describe, load_config
 from poc_cli.recipe import DataSpec, FullSpec, LoraSpec, RandLoraSpec, TrainingSpec
-from poc_cli.tasks.text_classification import classification_metrics, encode, loader
-from poc_cli.train import Update, predict, train
+from poc_cli.tasks.base import classification_metrics
+from poc_cli.tasks.text_classification import TextClassification
+from poc_cli.train import Update, train
 
 SPECS = {"lora": (LoraSpec(method="lora"), 4), "randlora": (RandLoraSpec(method="randlora", alpha_ratio=2), 8),
          "full": (FullSpec(method="full"), None)}
 LR = {"lora": 1e-2, "randlora": 1e-2, "full": 3e-3}
+TASK = TextClassification(DataSpec(train="unused", test_fraction=0.5))
 
 
 def build(tiny_model_dir: Path, tiny_data: dict[str, Path], method: str):  # noqa: ANN201
-    splits = load_splits(DataSpec(train=str(tiny_data["train"]), test=str(tiny_data["test"])))
-    config = load_config(str(tiny_model_dir), splits.labels, field_value="tiny")
-    tokenizer = load_tokenizer(str(tiny_model_dir))
+    spec = DataSpec(train=str(tiny_data["train"]), test=str(tiny_data["test"]))
+    splits = load_splits(spec, TASK)
+    config = load_config(TASK, str(tiny_model_dir), splits.labels, field_value="tiny")
+    tokenizer = TASK.processor(str(tiny_model_dir), config)
     set_seed(0)
-    model = load_model(str(tiny_model_dir), config)
-    arch = describe(model, None)
-    spec, r = SPECS[method]
-    model = get_method(method).apply(model, spec=spec, r=r, arch=arch, seed=0)
-    data = loader(encode(splits.train, tokenizer, splits.labels, 16), tokenizer, batch_size=16, shuffle=True, seed=0)
-    test = loader(encode(splits.test, tokenizer, splits.labels, 16), tokenizer, batch_size=16, shuffle=False, seed=0)
+    model = TASK.load_model(str(tiny_model_dir), config)
+    arch = describe(model, None, TASK)
+    method_spec, r = SPECS[method]
+    model = get_method(method).apply(model, spec=method_spec, r=r, arch=arch, seed=0)
+    short = TrainingSpec(max_length=16)
+    data = TASK.loader(TASK.encode(splits.train, tokenizer, splits.labels, short), tokenizer, batch_size=16,
+                       shuffle=True, seed=0)
+    test = TASK.loader(TASK.encode(splits.test, tokenizer, splits.labels, short), tokenizer, batch_size=16,
+                       shuffle=False, seed=0)
     return model, data, test, splits
 
 
 @pytest.mark.parametrize("method", ["lora", "randlora", "full"])
 def test_loss_falls_and_every_parameter_gets_a_gradient(tiny_model_dir: Path, tiny_data: dict, method: str) -> None:
     model, data, test, splits = build(tiny_model_dir, tiny_data, method)
-    result = train(model, data, training=TrainingSpec(epochs=15, warmup_ratio=0.0), lr=LR[method],
+    result = train(model, data, task=TASK, training=TrainingSpec(epochs=15, warmup_ratio=0.0), lr=LR[method],
                    device=torch.device("cpu"))
     assert result.steps == 15 * len(data) == len(result.loss_curve)
     first, last = sum(result.loss_curve[:5]) / 5, sum(result.loss_curve[-5:]) / 5
@@ -47,15 +53,17 @@ def test_loss_falls_and_every_parameter_gets_a_gradient(tiny_model_dir: Path, ti
     assert check.missing == () and check.effective_parameters == check.trainable_parameters
     assert result.examples == 15 * len(splits.train)
     assert result.examples_per_second and result.examples_per_second > 0
-    y_true, y_pred, confidence = predict(model, test, device=torch.device("cpu"))
+    predictions = TASK.predict(model, test, device=torch.device("cpu"))
+    y_pred, confidence = predictions["y_pred"], predictions["confidence"]
     assert len(y_pred) == len(splits.test) and all(0.0 < c <= 1.0 for c in confidence)
-    assert classification_metrics(y_true, y_pred, splits.labels)["accuracy"] > 0.75
+    assert classification_metrics(predictions["y_true"], y_pred, splits.labels)["accuracy"] > 0.75
+    assert sum(predictions["per_example"]["accuracy"]) == sum(t == p for t, p in zip(predictions["y_true"], y_pred))
 
 
 def test_gradient_check_flags_a_parameter_that_never_trains(tiny_model_dir: Path, tiny_data: dict) -> None:
     model, data, _, _ = build(tiny_model_dir, tiny_data, "lora")
     model.orphan = nn.Parameter(torch.zeros(7, 3))  # trainable, but not in the forward pass
-    result = train(model, data, training=TrainingSpec(steps=2), lr=1e-3, device=torch.device("cpu"))
+    result = train(model, data, task=TASK, training=TrainingSpec(steps=2), lr=1e-3, device=torch.device("cpu"))
     check = result.gradient_check
     assert check.missing == ("orphan",)
     assert check.trainable_parameters - check.effective_parameters == 21
@@ -63,7 +71,7 @@ def test_gradient_check_flags_a_parameter_that_never_trains(tiny_model_dir: Path
 
 def test_steps_override_epochs(tiny_model_dir: Path, tiny_data: dict) -> None:
     model, data, _, _ = build(tiny_model_dir, tiny_data, "full")
-    result = train(model, data, training=TrainingSpec(steps=len(data) + 3), lr=1e-4, device=torch.device("cpu"))
+    result = train(model, data, task=TASK, training=TrainingSpec(steps=len(data) + 3), lr=1e-4, device=torch.device("cpu"))
     assert result.steps == len(data) + 3
 
 

@@ -1,20 +1,23 @@
-"""Registry of fine-tuning methods: a plain dict from recipe name to module.
+"""Registry of fine-tuning methods: a plain dict from the recipe's `method` to its module.
 
-Every method module provides `settings(spec, ...)` (the resolved configuration shown in
-plans and records) and `apply(model, *, spec, r, arch, seed)` (the model ready to train).
-PEFT methods (those fitted to a budget) also provide:
-  count(layers, r) -> int        adapter parameters at setting r (exact, as peft counts)
-  fit(layers, target) -> int     the r whose count is closest to `target`
-`full` provides count(arch): every parameter outside the head.
+Every method module provides the same interface, full fine-tuning and the zero-shot
+reference included, so no caller branches on a method's name:
+  FITTED: bool                   fitted to the budget (its count is checked against it)
+  TRAINS: bool                   whether the job trains at all (False: score the pretrained model)
+  SAVES: str | None              "adapter" (kept in the store), "model" (size measured, not kept), None
+  count(arch, r) -> int          parameters it trains outside the head, at setting r (exact, as peft counts)
+  fit(arch, target) -> int|None  the setting r whose count is closest to `target` (None: no setting)
+  settings(spec, r) -> dict      the resolved configuration shown in plans and records
+  apply(model, *, spec, r, arch, seed) -> model ready to train
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from poc_cli.methods import full, lora, randlora
+from poc_cli.methods import full, lora, randlora, zero_shot
 
-METHODS: dict[str, ModuleType] = {"lora": lora, "randlora": randlora, "full": full}
+METHODS: dict[str, ModuleType] = {"lora": lora, "randlora": randlora, "full": full, "zero-shot": zero_shot}
 
 
 def get_method(name: str) -> ModuleType:

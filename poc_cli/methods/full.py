@@ -7,15 +7,25 @@ from torch import nn
 from poc_cli.modelhub import Architecture
 from poc_cli.recipe import FullSpec
 
+FITTED = False  # the reference the budget is a fraction of, not fitted to it
+TRAINS = True
+SAVES = "model"
 
-def count(arch: Architecture) -> int:
+
+def count(arch: Architecture, r: int | None = None) -> int:
     """Parameters outside the head: the whole pretrained model."""
+    del r
     return arch.total_parameters - arch.head_parameters
 
 
-def settings(spec: FullSpec) -> dict[str, float | int | bool]:
+def fit(arch: Architecture, target: int) -> None:
+    """Nothing to fit."""
+    del arch, target
+
+
+def settings(spec: FullSpec, r: int | None = None) -> dict[str, float | int | bool]:
     """Full fine-tuning has no configuration beyond the training settings."""
-    del spec
+    del spec, r
     return {}
 
 
@@ -25,4 +35,3 @@ def apply(model: nn.Module, *, spec: FullSpec, r: int | None, arch: Architecture
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     return model
-

@@ -5,18 +5,22 @@ from __future__ import annotations
 from peft import LoraConfig, get_peft_model
 from torch import nn
 
-from poc_cli.modelhub import Architecture, Layer
+from poc_cli.modelhub import Architecture
 from poc_cli.recipe import LoraSpec
 
+FITTED = True
+TRAINS = True
+SAVES = "adapter"
 
-def count(layers: tuple[Layer, ...], r: int) -> int:
+
+def count(arch: Architecture, r: int) -> int:
     """Adapter parameters of LoRA at rank r (bias 'none')."""
-    return sum(r * (layer.in_features + layer.out_features) for layer in layers)
+    return sum(r * (layer.in_features + layer.out_features) for layer in arch.layers)
 
 
-def fit(layers: tuple[Layer, ...], target: int) -> int:
+def fit(arch: Architecture, target: int) -> int:
     """The rank whose count is closest to `target` (count is linear in r)."""
-    per_rank = count(layers, 1)
+    per_rank = count(arch, 1)
     return max(1, round(target / per_rank))
 
 

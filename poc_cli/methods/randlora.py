@@ -14,8 +14,12 @@ from peft import RandLoraConfig, get_peft_model
 from torch import nn
 
 from poc_cli.methods.randlora_fast import accelerate
-from poc_cli.modelhub import Architecture, Layer
+from poc_cli.modelhub import Architecture
 from poc_cli.recipe import RandLoraSpec
+
+FITTED = True
+TRAINS = True
+SAVES = "adapter"
 
 
 def n_bases(min_dim: int, r: int) -> int:
@@ -23,15 +27,15 @@ def n_bases(min_dim: int, r: int) -> int:
     return math.ceil(min_dim / r)
 
 
-def count(layers: tuple[Layer, ...], r: int) -> int:
+def count(arch: Architecture, r: int) -> int:
     """Adapter parameters of RandLoRA at base rank r."""
-    return sum(n_bases(layer.min_dim, r) * (r + layer.min_dim) for layer in layers)
+    return sum(n_bases(layer.min_dim, r) * (r + layer.min_dim) for layer in arch.layers)
 
 
-def fit(layers: tuple[Layer, ...], target: int) -> int:
+def fit(arch: Architecture, target: int) -> int:
     """The base rank whose count is closest to `target` (ties go to the larger r, fewer bases)."""
-    largest = max(layer.min_dim for layer in layers)
-    return min(range(1, largest + 1), key=lambda r: (abs(count(layers, r) - target), -r))
+    largest = max(layer.min_dim for layer in arch.layers)
+    return min(range(1, largest + 1), key=lambda r: (abs(count(arch, r) - target), -r))
 
 
 def settings(spec: RandLoraSpec, r: int) -> dict[str, float | int | bool]:

@@ -23,7 +23,7 @@ from poc_cli.recipe import Recipe
 from poc_cli.result import Status
 from poc_cli.report import charts
 from poc_cli.report.conclusion import Conclusion, decide
-from poc_cli.report.i18n import reason_text, text
+from poc_cli.report.i18n import TEXT, reason_text, text
 from poc_cli.search import GOOD_WITHIN, sensitivity
 from poc_cli.stats import pareto_front
 from poc_cli.store import Store
@@ -70,7 +70,7 @@ def _statuses(counts: dict[str, int], lang: str) -> str:
 
 
 def _conclusion_text(c: Conclusion, rows: list[MethodRow], lang: str) -> str:
-    kinds = {r.method_kind: r for r in rows if r.accuracy is not None}
+    kinds = {r.method_kind: r for r in rows if r.score is not None}
     d = c.randlora_vs_lora
     if c.rule == "full":
         f = c.full_vs_best_peft
@@ -100,11 +100,20 @@ def _diff_cell(row: MethodRow, lang: str) -> str:
 
 
 def _settings(row: MethodRow, lang: str) -> str:
-    return config_text(row.method_kind, row.settings, row.lr, all_parameters=text(lang, "all_parameters"))
+    return config_text(row.method_kind, row.settings, row.lr, all_parameters=text(lang, "all_parameters"),
+                       nothing_trained=text(lang, "nothing_trained"))
 
 
 def _metric(lang: str, metric: str) -> str:
-    return text(lang, "metric_" + metric)
+    """A declared metric's name in `lang` (its id where the report has no name for it)."""
+    key = "metric_" + metric
+    return text(lang, key) if key in TEXT[lang] else metric
+
+
+def _title_metric(lang: str, metric: str) -> str:
+    """The metric's name at the start of a heading."""
+    name = _metric(lang, metric)
+    return name[:1].upper() + name[1:]
 
 
 def _chosen(row: MethodRow, lang: str) -> str:
@@ -144,7 +153,17 @@ class _Inputs:
 
     @property
     def measured(self) -> list[MethodRow]:
-        return [r for r in self.rows if r.accuracy is not None]
+        return [r for r in self.rows if r.score is not None]
+
+    @property
+    def trained(self) -> list[MethodRow]:
+        """Measured rows that trained (not the untrained reference): what time, memory and cost compare."""
+        return [r for r in self.measured if r.train_s is not None]
+
+    @property
+    def metric(self) -> str:
+        """The task's primary metric, as the records declare it."""
+        return self.rows[0].metric
 
     @property
     def by_kind(self) -> dict[str, MethodRow]:
@@ -166,11 +185,12 @@ class _Inputs:
 
 def _conclusion(i: _Inputs) -> Conclusion:
     peft = [r for r in i.measured if r.method_kind in {"lora", "randlora"}]
-    best = max(peft, key=lambda r: r.accuracy.mean) if peft else None
+    sign = 1.0 if i.rows[0].higher_is_better else -1.0
+    best = max(peft, key=lambda r: sign * r.score.mean) if peft else None
     full = i.by_kind.get("full")
     full_vs_best = None
     if best is not None and full is not None:
-        full_vs_best = paired_difference(i.ok_runs[full.method], i.ok_runs[best.method])
+        full_vs_best = paired_difference(i.ok_runs[full.method], i.ok_runs[best.method], i.metric)
     return decide(i.rows, full_vs_best=full_vs_best, best_peft=best.method if best else None,
                   memory_limit_mib=i.recipe.report.memory_limit_mib if i.recipe else None,
                   not_held=frozenset(r.method for r in i.rows if r.selection.get("held") is False))
@@ -178,14 +198,16 @@ def _conclusion(i: _Inputs) -> Conclusion:
 
 def _table(i: _Inputs) -> dict[str, Any]:
     lang, baseline = i.lang, i.rows[0].baseline
+    metrics = list(i.rows[0].scores) or [i.metric]
     return {
-        "headers": [text(lang, k, baseline=baseline) for k in (
-            "c_method", "c_config", "c_trainable", "c_accuracy", "c_f1", "c_diff", "c_memory", "c_time",
-            "c_throughput", "c_energy", "c_cost", "c_adapter", "c_runs")],
+        "headers": [text(lang, "c_method"), text(lang, "c_config"), text(lang, "c_trainable")]
+        + [text(lang, "c_metric", metric=_title_metric(lang, m)) for m in metrics]
+        + [text(lang, k, baseline=baseline) for k in (
+            "c_diff", "c_memory", "c_time", "c_throughput", "c_energy", "c_cost", "c_adapter", "c_runs")],
         "rows": [[
             r.method, f"{_settings(r, lang)}; {_chosen(r, lang)}",
-            f"{r.trainable_parameters:,} ({r.percent_of_full:.2f}%)" if r.trainable_parameters else "-",
-            summary_text(r.accuracy), summary_text(r.macro_f1), _diff_cell(r, lang),
+            f"{r.trainable_parameters:,} ({r.percent_of_full:.2f}%)" if r.trainable_parameters is not None else "-",
+            *[summary_text(r.scores.get(m)) for m in metrics], _diff_cell(r, lang),
             f"{_mib(r.peak_memory_mib)} ({_memory_label(r, lang)})" if r.peak_memory_mib else "-",
             _duration(r.train_s.mean if r.train_s else None, lang),
             f"{r.examples_per_s:.1f}" if r.examples_per_s else "-",
@@ -196,15 +218,16 @@ def _table(i: _Inputs) -> dict[str, Any]:
 
 
 def _points(i: _Inputs, x: str) -> list[charts.Point]:
-    """Accuracy (mean, std in %) of each measured method against one of its figures."""
-    return [charts.Point(r.method, r.method_kind, getattr(r, x), 100 * r.accuracy.mean,
-                         100 * r.accuracy.std if r.accuracy.std else None)
-            for r in i.measured if getattr(r, x) is not None]
+    """The primary score (mean, std in %) of each trained method against one of its figures (an
+    untrained reference has no training parameters, memory or cost to place it by)."""
+    return [charts.Point(r.method, r.method_kind, getattr(r, x), 100 * r.score.mean,
+                         100 * r.score.std if r.score.std else None)
+            for r in i.trained if getattr(r, x) is not None]
 
 
 def _trials_table(i: _Inputs) -> dict[str, Any] | None:
     """Every search trial's setting and validation score (the chart's numbers, for the text report)."""
-    lang, rows, metric = i.lang, [], "accuracy"
+    lang, rows, metric = i.lang, [], i.metric
     for r in i.measured:
         selection = i.selections[r.method]
         if selection.get("how") != "search":
@@ -224,7 +247,7 @@ def _trials_table(i: _Inputs) -> dict[str, Any] | None:
 
 def _sensitivity_chart(i: _Inputs) -> tuple[str, str]:
     """Validation score against learning rate for every searched method (one line per alpha_ratio)."""
-    lang, series, metric = i.lang, [], "accuracy"
+    lang, series, metric = i.lang, [], i.metric
     for r in i.measured:
         found = sensitivity(i.selections[r.method])
         if found is None:
@@ -246,16 +269,17 @@ def _charts(i: _Inputs) -> tuple[list[tuple[str, Markup]], str]:
     params, memory, cost = _points(i, "trainable_parameters"), _points(i, "peak_memory_mib"), _points(i, "cost_per_run")
     seed = min((s for runs in i.ok_runs.values() for s in runs), default=None)
     losses = [(r.method, r.method_kind, i.ok_runs[r.method][seed]["loss_curve"])
-              for r in i.measured if seed in i.ok_runs[r.method]]
-    accuracy = text(lang, "ax_accuracy")
+              for r in i.trained if seed in i.ok_runs[r.method]]
+    score = text(lang, "ax_metric", metric=_metric(lang, i.metric))
+    titles = {k: text(lang, k, Metric=_title_metric(lang, i.metric)) for k in ("ch_params", "ch_memory", "ch_cost")}
     drawn = [
         _sensitivity_chart(i),
-        (text(lang, "ch_params"), charts.scatter(params, title=text(lang, "ch_params"),
-                                                 x_label=text(lang, "ax_params"), y_label=accuracy, log_x=True)),
-        (text(lang, "ch_memory"), charts.scatter(memory, title=text(lang, "ch_memory"),
-                                                 x_label=text(lang, "ax_memory"), y_label=accuracy)),
-        (text(lang, "ch_cost"), charts.scatter(cost, title=text(lang, "ch_cost"),
-                                               x_label=text(lang, "ax_cost", currency=i.currency), y_label=accuracy)),
+        (titles["ch_params"], charts.scatter(params, title=titles["ch_params"],
+                                             x_label=text(lang, "ax_params"), y_label=score, log_x=True)),
+        (titles["ch_memory"], charts.scatter(memory, title=titles["ch_memory"],
+                                             x_label=text(lang, "ax_memory"), y_label=score)),
+        (titles["ch_cost"], charts.scatter(cost, title=titles["ch_cost"],
+                                           x_label=text(lang, "ax_cost", currency=i.currency), y_label=score)),
         (text(lang, "ch_loss", seed=seed), charts.lines(losses, title=text(lang, "ch_loss", seed=seed),
                                                         x_label=text(lang, "ax_step"), y_label=text(lang, "ax_loss"))),
     ]
@@ -299,7 +323,8 @@ def _cost(i: _Inputs) -> dict[str, Any]:
         rows.append([r.method, _money(r.cost_per_run, currency), energy, projection, _money(per_point, currency)])
     return {
         "headers": [text(lang, "c_method"), text(lang, "c_cost"), text(lang, "c_energy_cost"),
-                    text(lang, "c_projection"), text(lang, "c_per_point", baseline=i.rows[0].baseline)],
+                    text(lang, "c_projection"), text(lang, "c_per_point", baseline=i.rows[0].baseline,
+                                                     metric=_metric(lang, i.metric))],
         "rows": rows,
         "notes": [_price_note(i.rows[0].price, lang),
                   text(lang, "projection_note", examples=f"{examples:,}", epochs=f"{epochs:g}")],
@@ -341,14 +366,14 @@ def _talking_points(i: _Inputs, conclusion_text: str) -> list[str]:
     params = next(iter(i.ok_runs[rand.method].values()))["parameters"]
     points = [
         text(lang, "tp_budget", budget=f"{params['budget']:,}", pct=f"{100 * params['budget'] / params['full_model']:.2f}%",
-             acc_r=f"{100 * rand.accuracy.mean:.1f}", acc_l=f"{100 * lora.accuracy.mean:.1f}",
-             n=min(rand.accuracy.n, lora.accuracy.n)),
+             acc_r=f"{100 * rand.score.mean:.1f}", acc_l=f"{100 * lora.score.mean:.1f}",
+             n=min(rand.score.n, lora.score.n)),
         conclusion_text,
     ]
     full = kinds.get("full")
     if full is not None:
         points += [
-            text(lang, "tp_full", params=f"{full.trainable_parameters:,}", acc_f=f"{100 * full.accuracy.mean:.1f}"),
+            text(lang, "tp_full", params=f"{full.trainable_parameters:,}", acc_f=f"{100 * full.score.mean:.1f}"),
             text(lang, "tp_time", t_r=_duration(rand.train_s.mean, lang), t_l=_duration(lora.train_s.mean, lang),
                  t_f=_duration(full.train_s.mean, lang)),
             text(lang, "tp_memory", label=_memory_label(rand, lang), m_r=_mib(rand.peak_memory_mib),
@@ -387,7 +412,7 @@ def _search_risks(i: _Inputs) -> list[str]:
     """What the search says about each method: narrow good region, best at the grid's edge, divergence,
     or no tuning at all (the learning rate can decide the ranking at PoC sizes)."""
     lang, risks = i.lang, []
-    untuned = [r.method for r in i.measured if i.selections[r.method].get("how") != "search"]
+    untuned = [r.method for r in i.trained if i.selections[r.method].get("how") != "search"]
     if untuned:
         risks.append(text(lang, "risk_not_tuned", methods=", ".join(untuned)))
     for r in i.measured:
@@ -418,9 +443,9 @@ def _risks(i: _Inputs) -> list[str]:
               for r in i.records if r["status"] != "ok"]
     if failed:
         risks.append(text(lang, "risk_failed", n=len(failed), which=", ".join(failed)))
-    if any(r.accuracy.n == 1 for r in i.measured):
+    if any(r.score.n == 1 for r in i.trained):
         risks.append(text(lang, "risk_one_seed"))
-    if any(r.memory_label.startswith("host") for r in i.measured):
+    if any(r.memory_label.startswith("host") for r in i.trained):
         risks.append(text(lang, "risk_no_gpu"))
     risks += _search_risks(i)
     for r in i.records:
@@ -499,7 +524,8 @@ def _section(i: _Inputs) -> dict[str, Any]:
         "recommended": conclusion.recommended,
         "rules_note": text(i.lang, "rules_note"),
         "table": _table(i),
-        "table_note": text(i.lang, "table_note", baseline=i.rows[0].baseline),
+        "table_note": text(i.lang, "table_note", baseline=i.rows[0].baseline,
+                           metrics=", ".join(_title_metric(i.lang, m) for m in i.rows[0].scores)),
         "charts": chart_list,
         "pareto": pareto,
         "trials": _trials_table(i),

@@ -1,6 +1,7 @@
 """The report's recommendation, computed from the numbers by explicit rules.
 
-Rules, in order (all differences are paired, with 95% intervals; see stats.py):
+Rules, in order (all differences are paired, with 95% intervals, in the task's primary
+metric, "better" in the direction it declares; see stats.py):
   0. none yet, when the searched setting of LoRA or RandLoRA (or of full fine-tuning, when it
      is measured) did not hold up in its seeded runs: the difference would measure a tuning
      failure, not the methods;
@@ -36,19 +37,27 @@ def decide(rows: list[MethodRow], *, full_vs_best: PairedDifference | None, best
            memory_limit_mib: float | None, not_held: frozenset[str] = frozenset()) -> Conclusion:
     """Apply the rules above to one recipe's rows; `not_held` names the methods whose searched
     setting did not hold up in their seeded runs."""
-    by_kind = {row.method_kind: row for row in rows if row.accuracy is not None}
+    by_kind = {row.method_kind: row for row in rows if row.score is not None}
     lora, randlora, full = by_kind.get("lora"), by_kind.get("randlora"), by_kind.get("full")
     if lora is None or randlora is None:
         return Conclusion("insufficient", None, None, full_vs_best, best_peft)
     diff = randlora.difference if randlora.baseline == lora.method else None
+    sign = 1.0 if lora.higher_is_better else -1.0  # > 0 below: the first is better
+
+    def better(d: PairedDifference | None) -> bool:
+        return d is not None and min(sign * d.low, sign * d.high) > 0
+
+    def worse(d: PairedDifference | None) -> bool:
+        return d is not None and max(sign * d.low, sign * d.high) < 0
+
     if any(row.method in not_held for row in (lora, randlora, full) if row is not None):
         return Conclusion("unreliable", None, diff, full_vs_best, best_peft)
-    if full is not None and full_vs_best is not None and full_vs_best.low > 0:
+    if full is not None and better(full_vs_best):
         fits = memory_limit_mib is None or (full.peak_memory_mib or 0) <= memory_limit_mib
         if fits:
             return Conclusion("full", full.method, diff, full_vs_best, best_peft)
-    if diff is not None and diff.low > 0:
+    if better(diff):
         return Conclusion("randlora", randlora.method, diff, full_vs_best, best_peft)
-    if diff is not None and diff.high < 0:
+    if worse(diff):
         return Conclusion("lora", lora.method, diff, full_vs_best, best_peft)
     return Conclusion("inconclusive", lora.method, diff, full_vs_best, best_peft)

@@ -1,1 +1,26 @@
-"""Tasks: one module per task type (text classification first)."""
+"""Registry of tasks: a plain dict from the recipe's `task` to its class (see tasks/base.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from poc_cli.errors import RecipeError
+from poc_cli.tasks.base import Metric, Task
+from poc_cli.tasks.image_classification import ImageClassification
+from poc_cli.tasks.image_text import ImageText
+from poc_cli.tasks.text_classification import TextClassification
+
+if TYPE_CHECKING:
+    from poc_cli.recipe import DataSpec
+
+TASKS: dict[str, type[Task]] = {t.name: t for t in (TextClassification, ImageClassification, ImageText)}
+
+
+def get_task(name: str, data: DataSpec) -> Task:
+    """The task `name` for the recipe's data section; an unknown name lists the valid ones."""
+    if name not in TASKS:
+        raise RecipeError(f"task: unknown task {name!r}; available: {', '.join(TASKS)}")
+    return TASKS[name](data)
+
+
+__all__ = ["TASKS", "Metric", "Task", "get_task"]

@@ -1,16 +1,28 @@
-"""Text classification (single text or a text pair): batches and metrics."""
+"""`task: text-classification`: a single text, or a pair with `data.text_pair_column`."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING, Any
+
 import pandas as pd
 import torch
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
-from torch.utils.data import DataLoader
-from transformers import DataCollatorWithPadding
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    PretrainedConfig,
+)
+
+from poc_cli.tasks.base import ClassificationTask, label_config, top_level_heads
+
+if TYPE_CHECKING:
+    from poc_cli.recipe import TrainingSpec
 
 
-class _Encoded(torch.utils.data.Dataset):
+class _Encoded(Dataset):
     def __init__(self, encodings: dict[str, list[list[int]]], labels: list[int]) -> None:
         self.encodings = encodings
         self.labels = labels
@@ -24,46 +36,47 @@ class _Encoded(torch.utils.data.Dataset):
         return item
 
 
-def encode(frame: pd.DataFrame, tokenizer, labels: tuple[str, ...], max_length: int) -> _Encoded:  # noqa: ANN001
-    """Tokenise a split once, up front; padding is left to the collator (per batch)."""
-    pair = frame["text_pair"].tolist() if "text_pair" in frame else None
-    encodings = tokenizer(frame["text"].tolist(), pair, truncation=True, max_length=max_length)
-    index = {label: i for i, label in enumerate(labels)}
-    return _Encoded(dict(encodings), [index[label] for label in frame["label"]])
+class TextClassification(ClassificationTask):
+    """An `AutoModelForSequenceClassification` with a new head over the labels."""
 
+    name = "text-classification"
+    data_fields = frozenset({"text_column", "text_pair_column"})
+    excluded_by_default = ("pooler",)  # the pooler is not part of the encoder proper
 
-def loader(
-    dataset: _Encoded, tokenizer, *, batch_size: int, shuffle: bool, seed: int  # noqa: ANN001
-) -> DataLoader:
-    """Batches padded to their longest example; the order is drawn from `seed`."""
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
-        collate_fn=DataCollatorWithPadding(tokenizer),
-    )
+    def columns(self) -> dict[str, str]:
+        out = {"text": "text_column"}
+        if self.spec.text_pair_column is not None:
+            out["text_pair"] = "text_pair_column"
+        return out
 
+    def config(self, source: str, labels: tuple[str, ...]) -> PretrainedConfig:
+        return label_config(AutoConfig.from_pretrained, source, labels)
 
-def classification_metrics(y_true: list[int], y_pred: list[int], labels: tuple[str, ...]) -> dict:
-    """Accuracy, macro-F1, per-class precision and recall, confusion matrix (rows: true)."""
-    ids = list(range(len(labels)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=ids, zero_division=0
-    )
-    return {
-        "n": len(y_true),
-        "accuracy": float(np.mean(np.asarray(y_true) == np.asarray(y_pred))),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)),
-        "per_class": {
-            label: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, label in enumerate(labels)
-        },
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
-    }
+    def skeleton(self, config: PretrainedConfig) -> nn.Module:
+        with torch.device("meta"):
+            return AutoModelForSequenceClassification.from_config(config)
+
+    def load_model(self, source: str, config: PretrainedConfig) -> nn.Module:
+        return AutoModelForSequenceClassification.from_pretrained(source, config=config)
+
+    def processor(self, source: str, config: PretrainedConfig) -> Any:
+        del config
+        return AutoTokenizer.from_pretrained(source)
+
+    def head_modules(self, model: nn.Module) -> tuple[str, ...]:
+        return top_level_heads(model)
+
+    def encode(self, frame: pd.DataFrame, processor: Any, labels: tuple[str, ...], training: TrainingSpec) -> Dataset:
+        """Tokenise a split once, up front; padding is left to the collator (per batch)."""
+        pair = frame["text_pair"].tolist() if "text_pair" in frame else None
+        encodings = processor(frame["text"].tolist(), pair, truncation=True, max_length=training.max_length)
+        index = {label: i for i, label in enumerate(labels)}
+        return _Encoded(dict(encodings), [index[label] for label in frame["label"]])
+
+    def loader(self, dataset: Dataset, processor: Any, *, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+        """Batches padded to their longest example."""
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
+                          generator=torch.Generator().manual_seed(seed), collate_fn=DataCollatorWithPadding(processor))
+
+    def logits(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return model(**{k: v for k, v in batch.items() if k != "labels"}).logits

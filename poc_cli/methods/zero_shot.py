@@ -1,0 +1,42 @@
+"""The zero-shot reference: the pretrained model scored as it is, nothing trained.
+
+Added by the plan for tasks that can score an untrained model (image-text: CLIP's own
+similarities between images and class prompts), so every fine-tuned method is read
+against what the model already knew.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from poc_cli.modelhub import Architecture
+from poc_cli.recipe import ReferenceSpec
+
+FITTED = False
+TRAINS = False
+SAVES = None
+
+
+def count(arch: Architecture, r: int | None = None) -> int:
+    """Nothing trains."""
+    del arch, r
+    return 0
+
+
+def fit(arch: Architecture, target: int) -> None:
+    """Nothing to fit."""
+    del arch, target
+
+
+def settings(spec: ReferenceSpec, r: int | None = None) -> dict[str, float | int | bool]:
+    """No configuration."""
+    del spec, r
+    return {}
+
+
+def apply(model: nn.Module, *, spec: ReferenceSpec, r: int | None, arch: Architecture, seed: int) -> nn.Module:
+    """Freeze every parameter."""
+    del spec, r, arch, seed
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model

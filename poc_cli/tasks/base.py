@@ -1,0 +1,207 @@
+"""The task seam: what a kind of problem (text, images, image-text ...) owns, behind one protocol.
+
+A task reads and checks its data, builds the model and its processor, names the modules
+that are its new head, batches, computes the loss, predicts and scores. It declares its
+metrics once; search, compare, the statistics and the report read that declaration (it
+is stored in every record) instead of assuming "accuracy". A new task is one module that
+subclasses `Task` (or `ClassificationTask`) and one line in `poc_cli.tasks.TASKS`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from transformers import PretrainedConfig
+
+from poc_cli.errors import RecipeError
+
+if TYPE_CHECKING:
+    from poc_cli.data import SourceFile
+    from poc_cli.recipe import DataSpec, TrainingSpec
+
+# A folder reader: (path, field) -> (frame, source); tasks whose data may be a folder provide one.
+FolderReader = Callable[[str, str], "tuple[pd.DataFrame, SourceFile]"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A declared metric: how it is named, its unit and which direction is better.
+
+    `per_example`: the metric is the mean of a per-example score (accuracy: 1 when right),
+    so a paired bootstrap over test examples can give its interval with one seed.
+    """
+
+    name: str
+    unit: str  # "fraction" (shown in %), or a unit such as "nats"
+    higher_is_better: bool
+    per_example: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ACCURACY = Metric("accuracy", "fraction", higher_is_better=True, per_example=True)
+MACRO_F1 = Metric("macro_f1", "fraction", higher_is_better=True, per_example=False)
+
+
+class Task(ABC):
+    """One kind of problem. Subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str]
+    metrics: ClassVar[tuple[Metric, ...]]  # the first is the primary metric
+    # Recipe `data` fields this task reads beyond the common ones; a field set for another task is an error.
+    data_fields: ClassVar[frozenset[str]] = frozenset()
+    # Method id of an untrained reference row the plan adds (e.g. "zero-shot"); None: no reference.
+    reference: ClassVar[str | None] = None
+    # Parts of module names kept out of the default targets (e.g. BERT's pooler).
+    excluded_by_default: ClassVar[tuple[str, ...]] = ()
+    folder_reader: ClassVar[FolderReader | None] = None
+
+    def __init__(self, spec: DataSpec) -> None:
+        self.spec = spec
+
+    @property
+    def primary(self) -> Metric:
+        return self.metrics[0]
+
+    def check_spec(self) -> None:
+        """Task-specific checks of the recipe's data section: a ValueError naming the field first."""
+
+    @abstractmethod
+    def columns(self) -> dict[str, str]:
+        """The columns a split must have: name inside poc -> the recipe field that names it in the file."""
+
+    def finish_split(self, frame: pd.DataFrame, *, location: str, field: str) -> pd.DataFrame:
+        """Last checks and conversions of one split read from `location` (e.g. resolve image paths)."""
+        del location, field
+        return frame
+
+    @abstractmethod
+    def config(self, source: str, labels: tuple[str, ...]) -> PretrainedConfig:
+        """The model's config, with the task's labels where the model has a head."""
+
+    @abstractmethod
+    def skeleton(self, config: PretrainedConfig) -> nn.Module:
+        """The model with the right shapes and no weights (meta device): for counting only."""
+
+    @abstractmethod
+    def load_model(self, source: str, config: PretrainedConfig) -> nn.Module:
+        """The pretrained model (a new head initialised from torch's RNG: seed first)."""
+
+    @abstractmethod
+    def processor(self, source: str, config: PretrainedConfig) -> Any:
+        """The model's tokenizer, image processor, or both."""
+
+    @abstractmethod
+    def head_modules(self, model: nn.Module) -> tuple[str, ...]:
+        """Top-level modules new for the task: trained by every method, outside the budget."""
+
+    @abstractmethod
+    def encode(self, frame: pd.DataFrame, processor: Any, labels: tuple[str, ...], training: TrainingSpec) -> Dataset:
+        """One split as a Dataset of model inputs with `labels`."""
+
+    @abstractmethod
+    def loader(self, dataset: Dataset, processor: Any, *, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+        """Batches of `dataset`; the order is drawn from `seed`."""
+
+    @abstractmethod
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The training loss of one batch (a scalar)."""
+
+    @abstractmethod
+    def predict(self, model: nn.Module, batches: DataLoader, *, device: torch.device) -> dict[str, list]:
+        """Per-example predictions of a split, in split order (stored in the record)."""
+
+    @abstractmethod
+    def evaluate(self, predictions: dict[str, list], labels: tuple[str, ...]) -> dict[str, Any]:
+        """The declared metrics (and details) from `predict`'s output."""
+
+    def tokens(self, batch: dict[str, torch.Tensor]) -> int:
+        """Text tokens in a batch, for tokens/s (0 where the input is not text)."""
+        mask = batch.get("attention_mask")
+        return int(mask.sum()) if mask is not None else 0
+
+
+def classification_metrics(y_true: list[int], y_pred: list[int], labels: tuple[str, ...]) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision and recall, confusion matrix (rows: true)."""
+    ids = list(range(len(labels)))
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
+    return {
+        "n": len(y_true),
+        "accuracy": float(np.mean(np.asarray(y_true) == np.asarray(y_pred))),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)),
+        "per_class": {
+            label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                    "support": int(support[i])}
+            for i, label in enumerate(labels)
+        },
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
+    }
+
+
+class ClassificationTask(Task):
+    """Every input gets one of the labels: cross-entropy over class logits, accuracy and macro-F1.
+
+    Subclasses say how to get the logits of a batch (`logits`); loss, prediction and scoring
+    are shared, so text, image and image-text classification score exactly alike.
+    """
+
+    metrics = (ACCURACY, MACRO_F1)
+
+    @abstractmethod
+    def logits(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(batch, classes) scores of a batch; `labels` in the batch are not read."""
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.cross_entropy(self.logits(model, batch), batch["labels"])
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, batches: DataLoader, *, device: torch.device) -> dict[str, list]:
+        """True labels, predicted labels, the predicted class's probability and whether it was right."""
+        model.eval()
+        y_true: list[int] = []
+        y_pred: list[int] = []
+        confidence: list[float] = []
+        for batch in batches:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            probs = torch.softmax(self.logits(model, batch).float(), dim=-1)
+            top, index = probs.max(dim=-1)
+            y_true += batch["labels"].tolist()
+            y_pred += index.tolist()
+            confidence += top.tolist()
+        correct = [float(t == p) for t, p in zip(y_true, y_pred)]
+        return {"y_true": y_true, "y_pred": y_pred, "confidence": confidence, "per_example": {"accuracy": correct}}
+
+    def evaluate(self, predictions: dict[str, list], labels: tuple[str, ...]) -> dict[str, Any]:
+        return classification_metrics(predictions["y_true"], predictions["y_pred"], labels)
+
+
+def top_level_heads(model: nn.Module) -> tuple[str, ...]:
+    """Top-level children outside the pretrained base model that hold parameters.
+
+    For a `...ForSequenceClassification` / `...ForImageClassification` model these are newly
+    initialised for the task (BERT's `classifier`, GPT-2's `score`, ViT's `classifier`);
+    peft calls them `modules_to_save`.
+    """
+    base = getattr(model, "base_model_prefix", "")
+    if not hasattr(model, base):
+        raise RecipeError(f"model: {type(model).__name__} has no base model '{base}' to tell its head from")
+    return tuple(name for name, child in model.named_children()
+                 if name != base and any(True for _ in child.parameters()))
+
+
+def label_config(config_class_loader: Callable[..., PretrainedConfig], source: str,
+                 labels: tuple[str, ...]) -> PretrainedConfig:
+    """A config loaded with the task's label names (for models with a classification head)."""
+    return config_class_loader(source, num_labels=len(labels), id2label=dict(enumerate(labels)),
+                               label2id={label: i for i, label in enumerate(labels)})
