@@ -148,7 +148,8 @@ def _print_plan(plan: Plan) -> None:
         console.print(f"{len(plan.trial_jobs)} trials, then {plan.run_count} seeded run(s) (methods x seeds) "
                       "at each method's chosen setting", highlight=False)
     else:
-        console.print(f"{plan.run_count} jobs (methods x seeds)", highlight=False)
+        reference = " + the zero-shot reference" if plan.reference is not None else ""
+        console.print(f"{plan.run_count} jobs (methods x seeds{reference})", highlight=False)
 
 
 def _load_plan(recipe_path: Path) -> Plan:

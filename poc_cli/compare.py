@@ -12,6 +12,7 @@ from typing import Any
 
 from poc_cli.cost import Price, run_cost, typical_price
 from poc_cli.errors import PocError
+from poc_cli.methods import METHODS, get_method
 from poc_cli.stats import PairedDifference, Summary, paired_bootstrap, paired_t, summarize
 from poc_cli.search import did_not_hold
 from poc_cli.store import Store
@@ -144,6 +145,13 @@ def compare(
     return compare_records(records, baseline=baseline, price=price)
 
 
+def _recipe_order(record: dict[str, Any], method: str) -> tuple[int, int, str]:
+    """Untrained references first, then the recipe's own order of methods."""
+    labels = [m.get("name") or m.get("method") for m in (record.get("job", {}).get("recipe") or {}).get("methods", [])]
+    trains = record.get("method_kind") in METHODS and get_method(record["method_kind"]).TRAINS
+    return (int(trains), labels.index(method) if method in labels else len(labels), method)
+
+
 def compare_records(records: list[dict[str, Any]], *, baseline: str | None = None,
                     price: Price | None = None) -> list[MethodRow]:
     """Rows for every recipe and method among `records` (one per recipe, method and seed)."""
@@ -152,6 +160,7 @@ def compare_records(records: list[dict[str, Any]], *, baseline: str | None = Non
         grouped[record["recipe_name"]][record["method"]].append(record)
     rows = []
     for recipe_name, by_method in grouped.items():
+        by_method = dict(sorted(by_method.items(), key=lambda item: _recipe_order(item[1][0], item[0])))
         reference = baseline or ("lora" if "lora" in by_method else next(iter(by_method)))
         base_ok = {r["seed"]: r for r in by_method.get(reference, []) if r["status"] == "ok"}
         for method, runs in by_method.items():

@@ -103,17 +103,26 @@ def find_layers(model: nn.Module, patterns: list[str] | None, head: tuple[str, .
     Default: every Linear (or Conv1D) outside the head and the task's exclusions (BERT's
     pooler); for CLIP that is both towers and their projections. A pattern matches a module
     whose full name equals it or ends with `.pattern`, as in peft.
+
+    A Linear owned by `nn.MultiheadAttention` (its `out_proj`, as in SigLIP's pooling head)
+    is never called: the attention reads its weight directly, so an adapter there would be
+    counted and never trained. It is left out of the defaults and refused by name.
     """
+    bypassed = {f"{name}.{child}" if name else child for name, module in model.named_modules()
+                if isinstance(module, nn.MultiheadAttention) for child, _ in module.named_children()}
     found = []
     for name, module in model.named_modules():
         shape = _shape(module)
         if shape is None or any(name == h or name.startswith(h + ".") for h in head):
             continue
         if patterns is None:
-            if any(part in excluded for part in name.split(".")):
+            if name in bypassed or any(part in excluded for part in name.split(".")):
                 continue
         elif not any(name == p or name.endswith("." + p) for p in patterns):
             continue
+        elif name in bypassed:
+            raise RecipeError(f"target_modules: {name} belongs to an nn.MultiheadAttention, which never calls it: "
+                              "an adapter there would not train; leave it out")
         found.append(Layer(name=name, in_features=shape[0], out_features=shape[1], conv1d=shape[2]))
     if not found:
         what = f"{patterns}" if patterns is not None else "the default (every Linear layer outside the head)"

@@ -122,3 +122,78 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, t
                               capture_output=True, text=True, env=env, timeout=900)
         assert proc.returncode == code, proc.stdout + proc.stderr
     return root
+
+
+# --- vision: tiny random models built from configs, saved like hub models -------------------------
+
+IMAGE_SIZE = 32
+WORDS = ["a", "photo", "of", "defect", "ok", "ankle", "boot", "bag", "coat", "dress", "pullover", "sandal",
+         "shirt", "sneaker", "t", "trouser", "-", "."]
+
+
+def _tiny_tokenizer(folder: Path) -> int:
+    """A WordPiece tokenizer over the prompt words; returns its [SEP] id (the text towers pool there)."""
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(WORDS))
+    BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)}).save_pretrained(folder)
+    return vocab.index("[SEP]")
+
+
+def _tower(**extra: Any) -> dict[str, Any]:
+    return {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 48, **extra}
+
+
+def build_vision_model(kind: str, folder: Path) -> Path:
+    """Save a tiny random `vit`, `dinov2`, `clip` or `siglip` model with its processor(s) in `folder`."""
+    from transformers import (BitImageProcessor, CLIPConfig, CLIPImageProcessor, CLIPModel, Dinov2Config,
+                              Dinov2ForImageClassification, SiglipConfig, SiglipImageProcessor, SiglipModel,
+                              ViTConfig, ViTForImageClassification, ViTImageProcessor)
+
+    torch.manual_seed(0)
+    square = {"height": IMAGE_SIZE, "width": IMAGE_SIZE}
+    if kind == "vit":
+        ViTImageProcessor(size=square).save_pretrained(folder)
+        ViTForImageClassification(ViTConfig(**_tower(), image_size=IMAGE_SIZE, patch_size=8)).save_pretrained(folder)
+    elif kind == "dinov2":
+        BitImageProcessor(size={"shortest_edge": IMAGE_SIZE}, crop_size=square).save_pretrained(folder)
+        config = Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2,
+                              image_size=IMAGE_SIZE, patch_size=8)
+        Dinov2ForImageClassification(config).save_pretrained(folder)
+    elif kind == "clip":
+        sep = _tiny_tokenizer(folder)
+        CLIPImageProcessor(size={"shortest_edge": IMAGE_SIZE}, crop_size=square).save_pretrained(folder)
+        config = CLIPConfig(text_config=_tower(vocab_size=len(WORDS) + 5, max_position_embeddings=16,
+                                               eos_token_id=sep, bos_token_id=2, pad_token_id=0),
+                            vision_config=_tower(image_size=IMAGE_SIZE, patch_size=8), projection_dim=16)
+        CLIPModel(config).save_pretrained(folder)
+    elif kind == "siglip":
+        _tiny_tokenizer(folder)
+        SiglipImageProcessor(size=square).save_pretrained(folder)
+        config = SiglipConfig(text_config=_tower(vocab_size=len(WORDS) + 5, max_position_embeddings=16),
+                              vision_config=_tower(image_size=IMAGE_SIZE, patch_size=8))
+        SiglipModel(config).save_pretrained(folder)
+    else:
+        raise ValueError(kind)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def vision_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The four tiny vision models, each in its own folder."""
+    return {kind: build_vision_model(kind, tmp_path_factory.mktemp(f"tiny-{kind}"))
+            for kind in ("vit", "dinov2", "clip", "siglip")}
+
+
+ELPV = SHARED_DATA / "elpv"
+FASHION = SHARED_DATA / "fashion-mnist"
+
+
+def image_recipe(model_dir: Path, task: str, data: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """A valid recipe for an image task on a tiny model."""
+    recipe: dict[str, Any] = {
+        "name": f"tiny-{task}", "model": str(model_dir), "task": task, "data": data, "budget": {"lora_rank": 2},
+        "methods": [{"method": "lora", "lr": 5e-3}, {"method": "randlora", "lr": 5e-3, "alpha_ratio": 2},
+                    {"method": "full", "lr": 1e-3}],
+        "training": {"epochs": 2, "batch_size": 16, "eval_batch_size": 32}, "seeds": [0],
+    }
+    recipe.update(overrides)
+    return recipe
