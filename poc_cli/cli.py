@@ -142,13 +142,19 @@ def _print_plan(plan: Plan) -> None:
         highlight=False,
     )
     console.print(plan_table(plan))
+    reference = f" + the {plan.reference.allocation.label} reference" if plan.reference is not None else ""
+    if len(towers(plan.architecture)) > 1:
+        for allocation in plan.allocations:
+            split = plan.adapter_by_module(allocation)
+            if split:
+                console.print(f"  {allocation.label} by module: " + ", ".join(f"{m} {n:,}" for m, n in split.items()),
+                              highlight=False)
     if plan.trials:
         console.print(search_table(plan))
         console.print(_search_note(plan), highlight=False)
-        console.print(f"{len(plan.trial_jobs)} trials, then {plan.run_count} seeded run(s) (methods x seeds) "
+        console.print(f"{len(plan.trial_jobs)} trials, then {plan.run_count} seeded run(s) (methods x seeds{reference}) "
                       "at each method's chosen setting", highlight=False)
     else:
-        reference = " + the zero-shot reference" if plan.reference is not None else ""
         console.print(f"{plan.run_count} jobs (methods x seeds{reference})", highlight=False)
 
 

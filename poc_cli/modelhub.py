@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -146,10 +146,15 @@ def describe(model: nn.Module, patterns: list[str] | None, task: Task) -> Archit
     )
 
 
-def towers(arch: Architecture) -> dict[str, int]:
-    """Targeted layers per top-level module (CLIP: text_model, vision_model, the projections)."""
-    counts: dict[str, int] = {}
+def by_module(arch: Architecture) -> dict[str, Architecture]:
+    """The targeted layers grouped by top-level module (CLIP: text_model, vision_model, the projections),
+    each as an Architecture a method can count on, so a budget can be shown tower by tower."""
+    groups: dict[str, list[Layer]] = {}
     for layer in arch.layers:
-        top = layer.name.split(".")[0]
-        counts[top] = counts.get(top, 0) + 1
-    return counts
+        groups.setdefault(layer.name.split(".")[0], []).append(layer)
+    return {name: replace(arch, layers=tuple(layers)) for name, layers in groups.items()}
+
+
+def towers(arch: Architecture) -> dict[str, int]:
+    """Targeted layers per top-level module."""
+    return {name: len(part.layers) for name, part in by_module(arch).items()}

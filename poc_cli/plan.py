@@ -19,7 +19,8 @@ from typing import Any
 
 from poc_cli.budget import Allocation, allocate, budget_target, reference_allocation, with_spec
 from poc_cli.data import SourceFile, Splits, load_splits
-from poc_cli.modelhub import Architecture, describe, load_config, resolve_model, towers
+from poc_cli.methods import get_method
+from poc_cli.modelhub import Architecture, by_module, describe, load_config, resolve_model, towers
 from poc_cli.recipe import MethodSpec, Recipe, ReferenceSpec
 from poc_cli.result import Stage
 from poc_cli.search import Choice, Point, fixed_choice, grid, trial_recipe, trial_seed
@@ -104,6 +105,13 @@ class Plan:
                           choice.selection) for seed in self.recipe.seeds]
         return jobs
 
+    def adapter_by_module(self, allocation: Allocation) -> dict[str, int]:
+        """A fitted method's adapter parameters per top-level module (tower); empty for the others."""
+        method = get_method(allocation.method)
+        if not method.FITTED:
+            return {}
+        return {name: method.count(part, allocation.r) for name, part in by_module(self.architecture).items()}
+
     def to_dict(self) -> dict[str, Any]:
         """The plan as `poc plan --json` prints it."""
         return {
@@ -133,6 +141,7 @@ class Plan:
                     "trainable_parameters": a.trainable_parameters,
                     "percent_of_full": a.percent_of_full,
                     "deviation": a.deviation,
+                    "adapter_by_module": self.adapter_by_module(a),
                     "seeds": list(self.recipe.seeds),
                 }
                 for a in self.allocations

@@ -164,23 +164,40 @@ def _real_model(task: Any, config: Any) -> torch.nn.Module:
     return build.from_config(config)
 
 
-def test_plan_fits_lora_and_randlora_over_both_clip_towers(tmp_path: Path) -> None:
-    """`poc plan` on the CLIP ViT-B/32 architecture (its config alone: planning needs no weights)."""
-    folder = tmp_path / "clip-vit-base-patch32"
-    CLIPConfig().save_pretrained(folder)
-    recipe = write_recipe(tmp_path / "r.yaml", image_recipe(folder, "image-text", {
-        "train": str(FASHION / "train"), "test": str(FASHION / "test"), "shots_per_class": 4},
-        budget={"lora_rank": 8}))
-    result = poc("plan", str(recipe), "--json", "--no-estimate")
+@pytest.mark.parametrize(("recipe", "config", "layers"), [
+    ("fashion-mnist-clip.yaml", CLIPConfig,
+     {"text_model": 72, "vision_model": 72, "visual_projection": 1, "text_projection": 1}),
+    ("elpv-inspection.yaml", ViTConfig, {"vit": 72}),
+])
+def test_shipped_recipes_plan_on_the_real_architectures(tmp_path: Path, recipe: str, config: Any,
+                                                        layers: dict[str, int]) -> None:
+    """`poc plan` on a shipped recipe, run from the project root as the README says, with `model:` pointed
+    at a local folder holding the real architecture's config alone (planning needs no weights)."""
+    import yaml
+
+    from conftest import PROJECT
+
+    folder = tmp_path / "model"
+    config().save_pretrained(folder)
+    raw = yaml.safe_load((PROJECT / "recipes" / recipe).read_text())
+    path = write_recipe(tmp_path / recipe, {**raw, "model": str(folder)})
+    result = poc("plan", str(path), "--json", "--no-estimate", cwd=PROJECT)
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    assert plan["target_layers_by_module"] == {"text_model": 72, "vision_model": 72, "visual_projection": 1,
-                                               "text_projection": 1}
+    assert plan["target_layers_by_module"] == layers
     methods = {m["name"]: m for m in plan["methods"]}
     assert methods["lora"]["deviation"] == 0 and abs(methods["randlora"]["deviation"]) < 0.05
-    assert plan["reference"]["method"] == "zero-shot" and plan["reference"]["trainable_parameters"] == 0
-    shown = poc("plan", str(recipe), "--no-estimate").stdout
-    assert "72 in text_model, 72 in vision_model" in shown and "zero-shot" in shown
+    for method in ("lora", "randlora"):
+        split = methods[method]["adapter_by_module"]
+        assert set(split) == set(layers) and sum(split.values()) == methods[method]["adapter_parameters"]
+    if config is CLIPConfig:  # both towers fitted, the zero-shot reference first, 4 shots of 10 classes
+        assert plan["reference"]["method"] == "zero-shot" and plan["reference"]["trainable_parameters"] == 0
+        assert plan["data"]["sizes"]["train"] == 40 and plan["head"]["parameters"] == 0
+        shown = poc("plan", str(path), "--no-estimate", cwd=PROJECT).stdout
+        assert "72 in text_model, 72 in vision_model" in shown and "zero-shot" in shown
+        assert "randlora by module: text_model" in shown and "+ the zero-shot reference" in shown
+    else:
+        assert plan["reference"] is None and plan["data"]["labels"] == ["defect", "ok"]
 
 
 # --- end to end: real `poc run` subprocesses on real images --------------------------------------

@@ -150,3 +150,15 @@ def test_recipe_error_exit_code_in_a_real_process(tmp_path: Path, base: dict[str
 
 def test_recipe_error_class_exit_code() -> None:
     assert RecipeError.exit_code == 2
+
+
+def test_every_shipped_recipe_is_valid() -> None:
+    """The recipes folder holds only recipes that load (the image ones name hub models: planning them
+    needs network access, validating them does not)."""
+    from conftest import PROJECT
+
+    loaded = {path.name: load_recipe(path) for path in sorted((PROJECT / "recipes").glob("*.yaml"))}
+    assert loaded["elpv-inspection.yaml"].task == "image-classification"
+    assert loaded["elpv-inspection.yaml"].business.positive_class == "defect"
+    clip = loaded["fashion-mnist-clip.yaml"]
+    assert clip.task == "image-text" and clip.data.shots_per_class == 4 and clip.search_metric == "accuracy"

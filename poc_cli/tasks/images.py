@@ -62,13 +62,13 @@ def read_image_folder(location: str, field: str) -> tuple[pd.DataFrame, SourceFi
             digest.update(f"{file.relative_to(root).as_posix()}\n".encode())
             digest.update(raw)
             total += len(raw)
-            rows.append({"image": str(file), "label": folder.name})
+            rows.append({"image": str(file.absolute()), "label": folder.name})
     return pd.DataFrame(rows), SourceFile(path=str(root), sha256=digest.hexdigest(), bytes=total)
 
 
 def resolve_images(frame: pd.DataFrame, *, location: str, field: str) -> pd.DataFrame:
     """Image paths relative to the table file made absolute, and every image decoded once."""
-    base = Path(location).parent if Path(location).is_file() else Path(location)
+    base = Path(location).absolute().parent  # a folder's reader gives absolute paths already
     out = frame.copy()
     out["image"] = [str(p if Path(p).is_absolute() else base / p) for p in out["image"]]
     for path in out["image"]:
