@@ -180,7 +180,9 @@ class _Inputs:
 
     @property
     def any_run(self) -> dict[str, Any]:
-        return next((run for runs in self.ok_runs.values() for run in runs.values()), self.records[0])
+        """An ok run that trained (the untrained reference has no throughput or schedule), else any record."""
+        trained = (run for r in self.trained for run in self.ok_runs[r.method].values())
+        return next(trained, next((run for runs in self.ok_runs.values() for run in runs.values()), self.records[0]))
 
 
 def _conclusion(i: _Inputs) -> Conclusion:
@@ -476,8 +478,8 @@ def _methodology(i: _Inputs) -> list[tuple[str, str]]:
         (text(lang, "m_versions"), versions or "-"),
         (text(lang, "m_data"), data),
         (text(lang, "m_seeds"), text(lang, "seeds_text", seeds=", ".join(map(str, sorted({r["seed"] for r in i.records}))))),
-        (text(lang, "m_budget"), text(lang, "budget_text", budget=f"{params.get('budget', 0):,}",
-                                      head=f"{params.get('head', 0):,}")),
+        (text(lang, "m_budget"), text(lang, "budget_text" if params.get("head") else "budget_text_no_head",
+                                      budget=f"{params.get('budget', 0):,}", head=f"{params.get('head', 0):,}")),
         (text(lang, "m_search"), _search_method(i)),
         (text(lang, "m_rules"), text(lang, "rules_text")),
         (text(lang, "m_missing"), text(lang, "missing_gpu", reason=reason_text(lang, gpu["reason"]))

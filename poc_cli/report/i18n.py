@@ -114,6 +114,9 @@ TEXT: dict[str, dict[str, str]] = {
         "budget_text": "Each PEFT method's setting was chosen so that its count of trainable adapter parameters, "
                        "exactly as peft counts them, is closest to the budget of {budget}; the classification head "
                        "({head} parameters) is trained by every method and counted apart.",
+        "budget_text_no_head": "Each PEFT method's setting was chosen so that its count of trainable adapter "
+                               "parameters, exactly as peft counts them, is closest to the budget of {budget}. The "
+                               "task adds no head: the classes are text prompts scored by the pretrained model.",
         "rules_text": "0. None while a searched setting did not hold up in its seeded runs. 1. Full fine-tuning "
                       "when significantly better than the best PEFT method and within the "
                       "memory limit. 2. RandLoRA when significantly better than LoRA. 3. LoRA when significantly "
@@ -233,6 +236,9 @@ TEXT: dict[str, dict[str, str]] = {
         "budget_text": "各 PEFT 手法の設定は、peft が数えるのと同じ方法で数えた学習パラメータ数が予算 {budget} に"
                        "最も近くなるように選んでいます。分類ヘッド（{head} パラメータ）はすべての手法で学習し、"
                        "別に数えています。",
+        "budget_text_no_head": "各 PEFT 手法の設定は、peft が数えるのと同じ方法で数えた学習パラメータ数が予算 "
+                               "{budget} に最も近くなるように選んでいます。このタスクでは分類ヘッドを追加せず、"
+                               "各クラスをテキストのプロンプトとして事前学習済みモデルで照合します。",
         "rules_text": "0. 探索で選んだ設定が本番学習で再現しない場合は推奨なし。"
                       "1. フルファインチューニングが最良の PEFT 手法より有意に高く、メモリ上限にも収まる場合は"
                       "フルファインチューニング。2. RandLoRA が LoRA より有意に高い場合は RandLoRA。"

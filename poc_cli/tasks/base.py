@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from transformers import PretrainedConfig
+from transformers import AutoConfig, PretrainedConfig
 
 from poc_cli.errors import RecipeError
 
@@ -186,6 +186,31 @@ class ClassificationTask(Task):
         return classification_metrics(predictions["y_true"], predictions["y_pred"], labels)
 
 
+class HeadClassification(ClassificationTask):
+    """A classification task whose model is an `AutoModelFor...Classification` class with a new head.
+
+    Subclasses name the class (`auto_model`); the config carries the task's labels, the
+    head is what lies outside the base model, and the logits are the model's own.
+    """
+
+    auto_model: ClassVar[Any]  # e.g. transformers.AutoModelForSequenceClassification
+    load_kwargs: ClassVar[dict[str, Any]] = {}
+
+    def config(self, source: str, labels: tuple[str, ...]) -> PretrainedConfig:
+        return AutoConfig.from_pretrained(source, num_labels=len(labels), id2label=dict(enumerate(labels)),
+                                          label2id={label: i for i, label in enumerate(labels)})
+
+    def skeleton(self, config: PretrainedConfig) -> nn.Module:
+        with torch.device("meta"):
+            return self.auto_model.from_config(config)
+
+    def load_model(self, source: str, config: PretrainedConfig) -> nn.Module:
+        return self.auto_model.from_pretrained(source, config=config, **self.load_kwargs)
+
+    def head_modules(self, model: nn.Module) -> tuple[str, ...]:
+        return top_level_heads(model)
+
+
 def top_level_heads(model: nn.Module) -> tuple[str, ...]:
     """Top-level children outside the pretrained base model that hold parameters.
 
@@ -198,10 +223,3 @@ def top_level_heads(model: nn.Module) -> tuple[str, ...]:
         raise RecipeError(f"model: {type(model).__name__} has no base model '{base}' to tell its head from")
     return tuple(name for name, child in model.named_children()
                  if name != base and any(True for _ in child.parameters()))
-
-
-def label_config(config_class_loader: Callable[..., PretrainedConfig], source: str,
-                 labels: tuple[str, ...]) -> PretrainedConfig:
-    """A config loaded with the task's label names (for models with a classification head)."""
-    return config_class_loader(source, num_labels=len(labels), id2label=dict(enumerate(labels)),
-                               label2id={label: i for i, label in enumerate(labels)})

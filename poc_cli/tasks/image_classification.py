@@ -13,46 +13,28 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, PretrainedConfig
+from transformers import AutoImageProcessor, AutoModelForImageClassification, PretrainedConfig
 
-from poc_cli.tasks.base import ClassificationTask, label_config, top_level_heads
-from poc_cli.tasks.images import image_dataset, image_loader, read_image_folder, resolve_images
+from poc_cli.tasks.base import HeadClassification
+from poc_cli.tasks.images import ImageInputs, image_dataset, image_loader
 
 if TYPE_CHECKING:
     from poc_cli.recipe import TrainingSpec
 
 
-class ImageClassification(ClassificationTask):
+class ImageClassification(ImageInputs, HeadClassification):
     """An `AutoModelForImageClassification`; a pretrained head of another size is replaced."""
 
     name = "image-classification"
+    auto_model = AutoModelForImageClassification
+    # A checkpoint with a 1,000-class ImageNet head gets a new head of the task's size.
+    load_kwargs = {"ignore_mismatched_sizes": True}
     data_fields = frozenset({"image_column"})
     excluded_by_default = ("pooler",)
-    folder_reader = staticmethod(read_image_folder)
-
-    def columns(self) -> dict[str, str]:
-        return {"image": "image_column"}
-
-    def finish_split(self, frame: pd.DataFrame, *, location: str, field: str) -> pd.DataFrame:
-        return resolve_images(frame, location=location, field=field)
-
-    def config(self, source: str, labels: tuple[str, ...]) -> PretrainedConfig:
-        return label_config(AutoConfig.from_pretrained, source, labels)
-
-    def skeleton(self, config: PretrainedConfig) -> nn.Module:
-        with torch.device("meta"):
-            return AutoModelForImageClassification.from_config(config)
-
-    def load_model(self, source: str, config: PretrainedConfig) -> nn.Module:
-        # A checkpoint with a 1,000-class ImageNet head gets a new head of the task's size.
-        return AutoModelForImageClassification.from_pretrained(source, config=config, ignore_mismatched_sizes=True)
 
     def processor(self, source: str, config: PretrainedConfig) -> Any:
         del config
         return AutoImageProcessor.from_pretrained(source)
-
-    def head_modules(self, model: nn.Module) -> tuple[str, ...]:
-        return top_level_heads(model)
 
     def encode(self, frame: pd.DataFrame, processor: Any, labels: tuple[str, ...], training: TrainingSpec) -> Dataset:
         del training

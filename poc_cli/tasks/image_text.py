@@ -20,7 +20,7 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoTokenize
 
 from poc_cli.errors import RecipeError
 from poc_cli.tasks.base import ClassificationTask
-from poc_cli.tasks.images import image_dataset, image_loader, read_image_folder, resolve_images, stack
+from poc_cli.tasks.images import ImageInputs, image_dataset, image_loader, stack
 
 if TYPE_CHECKING:
     from poc_cli.recipe import TrainingSpec
@@ -50,13 +50,12 @@ class _WithPrompts:
         return {**stack(items), **self.prompts}
 
 
-class ImageText(ClassificationTask):
+class ImageText(ImageInputs, ClassificationTask):
     """An `AutoModel` with `get_image_features` and `get_text_features`; classes as prompts."""
 
     name = "image-text"
     data_fields = frozenset({"image_column", "prompt_template"})
     reference = "zero-shot"
-    folder_reader = staticmethod(read_image_folder)
 
     def check_spec(self) -> None:
         """The template names the class; a ValueError here becomes the recipe's one-line error."""
@@ -76,12 +75,6 @@ class ImageText(ClassificationTask):
     def prompts(self, labels: tuple[str, ...]) -> list[str]:
         """One prompt per class, in label order (underscores in folder names read as spaces)."""
         return [self.template.format(label=label.replace("_", " ")) for label in labels]
-
-    def columns(self) -> dict[str, str]:
-        return {"image": "image_column"}
-
-    def finish_split(self, frame: pd.DataFrame, *, location: str, field: str) -> pd.DataFrame:
-        return resolve_images(frame, location=location, field=field)
 
     def config(self, source: str, labels: tuple[str, ...]) -> PretrainedConfig:
         del labels  # the classes are prompts, not a head

@@ -111,3 +111,18 @@ def image_loader(dataset: Dataset, *, batch_size: int, shuffle: bool, seed: int,
     """Batches of `collate`d images; the order is drawn from `seed`."""
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(seed),
                       collate_fn=collate)
+
+
+class ImageInputs:
+    """What every image task reads: an `image` column of paths (or a folder of classes), decoded up front.
+
+    A mixin for `Task` subclasses; it fills in their data declaration and checks.
+    """
+
+    folder_reader = staticmethod(read_image_folder)
+
+    def columns(self) -> dict[str, str]:
+        return {"image": "image_column"}
+
+    def finish_split(self, frame: pd.DataFrame, *, location: str, field: str) -> pd.DataFrame:
+        return resolve_images(frame, location=location, field=field)

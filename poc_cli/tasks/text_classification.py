@@ -8,15 +8,9 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from transformers import (
-    AutoConfig,
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    DataCollatorWithPadding,
-    PretrainedConfig,
-)
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, PretrainedConfig
 
-from poc_cli.tasks.base import ClassificationTask, label_config, top_level_heads
+from poc_cli.tasks.base import HeadClassification
 
 if TYPE_CHECKING:
     from poc_cli.recipe import TrainingSpec
@@ -36,10 +30,11 @@ class _Encoded(Dataset):
         return item
 
 
-class TextClassification(ClassificationTask):
+class TextClassification(HeadClassification):
     """An `AutoModelForSequenceClassification` with a new head over the labels."""
 
     name = "text-classification"
+    auto_model = AutoModelForSequenceClassification
     data_fields = frozenset({"text_column", "text_pair_column"})
     excluded_by_default = ("pooler",)  # the pooler is not part of the encoder proper
 
@@ -49,22 +44,9 @@ class TextClassification(ClassificationTask):
             out["text_pair"] = "text_pair_column"
         return out
 
-    def config(self, source: str, labels: tuple[str, ...]) -> PretrainedConfig:
-        return label_config(AutoConfig.from_pretrained, source, labels)
-
-    def skeleton(self, config: PretrainedConfig) -> nn.Module:
-        with torch.device("meta"):
-            return AutoModelForSequenceClassification.from_config(config)
-
-    def load_model(self, source: str, config: PretrainedConfig) -> nn.Module:
-        return AutoModelForSequenceClassification.from_pretrained(source, config=config)
-
     def processor(self, source: str, config: PretrainedConfig) -> Any:
         del config
         return AutoTokenizer.from_pretrained(source)
-
-    def head_modules(self, model: nn.Module) -> tuple[str, ...]:
-        return top_level_heads(model)
 
     def encode(self, frame: pd.DataFrame, processor: Any, labels: tuple[str, ...], training: TrainingSpec) -> Dataset:
         """Tokenise a split once, up front; padding is left to the collator (per batch)."""
