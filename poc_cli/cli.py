@@ -30,7 +30,7 @@ from poc_cli.recipe import load_recipe
 from poc_cli.report import FORMATS, write_report
 from poc_cli.result import FINISHED, Stage, Status
 from poc_cli.search import trial_seed
-from poc_cli.formatting import config_text, summary_text
+from poc_cli.formatting import config_text, metric_header, metric_text, summary_text
 from poc_cli.modelhub import towers
 from poc_cli.store import DEFAULT_STORE, Store
 
@@ -141,6 +141,8 @@ def _print_plan(plan: Plan) -> None:
         f"budget [bold]{plan.budget:,}[/] adapter parameters, tolerance {plan.recipe.budget.tolerance:.0%}",
         highlight=False,
     )
+    for note in plan.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     console.print(plan_table(plan))
     reference = f" + the {plan.reference.allocation.label} reference" if plan.reference is not None else ""
     if len(towers(plan.architecture)) > 1:
@@ -390,9 +392,11 @@ def compare_command(
     for recipe_name in dict.fromkeys(r.recipe for r in rows):
         mine = [r for r in rows if r.recipe == recipe_name]
         metrics = list(next((r.scores for r in mine if r.scores), {mine[0].metric: None}))
-        table = Table(title=f"Recipe {recipe_name}: {', '.join(metrics)} in %, difference against "
-                            f"{mine[0].baseline}", title_justify="left")
-        for column in ("method", "configuration", "chosen by", "trainable", *metrics, f"Δ {mine[0].metric} [95% CI]",
+        units = mine[0].units
+        table = Table(title=f"Recipe {recipe_name}: test metrics, difference against {mine[0].baseline}",
+                      title_justify="left")
+        for column in ("method", "configuration", "chosen by", "trainable",
+                       *[metric_header(m, units.get(m, "fraction")) for m in metrics], f"Δ {mine[0].metric} [95% CI]",
                        "peak memory", "train time", "examples/s", "energy", "cost/run", "adapter", "runs"):
             table.add_column(column)
         for row in mine:
@@ -403,7 +407,7 @@ def compare_command(
                 _chosen_text(row.selection),
                 f"{row.trainable_parameters:,} ({row.percent_of_full:.2f}%)"
                 if row.trainable_parameters is not None else "-",
-                *[summary_text(row.scores.get(m)) for m in metrics], _difference_text(row),
+                *[metric_text(row.scores.get(m), units.get(m, "fraction")) for m in metrics], _difference_text(row),
                 f"{row.peak_memory_mib:,.0f} MiB {row.memory_label}" if row.peak_memory_mib else "-",
                 summary_text(row.train_s, scale=1.0, digits=1).replace(" (n=", " s (n=") if row.train_s else "-",
                 f"{row.examples_per_s:.1f}" if row.examples_per_s else "-",

@@ -34,6 +34,7 @@ class MethodRow:
     higher_is_better: bool
     score: Summary | None  # the primary metric on test, over seeds
     scores: dict[str, Summary]  # every declared metric on test, the primary first
+    units: dict[str, str]  # each declared metric's unit ("fraction" is shown in %)
     baseline: str
     difference: PairedDifference | None  # the primary metric minus the baseline's
     peak_memory_mib: float | None
@@ -177,7 +178,7 @@ def compare_records(records: list[dict[str, Any]], *, baseline: str | None = Non
             train = [r["timing"]["train_s"] for r in ok.values() if "train_s" in r.get("timing", {})]
             train_summary = summarize(train) if train else None
             scores = {m["name"]: summarize([r["metrics"]["test"][m["name"]] for r in ok.values()])
-                      for m in declared if ok}
+                      for m in declared if ok and all(m["name"] in r["metrics"]["test"] for r in ok.values())}
             energy = [r["energy"]["energy_j"] for r in ok.values() if (r.get("energy") or {}).get("energy_j") is not None]
             rows.append(MethodRow(
                 recipe=recipe_name, method=method, method_kind=first["method_kind"],
@@ -189,7 +190,7 @@ def compare_records(records: list[dict[str, Any]], *, baseline: str | None = Non
                                  if params.get("trainable_counted") is not None and params.get("full_model")
                                  else None),
                 metric=primary["name"], higher_is_better=primary["higher_is_better"],
-                score=scores.get(primary["name"]), scores=scores,
+                score=scores.get(primary["name"]), scores=scores, units={m["name"]: m["unit"] for m in declared},
                 baseline=reference,
                 difference=None if method == reference else paired_difference(ok, base_ok, primary["name"]),
                 peak_memory_mib=max((m for m, _ in memory if m is not None), default=None),

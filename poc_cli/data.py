@@ -133,7 +133,9 @@ def _columns(frame: pd.DataFrame, spec: DataSpec, task: Task, *, field: str, loc
     """Select and rename the task's columns; reject empty files, absent columns and empty cells."""
     if frame.empty:
         raise RecipeError(f"data.{field}: the {field} split is empty: {location} has no rows")
-    wanted = {**task.columns(), "label": "label_column"}  # poc's name -> the recipe field naming the file's column
+    wanted = dict(task.columns())  # poc's name -> the recipe field naming the file's column
+    if task.labelled:
+        wanted["label"] = "label_column"
     for key in wanted.values():
         column = getattr(spec, key)
         if column not in frame.columns:
@@ -141,15 +143,25 @@ def _columns(frame: pd.DataFrame, spec: DataSpec, task: Task, *, field: str, loc
                 f"data.{key}: column {column!r} not in {location} ({field}); columns: "
                 + ", ".join(map(str, frame.columns))
             )
-    out = pd.DataFrame({name: frame[getattr(spec, key)].astype("string") for name, key in wanted.items()
+    out = pd.DataFrame({name: frame[getattr(spec, key)] if name in task.raw_columns
+                        else frame[getattr(spec, key)].astype("string") for name, key in wanted.items()
                         if name != "label"})
-    out["label"] = [_label_text(v) if pd.notna(v) else "" for v in frame[spec.label_column]]
-    return _no_empty_cells(out, location=location, field=field)
+    if task.labelled:
+        out["label"] = [_label_text(v) if pd.notna(v) else "" for v in frame[spec.label_column]]
+    return _no_empty_cells(out, location=location, field=field, raw=task.raw_columns)
 
 
-def _no_empty_cells(out: pd.DataFrame, *, location: str, field: str) -> pd.DataFrame:
+def _is_empty(value: object) -> bool:
+    if isinstance(value, (list, tuple, dict)):
+        return len(value) == 0
+    return value is None or (isinstance(value, float) and value != value) or str(value).strip() in ("", "<NA>")
+
+
+def _no_empty_cells(out: pd.DataFrame, *, location: str, field: str,
+                    raw: frozenset[str] = frozenset()) -> pd.DataFrame:
     for column in out.columns:
-        empty = out[column].isna() | (out[column].astype(str).str.strip() == "")
+        empty = (out[column].map(_is_empty) if column in raw
+                 else out[column].isna() | (out[column].astype(str).str.strip() == ""))
         if empty.any():
             row = int(empty.to_numpy().nonzero()[0][0])
             raise RecipeError(
@@ -157,14 +169,16 @@ def _no_empty_cells(out: pd.DataFrame, *, location: str, field: str) -> pd.DataF
                 f"(first at row {row + 1})"
             )
     for column in out.columns:
-        out[column] = out[column].astype(str)
+        if column not in raw:
+            out[column] = out[column].astype(str)
     return out.reset_index(drop=True)
 
 
 def _cut(frame: pd.DataFrame, fraction: float, seed: int, *, field: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split off `fraction` of `frame`, stratified by label where every class has two examples."""
-    counts = frame["label"].value_counts()
-    stratify = frame["label"] if counts.min() >= 2 else None
+    stratify = None
+    if "label" in frame and frame["label"].value_counts().min() >= 2:
+        stratify = frame["label"]
     try:
         rest, cut = train_test_split(frame, test_size=fraction, random_state=seed, stratify=stratify)
     except ValueError as exc:
@@ -249,6 +263,9 @@ def load_splits(spec: DataSpec, task: Task, *, include_test: bool = True) -> Spl
     for field, frame in named.items():
         if frame.empty:
             raise RecipeError(f"data.{field}: the {field} split is empty")
+    if not task.labelled:
+        return Splits(train=train, validation=validation, test=test if include_test else None, labels=(),
+                      sources=tuple(sources))
     seen = set(train["label"])
     if len(seen) < 2:
         raise RecipeError(f"data.train: needs at least 2 distinct labels, found {sorted(seen)}")

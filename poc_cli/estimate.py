@@ -17,6 +17,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from torch.utils.data import Subset
+
 from poc_cli.data import Splits
 from poc_cli.plan import Job, Plan
 from poc_cli.recipe import TrainingSpec
@@ -36,6 +38,7 @@ class MethodTiming:
     setup_s: float  # load the pretrained model and apply the method
     step_s: float  # median training step at the recipe's batch size
     eval_batch_s: float  # one evaluation batch at the recipe's eval batch size
+    model_metrics_s: float  # what the task measures on the whole model, before and after training (forgetting)
 
 
 @dataclass(frozen=True)
@@ -82,14 +85,19 @@ def _measure(job: Job, task: Task, splits: Splits, device: Any) -> tuple[MethodT
         result = train(model, batches, task=task, training=short, lr=job.method.learning_rate, device=device)
         step_s = (training.batch_size / result.examples_per_second if result.examples_per_second
                   else result.seconds / steps)
-    eval_batches = task.loader(encoded, processor, batch_size=training.eval_batch_size, shuffle=False, seed=0)
-    first = [next(iter(eval_batches))]
+    first = task.loader(Subset(encoded, range(min(training.eval_batch_size, len(encoded)))), processor,
+                        batch_size=training.eval_batch_size, shuffle=False, seed=0)
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
         task.predict(model, first, device=device)
         times.append(time.perf_counter() - t0)
-    return MethodTiming(setup_s=setup_s, step_s=step_s, eval_batch_s=statistics.median(times)), encode_s
+    t0 = time.perf_counter()
+    before = task.before_training(model, processor, device=device)
+    task.model_metrics(model, processor, device=device, before=before)
+    model_metrics_s = time.perf_counter() - t0
+    return MethodTiming(setup_s=setup_s, step_s=step_s, eval_batch_s=statistics.median(times),
+                        model_metrics_s=model_metrics_s), encode_s
 
 
 def _job_seconds(timing: MethodTiming, training: TrainingSpec, splits: Splits, evaluated: list[str],
@@ -97,7 +105,8 @@ def _job_seconds(timing: MethodTiming, training: TrainingSpec, splits: Splits, e
     steps = total_steps(training, math.ceil(len(splits.train) / training.batch_size))
     sizes = splits.sizes()
     eval_batches = sum(math.ceil(sizes[s] / training.eval_batch_size) for s in evaluated if s in sizes)
-    return fixed_s + timing.setup_s + steps * timing.step_s + eval_batches * timing.eval_batch_s
+    return (fixed_s + timing.setup_s + steps * timing.step_s + eval_batches * timing.eval_batch_s
+            + timing.model_metrics_s)
 
 
 def estimate(plan: Plan) -> Estimate:

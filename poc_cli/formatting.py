@@ -22,6 +22,16 @@ def summary_text(summary: Summary | None, *, scale: float = 100.0, digits: int =
     return f"{summary.mean * scale:.{digits}f}{std} (n={summary.n})"
 
 
+def metric_text(summary: Summary | None, unit: str) -> str:
+    """A metric's `mean ± std (n=N)` in its unit: fractions in %, anything else (nats ...) as it is."""
+    return summary_text(summary) if unit == "fraction" else summary_text(summary, scale=1.0, digits=3)
+
+
+def metric_header(name: str, unit: str) -> str:
+    """A metric's column heading with its unit."""
+    return f"{name} %" if unit == "fraction" else f"{name} ({unit})" if unit else name
+
+
 def config_text(kind: str, settings: dict[str, Any], lr: float | None, *, all_parameters: str,
                 nothing_trained: str) -> str:
     """A method's configuration: learning rate first, then its settings, or what a method without

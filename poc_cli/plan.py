@@ -49,6 +49,7 @@ class Job:
             "data": recipe["data"],
             "data_sha256": [s.sha256 for s in self.sources],
             "training": recipe["training"],
+            "evaluation": recipe["evaluation"],
             "target_modules": recipe["target_modules"],
             "method": self.method.model_dump(mode="json", exclude={"search"}),  # lr resolved
             "allocation": self.allocation.to_dict(),
@@ -81,6 +82,7 @@ class Plan:
     trials: dict[int, list[tuple[Point, Job]]]  # method index -> its grid, in grid order
     trial_splits: Splits | None  # what trials train and score on (no test split)
     reference: Job | None = None  # the task's untrained reference row (zero-shot), scored before anything trains
+    notes: tuple[str, ...] = ()  # what the task found in the data (e.g. examples truncated at max_length)
 
     @property
     def trial_jobs(self) -> list[Job]:
@@ -129,6 +131,7 @@ class Plan:
             "full_model_parameters": self.architecture.total_parameters,
             "target_layers": len(self.architecture.layers),
             "target_layers_by_module": towers(self.architecture),
+            "notes": list(self.notes),
             "reference": None if self.reference is None else {
                 "id": self.reference.id, "method": self.reference.allocation.label, "seed": self.reference.seed,
                 "trainable_parameters": 0},
@@ -166,6 +169,7 @@ def make_plan(recipe: Recipe) -> Plan:
     source = resolve_model(recipe.model)
     config = load_config(task, source, splits.labels, field_value=recipe.model)
     architecture = describe(task.skeleton(config), recipe.target_modules, task)
+    notes = tuple(task.inspect(splits, source, config, recipe.training))
     allocations = allocate(recipe, architecture)
     reference = None
     if task.reference is not None:  # deterministic: scored once, at the first seed
@@ -193,4 +197,5 @@ def make_plan(recipe: Recipe) -> Plan:
         trials=trials,
         trial_splits=trial_splits,
         reference=reference,
+        notes=notes,
     )

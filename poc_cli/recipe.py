@@ -76,6 +76,10 @@ class DataSpec(Strict):
     image_column: str = "image"
     prompt_template: str | None = Field(default=None, min_length=1, max_length=500)  # image-text; see its task
     shots_per_class: PositiveInt | None = None  # few-shot: keep k training examples per class (seeded)
+    prompt_column: str = "prompt"  # causal-lm: the instruction ...
+    response_column: str = "response"  # ... and the answer the model learns to give
+    messages_column: str | None = None  # causal-lm: chat messages instead; the last is the assistant's answer
+    choices_column: str | None = None  # causal-lm: candidate answers, scored by log-likelihood
     max_train_examples: PositiveInt | None = None
     max_validation_examples: PositiveInt | None = None
     max_test_examples: PositiveInt | None = None
@@ -180,7 +184,7 @@ class FullSpec(_MethodBase):
 class ReferenceSpec(Strict):
     """An untrained reference row that the plan adds for tasks that have one (not written in recipes)."""
 
-    method: Literal["zero-shot"] = "zero-shot"
+    method: Literal["zero-shot", "untuned"] = "zero-shot"
 
     @property
     def label(self) -> str:
@@ -293,6 +297,13 @@ class SearchSpec(Strict):
         return self
 
 
+class EvaluationSpec(Strict):
+    """How generative tasks are scored on the test split (classification tasks ignore it)."""
+
+    max_new_tokens: int = Field(default=32, ge=1, le=2048)  # greedy generation per test example
+    forgetting_passages: int = Field(default=200, ge=0, le=5000)  # general-text sample (BBC News); 0: skip
+
+
 class MeasureSpec(Strict):
     """How measurements are sampled; not part of a job's identity."""
 
@@ -314,6 +325,7 @@ class Recipe(Strict):
     seeds: list[int] = Field(default=[0], min_length=1)
     target_modules: list[str] | None = Field(default=None, min_length=1)
     measure: MeasureSpec = MeasureSpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
     cost: CostSpec = CostSpec()
     business: BusinessSpec | None = None
     report: ReportSpec = ReportSpec()
@@ -341,6 +353,11 @@ class Recipe(Strict):
             users = ", ".join(t.name for t in TASKS.values() if field in t.data_fields)
             raise ValueError(f"data.{field}: not read by task {self.task} (only by {users})")
         task.check_spec()
+        if not task.labelled:
+            if self.data.shots_per_class is not None:
+                raise ValueError(f"data.shots_per_class: task {self.task} has no classes to draw shots from")
+            if self.business is not None:
+                raise ValueError(f"business: detection and false-alarm rates need classes; task {self.task} has none")
         names = [m.name for m in task.metrics]
         if self.search is not None and self.search.metric is not None and self.search.metric not in names:
             raise ValueError(f"search.metric: {self.search.metric!r} is not a metric of task {self.task}; "
@@ -351,7 +368,7 @@ class Recipe(Strict):
         """The recipe's task, set up for its data section."""
         from poc_cli.tasks import get_task
 
-        return get_task(self.task, self.data)
+        return get_task(self.task, self.data, self.evaluation)
 
     @property
     def search_metric(self) -> str:

@@ -5,7 +5,8 @@ make the better method look worse. So each method gets a grid of trials; each tr
 stored job that trains on the train split and scores on the validation split only; the
 best trial's setting is then used for the method's seeded runs on the test split.
 
-Selection rules: the highest validation score wins; ties go to the smaller learning rate,
+Selection rules: the best validation score wins (highest, or lowest for a metric the task declares
+lower-is-better); ties go to the smaller learning rate,
 then the smaller alpha_ratio; a diverged trial has no score and never wins; while any
 trial of a method is unfinished (failed, interrupted, ...) no setting is chosen for it.
 """
@@ -121,12 +122,15 @@ def choose(recipe: Recipe, method_label: str, trials: list[tuple[Point, str, dic
     scored = [r for r in rows if r["score"] is not None]
     if not scored:
         raise NoChoice(f"{method_label}: every search trial diverged; give methods[].search.lr smaller values")
-    best = max(scored, key=lambda r: (r["score"], -r["lr"], -(r["alpha_ratio"] or 0.0)))
+    higher = next(m.higher_is_better for m in recipe.make_task().metrics if m.name == metric)
+    sign = 1.0 if higher else -1.0
+    best = max(scored, key=lambda r: (sign * r["score"], -r["lr"], -(r["alpha_ratio"] or 0.0)))
     sizes = next(record["data"]["sizes"] for _, _, record in trials if record and record.get("data"))
     training = trial_training(recipe)
     selection = {
         "how": "search",
         "metric": metric,
+        "higher_is_better": higher,
         "split": "validation",
         "examples": {"train": sizes["train"], "validation": sizes["validation"]},
         "seed": trial_seed(recipe),
@@ -171,7 +175,8 @@ def sensitivity(selection: dict[str, Any]) -> Sensitivity | None:
     neighbours = [curve[j][1] for j in (k - 1, k + 1) if 0 <= j < len(curve)]
     narrow = None
     if neighbours:
-        narrow = not any(s is not None and s >= selection["score"] - GOOD_WITHIN for s in neighbours)
+        sign = 1.0 if selection.get("higher_is_better", True) else -1.0
+        narrow = not any(s is not None and sign * (selection["score"] - s) <= GOOD_WITHIN for s in neighbours)
     return Sensitivity(curves=curves, narrow=narrow, at_edge=len(curve) > 1 and k in (0, len(curve) - 1),
                        diverged=sum(1 for row in selection["trials"] if row["status"] == Status.DIVERGED.value))
 
@@ -181,5 +186,6 @@ def did_not_hold(selection: dict[str, Any], run_scores: list[float]) -> float | 
     more than HOLD_DROP; None when it held (or there is nothing to compare)."""
     if selection.get("how") != "search" or not run_scores:
         return None
-    drop = selection["score"] - sum(run_scores) / len(run_scores)
+    sign = 1.0 if selection.get("higher_is_better", True) else -1.0
+    drop = sign * (selection["score"] - sum(run_scores) / len(run_scores))
     return drop if drop > HOLD_DROP else None

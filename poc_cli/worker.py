@@ -198,6 +198,7 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
         "deviation_from_budget": job.allocation.deviation,
         "without_gradient": [],
     }
+    before = task.before_training(model, processor, device=device) if method.TRAINS else None
     if method.TRAINS:
         _train_phase(job, task, model, train_batches, device, record, emit)
 
@@ -211,6 +212,8 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
             predictions = task.predict(model, batches, device=device)
             record.metrics[split] = task.evaluate(predictions, splits.labels)
             record.predictions[split] = predictions
+        if not trial:
+            record.metrics["test"].update(task.model_metrics(model, processor, device=device, before=before))
     record.timing["evaluate_s"] = evaluate.result.seconds
     record.memory.update(_cuda_peaks(device))
 

@@ -197,3 +197,48 @@ def image_recipe(model_dir: Path, task: str, data: dict[str, Any], **overrides: 
     }
     recipe.update(overrides)
     return recipe
+
+
+# --- causal LM: tiny random decoders with a word-level tokenizer ----------------------------------
+
+CHAT_TEMPLATE = ("{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} [SEP] {% endfor %}"
+                 "{% if add_generation_prompt %}<assistant> {% endif %}")
+LM_WORDS = sorted(set(POSITIVE + NEGATIVE + FILLER + ["sentiment", "of", "what", "is", "<user>", "<assistant>",
+                                                      "<system>", "positive", "negative", ":"]))
+
+
+def build_decoder(kind: str, folder: Path, *, chat: bool) -> Path:
+    """Save a tiny random `llama` or `gpt2` causal LM with a word-level tokenizer (a chat template if asked)."""
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + LM_WORDS
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=False,
+                                  eos_token="[SEP]", pad_token="[PAD]")
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<user>", "<assistant>", "<system>"]})
+    if chat:
+        tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    if kind == "llama":
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=48,
+                                             num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                                             max_position_embeddings=128, eos_token_id=3, pad_token_id=0,
+                                             bos_token_id=2))
+    else:
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_embd=32, n_layer=2, n_head=2, n_positions=128,
+                                           eos_token_id=3, pad_token_id=0, bos_token_id=2))
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def decoders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny Llama with a chat template and a tiny GPT-2 without one."""
+    return {"llama": build_decoder("llama", tmp_path_factory.mktemp("tiny-llama"), chat=True),
+            "gpt2": build_decoder("gpt2", tmp_path_factory.mktemp("tiny-gpt2"), chat=False)}
+
+
+def instruction_rows(n: int, seed: int) -> list[dict[str, Any]]:
+    """Prompt / response rows of the learnable sentiment task, with choices."""
+    return [{"prompt": f"what is the sentiment of : {r['text']}", "response": r["label"],
+             "choices": ["positive", "negative"]} for r in make_examples(n, seed)]

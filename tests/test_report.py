@@ -137,6 +137,7 @@ def row(method: str, kind: str, acc: float, diff: PairedDifference | None = None
                      trainable_parameters=10,
                      percent_of_full=1.0, metric="accuracy", higher_is_better=True, score=Summary(acc, 0.01, 3),
                      scores={"accuracy": Summary(acc, 0.01, 3), "macro_f1": Summary(acc, 0.01, 3)},
+                     units={"accuracy": "fraction", "macro_f1": "fraction"},
                      baseline="lora", difference=diff, peak_memory_mib=memory, memory_label="GPU peak (NVML)",
                      train_s=Summary(10.0, 1.0, 3), examples_per_s=5.0, energy_j=None, cost_per_run=0.1,
                      price=Price(1.0, "USD", "test"), adapter_bytes=1000, statuses={"ok": 3})

@@ -17,7 +17,9 @@ from types import ModuleType
 
 from poc_cli.methods import full, lora, randlora, zero_shot
 
-METHODS: dict[str, ModuleType] = {"lora": lora, "randlora": randlora, "full": full, "zero-shot": zero_shot}
+# The untrained reference row: "zero-shot" where the task scores classes (CLIP), "untuned" for generation.
+METHODS: dict[str, ModuleType] = {"lora": lora, "randlora": randlora, "full": full, "zero-shot": zero_shot,
+                                  "untuned": zero_shot}
 
 
 def get_method(name: str) -> ModuleType:

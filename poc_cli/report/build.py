@@ -18,7 +18,7 @@ from poc_cli.business import business_outcome
 from poc_cli.compare import MethodRow, compare, compare_records, latest_records, paired_difference
 from poc_cli.cost import Price, energy_cost, projected_cost
 from poc_cli.errors import PocError
-from poc_cli.formatting import config_text, summary_text
+from poc_cli.formatting import config_text, metric_header, metric_text
 from poc_cli.recipe import Recipe
 from poc_cli.result import Status
 from poc_cli.report import charts
@@ -71,18 +71,19 @@ def _statuses(counts: dict[str, int], lang: str) -> str:
 
 def _conclusion_text(c: Conclusion, rows: list[MethodRow], lang: str) -> str:
     kinds = {r.method_kind: r for r in rows if r.score is not None}
+    metric = _metric(lang, rows[0].metric)
     d = c.randlora_vs_lora
     if c.rule == "full":
         f = c.full_vs_best_peft
-        return text(lang, "rule_full", gain=f"{100 * f.mean:.1f}", best=c.best_peft, lo=_pt(f.low), hi=_pt(f.high),
+        return text(lang, "rule_full", metric=metric, gain=f"{100 * f.mean:.1f}", best=c.best_peft, lo=_pt(f.low), hi=_pt(f.high),
                     mem=_mib(kinds["full"].peak_memory_mib))
     if c.rule == "randlora":
         lora, rand = kinds["lora"], kinds["randlora"]
         ratio = rand.train_s.mean / lora.train_s.mean if rand.train_s and lora.train_s else float("nan")
-        return text(lang, "rule_randlora", gain=f"{100 * d.mean:.1f}", lo=_pt(d.low), hi=_pt(d.high),
+        return text(lang, "rule_randlora", metric=metric, gain=f"{100 * d.mean:.1f}", lo=_pt(d.low), hi=_pt(d.high),
                     ratio=f"{ratio:.2f}")
     if c.rule == "lora":
-        return text(lang, "rule_lora", loss=f"{-100 * d.mean:.1f}", lo=_pt(d.low), hi=_pt(d.high))
+        return text(lang, "rule_lora", metric=metric, loss=f"{-100 * d.mean:.1f}", lo=_pt(d.low), hi=_pt(d.high))
     if c.rule == "unreliable":
         failed = ", ".join(r.method for r in rows if r.selection.get("held") is False)
         return text(lang, "rule_unreliable", methods=failed)
@@ -203,13 +204,14 @@ def _table(i: _Inputs) -> dict[str, Any]:
     metrics = list(i.rows[0].scores) or [i.metric]
     return {
         "headers": [text(lang, "c_method"), text(lang, "c_config"), text(lang, "c_trainable")]
-        + [text(lang, "c_metric", metric=_title_metric(lang, m)) for m in metrics]
+        + [text(lang, "c_metric", metric=_title_metric(lang, m)) if i.rows[0].units.get(m, "fraction") == "fraction"
+           else metric_header(_title_metric(lang, m), i.rows[0].units[m]) for m in metrics]
         + [text(lang, k, baseline=baseline) for k in (
             "c_diff", "c_memory", "c_time", "c_throughput", "c_energy", "c_cost", "c_adapter", "c_runs")],
         "rows": [[
             r.method, f"{_settings(r, lang)}; {_chosen(r, lang)}",
             f"{r.trainable_parameters:,} ({r.percent_of_full:.2f}%)" if r.trainable_parameters is not None else "-",
-            *[summary_text(r.scores.get(m)) for m in metrics], _diff_cell(r, lang),
+            *[metric_text(r.scores.get(m), r.units.get(m, "fraction")) for m in metrics], _diff_cell(r, lang),
             f"{_mib(r.peak_memory_mib)} ({_memory_label(r, lang)})" if r.peak_memory_mib else "-",
             _duration(r.train_s.mean if r.train_s else None, lang),
             f"{r.examples_per_s:.1f}" if r.examples_per_s else "-",
@@ -367,7 +369,7 @@ def _talking_points(i: _Inputs, conclusion_text: str) -> list[str]:
     lora, rand = kinds["lora"], kinds["randlora"]
     params = next(iter(i.ok_runs[rand.method].values()))["parameters"]
     points = [
-        text(lang, "tp_budget", budget=f"{params['budget']:,}", pct=f"{100 * params['budget'] / params['full_model']:.2f}%",
+        text(lang, "tp_budget", metric=_metric(lang, i.metric), budget=f"{params['budget']:,}", pct=f"{100 * params['budget'] / params['full_model']:.2f}%",
              acc_r=f"{100 * rand.score.mean:.1f}", acc_l=f"{100 * lora.score.mean:.1f}",
              n=min(rand.score.n, lora.score.n)),
         conclusion_text,
@@ -375,7 +377,8 @@ def _talking_points(i: _Inputs, conclusion_text: str) -> list[str]:
     full = kinds.get("full")
     if full is not None:
         points += [
-            text(lang, "tp_full", params=f"{full.trainable_parameters:,}", acc_f=f"{100 * full.score.mean:.1f}"),
+            text(lang, "tp_full", metric=_metric(lang, i.metric), params=f"{full.trainable_parameters:,}",
+                 acc_f=f"{100 * full.score.mean:.1f}"),
             text(lang, "tp_time", t_r=_duration(rand.train_s.mean, lang), t_l=_duration(lora.train_s.mean, lang),
                  t_f=_duration(full.train_s.mean, lang)),
             text(lang, "tp_memory", label=_memory_label(rand, lang), m_r=_mib(rand.peak_memory_mib),
@@ -383,6 +386,9 @@ def _talking_points(i: _Inputs, conclusion_text: str) -> list[str]:
             text(lang, "tp_size", a_r=_size(rand.adapter_bytes), a_l=_size(lora.adapter_bytes),
                  a_f=_size(full.adapter_bytes)),
         ]
+    forgetting = [f"{r.method} {r.scores['forgetting'].mean:+.3f} nats" for r in i.trained if "forgetting" in r.scores]
+    if forgetting:
+        points.append(text(lang, "tp_forgetting", values=", ".join(forgetting)))
     return points
 
 
@@ -527,7 +533,8 @@ def _section(i: _Inputs) -> dict[str, Any]:
         "rules_note": text(i.lang, "rules_note"),
         "table": _table(i),
         "table_note": text(i.lang, "table_note", baseline=i.rows[0].baseline,
-                           metrics=", ".join(_title_metric(i.lang, m) for m in i.rows[0].scores)),
+                           metrics=", ".join(_title_metric(i.lang, m) for m, unit in i.rows[0].units.items()
+                                             if unit == "fraction")),
         "charts": chart_list,
         "pareto": pareto,
         "trials": _trials_table(i),

@@ -13,13 +13,13 @@ TEXT: dict[str, dict[str, str]] = {
         "subtitle": "LoRA, RandLoRA and full fine-tuning at the same number of trainable parameters",
         "generated": "Generated {date} from {n} stored runs.",
         "h_conclusion": "Conclusion",
-        "rule_full": "Recommendation: full fine-tuning. It is {gain} points more accurate than {best} "
+        "rule_full": "Recommendation: full fine-tuning. Its {metric} is {gain} points higher than {best}'s "
                      "(95% interval {lo} to {hi}), and its peak memory ({mem}) fits the memory available.",
-        "rule_randlora": "Recommendation: RandLoRA. At the same number of trainable parameters it is {gain} points "
-                         "more accurate than LoRA (95% interval {lo} to {hi}). A training run takes {ratio}x "
+        "rule_randlora": "Recommendation: RandLoRA. At the same number of trainable parameters its {metric} is "
+                         "{gain} points higher than LoRA's (95% interval {lo} to {hi}). A training run takes {ratio}x "
                          "LoRA's time.",
-        "rule_lora": "Recommendation: LoRA. At the same number of trainable parameters RandLoRA is {loss} points "
-                     "less accurate (95% interval {lo} to {hi}).",
+        "rule_lora": "Recommendation: LoRA. At the same number of trainable parameters RandLoRA's {metric} is "
+                     "{loss} points lower (95% interval {lo} to {hi}).",
         "rule_inconclusive": "Inconclusive: at the same number of trainable parameters there is no significant "
                              "difference between RandLoRA and LoRA ({diff} points, 95% interval {lo} to {hi}). "
                              "More seeds or more data are needed; until then LoRA is the lower-cost choice.",
@@ -43,7 +43,10 @@ TEXT: dict[str, dict[str, str]] = {
         "st_interrupted": "interrupted",
         "chosen_search": "search: best of {n} trials (validation {metric} {score}%; seeded runs {runs}%)",
         "chosen_recipe": "fixed in the recipe", "chosen_default": "poc's default",
-        "metric_accuracy": "accuracy", "metric_macro_f1": "macro-F1",
+        "metric_accuracy": "accuracy", "metric_macro_f1": "macro-F1", "metric_exact_match": "exact match",
+        "metric_contains": "contains-match", "metric_choice_accuracy": "multiple-choice accuracy",
+        "metric_response_loss": "response loss", "metric_perplexity": "perplexity",
+        "metric_forgetting": "forgetting (rise of the loss on general text)",
         "chosen_reference": "the pretrained model, not trained", "nothing_trained": "nothing trained",
         "st_diverged": "diverged",
         "ch_sensitivity": "Validation {metric} against learning rate (search trials)",
@@ -95,8 +98,9 @@ TEXT: dict[str, dict[str, str]] = {
         "never": "does not pay back",
         "h_talking": "Talking points for the decision meeting",
         "tp_budget": "At {budget} trainable adapter parameters ({pct} of the model), RandLoRA reached {acc_r}% and "
-                     "LoRA {acc_l}% accuracy (mean of {n} seed(s)).",
+                     "LoRA {acc_l}% {metric} (mean of {n} seed(s)).",
         "tp_full": "Full fine-tuning, which trains all {params} parameters, reached {acc_f}%.",
+        "tp_forgetting": "Forgetting, the rise of the loss on general text after training (lower is better): {values}.",
         "tp_time": "One training run took {t_r} with RandLoRA, {t_l} with LoRA and {t_f} with full fine-tuning.",
         "tp_memory": "Peak memory ({label}): RandLoRA {m_r}, LoRA {m_l}, full fine-tuning {m_f}.",
         "tp_size": "What must be stored per task is small: RandLoRA {a_r}, LoRA {a_l}, against {a_f} for a "
@@ -133,11 +137,11 @@ TEXT: dict[str, dict[str, str]] = {
         "subtitle": "学習パラメータ数をそろえた LoRA・RandLoRA・フルファインチューニングの比較",
         "generated": "{date} 作成（保存済みの実行結果 {n} 件に基づく）",
         "h_conclusion": "結論",
-        "rule_full": "推奨：フルファインチューニング。{best} より正解率が {gain} ポイント高く"
+        "rule_full": "推奨：フルファインチューニング。{best} より{metric}が {gain} ポイント高く"
                      "（95% 信頼区間 {lo}〜{hi}）、ピークメモリ（{mem}）も利用可能な範囲に収まります。",
-        "rule_randlora": "推奨：RandLoRA。学習パラメータ数をそろえた条件で、LoRA より正解率が {gain} ポイント"
+        "rule_randlora": "推奨：RandLoRA。学習パラメータ数をそろえた条件で、LoRA より{metric}が {gain} ポイント"
                          "高い結果でした（95% 信頼区間 {lo}〜{hi}）。1 回の学習時間は LoRA の {ratio} 倍です。",
-        "rule_lora": "推奨：LoRA。学習パラメータ数をそろえた条件で、RandLoRA の正解率は LoRA より {loss} ポイント"
+        "rule_lora": "推奨：LoRA。学習パラメータ数をそろえた条件で、RandLoRA の{metric}は LoRA より {loss} ポイント"
                      "低い結果でした（95% 信頼区間 {lo}〜{hi}）。",
         "rule_inconclusive": "結論保留：学習パラメータ数をそろえた条件では、RandLoRA と LoRA の間に有意な差は"
                              "認められませんでした（差 {diff} ポイント、95% 信頼区間 {lo}〜{hi}）。判断には、"
@@ -162,7 +166,10 @@ TEXT: dict[str, dict[str, str]] = {
         "st_interrupted": "中断",
         "chosen_search": "探索：{n} 通りの試行で最良（検証データの{metric} {score}%、本番学習では {runs}%）",
         "chosen_recipe": "レシピで固定", "chosen_default": "poc の既定値",
-        "metric_accuracy": "正解率", "metric_macro_f1": "マクロ F1",
+        "metric_accuracy": "正解率", "metric_macro_f1": "マクロ F1", "metric_exact_match": "完全一致率",
+        "metric_contains": "部分一致率", "metric_choice_accuracy": "選択式の正解率",
+        "metric_response_loss": "応答の損失", "metric_perplexity": "パープレキシティ",
+        "metric_forgetting": "忘却（一般文での損失の増加）",
         "chosen_reference": "事前学習済みモデル（学習なし）", "nothing_trained": "学習なし",
         "st_diverged": "発散",
         "ch_sensitivity": "学習率と検証データの{metric}（探索の試行）",
@@ -214,9 +221,10 @@ TEXT: dict[str, dict[str, str]] = {
         "c_hours": "月間削減時間", "c_value": "月間効果額", "c_payback": "投資回収期間（月）",
         "never": "回収見込みなし",
         "h_talking": "意思決定会議での説明ポイント",
-        "tp_budget": "学習パラメータ数を {budget}（モデル全体の {pct}）にそろえた条件で、正解率は RandLoRA が "
+        "tp_budget": "学習パラメータ数を {budget}（モデル全体の {pct}）にそろえた条件で、{metric}は RandLoRA が "
                      "{acc_r}%、LoRA が {acc_l}% でした（{n} シードの平均）。",
-        "tp_full": "全 {params} パラメータを学習するフルファインチューニングの正解率は {acc_f}% でした。",
+        "tp_full": "全 {params} パラメータを学習するフルファインチューニングの{metric}は {acc_f}% でした。",
+        "tp_forgetting": "学習後に一般的な文章での損失がどれだけ増えたか（忘却、小さいほど良い）：{values}。",
         "tp_time": "1 回の学習時間は、RandLoRA が {t_r}、LoRA が {t_l}、フルファインチューニングが {t_f} でした。",
         "tp_memory": "ピークメモリ（{label}）は、RandLoRA が {m_r}、LoRA が {m_l}、フルファインチューニングが "
                      "{m_f} でした。",

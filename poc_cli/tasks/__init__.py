@@ -6,21 +6,22 @@ from typing import TYPE_CHECKING
 
 from poc_cli.errors import RecipeError
 from poc_cli.tasks.base import Metric, Task
+from poc_cli.tasks.causal_lm import CausalLM
 from poc_cli.tasks.image_classification import ImageClassification
 from poc_cli.tasks.image_text import ImageText
 from poc_cli.tasks.text_classification import TextClassification
 
 if TYPE_CHECKING:
-    from poc_cli.recipe import DataSpec
+    from poc_cli.recipe import DataSpec, EvaluationSpec
 
-TASKS: dict[str, type[Task]] = {t.name: t for t in (TextClassification, ImageClassification, ImageText)}
+TASKS: dict[str, type[Task]] = {t.name: t for t in (TextClassification, ImageClassification, ImageText, CausalLM)}
 
 
-def get_task(name: str, data: DataSpec) -> Task:
-    """The task `name` for the recipe's data section; an unknown name lists the valid ones."""
+def get_task(name: str, data: DataSpec, evaluation: EvaluationSpec | None = None) -> Task:
+    """The task `name` for the recipe's data (and evaluation) sections; an unknown name lists the valid ones."""
     if name not in TASKS:
         raise RecipeError(f"task: unknown task {name!r}; available: {', '.join(TASKS)}")
-    return TASKS[name](data)
+    return TASKS[name](data, evaluation)
 
 
 __all__ = ["TASKS", "Metric", "Task", "get_task"]

@@ -26,8 +26,8 @@ from transformers import AutoConfig, PretrainedConfig
 from poc_cli.errors import RecipeError
 
 if TYPE_CHECKING:
-    from poc_cli.data import SourceFile
-    from poc_cli.recipe import DataSpec, TrainingSpec
+    from poc_cli.data import SourceFile, Splits
+    from poc_cli.recipe import DataSpec, EvaluationSpec, TrainingSpec
 
 # A folder reader: (path, field) -> (frame, source); tasks whose data may be a folder provide one.
 FolderReader = Callable[[str, str], "tuple[pd.DataFrame, SourceFile]"]
@@ -66,9 +66,16 @@ class Task(ABC):
     # Parts of module names kept out of the default targets (e.g. BERT's pooler).
     excluded_by_default: ClassVar[tuple[str, ...]] = ()
     folder_reader: ClassVar[FolderReader | None] = None
+    # Whether every example has a class label (a `label` column, label checks, stratified cuts).
+    labelled: ClassVar[bool] = True
+    # Columns kept as read (lists such as chat messages), not made text.
+    raw_columns: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, spec: DataSpec) -> None:
+    def __init__(self, spec: DataSpec, evaluation: EvaluationSpec | None = None) -> None:
+        from poc_cli.recipe import EvaluationSpec  # the recipe imports the tasks lazily: no cycle at import time
+
         self.spec = spec
+        self.evaluation = evaluation or EvaluationSpec()
 
     @property
     def primary(self) -> Metric:
@@ -125,6 +132,23 @@ class Task(ABC):
     @abstractmethod
     def evaluate(self, predictions: dict[str, list], labels: tuple[str, ...]) -> dict[str, Any]:
         """The declared metrics (and details) from `predict`'s output."""
+
+    def inspect(self, splits: Splits, source: str, config: PretrainedConfig,
+                training: TrainingSpec) -> list[str]:
+        """Checks that need the processor, run by the plan before any job: a RecipeError for bad input,
+        else notes for the user (e.g. how many examples max_length truncates)."""
+        del splits, source, config, training
+        return []
+
+    def before_training(self, model: nn.Module, processor: Any, *, device: torch.device) -> Any:
+        """What the task measures on the untrained model for `model_metrics` (None: nothing)."""
+        del model, processor, device
+
+    def model_metrics(self, model: nn.Module, processor: Any, *, device: torch.device,
+                      before: Any) -> dict[str, float]:
+        """Metrics of the trained model itself rather than of a split (e.g. forgetting)."""
+        del model, processor, device, before
+        return {}
 
     def tokens(self, batch: dict[str, torch.Tensor]) -> int:
         """Text tokens in a batch, for tokens/s (0 where the input is not text)."""
