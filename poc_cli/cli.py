@@ -134,7 +134,7 @@ def _print_plan(plan: Plan) -> None:
         + ", ".join(f"{n} in {module}" for module, n in towers(plan.architecture).items())
         + f")  task {plan.recipe.task}  data: "
         + ", ".join(f"{k} {v:,}" for k, v in sizes.items())
-        + f", {len(plan.splits.labels)} labels",
+        + (f", {len(plan.splits.labels)} labels" if plan.splits.labels else ""),
         highlight=False,
     )
     console.print(

@@ -86,7 +86,8 @@ def recipe_checks(path: Path) -> list[Check]:
     checks = []
     plan = make_plan(recipe)  # data readable, model config loadable, budgets fit
     sizes = ", ".join(f"{k} {v:,}" for k, v in plan.splits.sizes().items())
-    checks.append(Check("data readable", True, f"{sizes}; {len(plan.splits.labels)} labels"))
+    labels = f"; {len(plan.splits.labels)} labels" if plan.splits.labels else ""
+    checks.append(Check("data readable", True, sizes + labels))
     checks.append(Check("budget fits every method", True, f"{plan.budget:,} adapter parameters"))
     task = recipe.make_task()
     try:

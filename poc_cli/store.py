@@ -114,6 +114,7 @@ def load_frame(root: Path | str = DEFAULT_STORE) -> pd.DataFrame:
     rows = []
     for rec in store.records():
         test = rec.get("metrics", {}).get("test", {})
+        primary = ((rec.get("task") or {}).get("metrics") or [{"name": "accuracy"}])[0]["name"]
         params = rec.get("parameters", {})
         rows.append(
             {
@@ -131,6 +132,8 @@ def load_frame(root: Path | str = DEFAULT_STORE) -> pd.DataFrame:
                 "effective_parameters": params.get("trainable_effective"),
                 "adapter_parameters": params.get("adapter_counted"),
                 "budget_parameters": params.get("budget"),
+                "metric": primary,  # the task's primary metric (declared in the record)
+                "score": test.get(primary),
                 "accuracy": test.get("accuracy"),
                 "macro_f1": test.get("macro_f1"),
                 "train_s": rec.get("timing", {}).get("train_s"),

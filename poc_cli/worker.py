@@ -185,6 +185,8 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
         encoded = {name: task.encode(frame, processor, splits.labels, training)
                    for name, frame in (("train", splits.train), ("validation", splits.validation),
                                        ("test", splits.test)) if frame is not None}
+        record.data["fitting"] = {name: counts for name, dataset in encoded.items()
+                                  if (counts := task.data_counts(dataset))}
         train_batches = task.loader(encoded["train"], processor, batch_size=training.batch_size, shuffle=True,
                                     seed=job.seed)
     record.timing["load_s"] = load.result.seconds

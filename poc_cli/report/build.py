@@ -70,6 +70,18 @@ def _statuses(counts: dict[str, int], lang: str) -> str:
 
 
 def _conclusion_text(c: Conclusion, rows: list[MethodRow], lang: str) -> str:
+    """The rule's sentence; where the task measures forgetting, what each PEFT method's training cost in it."""
+    sentence = _rule_text(c, rows, lang)
+    kinds = {r.method_kind: r for r in rows if r.score is not None}
+    lora, rand = kinds.get("lora"), kinds.get("randlora")
+    if c.rule in {"full", "randlora", "lora", "inconclusive"} and lora and rand and "forgetting" in lora.scores \
+            and "forgetting" in rand.scores:
+        sentence += ("" if lang == "ja" else " ") + text(lang, "conclusion_forgetting", r=f"{rand.scores['forgetting'].mean:+.3f}",
+                               l=f"{lora.scores['forgetting'].mean:+.3f}")
+    return sentence
+
+
+def _rule_text(c: Conclusion, rows: list[MethodRow], lang: str) -> str:
     kinds = {r.method_kind: r for r in rows if r.score is not None}
     metric = _metric(lang, rows[0].metric)
     d = c.randlora_vs_lora
@@ -88,7 +100,7 @@ def _conclusion_text(c: Conclusion, rows: list[MethodRow], lang: str) -> str:
         failed = ", ".join(r.method for r in rows if r.selection.get("held") is False)
         return text(lang, "rule_unreliable", methods=failed)
     if c.rule == "inconclusive" and d is not None:
-        return text(lang, "rule_inconclusive", diff=_pt(d.mean), lo=_pt(d.low), hi=_pt(d.high))
+        return text(lang, "rule_inconclusive", metric=metric, diff=_pt(d.mean), lo=_pt(d.low), hi=_pt(d.high))
     return text(lang, "rule_insufficient")
 
 

@@ -21,7 +21,8 @@ TEXT: dict[str, dict[str, str]] = {
         "rule_lora": "Recommendation: LoRA. At the same number of trainable parameters RandLoRA's {metric} is "
                      "{loss} points lower (95% interval {lo} to {hi}).",
         "rule_inconclusive": "Inconclusive: at the same number of trainable parameters there is no significant "
-                             "difference between RandLoRA and LoRA ({diff} points, 95% interval {lo} to {hi}). "
+                             "difference in {metric} between RandLoRA and LoRA ({diff} points, 95% interval {lo} to "
+                             "{hi}). "
                              "More seeds or more data are needed; until then LoRA is the lower-cost choice.",
         "rule_unreliable": "No recommendation yet: the learning rate the search chose for {methods} did not hold "
                            "up in the seeded runs (see Risks), so a difference now would measure a tuning failure, "
@@ -100,6 +101,8 @@ TEXT: dict[str, dict[str, str]] = {
         "tp_budget": "At {budget} trainable adapter parameters ({pct} of the model), RandLoRA reached {acc_r}% and "
                      "LoRA {acc_l}% {metric} (mean of {n} seed(s)).",
         "tp_full": "Full fine-tuning, which trains all {params} parameters, reached {acc_f}%.",
+        "conclusion_forgetting": "Forgetting (the rise of the loss on general text, lower is better): RandLoRA "
+                                 "{r} nats, LoRA {l} nats.",
         "tp_forgetting": "Forgetting, the rise of the loss on general text after training (lower is better): {values}.",
         "tp_time": "One training run took {t_r} with RandLoRA, {t_l} with LoRA and {t_f} with full fine-tuning.",
         "tp_memory": "Peak memory ({label}): RandLoRA {m_r}, LoRA {m_l}, full fine-tuning {m_f}.",
@@ -143,7 +146,7 @@ TEXT: dict[str, dict[str, str]] = {
                          "高い結果でした（95% 信頼区間 {lo}〜{hi}）。1 回の学習時間は LoRA の {ratio} 倍です。",
         "rule_lora": "推奨：LoRA。学習パラメータ数をそろえた条件で、RandLoRA の{metric}は LoRA より {loss} ポイント"
                      "低い結果でした（95% 信頼区間 {lo}〜{hi}）。",
-        "rule_inconclusive": "結論保留：学習パラメータ数をそろえた条件では、RandLoRA と LoRA の間に有意な差は"
+        "rule_inconclusive": "結論保留：学習パラメータ数をそろえた条件では、RandLoRA と LoRA の{metric}に有意な差は"
                              "認められませんでした（差 {diff} ポイント、95% 信頼区間 {lo}〜{hi}）。判断には、"
                              "シード数またはデータ量を増やした追加検証が必要です。それまでは、コストの低い LoRA "
                              "を選ぶのが妥当です。",
@@ -224,6 +227,8 @@ TEXT: dict[str, dict[str, str]] = {
         "tp_budget": "学習パラメータ数を {budget}（モデル全体の {pct}）にそろえた条件で、{metric}は RandLoRA が "
                      "{acc_r}%、LoRA が {acc_l}% でした（{n} シードの平均）。",
         "tp_full": "全 {params} パラメータを学習するフルファインチューニングの{metric}は {acc_f}% でした。",
+        "conclusion_forgetting": "忘却（一般的な文章での損失の増加、小さいほど良い）は RandLoRA が {r} nats、"
+                                 "LoRA が {l} nats でした。",
         "tp_forgetting": "学習後に一般的な文章での損失がどれだけ増えたか（忘却、小さいほど良い）：{values}。",
         "tp_time": "1 回の学習時間は、RandLoRA が {t_r}、LoRA が {t_l}、フルファインチューニングが {t_f} でした。",
         "tp_memory": "ピークメモリ（{label}）は、RandLoRA が {m_r}、LoRA が {m_l}、フルファインチューニングが "

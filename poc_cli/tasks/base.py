@@ -140,6 +140,11 @@ class Task(ABC):
         del splits, source, config, training
         return []
 
+    def data_counts(self, dataset: Dataset) -> dict[str, int]:
+        """What fitting a split to the model did to its examples (e.g. truncated), for the record."""
+        del dataset
+        return {}
+
     def before_training(self, model: nn.Module, processor: Any, *, device: torch.device) -> Any:
         """What the task measures on the untrained model for `model_metrics` (None: nothing)."""
         del model, processor, device

@@ -62,8 +62,10 @@ class Example:
 
 
 class _Examples(Dataset):
-    def __init__(self, examples: list[Example]) -> None:
+    def __init__(self, examples: list[Example], *, truncated: int = 0, dropped: int = 0) -> None:
         self.examples = examples
+        self.truncated = truncated  # responses cut short at max_length
+        self.dropped = dropped  # prompts that left no room for any of the response
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -97,15 +99,6 @@ class _Collate:
             prompt_mask[i, left - len(e.prompt):] = 1
         return {"input_ids": ids, "attention_mask": mask, "labels": labels, "prompt_ids": prompt_ids,
                 "prompt_mask": prompt_mask}
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """A split's examples and what fitting them into max_length did."""
-
-    dataset: _Examples
-    truncated: int  # responses cut short
-    dropped: int  # prompts that left no room for any of the response
 
 
 class CausalLM(Task):
@@ -195,7 +188,7 @@ class CausalLM(Task):
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         return ids + ([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])
 
-    def _encode(self, frame: pd.DataFrame, tokenizer: Any, max_length: int) -> Encoded:
+    def _encode(self, frame: pd.DataFrame, tokenizer: Any, max_length: int) -> _Examples:
         examples, truncated, dropped = [], 0, 0
         for (_, row), reference in zip(frame.iterrows(), self._responses(frame)):
             prompt = self._prompt_ids(tokenizer, row)
@@ -207,15 +200,18 @@ class CausalLM(Task):
             truncated += len(response) > room
             choices = tuple(str(c) for c in row["choices"]) if "choices" in row else None
             examples.append(Example(prompt, response[:room], reference, choices))
-        return Encoded(_Examples(examples), truncated, dropped)
+        return _Examples(examples, truncated=truncated, dropped=dropped)
 
     def encode(self, frame: pd.DataFrame, processor: Any, labels: tuple[str, ...], training: TrainingSpec) -> Dataset:
         del labels
         encoded = self._encode(frame, processor, training.max_length)
-        if not len(encoded.dataset):
+        if not len(encoded):
             raise RecipeError(f"training.max_length: {training.max_length} tokens leave no room for any response "
                               "after its prompt; raise it")
-        return encoded.dataset
+        return encoded
+
+    def data_counts(self, dataset: Dataset) -> dict[str, int]:
+        return {"examples": len(dataset), "truncated": dataset.truncated, "dropped": dataset.dropped}  # type: ignore[attr-defined]
 
     def inspect(self, splits: Splits, source: str, config: PretrainedConfig, training: TrainingSpec) -> list[str]:
         """Tokenise every split once: bad messages and prompts too long for max_length are found here."""
@@ -226,7 +222,7 @@ class CausalLM(Task):
             if frame is None:
                 continue
             encoded = self._encode(frame, tokenizer, training.max_length)
-            if not len(encoded.dataset):
+            if not len(encoded):
                 raise RecipeError(f"training.max_length: {training.max_length} tokens leave no room for the response "
                                   f"of any of the {len(frame):,} {name} examples after its prompt; raise it")
             if encoded.dropped:
