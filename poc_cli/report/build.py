@@ -496,7 +496,7 @@ def _methodology(i: _Inputs) -> list[tuple[str, str]]:
         (text(lang, "m_versions"), versions or "-"),
         (text(lang, "m_data"), data),
         (text(lang, "m_seeds"), text(lang, "seeds_text", seeds=", ".join(map(str, sorted({r["seed"] for r in i.records}))))),
-        (text(lang, "m_budget"), text(lang, "budget_text" if params.get("head") else "budget_text_no_head",
+        (text(lang, "m_budget"), text(lang, "budget_text_no_head" if params.get("head") == 0 else "budget_text",
                                       budget=f"{params.get('budget', 0):,}", head=f"{params.get('head', 0):,}")),
         (text(lang, "m_search"), _search_method(i)),
         (text(lang, "m_rules"), text(lang, "rules_text")),
