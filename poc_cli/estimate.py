@@ -92,8 +92,8 @@ def _measure(job: Job, task: Task, splits: Splits, device: Any) -> tuple[MethodT
         t0 = time.perf_counter()
         task.predict(model, first, device=device)
         times.append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    before = task.before_training(model, processor, device=device)
+    t0 = time.perf_counter()  # as the job does: the untrained measurement only for a method that trains
+    before = task.before_training(model, processor, device=device) if get_method(job.allocation.method).TRAINS else None
     task.model_metrics(model, processor, device=device, before=before)
     model_metrics_s = time.perf_counter() - t0
     return MethodTiming(setup_s=setup_s, step_s=step_s, eval_batch_s=statistics.median(times),

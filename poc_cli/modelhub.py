@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -117,15 +118,15 @@ def converted(gguf: Path, name: str) -> Path:
     config.pop("quantization_config", None)
     fresh = AutoModelForCausalLM.from_config(type(loaded.config).from_dict(config))
     fresh.load_state_dict(loaded.state_dict())
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}.") as tmp:
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}."))
+    try:
         fresh.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process converted it first
-            if not (target / "config.json").is_file():
-                raise
-        Path(tmp).mkdir(exist_ok=True)  # TemporaryDirectory removes what is left of it
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").is_file():  # else another process converted it first
+            raise
     return target
 
 

@@ -197,7 +197,6 @@ class ReferenceSpec(Strict):
 
 
 MethodSpec = Annotated[Union[LoraSpec, RandLoraSpec, FullSpec], Field(discriminator="method")]
-PEFT_METHODS = ("lora", "randlora")
 
 
 class BudgetSpec(Strict):

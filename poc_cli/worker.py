@@ -195,14 +195,15 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
         "adapter_counted": job.allocation.adapter_parameters,
         "head": job.allocation.head_parameters,
         "trainable_counted": trainable,
-        "trainable_effective": trainable,
         "full_model": job.allocation.total_parameters,
         "deviation_from_budget": job.allocation.deviation,
-        "without_gradient": [],
     }
-    before = task.before_training(model, processor, device=device) if method.TRAINS else None
-    if method.TRAINS:
+    before = None
+    if method.TRAINS:  # the gradient check of the first step adds the effective count
+        before = task.before_training(model, processor, device=device)
         _train_phase(job, task, model, train_batches, device, record, emit)
+    else:  # nothing is trainable, so nothing can miss a gradient
+        record.parameters.update(trainable_effective=trainable, without_gradient=[])
 
     emit(event="phase", phase="evaluate")
     with Stopwatch() as evaluate:
