@@ -72,7 +72,7 @@ def _measure(job: Job, task: Task, splits: Splits, device: Any) -> tuple[MethodT
     also time the encoding of the data."""
     training = job.recipe.training
     t0 = time.perf_counter()
-    model, processor = build_model(job, task, splits.labels, device)
+    model, processor, _ = build_model(job, task, splits.labels, device)
     setup_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     encoded = task.encode(splits.train, processor, splits.labels, training)

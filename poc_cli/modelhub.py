@@ -7,6 +7,7 @@ under a second even for large models. Which model class to build is the task's b
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
@@ -14,7 +15,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 from transformers import PretrainedConfig
@@ -213,3 +214,21 @@ def by_module(arch: Architecture) -> dict[str, Architecture]:
 def towers(arch: Architecture) -> dict[str, int]:
     """Targeted layers per top-level module."""
     return {name: len(part.layers) for name, part in by_module(arch).items()}
+
+
+def fingerprint(source: str, model: nn.Module) -> dict[str, Any]:
+    """Which exact weights a job started from, for the record: the sha256 of a local folder's files
+    (names and contents, in sorted order), or the hub's commit of a downloaded model."""
+    folder = Path(source)
+    if folder.is_dir():
+        digest = hashlib.sha256()
+        files = sorted(f for f in folder.rglob("*") if f.is_file())
+        for file in files:
+            digest.update(file.relative_to(folder).as_posix().encode() + b"\0")
+            with file.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+        return {"sha256": digest.hexdigest(), "files": len(files),
+                "bytes": sum(f.stat().st_size for f in files)}
+    commit = getattr(getattr(model, "config", None), "_commit_hash", None)
+    return {"hub_commit": commit} if commit else {}

@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-SCHEMA_VERSION = 3  # 2: stage, selection, the diverged status; 3: task (name, declared metrics), per-example scores
+# 2: stage, selection, the diverged status; 3: task (name, declared metrics), per-example scores;
+# 4: load (other processes' CPU use while training), model (weights fingerprint), data.class_counts
+SCHEMA_VERSION = 4
 
 
 class Status(str, Enum):
@@ -61,6 +63,8 @@ class Record:
     memory: dict[str, Any] = field(default_factory=dict)
     gpu: dict[str, Any] = field(default_factory=dict)
     energy: dict[str, Any] = field(default_factory=dict)
+    load: dict[str, Any] = field(default_factory=dict)  # how busy the machine was while training
+    model: dict[str, Any] = field(default_factory=dict)  # fingerprint of the pretrained weights
     warnings: list[str] = field(default_factory=list)
     log_path: str | None = None
     stage: Stage = Stage.RUN

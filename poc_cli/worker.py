@@ -26,11 +26,12 @@ from poc_cli.data import load_splits
 from poc_cli.environment import environment
 from poc_cli.errors import PocError
 from poc_cli.methods import get_method
-from poc_cli.modelhub import describe, load_config, resolve_model
+from poc_cli.modelhub import describe, fingerprint, load_config, resolve_model
 from poc_cli.plan import Job
 from poc_cli.result import Record, Stage, Status
 from poc_cli.store import Store
 from poc_cli.tasks import Task
+from poc_cli.trackers.load import LoadMeter
 from poc_cli.trackers.timing import Stopwatch
 from poc_cli.train import WARMUP_STEPS, Diverged, train
 
@@ -70,18 +71,27 @@ def pick_device(requested: str) -> torch.device:
 
 
 def build_model(job: Job, task: Task, labels: tuple[str, ...],
-                device: torch.device) -> tuple[torch.nn.Module, Any]:
-    """The pretrained model with the job's method applied, on `device`, and its processor."""
+                device: torch.device) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
+    """The pretrained model with the job's method applied, on `device`, its processor, and the
+    fingerprint of the weights it started from."""
     recipe = job.recipe
     source = resolve_model(recipe.model)
     config = load_config(task, source, labels, field_value=recipe.model)
     processor = task.processor(source, config)
     set_seed(job.seed)  # head initialisation, LoRA's A, dropout and data order follow the seed
     model = task.load_model(source, config)
+    weights = fingerprint(source, model)
     arch = describe(model, recipe.target_modules, task)
     model = get_method(job.allocation.method).apply(model, spec=job.method, r=job.allocation.r, arch=arch,
                                                    seed=job.seed)
-    return model.to(device), processor
+    return model.to(device), processor, weights
+
+
+def _class_counts(splits: Any) -> dict[str, dict[str, int]]:
+    """Examples per label in each split (the report shows them beside the scores)."""
+    return {name: {str(k): int(v) for k, v in frame["label"].value_counts().sort_index().items()}
+            for name, frame in (("train", splits.train), ("validation", splits.validation), ("test", splits.test))
+            if frame is not None and "label" in frame}
 
 
 def _dir_bytes(path: Path) -> int:
@@ -120,7 +130,7 @@ def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: An
     """Train and record timings, parameters (with the gradient check), throughput and the loss curve."""
     emit(event="phase", phase="train")
     try:
-        with Stopwatch() as train_time:
+        with Stopwatch() as train_time, LoadMeter() as load:
             result = train(
                 model, train_batches, task=task, training=job.recipe.training, lr=job.method.learning_rate,
                 device=device, on_step=lambda step, total, loss: emit(event="step", step=step, total=total, loss=loss),
@@ -134,6 +144,7 @@ def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: An
         train_started_unix=train_time.result.started_unix,
         train_ended_unix=train_time.result.ended_unix,
     )
+    record.load = load.result.to_dict()
     check = result.gradient_check
     record.parameters.update(trainable_counted=check.trainable_parameters,
                              trainable_effective=check.effective_parameters, without_gradient=list(check.missing))
@@ -174,8 +185,9 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
             "sources": [s.__dict__ for s in splits.sources],
             "sizes": splits.sizes(),
             "labels": list(splits.labels),
+            "class_counts": _class_counts(splits),
         }
-        model, processor = build_model(job, task, splits.labels, device)
+        model, processor, record.model = build_model(job, task, splits.labels, device)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         if trainable != job.allocation.trainable_parameters:
             raise RuntimeError(

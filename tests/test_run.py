@@ -39,12 +39,14 @@ def test_run_stores_complete_records_then_resume_skips(
     store = tmp_path / "store"
     first = poc("run", str(recipe), "--store", str(store))
     assert first.returncode == 0, first.stdout + first.stderr
+    assert f"poc compare --store {store} --recipe tiny" in first.stdout  # what to type next, ready to paste
+    assert f"poc report --store {store} --recipe tiny --format html --lang ja" in first.stdout
     stored = records(store)
     assert set(stored) == {"lora", "randlora", "full"}
     plan = json.loads(poc("plan", str(recipe), "--json", "--no-estimate").stdout)
     planned = {m["name"]: m for m in plan["methods"]}
     for method, rec in stored.items():
-        assert rec["status"] == "ok" and rec["error"] is None and rec["schema_version"] == 3
+        assert rec["status"] == "ok" and rec["error"] is None and rec["schema_version"] == 4
         assert rec["task"]["name"] == "text-classification" and rec["task"]["metrics"][0]["name"] == "accuracy"
         assert rec["seed"] == 0 and rec["job"]["seed"] == 0 and rec["job"]["recipe"]["name"] == "tiny"
         params = rec["parameters"]
@@ -58,6 +60,9 @@ def test_run_stores_complete_records_then_resume_skips(
         assert len(rec["loss_curve"]) == rec["throughput"]["steps"] == 2 * 6  # 96 examples / 16, 2 epochs
         assert rec["throughput"]["examples_per_s"] > 0 and rec["throughput"]["tokens_per_s"] > 0
         assert {"load_s", "train_s", "evaluate_s", "total_s"} <= set(rec["timing"])
+        assert rec["load"]["seconds"] > 0 and rec["load"]["other_cpu_s"] >= 0 and "loaded" in rec["load"]
+        assert rec["model"]["files"] >= 3 and len(rec["model"]["sha256"]) == 64  # the weights it started from
+        assert rec["data"]["class_counts"]["train"] == {"negative": 48, "positive": 48}
         memory = rec["memory"]
         assert memory["host_peak_rss_mib"] > 100  # torch alone is more than that
         assert memory["host_tree_peak_rss_mib"] > 100 and memory["host_sampling"]["samples"] > 0
