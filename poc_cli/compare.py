@@ -7,20 +7,34 @@ changed and run again), the most recently finished one is used.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from poc_cli.cost import Price, run_cost, typical_price
 from poc_cli.errors import PocError
+from poc_cli.learning import (
+    LearningCheck,
+    Scored,
+    check,
+    paired_difference,
+    per_example,
+    scored,
+    trivial,
+    trivial_scores,
+)
 from poc_cli.methods import METHODS, get_method
-from poc_cli.stats import PairedDifference, Summary, paired_bootstrap, paired_t, summarize
 from poc_cli.search import did_not_hold
+from poc_cli.stats import PairedDifference, Summary, mean_interval, summarize
 from poc_cli.store import Store
+
+TRIVIAL_KIND = "trivial"  # the method_kind of the computed row for the task's trivial answer
+TRIVIAL_LABEL = "majority-class"
 
 
 @dataclass(frozen=True)
 class MethodRow:
-    """Everything `poc compare` shows for one method of one recipe."""
+    """Everything `poc compare` shows for one method of one recipe (or for the task's trivial
+    answer, kind "trivial": computed from the stored test labels, nothing ran)."""
 
     recipe: str
     method: str
@@ -29,23 +43,33 @@ class MethodRow:
     lr: float | None
     selection: dict[str, Any]  # how the setting was chosen (search summary, or recipe / default)
     trainable_parameters: int | None
+    adapter_parameters: int | None  # the budgeted part (None for full fine-tuning and references)
+    head_parameters: int | None
+    total_parameters: int | None  # every parameter of the model
     percent_of_full: float | None
     metric: str  # the task's primary metric (declared in the records)
     higher_is_better: bool
     score: Summary | None  # the primary metric on test, over seeds
+    interval: tuple[float, float] | None  # its 95% interval: t over seeds, or a bootstrap over examples (one seed)
     scores: dict[str, Summary]  # every declared metric on test, the primary first
     units: dict[str, str]  # each declared metric's unit ("fraction" is shown in %)
     baseline: str
     difference: PairedDifference | None  # the primary metric minus the baseline's
+    learning: LearningCheck | None  # did it learn? (trained methods only)
+    n_test: int | None  # test examples per seed
     peak_memory_mib: float | None
     memory_label: str
+    gpu_need_mib: float | None  # what sizes a GPU: the job's NVML peak (reserved memory plus the CUDA context)
     train_s: Summary | None
     examples_per_s: float | None
+    loaded: bool  # a run's training shared the machine with other busy processes (its time is not clean)
+    other_cores: float | None  # the most cores other processes kept busy during a run's training
     energy_j: float | None
     cost_per_run: float | None
     price: Price
     adapter_bytes: int | None
     statuses: dict[str, int]
+    job_ids: dict[int, str]  # seed -> job id of the record used
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,37 +102,11 @@ def declared_metrics(record: dict[str, Any]) -> list[dict[str, Any]]:
     return (record.get("task") or {}).get("metrics") or LEGACY_METRICS
 
 
-def per_example(record: dict[str, Any], metric: str) -> list[float] | None:
-    """The per-example test scores whose mean is `metric` (accuracy: 1 where right), if stored."""
-    test = record.get("predictions", {}).get("test")
-    if not test:
-        return None
-    stored = (test.get("per_example") or {}).get(metric)
-    if stored is not None:
-        return stored
-    if metric == "accuracy" and "y_true" in test:  # schema 2 kept the labels only
-        return [float(t == p) for t, p in zip(test["y_true"], test["y_pred"])]
-    return None
-
-
-def paired_difference(ok: dict[int, dict[str, Any]], base: dict[int, dict[str, Any]],
-                      metric: str) -> PairedDifference | None:
-    """`metric` of `ok` minus `base` (records by seed): t over seeds, or bootstrap for one seed."""
-    seeds = sorted(set(ok) & set(base))
-    if len(seeds) >= 2:
-        return paired_t([ok[s]["metrics"]["test"][metric] - base[s]["metrics"]["test"][metric] for s in seeds])
-    if len(seeds) == 1:
-        a, b = per_example(ok[seeds[0]], metric), per_example(base[seeds[0]], metric)
-        if a is not None and b is not None and len(a) == len(b):
-            return paired_bootstrap(a, b)
-    return None
-
-
 def record_price(record: dict[str, Any], override: Price | None) -> Price:
     """The command line's price, else the recipe's (cost.gpu_hourly_price), else the typical table's."""
-    if override is not None:
-        return override
     cost = (record.get("job", {}).get("recipe") or {}).get("cost") or {}
+    if override is not None:
+        return override if override.currency else replace(override, currency=cost.get("currency", "USD"))
     if cost.get("gpu_hourly_price"):
         return Price(cost["gpu_hourly_price"], cost.get("currency", "USD"), "from the recipe (cost.gpu_hourly_price)")
     device = (record.get("gpu") or {}).get("device") or {}
@@ -153,9 +151,119 @@ def _recipe_order(record: dict[str, Any], method: str) -> tuple[int, int, str]:
     return (int(trains), labels.index(method) if method in labels else len(labels), method)
 
 
+def _row(recipe_name: str, method: str, runs: list[dict[str, Any]], *, reference: str,
+         base: dict[int, Scored], learning_ref: tuple[str | None, dict[int, Scored]], price: Price | None) -> MethodRow:
+    ok = {r["seed"]: r for r in runs if r["status"] == "ok"}
+    statuses: dict[str, int] = defaultdict(int)
+    for r in runs:
+        statuses[r["status"]] += 1
+    first = next(iter(ok.values()), runs[0])
+    declared = declared_metrics(first)
+    primary = declared[0]
+    params = first.get("parameters", {})
+    allocation = first["job"].get("allocation", {})
+    memory = [_memory(r) for r in ok.values()]
+    row_price = record_price(first, price)
+    train = [r["timing"]["train_s"] for r in ok.values() if "train_s" in r.get("timing", {})]
+    train_summary = summarize(train) if train else None
+    scores = {m["name"]: summarize([r["metrics"]["test"][m["name"]] for r in ok.values()])
+              for m in declared if ok and all(m["name"] in r["metrics"]["test"] for r in ok.values())}
+    energy = [r["energy"]["energy_j"] for r in ok.values() if (r.get("energy") or {}).get("energy_j") is not None]
+    loads = [r["load"] for r in ok.values() if r.get("load")]
+    trains = first["method_kind"] in METHODS and get_method(first["method_kind"]).TRAINS
+    learning_name, learning_scores = learning_ref
+    return MethodRow(
+        recipe=recipe_name, method=method, method_kind=first["method_kind"],
+        settings=allocation.get("settings", {}),
+        lr=(first["job"].get("method") or {}).get("lr"),
+        selection=selection_summary(first.get("selection") or {}, list(ok.values())),
+        trainable_parameters=params.get("trainable_counted"),
+        adapter_parameters=params.get("adapter_counted") if first["method_kind"] in METHODS
+        and get_method(first["method_kind"]).FITTED else None,
+        head_parameters=params.get("head"), total_parameters=params.get("full_model"),
+        percent_of_full=(100 * params["trainable_counted"] / params["full_model"]
+                         if params.get("trainable_counted") is not None and params.get("full_model") else None),
+        metric=primary["name"], higher_is_better=primary["higher_is_better"],
+        score=scores.get(primary["name"]),
+        interval=_interval([r["metrics"]["test"][primary["name"]] for r in ok.values()], ok, primary["name"])
+        if primary["name"] in scores else None,
+        scores=scores, units={m["name"]: m["unit"] for m in declared},
+        baseline=reference,
+        difference=None if method == reference else paired_difference(scored(ok, primary["name"]), base),
+        learning=check(ok, learning_scores, reference_name=learning_name, metric=primary["name"],
+                       higher_is_better=primary["higher_is_better"]) if trains and ok else None,
+        n_test=first.get("metrics", {}).get("test", {}).get("n") or _n_test(first),
+        peak_memory_mib=max((m for m, _ in memory if m is not None), default=None),
+        memory_label=memory[0][1] if memory else "-",
+        gpu_need_mib=max((r["gpu"]["peak_job_mib"] for r in ok.values()
+                          if (r.get("gpu") or {}).get("peak_job_mib") is not None), default=None),
+        train_s=train_summary,
+        examples_per_s=_mean([r["throughput"]["examples_per_s"] for r in ok.values()
+                              if r.get("throughput", {}).get("examples_per_s")]),
+        loaded=any(load.get("loaded") for load in loads),
+        other_cores=max((load["other_cores"] for load in loads), default=None),
+        energy_j=_mean(energy),
+        cost_per_run=run_cost(train_summary.mean, row_price) if train_summary else None,
+        price=row_price,
+        adapter_bytes=first.get("adapter", {}).get("bytes"),
+        statuses=dict(statuses),
+        job_ids={seed: r["job_id"] for seed, r in sorted(ok.items())},
+    )
+
+
+def _interval(scores: list[float], ok: dict[int, dict[str, Any]], metric: str) -> tuple[float, float] | None:
+    return mean_interval(scores, per_example(next(iter(ok.values())), metric) if len(ok) == 1 else None)
+
+
+def _n_test(record: dict[str, Any]) -> int | None:
+    test = record.get("predictions", {}).get("test") or {}
+    answers = test.get("y_true") or test.get("reference")
+    return len(answers) if answers else None
+
+
+def _trivial_row(recipe_name: str, ok: dict[int, dict[str, Any]], *, reference: str, base: dict[int, Scored],
+                 price: Price | None) -> MethodRow | None:
+    """The task's trivial answer as a row (always the majority class ...), from any ok record per seed."""
+    found = {seed: t for seed, r in ok.items() if (t := trivial(r)) is not None}
+    if not found:
+        return None
+    first = ok[next(iter(found))]
+    declared = declared_metrics(first)
+    primary = declared[0]["name"]
+    mine = trivial_scores(ok, primary)
+    return MethodRow(
+        recipe=recipe_name, method=TRIVIAL_LABEL, method_kind=TRIVIAL_KIND, settings={}, lr=None,
+        selection={"how": TRIVIAL_KIND}, trainable_parameters=None, adapter_parameters=None,
+        head_parameters=None, total_parameters=None, percent_of_full=None, metric=primary,
+        higher_is_better=declared[0]["higher_is_better"],
+        score=summarize([s.score for s in mine.values()]), interval=None,  # a constant answer: nothing varies
+        scores={m["name"]: summarize([t.metrics[m["name"]] for t in found.values()])
+                for m in declared if all(m["name"] in t.metrics for t in found.values())},
+        units={m["name"]: m["unit"] for m in declared}, baseline=reference,
+        difference=paired_difference(mine, base) if base else None, learning=None, n_test=_n_test(first),
+        peak_memory_mib=None, memory_label="-", gpu_need_mib=None, train_s=None, examples_per_s=None,
+        loaded=False, other_cores=None, energy_j=None, cost_per_run=None, price=record_price(first, price),
+        adapter_bytes=None, statuses={}, job_ids={},
+    )
+
+
+def _learning_reference(by_method: dict[str, list[dict[str, Any]]], any_ok: dict[int, dict[str, Any]],
+                        metric: str) -> tuple[str | None, dict[int, Scored]]:
+    """What "learned" is checked against: the task's trivial answer, else its untrained model's row."""
+    trivial_by_seed = trivial_scores(any_ok, metric)
+    if trivial_by_seed:
+        return TRIVIAL_LABEL, trivial_by_seed
+    for method, runs in by_method.items():
+        kind = runs[0]["method_kind"]
+        if kind in METHODS and not get_method(kind).TRAINS:
+            return method, scored({r["seed"]: r for r in runs if r["status"] == "ok"}, metric)
+    return None, {}
+
+
 def compare_records(records: list[dict[str, Any]], *, baseline: str | None = None,
                     price: Price | None = None) -> list[MethodRow]:
-    """Rows for every recipe and method among `records` (one per recipe, method and seed)."""
+    """Rows for every recipe and method among `records` (one per recipe, method and seed), each
+    recipe's trivial answer first where its task has one."""
     grouped: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         grouped[record["recipe_name"]][record["method"]].append(record)
@@ -163,45 +271,16 @@ def compare_records(records: list[dict[str, Any]], *, baseline: str | None = Non
     for recipe_name, by_method in grouped.items():
         by_method = dict(sorted(by_method.items(), key=lambda item: _recipe_order(item[1][0], item[0])))
         reference = baseline or ("lora" if "lora" in by_method else next(iter(by_method)))
-        base_ok = {r["seed"]: r for r in by_method.get(reference, []) if r["status"] == "ok"}
-        for method, runs in by_method.items():
-            ok = {r["seed"]: r for r in runs if r["status"] == "ok"}
-            statuses: dict[str, int] = defaultdict(int)
+        any_ok: dict[int, dict[str, Any]] = {}
+        for runs in by_method.values():
             for r in runs:
-                statuses[r["status"]] += 1
-            first = next(iter(ok.values()), runs[0])
-            declared = declared_metrics(first)
-            primary = declared[0]
-            params = first.get("parameters", {})
-            memory = [_memory(r) for r in ok.values()]
-            row_price = record_price(first, price)
-            train = [r["timing"]["train_s"] for r in ok.values() if "train_s" in r.get("timing", {})]
-            train_summary = summarize(train) if train else None
-            scores = {m["name"]: summarize([r["metrics"]["test"][m["name"]] for r in ok.values()])
-                      for m in declared if ok and all(m["name"] in r["metrics"]["test"] for r in ok.values())}
-            energy = [r["energy"]["energy_j"] for r in ok.values() if (r.get("energy") or {}).get("energy_j") is not None]
-            rows.append(MethodRow(
-                recipe=recipe_name, method=method, method_kind=first["method_kind"],
-                settings=first["job"].get("allocation", {}).get("settings", {}),
-                lr=(first["job"].get("method") or {}).get("lr"),
-                selection=selection_summary(first.get("selection") or {}, list(ok.values())),
-                trainable_parameters=params.get("trainable_counted"),
-                percent_of_full=(100 * params["trainable_counted"] / params["full_model"]
-                                 if params.get("trainable_counted") is not None and params.get("full_model")
-                                 else None),
-                metric=primary["name"], higher_is_better=primary["higher_is_better"],
-                score=scores.get(primary["name"]), scores=scores, units={m["name"]: m["unit"] for m in declared},
-                baseline=reference,
-                difference=None if method == reference else paired_difference(ok, base_ok, primary["name"]),
-                peak_memory_mib=max((m for m, _ in memory if m is not None), default=None),
-                memory_label=memory[0][1] if memory else "-",
-                train_s=train_summary,
-                examples_per_s=_mean([r["throughput"]["examples_per_s"] for r in ok.values()
-                                      if r.get("throughput", {}).get("examples_per_s")]),
-                energy_j=_mean(energy),
-                cost_per_run=run_cost(train_summary.mean, row_price) if train_summary else None,
-                price=row_price,
-                adapter_bytes=first.get("adapter", {}).get("bytes"),
-                statuses=dict(statuses),
-            ))
+                if r["status"] == "ok":
+                    any_ok.setdefault(r["seed"], r)
+        metric = declared_metrics(next(iter(any_ok.values()), records[0]))[0]["name"]
+        base = scored({r["seed"]: r for r in by_method.get(reference, []) if r["status"] == "ok"}, metric)
+        learning_ref = _learning_reference(by_method, any_ok, metric)
+        row = _trivial_row(recipe_name, any_ok, reference=reference, base=base, price=price)
+        rows += [row] if row else []
+        rows += [_row(recipe_name, method, runs, reference=reference, base=base, learning_ref=learning_ref,
+                      price=price) for method, runs in by_method.items()]
     return rows

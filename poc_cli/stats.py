@@ -36,7 +36,8 @@ class PairedDifference:
     high: float
     n: int
     method: str  # "paired t over seeds" | "paired bootstrap over examples"
-    p_value: float | None = None  # McNemar's exact test (one seed only)
+    p_value: float | None = None  # paired t-test over seeds; McNemar's exact test over examples (0/1 scores)
+    net_examples: int | None = None  # over examples: how many more the first got right (0/1 scores only)
 
     @property
     def significant(self) -> bool:
@@ -57,8 +58,10 @@ def paired_t(differences: Sequence[float], confidence: float = CONFIDENCE) -> Pa
     if len(d) < 2:
         raise ValueError("a t-interval needs at least two paired differences")
     mean = float(d.mean())
-    half = float(sps.t.ppf(0.5 + confidence / 2, df=len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
-    return PairedDifference(mean, mean - half, mean + half, len(d), "paired t over seeds")
+    spread = float(d.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + confidence / 2, df=len(d) - 1) * spread / math.sqrt(len(d)))
+    p_value = float(sps.ttest_1samp(d, 0.0).pvalue) if spread > 0 else (1.0 if mean == 0 else 0.0)
+    return PairedDifference(mean, mean - half, mean + half, len(d), "paired t over seeds", p_value=p_value)
 
 
 def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> float:
@@ -73,10 +76,11 @@ def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> float
 
 
 def paired_bootstrap(
-    correct_a: Sequence[bool], correct_b: Sequence[bool], *, resamples: int = 10_000, seed: int = 0,
+    correct_a: Sequence[float], correct_b: Sequence[float], *, resamples: int = 10_000, seed: int = 0,
     confidence: float = CONFIDENCE,
 ) -> PairedDifference:
-    """Accuracy of a minus accuracy of b over the same test examples, percentile interval."""
+    """Mean per-example score of a minus b over the same test examples (accuracy: 1 where right),
+    percentile interval; McNemar's p and the net count where the scores are 0/1."""
     a = np.asarray(correct_a, dtype=float)
     b = np.asarray(correct_b, dtype=float)
     if a.shape != b.shape or a.size == 0:
@@ -86,17 +90,26 @@ def paired_bootstrap(
     means = diff[rng.integers(0, diff.size, size=(resamples, diff.size))].mean(axis=1)
     tail = (1 - confidence) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
+    binary = bool(np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all())
     return PairedDifference(float(diff.mean()), float(low), float(high), int(diff.size),
-                            "paired bootstrap over examples", p_value=mcnemar_exact(correct_a, correct_b))
+                            "paired bootstrap over examples",
+                            p_value=mcnemar_exact(a > 0.5, b > 0.5) if binary else None,
+                            net_examples=int(round(diff.sum())) if binary else None)
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of points not dominated when maximising the first value and minimising the second."""
-    front = []
-    for i, (score, cost) in enumerate(points):
-        dominated = any(
-            (s >= score and c <= cost) and (s > score or c < cost) for j, (s, c) in enumerate(points) if j != i
-        )
-        if not dominated:
-            front.append(i)
-    return front
+def mean_interval(seed_scores: Sequence[float], per_example: Sequence[float] | None = None, *,
+                  resamples: int = 10_000, seed: int = 0, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """95% interval of a method's score: a t-interval over two or more seeds; with one seed, a
+    percentile bootstrap over its test examples (None when neither is possible)."""
+    values = np.asarray(seed_scores, dtype=float)
+    if len(values) >= 2:
+        half = float(sps.t.ppf(0.5 + confidence / 2, df=len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+        return float(values.mean()) - half, float(values.mean()) + half
+    if per_example is not None and len(per_example):
+        scores = np.asarray(per_example, dtype=float)
+        rng = np.random.default_rng(seed)
+        means = scores[rng.integers(0, scores.size, size=(resamples, scores.size))].mean(axis=1)
+        tail = (1 - confidence) / 2
+        low, high = np.quantile(means, [tail, 1 - tail])
+        return float(low), float(high)
+    return None

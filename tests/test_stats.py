@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from poc_cli.stats import mcnemar_exact, paired_bootstrap, paired_t, pareto_front, summarize
+from poc_cli.stats import mcnemar_exact, mean_interval, paired_bootstrap, paired_t, summarize
 
 
 def test_summary_by_hand() -> None:
@@ -65,7 +65,20 @@ def test_bootstrap_interval_contains_the_difference_and_matches_scipy() -> None:
     assert result.p_value == pytest.approx(mcnemar_exact(a, b))
 
 
-def test_pareto_front() -> None:
-    # (accuracy, memory): the 3rd is dominated by the 1st, the 4th ties nobody.
-    points = [(0.90, 100.0), (0.95, 300.0), (0.85, 150.0), (0.70, 50.0)]
-    assert pareto_front(points) == [0, 1, 3]
+def test_the_t_test_and_the_score_intervals() -> None:
+    d = [0.02, 0.05, 0.01, 0.04]
+    result = paired_t(d)
+    assert result.p_value == pytest.approx(sps.ttest_1samp(d, 0.0).pvalue)
+    seeds = [0.80, 0.84, 0.82]
+    low, high = mean_interval(seeds)
+    half = sps.t.ppf(0.975, 2) * np.std(seeds, ddof=1) / np.sqrt(3)
+    assert (low, high) == pytest.approx((0.82 - half, 0.82 + half))
+    right = [1.0] * 80 + [0.0] * 20  # one seed: a bootstrap over its 100 examples
+    low, high = mean_interval([0.8], right)
+    assert 0.70 < low < 0.8 < high < 0.9
+    assert mean_interval([0.8]) is None  # one seed and no per-example scores: no interval to claim
+    # the net count in words: 5 more right, McNemar only for 0/1 scores
+    a, b = [1.0] * 10 + [0.0] * 5, [1.0] * 5 + [0.0] * 10
+    assert paired_bootstrap(a, b).net_examples == 5
+    losses = paired_bootstrap([0.3, 0.2, 0.4], [0.5, 0.1, 0.6])
+    assert losses.p_value is None and losses.net_examples is None

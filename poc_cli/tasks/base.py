@@ -50,6 +50,15 @@ class Metric:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Trivial:
+    """What a model that learned nothing scores on one test split (e.g. always the majority class)."""
+
+    name: str  # "majority"
+    metrics: dict[str, float]
+    per_example: dict[str, list[float]]
+
+
 ACCURACY = Metric("accuracy", "fraction", higher_is_better=True, per_example=True)
 MACRO_F1 = Metric("macro_f1", "fraction", higher_is_better=True, per_example=False)
 
@@ -155,6 +164,13 @@ class Task(ABC):
         del model, processor, device, before
         return {}
 
+    @classmethod
+    def trivial(cls, predictions: dict[str, list], labels: tuple[str, ...]) -> Trivial | None:
+        """What a model that learned nothing would score on this test split, from the stored
+        predictions; None where the task's reference is a model of its own (e.g. untuned)."""
+        del predictions, labels
+        return None
+
     def tokens(self, batch: dict[str, torch.Tensor]) -> int:
         """Text tokens in a batch, for tokens/s (0 where the input is not text)."""
         mask = batch.get("attention_mask")
@@ -213,6 +229,21 @@ class ClassificationTask(Task):
 
     def evaluate(self, predictions: dict[str, list], labels: tuple[str, ...]) -> dict[str, Any]:
         return classification_metrics(predictions["y_true"], predictions["y_pred"], labels)
+
+    @classmethod
+    def trivial(cls, predictions: dict[str, list], labels: tuple[str, ...]) -> Trivial | None:
+        """Always the test split's most common class: the best any constant answer can score,
+        so a model that learned nothing cannot beat it."""
+        y_true = predictions.get("y_true") or []
+        if not y_true:
+            return None
+        majority = max(sorted(set(y_true)), key=y_true.count)
+        constant = [majority] * len(y_true)
+        ids = range(max(len(labels), max(y_true) + 1))
+        names = tuple(labels) or tuple(str(i) for i in ids)
+        metrics = classification_metrics(y_true, constant, names)
+        return Trivial("majority", metrics={m.name: metrics[m.name] for m in cls.metrics},
+                       per_example={"accuracy": [float(t == majority) for t in y_true]})
 
 
 class HeadClassification(ClassificationTask):
