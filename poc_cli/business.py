@@ -6,7 +6,8 @@ a person's look, the rest are handled automatically. So per month:
   false alarms = negatives x false-alarm rate            each costs `cost_false_alarm`
   hours saved = (all items - flagged items) x minutes per item / 60
   value      = hours saved x hourly rate - cost of errors
-  payback    = training cost / value (months; none when the value is not positive)
+  payback    = investment / value (months; none when the value is not positive), where the
+               investment is the projected production training plus what the PoC itself cost
 Rates are pooled over the seeds' test predictions; prevalence is the test split's.
 """
 
@@ -23,6 +24,10 @@ from poc_cli.recipe import BusinessSpec
 class BusinessOutcome:
     """Business figures for one method."""
 
+    true_positives: int
+    false_negatives: int
+    false_positives: int
+    true_negatives: int
     detection_rate: float
     false_alarm_rate: float
     precision: float | None
@@ -36,9 +41,10 @@ class BusinessOutcome:
 
 
 def business_outcome(
-    spec: BusinessSpec, *, y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str], training_cost: float
+    spec: BusinessSpec, *, y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str], investment: float
 ) -> BusinessOutcome:
-    """Business figures from pooled test predictions of one method."""
+    """Business figures from pooled test predictions of one method; `investment` is what must be
+    spent before the value arrives (production training plus the PoC)."""
     if spec.positive_class not in labels:
         raise PocError(f"business.positive_class: {spec.positive_class!r} is not a label; labels: {', '.join(labels)}")
     positive = list(labels).index(spec.positive_class)
@@ -60,6 +66,7 @@ def business_outcome(
     hours = (spec.monthly_items - flagged) * spec.minutes_per_item / 60
     value = hours * spec.hourly_rate - error_cost
     return BusinessOutcome(
+        true_positives=tp, false_negatives=fn, false_positives=fp, true_negatives=tn,
         detection_rate=detection,
         false_alarm_rate=false_alarm,
         precision=tp / (tp + fp) if tp + fp else None,
@@ -69,5 +76,5 @@ def business_outcome(
         monthly_error_cost=error_cost,
         monthly_hours_saved=hours,
         monthly_value=value,
-        payback_months=training_cost / value if value > 0 else None,
+        payback_months=investment / value if value > 0 else None,
     )

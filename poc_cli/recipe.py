@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -255,6 +256,13 @@ class CostSpec(Strict):
     target_train_examples: PositiveInt | None = None  # full-scale training the PoC stands for
     target_epochs: PositiveFloat | None = None
 
+    @model_validator(mode="after")
+    def _priced_in_its_currency(self) -> CostSpec:
+        if self.currency != "USD" and self.gpu_hourly_price is None:
+            raise ValueError(f"currency {self.currency!r} needs gpu_hourly_price in {self.currency} (the typical "
+                             "cloud prices poc assumes without one are in USD)")
+        return self
+
 
 class BusinessSpec(Strict):
     """Stage 3 of a PoC: what errors cost and what automation saves, per month."""
@@ -268,10 +276,22 @@ class BusinessSpec(Strict):
 
 
 class ReportSpec(Strict):
-    """How the report decides: the reference method and the GPU memory available."""
+    """How the report decides (the reference method, the GPU memory available) and the time zone
+    its date is written in (an IANA name such as Asia/Tokyo; default: the machine's)."""
 
     baseline: str = "lora"
     memory_limit_mib: PositiveFloat | None = None
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"{value!r} is not a time zone name (e.g. Asia/Tokyo, UTC)") from None
+        return value
 
 
 class SearchSpec(Strict):

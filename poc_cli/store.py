@@ -98,6 +98,13 @@ class Store:
             if record is not None:
                 yield record
 
+    def trial_records(self, recipe_name: str) -> Iterator[dict[str, Any]]:
+        """Every readable record of the recipe's search trials (what the PoC also spent)."""
+        for path in sorted(self.job_dir(recipe_name, Stage.TRIAL).glob("*.json")):
+            record = _read_json(path)
+            if record is not None:
+                yield record
+
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:

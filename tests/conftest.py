@@ -110,7 +110,7 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, t
     root = folder / "store"
     env = {**os.environ, "COLUMNS": "200"}
     good = write_recipe(folder / "good.yaml", recipe_dict(
-        tiny_model_dir, tiny_data, seeds=[0, 1], training={"epochs": 3, "batch_size": 16},
+        tiny_model_dir, tiny_data, seeds=[0, 1], training={"epochs": 12, "batch_size": 16},  # 72 steps: all learn
         cost={"gpu_hourly_price": 2.0, "currency": "EUR", "target_train_examples": 100000, "target_epochs": 2},
         business={"positive_class": "positive", "cost_missed": 100, "cost_false_alarm": 5,
                   "monthly_items": 20000, "minutes_per_item": 1.5, "hourly_rate": 40}))
@@ -122,6 +122,26 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, t
                               capture_output=True, text=True, env=env, timeout=900)
         assert proc.returncode == code, proc.stdout + proc.stderr
     return root
+
+
+@pytest.fixture(scope="session")
+def collapsed_store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, tiny_data: dict[str, Path]) -> Path:
+    """A store from real runs where LoRA's learning rate is so high that it predicts one class for
+    every test example (accuracy = the majority class's 50%), while RandLoRA learns."""
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("collapsed")
+    recipe = write_recipe(folder / "collapsed.yaml", recipe_dict(
+        tiny_model_dir, tiny_data, name="collapsed",
+        methods=[{"method": "lora", "lr": 0.3}, {"method": "randlora", "lr": 1e-2, "alpha_ratio": 2}],
+        training={"epochs": 12, "batch_size": 16}, cost={"gpu_hourly_price": 450, "currency": "JPY"}))
+    proc = subprocess.run([sys.executable, "-m", "poc_cli", "run", str(recipe), "--store", str(folder / "store")],
+                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"},
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return folder / "store"
 
 
 # --- vision: tiny random models built from configs, saved like hub models -------------------------

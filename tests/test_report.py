@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -15,6 +16,7 @@ from conftest import XSS_NAME
 from poc_cli.business import business_outcome
 from poc_cli.compare import MethodRow
 from poc_cli.cost import Price
+from poc_cli.learning import LearningCheck
 from poc_cli.recipe import BusinessSpec
 from poc_cli.report.conclusion import decide
 from poc_cli.report.i18n import TEXT
@@ -67,21 +69,30 @@ def test_html_is_self_contained_and_shows_the_store_numbers(tiny_store: Path, tm
     for _, attrs in parser.tags:
         for name in ("src", "href"):
             assert name not in attrs, attrs
-    assert "url(" not in html and "@import" not in html and "http://" not in html.replace(
-        'xmlns="http://www.w3.org/2000/svg"', "")
-    assert tags.count("svg") >= 4  # three scatter plots and the loss curves
+    # Nothing fetched: only references to fragments of the document itself (a chart's clip paths).
+    assert not re.search(r"url\((?!#)", html) and "@import" not in html
+    assert not re.search(r'(?:src|href)="(?!#)', html)
+    assert "http://" not in re.sub(r'xmlns(:xlink)?="http://www\.w3\.org/[0-9]+/(svg|xlink)"', "", html)
+    assert tags.count("svg") >= 4  # scores, against parameters and cost, the loss curves
     text = " ".join(parser.text)
     runs = stored(tiny_store)
     for method in ("lora", "randlora", "full"):
         accuracies = [runs[(method, s)]["metrics"]["test"]["accuracy"] for s in (0, 1)]
         assert f"{100 * sum(accuracies) / 2:.1f}" in text, method
         assert f"{runs[(method, 0)]['parameters']['trainable_counted']:,}" in text
-    heading = [TEXT[lang][key] for key in ("h_conclusion", "h_table", "h_cost", "h_business", "h_talking",
-                                           "h_risk", "h_method")]
-    assert heading[0] == {"en": "Conclusion", "ja": "結論"}[lang]
+        assert runs[(method, 0)]["job_id"] in text  # traceable to its record
+    assert runs[("lora", 0)]["model"]["sha256"] in text  # the full hash, not a prefix
+    heading = [TEXT[lang][key] for key in ("h_summary", "h_conclusion", "h_quality", "h_resources", "h_memory",
+                                           "h_cost", "h_business", "h_charts", "h_risk", "h_method")]
+    assert heading[0] == {"en": "Summary", "ja": "要旨"}[lang]
     positions = [html.index(f"<h2>{h}</h2>") for h in heading]
-    assert positions == sorted(positions)  # conclusion first
-    assert "EUR" in text
+    assert positions == sorted(positions)  # the summary and the conclusion first
+    assert ("EUR" if lang == "en" else "ユーロ") in text
+    summary = html[html.index('<ul class="summary"'):html.index("</ul>")]
+    assert summary.count("<li>") == 3
+    if lang == "ja":
+        assert "lora" not in text.replace("LoRA", "").replace("RandLoRA", "")  # display names, not ids
+        assert "フルファインチューニング" in text and "本番学習" not in text and "精度" not in text
 
 
 def test_user_text_is_escaped(tiny_store: Path, tmp_path: Path) -> None:
@@ -112,14 +123,16 @@ def test_default_output_and_bad_options(tiny_store: Path, tmp_path: Path, monkey
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package 'chromium')")
 @pytest.mark.parametrize("lang", ["en", "ja"])
-def test_renders_in_headless_chromium(tiny_store: Path, tmp_path: Path, lang: str) -> None:
-    write(tiny_store, tmp_path, "html", lang)
-    png = tmp_path / f"report.{lang}.png"
+@pytest.mark.parametrize("which", ["tiny", "collapsed"])
+def test_renders_in_headless_chromium(request: pytest.FixtureRequest, tmp_path: Path, lang: str, which: str) -> None:
+    store = request.getfixturevalue("tiny_store" if which == "tiny" else "collapsed_store")
+    write(store, tmp_path, "html", lang)
+    png = tmp_path / f"report.{which}.{lang}.png"
     proc = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
-         "--window-size=1240,3400", f"--screenshot={png}", (tmp_path / f"report.{lang}.html").as_uri()],
+         "--window-size=1240,6400", f"--screenshot={png}", (tmp_path / f"report.{lang}.html").as_uri()],
         capture_output=True, text=True, timeout=120)
     assert png.is_file() and png.stat().st_size > 20_000, proc.stderr[-2000:]
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
@@ -132,15 +145,20 @@ def test_renders_in_headless_chromium(tiny_store: Path, tmp_path: Path, lang: st
 # --- rules and business, by hand ------------------------------------------------------------------
 
 
-def row(method: str, kind: str, acc: float, diff: PairedDifference | None = None, memory: float = 100.0) -> MethodRow:
+def row(method: str, kind: str, acc: float, diff: PairedDifference | None = None, memory: float = 100.0,
+        learned: bool | None = True) -> MethodRow:
+    check = LearningCheck(learned, None if learned else "one_answer", 1.0 if learned is False else 0.5, "majority-class",
+                          None)
     return MethodRow(recipe="r", method=method, method_kind=kind, settings={}, lr=1e-3, selection={},
-                     trainable_parameters=10,
+                     trainable_parameters=10, adapter_parameters=8, head_parameters=2, total_parameters=1000,
                      percent_of_full=1.0, metric="accuracy", higher_is_better=True, score=Summary(acc, 0.01, 3),
+                     interval=(acc - 0.02, acc + 0.02),
                      scores={"accuracy": Summary(acc, 0.01, 3), "macro_f1": Summary(acc, 0.01, 3)},
                      units={"accuracy": "fraction", "macro_f1": "fraction"},
-                     baseline="lora", difference=diff, peak_memory_mib=memory, memory_label="GPU peak (NVML)",
-                     train_s=Summary(10.0, 1.0, 3), examples_per_s=5.0, energy_j=None, cost_per_run=0.1,
-                     price=Price(1.0, "USD", "test"), adapter_bytes=1000, statuses={"ok": 3})
+                     baseline="lora", difference=diff, learning=check, n_test=100, peak_memory_mib=memory,
+                     memory_label="GPU peak (NVML)", gpu_need_mib=memory, train_s=Summary(10.0, 1.0, 3),
+                     examples_per_s=5.0, loaded=False, other_cores=0.0, energy_j=None, cost_per_run=0.1,
+                     price=Price(1.0, "USD", "test"), adapter_bytes=1000, statuses={"ok": 3}, job_ids={0: "x"})
 
 
 def diff(mean: float, low: float, high: float) -> PairedDifference:
@@ -161,6 +179,18 @@ def test_rules() -> None:
     # Full fine-tuning does not fit the memory: the PEFT rules decide.
     assert decide([lora, better, full], full_vs_best=sig, best_peft="randlora", memory_limit_mib=4000).rule == "randlora"
     assert decide([lora], full_vs_best=None, best_peft=None, memory_limit_mib=None).rule == "insufficient"
+    # A method that did not learn is never recommended, and a comparison with it is never merely inconclusive.
+    collapsed = row("randlora", "randlora", 0.50, diff(-0.30, -0.35, -0.25), learned=False)
+    verdict = decide([lora, collapsed], full_vs_best=None, best_peft="lora", memory_limit_mib=None)
+    assert verdict.rule == "did_not_learn" and verdict.recommended is None and verdict.not_learned == ("randlora",)
+    both = decide([row("lora", "lora", 0.5, learned=False), row("randlora", "randlora", 0.5, diff(0, 0, 0),
+                                                                 learned=False)],
+                  full_vs_best=None, best_peft="lora", memory_limit_mib=None)
+    assert both.rule == "did_not_learn" and set(both.not_learned) == {"lora", "randlora"}
+    # Full fine-tuning that did not learn is left out; the PEFT rules decide.
+    stuck = row("full", "full", 0.95, learned=False)
+    verdict = decide([lora, better, stuck], full_vs_best=sig, best_peft="randlora", memory_limit_mib=None)
+    assert verdict.rule == "randlora" and verdict.not_learned == ("full",)
 
 
 def test_business_by_hand() -> None:
@@ -169,7 +199,7 @@ def test_business_by_hand() -> None:
     # 10 defects: 8 found, 2 missed; 90 fine: 9 false alarms.
     y_true = [1] * 10 + [0] * 90
     y_pred = [1] * 8 + [0] * 2 + [1] * 9 + [0] * 81
-    out = business_outcome(spec, y_true=y_true, y_pred=y_pred, labels=["fine", "defect"], training_cost=500)
+    out = business_outcome(spec, y_true=y_true, y_pred=y_pred, labels=["fine", "defect"], investment=500)
     assert out.detection_rate == pytest.approx(0.8) and out.false_alarm_rate == pytest.approx(0.1)
     assert out.precision == pytest.approx(8 / 17) and out.prevalence == pytest.approx(0.1)
     assert out.monthly_missed == pytest.approx(20) and out.monthly_false_alarms == pytest.approx(90)
@@ -185,3 +215,178 @@ def test_no_recommendation_while_a_searched_setting_did_not_hold_up() -> None:
     verdict = decide([lora, rand], full_vs_best=None, best_peft="randlora", memory_limit_mib=None,
                      not_held=frozenset({"lora"}))
     assert verdict.rule == "unreliable" and verdict.recommended is None
+
+
+# --- honesty: the trivial reference, "did not learn", charts, money -------------------------------
+
+
+def test_a_collapsed_method_is_flagged_first_and_never_recommended(collapsed_store: Path, tmp_path: Path) -> None:
+    from poc_cli.compare import compare
+    from poc_cli.store import Store
+
+    rows = {r.method: r for r in compare(Store(collapsed_store))}
+    runs = {r["method"]: r for r in (json.loads(p.read_text()) for p in collapsed_store.glob("collapsed/*.json"))}
+    y_true = runs["lora"]["predictions"]["test"]["y_true"]
+    majority = max(y_true.count(c) for c in set(y_true)) / len(y_true)
+    assert rows["majority-class"].score.mean == pytest.approx(majority)  # the reference row, from the labels
+    assert set(runs["lora"]["predictions"]["test"]["y_pred"]) == {runs["lora"]["predictions"]["test"]["y_pred"][0]}
+    lora, rand = rows["lora"], rows["randlora"]
+    assert lora.learning.learned is False and lora.learning.reason == "one_answer" and lora.learning.top_share == 1.0
+    assert rand.learning.learned is True and rand.learning.versus_reference.significant
+    for lang, first_words in (("en", "Did not learn: LoRA gave the same answer for 100%"),
+                              ("ja", "学習できていません：LoRAはテストデータの 100% に同じ答え")):
+        html = write(collapsed_store, tmp_path, "html", lang)
+        conclusion = html[html.index('<p class="conclusion" data-rule="did_not_learn">'):]
+        conclusion = conclusion.split(">", 1)[1].split("</p>")[0]
+        assert conclusion.startswith(first_words)
+        summary = html[html.index('<ul class="summary"'):].split("</ul>")[0]
+        for words in (conclusion, summary):
+            assert "nconclusive" not in words and "結論保留" not in words and "difference" not in words
+        assert ("learning-rate search" if lang == "en" else "学習率の探索") in summary  # the next step
+        markdown = write(collapsed_store, tmp_path, "md", lang)
+        assert "**" + first_words in markdown
+        risks = markdown[markdown.index("## " + TEXT[lang]["h_risk"]):]
+        assert ("learning-rate search (search: true)" if lang == "en" else "学習率の探索（search: true）") in risks
+    table = runner.invoke(app_(), ["compare", "--store", str(collapsed_store)], env={"COLUMNS": "100"})
+    assert table.exit_code == 0 and "did not learn" in table.output and "majority-class" in table.output
+
+
+def _ticks(svg: str, axis: str) -> list[float]:
+    """The numbers matplotlib wrote as the tick labels of one axis ("x" or "y") of an SVG chart."""
+    import re
+
+    values = []
+    for group in re.split(rf'<g id="{axis}tick_\d+">', svg)[1:]:  # each tick's group starts with its label's text
+        label = re.search(r"<text[^>]*>([^<]*)</text>", group)
+        if label:
+            values.append(float(label.group(1).replace("\u2212", "-")))
+    return values
+
+
+def test_score_axes_start_at_the_reference_or_below(collapsed_store: Path, tiny_store: Path, tmp_path: Path) -> None:
+    for store in (collapsed_store, tiny_store):
+        html = write(store, tmp_path, "html", "en", "--recipe", "collapsed" if store == collapsed_store else "tiny")
+        svgs = html.split("<svg")[1:]
+        reference = float(svgs[0].split("Majority class ")[1].split("%")[0])  # the legend of the reference line
+        scores = _ticks(svgs[0], "x")  # scores, along x
+        against_parameters = _ticks(svgs[1], "y")
+        for ticks in (scores, against_parameters):
+            assert ticks and min(ticks) <= reference and ticks == sorted(ticks)
+            steps = {round(b - a, 6) for a, b in zip(ticks, ticks[1:])}
+            assert len(steps) == 1 and all(float(t).is_integer() for t in ticks)  # round, evenly spaced
+    # matplotlib keeps text as text (the browser renders Japanese) and the charts print at >= 8 pt
+    ja = write(collapsed_store, tmp_path, "html", "ja")
+    assert "<text" in ja and "正解率" in ja.split("<svg")[1]
+    import re
+    sizes = {float(s) for s in re.findall(r"font-size: ([0-9.]+)px", ja)}
+    assert sizes and min(sizes) >= 7.5  # px in a chart drawn at its printed size, pt = px here
+
+
+def test_money_in_the_recipes_currency_both_languages() -> None:
+    from poc_cli.report.money import money
+
+    assert money(1234.567, "USD", "en") == "1,234.57 USD" and money(0.0042, "USD", "en") == "0.0042 USD"
+    assert money(12345.6, "JPY", "en") == "12,346 JPY" and money(0.2, "JPY", "en") == "< 1 JPY"
+    assert money(5000, "JPY", "ja") == "5,000円" and money(123_456, "JPY", "ja") == "12.3万円"
+    assert money(12_345_678, "JPY", "ja") == "1,235万円" and money(3e8, "JPY", "ja") == "3.0億円"
+    assert money(2.5, "EUR", "ja") == "2.50ユーロ" and money(None, "USD", "en") == "-"
+
+
+def test_japanese_yen_report_has_no_decimals_and_no_usd(collapsed_store: Path, tmp_path: Path) -> None:
+    import re
+
+    for lang in ("en", "ja"):
+        text = write(collapsed_store, tmp_path, "md", lang)
+        assert "USD" not in text and "ドル" not in text
+        unit = "JPY" if lang == "en" else "円"
+        amounts = re.findall(rf"([0-9][0-9,.]*) ?{unit}", text)
+        assert amounts and all("." not in a for a in amounts), amounts
+        cost = text[text.index("## " + TEXT[lang]["h_cost_poc"]):text.index("## " + TEXT[lang]["h_business"])]
+        assert "- (LoRA did not learn)" in cost or "－（LoRAは学習できていません）" in cost  # no price per point over a failure
+
+
+def test_payback_is_the_investment_over_the_monthly_value(tiny_store: Path) -> None:
+    from poc_cli.report.build import build_sections
+    from poc_cli.store import Store
+
+    section = build_sections(Store(tiny_store), lang="en", recipe="tiny")[0]
+    store = Store(tiny_store)
+    records = [r for r in store.records() if r["recipe_name"] == "tiny"]
+    poc = sum(r["timing"]["train_s"] / 3600 * 2.0 for r in records if r["status"] == "ok")
+    lora = [r for r in records if r["method"] == "lora"]
+    throughput = sum(r["throughput"]["examples_per_s"] for r in lora) / len(lora)
+    projected = 100_000 * 2 / throughput / 3600 * 2.0  # cost.target_*: 100,000 examples x 2 epochs at 2 EUR/h
+    monthly = {row[0]: row for row in section["business"]["monthly"]["rows"]}
+    value = float(monthly["LoRA"][5].replace(",", "").split()[0])
+    payback = monthly["LoRA"][6]
+    if value > 0:
+        assert float(payback) == pytest.approx((projected + poc) / value, rel=0.02)
+    else:
+        assert payback == "does not pay back"
+    assert section["cost"]["title"] == "Cost"  # at target scale, not "at PoC scale"
+    assert any("Payback = (training at production scale" in note for note in section["business"]["notes"])
+
+
+def test_compare_fits_100_columns_without_cutting_a_number(tiny_store: Path) -> None:
+    result = runner.invoke(app_(), ["compare", "--store", str(tiny_store), "--recipe", "tiny"],
+                           env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output and max(len(line) for line in result.output.splitlines()) <= 100
+    runs = stored(tiny_store)
+    for method in ("lora", "randlora", "full"):
+        assert f"{runs[(method, 0)]['parameters']['trainable_counted']:,}" in result.output
+    wide = runner.invoke(app_(), ["compare", "--store", str(tiny_store), "--recipe", "tiny", "--wide"],
+                         env={"COLUMNS": "400"})
+    assert "examples/s" in wide.output and runs[("lora", 0)]["job_id"] in wide.output
+
+
+def test_timings_under_load_are_marked(tiny_store: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(tiny_store / "tiny", store / "tiny")
+    for path in (store / "tiny").glob("*.json"):  # as if another job had shared the machine with full's runs
+        record = json.loads(path.read_text())
+        if record["method"] == "full":
+            record["load"] = {**record["load"], "loaded": True, "other_cores": 1.7}
+            path.write_text(json.dumps(record))
+    html = write(store, tmp_path, "html", "en")
+    assert "‡ Measured while other processes kept up to 1.7 CPU cores busy" in html
+    assert "Time and cost of Full fine-tuning were measured under load" in html
+    table = runner.invoke(app_(), ["compare", "--store", str(store)], env={"COLUMNS": "100"})
+    assert "‡" in table.output and "not a clean time or cost" in table.output
+
+
+def test_machine_load_sees_other_processes() -> None:
+    import sys
+    import time
+
+    from poc_cli.trackers.load import LoadMeter
+
+    burn = f"{sys.executable} -c 'import time\nt=time.time()\nwhile time.time()-t<1.5: pass' &"
+    with LoadMeter() as meter:  # two CPU burners that are not our children (the shell leaves them orphaned)
+        subprocess.run(["sh", "-c", f"{burn} {burn}"], check=True)
+        time.sleep(1.8)
+    assert meter.result.other_cpu_s > 1.0 and meter.result.loaded
+
+
+def test_gpu_runs_get_a_sizing_table(tiny_store: Path, tmp_path: Path) -> None:
+    """Records as a GPU machine writes them (this machine has none: the NVML figures are injected)."""
+    store = tmp_path / "store"
+    shutil.copytree(tiny_store / "tiny", store / "tiny")
+    peaks = {"lora": 9_000.0, "randlora": 20_000.0, "full": 50_000.0}
+    for path in (store / "tiny").glob("*.json"):
+        record = json.loads(path.read_text())
+        record["gpu"] = {**record["gpu"], "peak_job_mib": peaks[record["method"]], "reason": None,
+                         "device": {"name": "NVIDIA H100 80GB HBM3", "total_mib": 81_559.0}}
+        record["memory"]["torch_peak_reserved_mib"] = peaks[record["method"]] - 500
+        path.write_text(json.dumps(record))
+    from poc_cli.report.build import build_sections
+    from poc_cli.store import Store
+
+    section = build_sections(Store(store), lang="en", recipe="tiny")[0]
+    fits = {row[0]: row[3:] for row in section["sizing"]["rows"]}  # 16, 24, 40, 80 GB
+    assert fits == {"LoRA": ["yes"] * 4, "RandLoRA": ["no", "yes", "yes", "yes"],
+                    "Full fine-tuning": ["no", "no", "no", "yes"]}
+    assert "NVIDIA H100 80GB HBM3" in section["sizing"]["note"]
+    assert any(caption == "Accuracy against GPU peak memory" for caption, _ in section["charts"])
+    html = write(store, tmp_path, "html", "ja")
+    assert "80 GB に収まるか" in html and "GPUのピークメモリ" in html  # the trade names GPU memory

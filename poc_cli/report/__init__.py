@@ -16,11 +16,14 @@ FORMATS = {"html": "report.html.j2", "md": "report.md.j2"}
 REPORTS_DIR = Path("reports")
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _markdown_escape(value: object) -> str:
-    """Keep user text from breaking tables or turning into markup or raw HTML."""
-    text = str(value).replace("\n", " ")
-    text = re.sub(r"([\\`*_\[\]|<>#])", r"\\\1", text)
-    return text
+    """Keep user text from breaking tables or turning into markup or raw HTML: line breaks (\\n, \\r)
+    and other control characters become spaces, markup characters are backslash-escaped."""
+    text = CONTROL.sub(" ", str(value).replace("\r\n", " "))
+    return re.sub(r"([\\`*_\[\]|<>#])", r"\\\1", text)
 
 
 def render(store: Store, *, fmt: str, lang: str, recipe: str | None = None, baseline: str | None = None,

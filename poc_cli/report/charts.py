@@ -1,143 +1,211 @@
-"""Charts as inline SVG strings: no scripts, no external files, printable.
+"""Charts drawn by matplotlib as inline SVG, text kept as text (the browser renders Japanese and
+the reader can select it), sized for half an A4 column so that text prints at about 9 pt.
 
-Every text drawn (method names come from the user's recipe) is escaped here.
+Honest by construction: a score axis starts at zero or at the trivial reference (rounded down
+to a tick), never zoomed to the spread of the methods; every score carries its 95% interval;
+a difference that is not significant, or a method that did not learn, says so on the chart.
+Every text drawn comes from the report (user names included); matplotlib escapes it in SVG.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-COLOURS = {"lora": "#1f77b4", "randlora": "#d62728", "full": "#2ca02c"}
-WIDTH, HEIGHT = 560, 300
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 48
+import matplotlib
+
+matplotlib.use("Agg")  # no display; must precede any figure
+
+from matplotlib import font_manager  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import EngFormatter, FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
+
+COLOURS = {"lora": "#1f77b4", "randlora": "#d62728", "full": "#2ca02c", "trivial": "#7f7f7f"}
+FAILED_COLOUR = "#9e9e9e"
+SIZE_IN = (3.5, 2.6)  # about 89 x 66 mm: one of two columns on A4
+CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans JP", "IPAexGothic", "IPAGothic", "TakaoGothic", "Hiragino Sans",
+                "Yu Gothic", "Meiryo")
+
+logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+
+
+def _families() -> list[str]:
+    """DejaVu Sans, then the first Japanese font installed (matplotlib measures text with it)."""
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *[f for f in CJK_FAMILIES if f in installed][:1], "sans-serif"]
+
+
+STYLE = {"svg.fonttype": "none", "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
+         "xtick.labelsize": 8.5, "ytick.labelsize": 8.5, "legend.fontsize": 8}
 
 
 @dataclass(frozen=True)
-class Point:
-    """A method's mean with its spread (std over seeds, may be None)."""
+class Estimate:
+    """A method's score (in display units) with its 95% interval, placed at x (None on a category axis)."""
 
     label: str
     kind: str
-    x: float
-    y: float
-    y_err: float | None = None
+    value: float
+    low: float | None
+    high: float | None
+    x: float | None = None
+    note: str | None = None  # shown under the label ("no significant difference", "did not learn")
+    failed: bool = False  # did not learn: drawn hollow and grey
 
 
-def _fmt(value: float) -> str:
-    if value == 0:
-        return "0"
-    magnitude = abs(value)
-    if magnitude >= 1e6:
-        return f"{value / 1e6:.3g}M"
-    if magnitude >= 1e3:
-        return f"{value / 1e3:.3g}k"
-    return f"{value:.3g}"
+@dataclass(frozen=True)
+class Reference:
+    """A horizontal line: the trivial answer's score."""
+
+    label: str
+    value: float
 
 
-def _ticks(low: float, high: float, log: bool) -> list[float]:
-    if log:
-        return [10.0**e for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)]
-    step = (high - low) / 4 or 1.0
-    return [low + i * step for i in range(5)]
+def _svg(fig: Figure, title: str) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None})
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg"):]  # drop the XML prologue and DOCTYPE: the SVG is inlined in HTML
+    svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.S)  # RDF naming external vocabularies
+    svg = re.sub(r'xmlns:xlink="[^"]*"\s*', "", svg, count=1) if "xlink:" not in svg.split(">", 1)[1] else svg
+    head, rest = svg.split(">", 1)
+    head = head.replace("<svg ", '<svg class="chart" role="img" ', 1)
+    return f"{head}><title>{escape(title)}</title>{rest}"
 
 
-def _frame(x_label: str, y_label: str, x_ticks: list[tuple[float, str]], y_ticks: list[tuple[float, str]]) -> list[str]:
-    parts = [f'<rect x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" height="{HEIGHT - TOP - BOTTOM}" '
-             'fill="none" stroke="#999"/>']
-    for px, text in x_ticks:
-        parts.append(f'<line x1="{px:.1f}" y1="{HEIGHT - BOTTOM}" x2="{px:.1f}" y2="{HEIGHT - BOTTOM + 4}" stroke="#999"/>'
-                     f'<text x="{px:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{escape(text)}</text>')
-    for py, text in y_ticks:
-        parts.append(f'<line x1="{LEFT - 4}" y1="{py:.1f}" x2="{LEFT}" y2="{py:.1f}" stroke="#999"/>'
-                     f'<text x="{LEFT - 6}" y="{py + 4:.1f}" text-anchor="end">{escape(text)}</text>')
-    parts.append(f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 8}" text-anchor="middle">{escape(x_label)}</text>')
-    parts.append(f'<text transform="translate(14,{(TOP + HEIGHT - BOTTOM) / 2}) rotate(-90)" '
-                 f'text-anchor="middle">{escape(y_label)}</text>')
-    return parts
+def _figure(size: tuple[float, float] = SIZE_IN) -> Figure:
+    return Figure(figsize=size, layout="constrained")
 
 
-def _legend(n: int, label: str, colour: str) -> str:
-    """The n-th legend entry, top right."""
-    return (f'<text x="{WIDTH - RIGHT - 4}" y="{TOP + 14 + 14 * n}" text-anchor="end" fill="{colour}">'
-            f'{escape(label)}</text>')
+def _score_limits(values: Sequence[float], reference: Reference | None, higher_is_better: bool,
+                  percent: bool) -> tuple[list[float], float, float]:
+    """(ticks, start, end) of a score axis: round ticks from zero; the axis starts at the tick at or
+    below the reference when every value lies above it (a higher-is-better score), else at zero.
+    Never closer than that."""
+    top = _top([*values, *([reference.value] if reference else [])], percent)
+    ticks = [float(t) for t in MaxNLocator(nbins=6).tick_values(0.0, top) if t >= 0]
+    floor = 0.0
+    if higher_is_better and reference is not None and reference.value > 0 and min(values) >= reference.value:
+        floor = max((t for t in ticks if t <= reference.value), default=0.0)
+    return [t for t in ticks if floor <= t <= top], floor, top
 
 
-def _svg(parts: list[str], title: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-            f'class="chart" font-size="11" font-family="sans-serif"><title>{escape(title)}</title>'
-            + "".join(parts) + "</svg>")
+def _score_axis(ax: object, values: Sequence[float], reference: Reference | None, higher_is_better: bool,
+                percent: bool) -> None:
+    ticks, floor, top = _score_limits(values, reference, higher_is_better, percent)
+    ax.set_yticks(ticks)
+    ax.set_ylim(floor, top)
 
 
-def scatter(points: Sequence[Point], *, title: str, x_label: str, y_label: str, log_x: bool = False) -> str:
-    """Each method as a dot with its label and a vertical bar of +- one std."""
-    if not points:
+def _error(e: Estimate) -> list[list[float]]:
+    low = e.value - e.low if e.low is not None else 0.0
+    high = e.high - e.value if e.high is not None else 0.0
+    return [[max(0.0, low)], [max(0.0, high)]]
+
+
+def _draw(ax: object, e: Estimate, x: float, label: str | None = None) -> None:
+    colour = FAILED_COLOUR if e.failed else COLOURS.get(e.kind, "#555555")
+    ax.errorbar([x], [e.value], yerr=_error(e), fmt="o", color=colour, ecolor=colour, capsize=4, markersize=6,
+                markerfacecolor="white" if e.failed else colour, elinewidth=1.5, label=label)
+
+
+def _top(values: Sequence[float], unit_percent: bool) -> float:
+    top = max(values) if values else 1.0
+    top = top + 0.08 * (top or 1.0)
+    return min(100.0, top) if unit_percent and max(values, default=0) <= 100 else top
+
+
+def _reference_line(ax: object, reference: Reference | None) -> None:
+    if reference is not None:
+        ax.axhline(reference.value, color=COLOURS["trivial"], linestyle="--", linewidth=1, label=reference.label)
+
+
+def scores(estimates: Sequence[Estimate], *, title: str, x_label: str, reference: Reference | None,
+           higher_is_better: bool = True, percent: bool = True) -> str:
+    """Each method's score with its interval, one row per method (names never collide), the first on
+    top; the reference as a dashed line. The score runs along the x axis; the chart spans the page."""
+    if not estimates:
         return ""
-    xs = [p.x for p in points]
-    ys = [p.y for p in points] + [p.y + (p.y_err or 0) for p in points] + [p.y - (p.y_err or 0) for p in points]
-    x_lo, x_hi = min(xs), max(xs)
-    if log_x:
-        x_lo, x_hi = 10 ** math.floor(math.log10(x_lo)), 10 ** math.ceil(math.log10(x_hi))
-    else:
-        pad = (x_hi - x_lo) * 0.1 or abs(x_hi) * 0.1 or 1.0
-        x_lo, x_hi = max(0.0, x_lo - pad), x_hi + pad
-    y_lo, y_hi = min(ys), max(ys)
-    pad = (y_hi - y_lo) * 0.15 or 1.0
-    y_lo, y_hi = y_lo - pad, y_hi + pad
+    with matplotlib.rc_context({**STYLE, "font.family": _families()}):
+        fig = _figure((2 * SIZE_IN[0], 0.9 + 0.45 * len(estimates)))
+        ax = fig.add_subplot()
+        for n, e in enumerate(estimates):
+            colour = FAILED_COLOUR if e.failed else COLOURS.get(e.kind, "#555555")
+            error = _error(e)
+            ax.errorbar([e.value], [n], xerr=error, fmt="o", color=colour, ecolor=colour, capsize=4, markersize=6,
+                        markerfacecolor="white" if e.failed else colour, elinewidth=1.5)
+        ax.set_yticks(range(len(estimates)), [e.label + (f"\n{e.note}" if e.note else "") for e in estimates])
+        ax.set_ylim(len(estimates) - 0.5, -0.7 if reference else -0.5)
+        values = [v for e in estimates for v in (e.value, e.low, e.high) if v is not None]
+        ticks, floor, top = _score_limits(values, reference, higher_is_better, percent)
+        ax.set_xticks(ticks)
+        ax.set_xlim(floor, top)
+        ax.set_xlabel(x_label)
+        ax.grid(axis="x", linewidth=0.4, alpha=0.6)
+        if reference is not None:
+            ax.axvline(reference.value, color=COLOURS["trivial"], linestyle="--", linewidth=1, label=reference.label)
+            ax.legend(loc="upper left", bbox_to_anchor=(0.0, 1.0))
+        return _svg(fig, title)
 
-    def px(x: float) -> float:
+
+def scatter(estimates: Sequence[Estimate], *, title: str, x_label: str, y_label: str, reference: Reference | None,
+            log_x: bool = False, higher_is_better: bool = True, percent: bool = True) -> str:
+    """Score (with its interval) against a resource (parameters, cost ...), each point labelled."""
+    placed = [e for e in estimates if e.x is not None and (e.x > 0 or not log_x)]
+    if not placed:
+        return ""
+    with matplotlib.rc_context({**STYLE, "font.family": _families()}):
+        fig = _figure()
+        ax = fig.add_subplot()
+        for e in placed:
+            _draw(ax, e, e.x, label=e.label + (f" ({e.note})" if e.note else ""))
         if log_x:
-            frac = (math.log10(x) - math.log10(x_lo)) / (math.log10(x_hi) - math.log10(x_lo))
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 100k, 1M: no superscripts in small print
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            xs = [e.x for e in placed]
+            ax.set_xlim(10 ** math.floor(math.log10(min(xs))), 10 ** (math.log10(max(xs)) + 0.3))
         else:
-            frac = (x - x_lo) / (x_hi - x_lo)
-        return LEFT + frac * (WIDTH - LEFT - RIGHT)
-
-    def py(y: float) -> float:
-        return HEIGHT - BOTTOM - (y - y_lo) / (y_hi - y_lo) * (HEIGHT - TOP - BOTTOM)
-
-    parts = _frame(x_label, y_label, [(px(t), _fmt(t)) for t in _ticks(x_lo, x_hi, log_x)],
-                   [(py(t), f"{t:.1f}") for t in _ticks(y_lo, y_hi, False)])
-    for p in points:
-        colour = COLOURS.get(p.kind, "#555")
-        if p.y_err:
-            parts.append(f'<line x1="{px(p.x):.1f}" y1="{py(p.y - p.y_err):.1f}" x2="{px(p.x):.1f}" '
-                         f'y2="{py(p.y + p.y_err):.1f}" stroke="{colour}" stroke-width="2"/>')
-        parts.append(f'<circle cx="{px(p.x):.1f}" cy="{py(p.y):.1f}" r="5" fill="{colour}"/>'
-                     f'<text x="{px(p.x) + 8:.1f}" y="{py(p.y) - 6:.1f}" fill="{colour}">{escape(p.label)}</text>')
-    return _svg(parts, title)
+            ax.set_xlim(0, max(e.x for e in placed) * 1.15 or 1.0)
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        values = [v for e in placed for v in (e.value, e.low, e.high) if v is not None]
+        _score_axis(ax, values, reference, higher_is_better, percent)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.grid(linewidth=0.4, alpha=0.6)
+        _reference_line(ax, reference)
+        ax.legend(loc="lower right")
+        return _svg(fig, title)
 
 
 def lines(series: Sequence[tuple[str, str, list[float]]], *, title: str, x_label: str, y_label: str) -> str:
-    """Training-loss curves: (label, kind, values per step)."""
+    """Training-loss curves: (label, kind, loss per step)."""
     series = [s for s in series if s[2]]
     if not series:
         return ""
-    steps = max(len(values) for _, _, values in series)
-    y_lo = min(min(v) for _, _, v in series)
-    y_hi = max(max(v) for _, _, v in series)
-    y_hi = y_hi if y_hi > y_lo else y_lo + 1.0
-
-    def px(i: float) -> float:
-        return LEFT + i / max(steps - 1, 1) * (WIDTH - LEFT - RIGHT)
-
-    def py(y: float) -> float:
-        return HEIGHT - BOTTOM - (y - y_lo) / (y_hi - y_lo) * (HEIGHT - TOP - BOTTOM)
-
-    parts = _frame(x_label, y_label, [(px(t), f"{t:.0f}") for t in _ticks(0, steps - 1, False)],
-                   [(py(t), f"{t:.2f}") for t in _ticks(y_lo, y_hi, False)])
-    for n, (label, kind, values) in enumerate(series):
-        colour = COLOURS.get(kind, "#555")
-        path = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in enumerate(values))
-        parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
-        parts.append(_legend(n, label, colour))
-    return _svg(parts, title)
+    with matplotlib.rc_context({**STYLE, "font.family": _families()}):
+        fig = _figure()
+        ax = fig.add_subplot()
+        for label, kind, values in series:
+            ax.plot(range(1, len(values) + 1), values, label=label, color=COLOURS.get(kind, "#555555"),
+                    linewidth=1.2)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.set_ylim(bottom=0)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+        ax.grid(linewidth=0.4, alpha=0.6)
+        ax.legend(loc="upper right")
+        return _svg(fig, title)
 
 
 @dataclass(frozen=True)
 class Curve:
-    """A method's score at each x (y None: the setting diverged); `chosen` is ringed."""
+    """A method's validation score at each learning rate (None: that setting diverged); `chosen` is ringed."""
 
     label: str
     kind: str
@@ -146,43 +214,32 @@ class Curve:
 
 
 def curves(series: Sequence[Curve], *, title: str, x_label: str, y_label: str) -> str:
-    """Score against a log-scale x (learning rate), one line per curve. A diverged setting is a cross
-    on the bottom axis, so a failed setting stays visible; the chosen setting is ringed."""
+    """Validation score against learning rate (log scale), one line per curve; a diverged setting
+    is a cross on the bottom axis, the chosen one is ringed. The score axis starts at zero."""
     series = [c for c in series if c.points]
-    xs = [x for c in series for x, _ in c.points]
-    ys = [y for c in series for _, y in c.points if y is not None]
-    if not xs or not ys:
+    if not series or not any(y is not None for c in series for _, y in c.points):
         return ""
-    x_lo, x_hi = 10 ** math.floor(math.log10(min(xs))), 10 ** math.ceil(math.log10(max(xs)))
-    y_lo, y_hi = min(ys), max(ys)
-    pad = (y_hi - y_lo) * 0.1 or 1.0
-    y_lo, y_hi = max(0.0, y_lo - pad), y_hi + pad
-
-    def px(x: float) -> float:
-        frac = (math.log10(x) - math.log10(x_lo)) / (math.log10(x_hi) - math.log10(x_lo))
-        return LEFT + frac * (WIDTH - LEFT - RIGHT)
-
-    def py(y: float) -> float:
-        return HEIGHT - BOTTOM - (y - y_lo) / (y_hi - y_lo) * (HEIGHT - TOP - BOTTOM)
-
-    parts = _frame(x_label, y_label, [(px(t), f"{t:g}") for t in _ticks(x_lo, x_hi, True)],
-                   [(py(t), f"{t:.1f}") for t in _ticks(y_lo, y_hi, False)])
-    for n, curve in enumerate(series):
-        colour = COLOURS.get(curve.kind, "#555")
-        dash = ' stroke-dasharray="5,3"' if n % 2 else ""
-        scored = [(x, y) for x, y in curve.points if y is not None]
-        if len(scored) > 1:
-            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in scored)
-            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}/>')
-        for x, y in curve.points:
-            if y is not None and x == curve.chosen:
-                parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="7" fill="none" stroke="{colour}" '
-                             'stroke-width="2"/>')
-            if y is None:
-                cx, cy = px(x), HEIGHT - BOTTOM - 6
-                parts.append(f'<path d="M{cx - 4:.1f},{cy - 4:.1f}L{cx + 4:.1f},{cy + 4:.1f}M{cx - 4:.1f},'
-                             f'{cy + 4:.1f}L{cx + 4:.1f},{cy - 4:.1f}" stroke="{colour}" stroke-width="2"/>')
-            else:
-                parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>')
-        parts.append(_legend(n, curve.label, colour))
-    return _svg(parts, title)
+    with matplotlib.rc_context({**STYLE, "font.family": _families()}):
+        fig = _figure()
+        ax = fig.add_subplot()
+        top = max(y for c in series for _, y in c.points if y is not None)
+        for n, curve in enumerate(series):
+            colour = COLOURS.get(curve.kind, "#555555")
+            scored = [(x, y) for x, y in curve.points if y is not None]
+            ax.plot([x for x, _ in scored], [y for _, y in scored], marker="o", markersize=3, color=colour,
+                    linestyle="--" if n % 2 else "-", linewidth=1.2, label=curve.label)
+            diverged = [x for x, y in curve.points if y is None]
+            if diverged:
+                ax.plot(diverged, [0.0] * len(diverged), "x", color=colour, markersize=7, clip_on=False)
+            chosen = [(x, y) for x, y in scored if x == curve.chosen]
+            if chosen:
+                ax.plot(*zip(*chosen), "o", markersize=10, markerfacecolor="none", markeredgecolor=colour)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 0.0001, as the recipe writes it
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        _score_axis(ax, [top], None, True, True)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.grid(linewidth=0.4, alpha=0.6)
+        ax.legend(loc="lower left")
+        return _svg(fig, title)

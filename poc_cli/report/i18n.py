@@ -1,7 +1,8 @@
 """Report text in English and Japanese.
 
-The Japanese is written for a Japanese manager (polite register, Japanese word order and
-units), not translated word by word. Placeholders are filled with numbers already
+The Japanese is written for a Japanese manager (polite register, Japanese word order, units
+and money conventions, one term per concept: 正解率 for accuracy, シードごとの学習 for the
+seeded runs), not translated word by word. Placeholders are filled with numbers already
 formatted by the report; user-written names are escaped by the template.
 """
 
@@ -12,6 +13,36 @@ TEXT: dict[str, dict[str, str]] = {
         "title": "Fine-tuning PoC: {recipe}",
         "subtitle": "LoRA, RandLoRA and full fine-tuning at the same number of trainable parameters",
         "generated": "Generated {date} from {n} stored runs.",
+        "name_lora": "LoRA", "name_randlora": "RandLoRA", "name_full": "Full fine-tuning",
+        "name_zero-shot": "Zero-shot (not trained)", "name_untuned": "Untuned model", "name_trivial": "Majority class",
+        # executive summary
+        "h_summary": "Summary",
+        "dec_did_not_learn": "No recommendation: {methods} did not learn.",
+        "dec_unreliable": "No recommendation yet: a tuned learning rate did not hold up in its seeded runs.",
+        "dec_full": "Adopt full fine-tuning.",
+        "dec_randlora": "Adopt RandLoRA over LoRA.",
+        "dec_lora": "Stay with LoRA: RandLoRA scores lower at the same budget.",
+        "dec_inconclusive": "No measurable difference between RandLoRA and LoRA; use LoRA, the cheaper, for now.",
+        "dec_insufficient": "No recommendation: the store lacks successful runs of LoRA or RandLoRA.",
+        "confidence": "Confidence: {level} ({why}).",
+        "conf_high": "high", "conf_medium": "medium", "conf_low": "low",
+        "conf_why": "{seeds} seed(s) per method, {n} test examples",
+        "trade": "Trade: {scores}. {resources}",
+        "trade_scores": "{metric} {values}",
+        "trade_memory": "peak {label} memory {values}", "trade_time": "training time per run {values}",
+        "trade_cost": "cost per run {values}", "trade_loaded": " (timings taken under load, not clean)",
+        "next_search": "Next step: the learning-rate search ({trials} trials) and the seeded runs at the chosen "
+                       "rates: about {time} on this machine.",
+        "next_research": "Next step: search again with trials as long as the runs ({trials} trials), then the "
+                         "seeded runs: about {time} on this machine.",
+        "next_seeds": "Next step: {more} more seed(s) per method ({total} in all) to narrow the interval: about "
+                      "{time} on this machine.",
+        "next_production": "Next step: the production training with {method} ({examples} examples x {epochs} "
+                           "epochs): about {time} and {cost} at the measured throughput.",
+        "next_target": "Next step: set cost.target_train_examples and cost.target_epochs to price the production "
+                       "training with {method} (one PoC run took {time}).",
+        "next_missing": "Next step: run the recipe again (poc run) so that LoRA and RandLoRA both complete.",
+        # conclusion
         "h_conclusion": "Conclusion",
         "rule_full": "Recommendation: full fine-tuning. Its {metric} is {gain} points higher than {best}'s "
                      "(95% interval {lo} to {hi}), and its peak memory ({mem}) fits the memory available.",
@@ -22,40 +53,135 @@ TEXT: dict[str, dict[str, str]] = {
                      "{loss} points lower (95% interval {lo} to {hi}).",
         "rule_inconclusive": "Inconclusive: at the same number of trainable parameters there is no significant "
                              "difference in {metric} between RandLoRA and LoRA ({diff} points, 95% interval {lo} to "
-                             "{hi}). "
-                             "More seeds or more data are needed; until then LoRA is the lower-cost choice.",
+                             "{hi}). Until the next step in the summary settles it, LoRA is the lower-cost choice.",
         "rule_unreliable": "No recommendation yet: the learning rate the search chose for {methods} did not hold "
                            "up in the seeded runs (see Risks), so a difference now would measure a tuning failure, "
                            "not the methods. Search again with trials as long as the runs, then run again.",
         "rule_insufficient": "No recommendation: the store does not hold successful runs of both LoRA and RandLoRA.",
+        "rule_did_not_learn": "Did not learn: {reasons}. No method can be recommended from these runs: a comparison "
+                              "with a model that learned nothing measures the failure, not the method. Try the "
+                              "learning-rate search (search: true) or more epochs (see Risks).",
+        "dnl_other_learned": "{method} did learn ({score}, {gain} points above {reference}).",
+        "dnl_left_out": "Did not learn: {reasons}; left out of the decision.",
+        "dnl_one_answer": "{method} gave the same answer for {share}% of the test examples",
+        "dnl_no_gain": "{method}'s {metric} ({score}) is not significantly above {reference} ({ref})",
+        "conclusion_forgetting": "Forgetting (the rise of the loss on general text, lower is better): RandLoRA "
+                                 "{r} nats, LoRA {l} nats.",
         "rules_note": "The recommendation follows fixed rules, described under Methodology.",
-        "h_table": "Comparison",
-        "table_note": "{metrics} in %, mean ± standard deviation over seeds (n). Differences are "
-                      "paired against {baseline}.",
+        # quality table
+        "h_quality": "Quality",
         "c_method": "Method", "c_config": "Configuration; how it was chosen",
-        "c_trainable": "Trainable parameters (share)",
-        "c_metric": "{metric} %", "c_diff": "Difference vs {baseline} (95% interval)",
-        "c_memory": "Peak memory", "c_time": "Training time", "c_throughput": "Examples/s", "c_energy": "Energy",
-        "c_cost": "Cost per run", "c_adapter": "Saved size", "c_runs": "Runs",
-        "reference": "reference", "not_significant": "no significant difference", "all_parameters": "all parameters",
-        "not_measured": "not measured",
-        "mem_gpu": "GPU, NVML", "mem_host": "host RSS, no GPU", "seed": "seed",
+        "c_score": "{metric} % [95% interval]", "c_other": "{metric}",
+        "c_diff": "vs {baseline}, points [95% interval]", "c_p": "p", "c_words": "In words",
+        "c_learned": "Learned?",
+        "learned_yes": "yes", "learned_one": "no: one answer for {share}%",
+        "learned_no_gain": "no: not above {reference}",
+        "words": "{count} {direction} correct out of {n}", "words_seeds": "about {count} {direction} correct out of "
+                                                                          "{n} per seed",
+        "more": "more", "fewer": "fewer", "words_same": "as many correct",
+        "reference": "reference", "not_significant": "not significant",
+        "trivial_config": "always the test split's most frequent class (learns nothing)",
+        "quality_note": "Scores: mean over the seeds with its 95% interval ({how}). Differences are paired "
+                        "against {baseline} on the same seeds and test examples; \"points\" are percentage points. "
+                        "p: McNemar's exact test over the test examples (one seed) or a paired t-test over seeds. "
+                        "Not significant: the interval includes zero, so these data cannot tell the two apart.",
+        "how_seeds": "t-interval over seeds", "how_examples": "bootstrap over the test examples, one seed",
+        # resources table
+        "h_resources": "Resources",
+        "c_params": "Trainable parameters (share of model)", "c_memory": "Peak memory, MiB",
+        "c_time": "Training time", "c_throughput": "Examples/s", "c_energy": "Energy",
+        "c_cost": "Cost per run", "c_adapter": "Saved size, MiB", "c_runs": "Runs",
+        "params_cell": "adapter {adapter} + head {head} = {total} ({share})",
+        "params_all": "all {total} ({share})", "params_none": "none",
+        "mem_gpu": "GPU", "mem_host": "host RAM", "not_measured": "not measured",
+        "resources_note": "Trainable parameters: the adapter (matched to the budget) plus the task's head, which "
+                          "every method trains; share of the model's {total} parameters. Memory and sizes in MiB "
+                          "(1 MiB = 2^20 bytes). Host RAM: the job process's peak resident memory (no GPU ran).",
+        "loaded_note": "‡ Measured while other processes kept up to {cores} CPU cores busy: this time and cost are "
+                       "not a clean measurement. Rerun on a quiet machine before comparing them.",
+        "all_parameters": "all parameters", "nothing_trained": "nothing trained",
+        "seed": "seed",
         "st_ok": "ok", "st_failed": "failed", "st_oom": "out of memory", "st_timeout": "timed out",
-        "st_interrupted": "interrupted",
+        "st_interrupted": "interrupted", "st_diverged": "diverged",
         "chosen_search": "search: best of {n} trials (validation {metric} {score}%; seeded runs {runs}%)",
         "chosen_recipe": "fixed in the recipe", "chosen_default": "poc's default",
+        "chosen_reference": "the pretrained model, not trained", "chosen_trivial": "computed, nothing ran",
         "metric_accuracy": "accuracy", "metric_macro_f1": "macro-F1", "metric_exact_match": "exact match",
         "metric_contains": "contains-match", "metric_choice_accuracy": "multiple-choice accuracy",
         "metric_response_loss": "response loss", "metric_perplexity": "perplexity",
         "metric_forgetting": "forgetting (rise of the loss on general text)",
-        "chosen_reference": "the pretrained model, not trained", "nothing_trained": "nothing trained",
-        "st_diverged": "diverged",
+        # memory
+        "h_memory": "Memory and GPU sizing",
+        "memory_cpu": "No GPU ran. The memory above is host RAM (the peak resident memory of each job's process); it "
+                      "does not size a GPU, where weights, activations and optimizer state live in GPU memory and "
+                      "the methods rank differently. Run the recipe on a GPU (training.device: cuda) for a sizing "
+                      "table.",
+        "c_gpu_peak": "GPU peak with CUDA context, MiB", "c_reserved": "torch reserved peak, MiB",
+        "c_fits": "fits {size} GB", "yes": "yes", "no": "no",
+        "sizing_note": "Measured on {gpu}. A GPU fits when the job's peak (NVML, the process's memory including the "
+                       "CUDA context) stays below 95% of its memory.",
+        # cost
+        "h_cost": "Cost", "h_cost_poc": "Cost at PoC scale",
+        "c_cost_run": "Cost per PoC run", "c_energy_cost": "Energy cost",
+        "c_projection": "Production training (projected)",
+        "c_per_point": "Extra cost per {metric} point vs {baseline}", "per_point_ns": "- (no significant gain)",
+        "per_point_dnl": "- ({baseline} did not learn)",
+        "projection_target": "Projected: {examples} examples x {epochs} epochs (cost.target_train_examples, "
+                             "cost.target_epochs) at each method's measured throughput.",
+        "projection_poc": "At PoC scale: {examples} examples x {epochs} epochs, what the PoC trained. Set "
+                          "cost.target_train_examples and cost.target_epochs to project the production training.",
+        "poc_cost": "This PoC: {jobs} training jobs, {time} of training, {cost} at this price.",
+        "price_user": "Price: {price} per hour, from the recipe or command line.",
+        "price_assumed": "Price: {price} per hour, an assumption: the typical cloud price of {what}.",
+        "what_cpu": "a small CPU virtual machine",
+        "no_business": "Add a business block to the recipe (positive_class, cost_missed, cost_false_alarm, "
+                       "monthly_items, minutes_per_item, hourly_rate) to turn detection and false-alarm rates into a "
+                       "monthly value and a payback period.",
+        # business
+        "h_business": "Business impact",
+        "business_note": "Positive class: {positive}. {items} items a month, {minutes} minutes of manual work "
+                         "each; a miss costs {missed}, a false alarm {alarm}. Rates are pooled over the seeds' test "
+                         "predictions.",
+        "c_detection": "Detection rate", "c_false_alarm": "False-alarm rate", "c_precision": "Precision",
+        "c_confusion": "Found / missed / false alarms / correct passes",
+        "c_missed": "Missed / month", "c_alarms": "False alarms / month", "c_error_cost": "Error cost / month",
+        "c_hours": "Hours saved / month", "c_value": "Value / month", "c_payback": "Payback, months",
+        "never": "does not pay back",
+        "payback_note": "Payback = (training {which}, {training_cost} for {method}, plus this PoC's {poc}) / the "
+                        "monthly value.",
+        "payback_target": "at production scale", "payback_poc": "at PoC scale",
+        # charts
+        "h_charts": "Charts",
+        "ch_scores": "{Metric} with 95% interval", "ch_params": "{Metric} against trainable parameters",
+        "ch_cost": "{Metric} against cost per run", "ch_cost_loaded": "{Metric} against cost per run (‡ under load)",
+        "ch_gpu": "{Metric} against GPU peak memory", "ch_loss": "Training loss (seed {seed})",
         "ch_sensitivity": "Validation {metric} against learning rate (search trials)",
+        "ax_params": "trainable parameters (log scale)", "ax_metric": "{metric} (%)", "ax_metric_unit": "{metric} ({unit})",
+        "ax_gpu": "GPU peak memory (MiB)", "ax_cost": "cost per run ({currency})", "ax_step": "step", "ax_loss": "loss",
         "ax_lr": "learning rate (log scale)", "ax_validation": "validation {metric} (%)",
+        "chart_ns": "n.s. vs {baseline}", "chart_dnl": "did not learn", "chart_ref": "{name} {value}",
+        "charts_note": "Bars: 95% intervals. The score axis starts at zero or at the majority-class reference, "
+                       "never closer. n.s.: no significant difference from {baseline}.",
+        # search
+        "h_search": "Learning-rate search (validation split)", "c_lr": "Learning rate", "c_status": "Status",
+        "c_val_score": "Validation {metric} %", "chosen_mark": "chosen",
+        # risks
+        "h_risk": "Risks and limits",
+        "risk_dnl": "{method} did not learn ({reason}). What to try: the learning-rate search (search: true), "
+                    "more epochs (training.epochs), and a look at the labels and at the share of inputs cut at "
+                    "max_length.",
+        "risk_loaded": "Time and cost of {methods} were measured under load (other processes kept up to {cores} CPU "
+                       "cores busy); do not compare them until rerun on a quiet machine.",
+        "risk_failed": "{n} run(s) did not finish: {which}.",
+        "risk_one_seed": "Only one seed per method: intervals come from resampling test examples and leave out "
+                         "seed-to-seed variation.",
+        "risk_no_gpu": "No GPU was present: memory is host RAM, not GPU memory, and energy was not measured.",
+        "risk_warning": "{method}: {warning}",
+        "risk_none": "No failed runs or warnings.",
         "risk_narrow": "{method}: the good learning-rate region is narrow. Its best learning rate, {lr}, scored "
                        "{best}%, and neither neighbour on the grid ({neighbours}) came within {within} points. A "
-                       "team that cannot re-tune it in production risks a large loss of accuracy from a small "
-                       "change in data or schedule.",
+                       "team that cannot re-tune it in production risks a large loss from a small change in data "
+                       "or schedule.",
         "risk_not_held": "{method}: the chosen setting did not hold up. The seeded runs scored {runs}% on the "
                          "validation split, {drop} points below the winning trial's {trial}%. {why}Do not rely on "
                          "this method's figures until it has been searched again.",
@@ -68,70 +194,48 @@ TEXT: dict[str, dict[str, str]] = {
                          "and could not be chosen.",
         "risk_not_tuned": "Learning rate not tuned on validation data for: {methods}. At PoC sizes the learning "
                           "rate can decide the ranking; add search: true to the recipe.",
-        "m_search": "Learning rates",
-        "search_text": "Each searched method's setting was chosen by {metric} on the validation split ({n_val} "
-                       "examples; the test split was never read). Grids: {grids}. Each trial trained {length} at "
-                       "seed {seed}; ties went to the smaller learning rate; diverged trials were stopped and could "
-                       "not win. The seeded runs then trained at the chosen setting.",
-        "length_epochs": "{n} epoch(s)", "length_steps": "{n} steps",
-        "h_search": "Learning-rate search (validation split)", "c_lr": "Learning rate", "c_status": "Status",
-        "c_score": "Validation {metric} %", "chosen_mark": "chosen",
-        "fixed_text": "Not searched: {methods}.", "fixed_item": "{method} {lr} ({how})",
-        "h_charts": "Charts",
-        "ch_params": "{Metric} against trainable parameters", "ch_memory": "{Metric} against peak memory",
-        "ch_cost": "{Metric} against cost per run", "ch_loss": "Training loss (seed {seed})",
-        "ax_params": "trainable parameters (log scale)", "ax_metric": "{metric} (%)",
-        "ax_memory": "peak memory (MiB)", "ax_cost": "cost per run ({currency})", "ax_step": "step", "ax_loss": "loss",
-        "pareto": "Best trade-offs (Pareto front): against memory {memory}; against cost {cost}.",
-        "h_cost": "Cost",
-        "c_energy_cost": "Energy cost", "c_projection": "Full-scale training (projected)",
-        "c_per_point": "Extra cost per {metric} point vs {baseline}",
-        "projection_note": "Projection: {examples} examples x {epochs} epochs at the measured throughput.",
-        "price_user": "Price: {price} {currency} per hour, from the recipe or command line.",
-        "price_assumed": "Price: {price} {currency} per hour, an assumption: the typical cloud price of {what}.",
-        "what_cpu": "a small CPU virtual machine",
-        "h_business": "Business impact",
-        "business_note": "Positive class: {positive}. {items} items a month, {minutes} minutes of manual work "
-                         "each; a miss costs {missed} {currency}, a false alarm {alarm} {currency}.",
-        "c_detection": "Detection rate", "c_false_alarm": "False-alarm rate", "c_precision": "Precision",
-        "c_missed": "Missed / month", "c_alarms": "False alarms / month", "c_error_cost": "Error cost / month",
-        "c_hours": "Hours saved / month", "c_value": "Value / month", "c_payback": "Payback (months)",
-        "never": "does not pay back",
-        "h_talking": "Talking points for the decision meeting",
-        "tp_budget": "At {budget} trainable adapter parameters ({pct} of the model), RandLoRA reached {acc_r}% and "
-                     "LoRA {acc_l}% {metric} (mean of {n} seed(s)).",
-        "tp_full": "Full fine-tuning, which trains all {params} parameters, reached {acc_f}%.",
-        "conclusion_forgetting": "Forgetting (the rise of the loss on general text, lower is better): RandLoRA "
-                                 "{r} nats, LoRA {l} nats.",
-        "tp_forgetting": "Forgetting, the rise of the loss on general text after training (lower is better): {values}.",
-        "tp_time": "One training run took {t_r} with RandLoRA, {t_l} with LoRA and {t_f} with full fine-tuning.",
-        "tp_memory": "Peak memory ({label}): RandLoRA {m_r}, LoRA {m_l}, full fine-tuning {m_f}.",
-        "tp_size": "What must be stored per task is small: RandLoRA {a_r}, LoRA {a_l}, against {a_f} for a "
-                   "fully fine-tuned model.",
-        "h_risk": "Risks and limits",
-        "risk_failed": "{n} run(s) did not finish: {which}.",
-        "risk_one_seed": "Only one seed per method: intervals come from resampling test examples and leave out "
-                         "seed-to-seed variation.",
-        "risk_no_gpu": "No GPU was present: memory figures are host memory (RSS) and energy was not measured.",
-        "risk_warning": "{method}: {warning}",
-        "risk_none": "No failed runs or warnings.",
+        # methodology
         "h_method": "Methodology",
-        "m_hardware": "Hardware", "m_versions": "Software", "m_data": "Data", "m_seeds": "Seeds",
-        "m_budget": "Budget matching", "m_rules": "Decision rules", "m_missing": "Not measured",
+        "m_hardware": "Hardware", "m_versions": "Software", "m_model": "Model", "m_data": "Data files",
+        "m_splits": "Splits and classes", "m_fitting": "Inputs cut at max_length", "m_training": "Training settings",
+        "m_seeds": "Seeds", "m_budget": "Budget matching", "m_params": "Parameter counts", "m_search": "Learning rates",
+        "m_rules": "Decision rules", "m_learned": "\"Did not learn\"", "m_jobs": "Job ids", "m_missing": "Not measured",
+        "hw_cpu": "{cpus} CPU cores, {ram} MiB RAM", "commit": "poc commit {commit}",
+        "model_hash": "{model} (sha256 {sha}, {files} files, {bytes} bytes)", "model_commit": "{model} (hub commit {commit})",
+        "data_file": "{path} (sha256 {sha}, {bytes} bytes)",
+        "split_text": "{split} {n} ({classes})",
+        "split_train": "train", "split_validation": "validation", "split_test": "test", "fitting_text": "{split}: {cut} of {n} ({share}) cut at max_length {length}",
+        "fitting_dropped": ", {dropped} dropped (prompt longer than max_length)",
+        "no_truncation": "none (every input fits max_length {length})",
+        "training_text": "{length}, batch size {batch}, max_length {max_length}, warmup {warmup} of the steps, {scheduler} "
+                         "schedule, weight decay {decay}, gradient clipping at {clip}, device {device}; learning rates: "
+                         "{lrs}.",
+        "params_text": "{method}: adapter {adapter}, head {head}, trainable {trainable} of {total}",
+        "params_text_all": "{method}: trainable {trainable} of {total} (every parameter)",
         "budget_text": "Each PEFT method's setting was chosen so that its count of trainable adapter parameters, "
                        "exactly as peft counts them, is closest to the budget of {budget}; the classification head "
                        "({head} parameters) is trained by every method and counted apart.",
         "budget_text_no_head": "Each PEFT method's setting was chosen so that its count of trainable adapter "
                                "parameters, exactly as peft counts them, is closest to the budget of {budget}. The "
-                               "task adds no head: the classes are text prompts scored by the pretrained model.",
-        "rules_text": "0. None while a searched setting did not hold up in its seeded runs. 1. Full fine-tuning "
-                      "when significantly better than the best PEFT method and within the "
-                      "memory limit. 2. RandLoRA when significantly better than LoRA. 3. LoRA when significantly "
-                      "better than RandLoRA. 4. Otherwise inconclusive. Significant: the 95% interval of the "
-                      "paired difference excludes zero (t-interval over seeds; with one seed, a paired bootstrap "
-                      "over test examples).",
+                               "task adds no head.",
+        "rules_text": "0. None when LoRA or RandLoRA did not learn, or while a searched setting did not hold up in its "
+                      "seeded runs. 1. Full fine-tuning when it learned, is significantly better than the best PEFT "
+                      "method and fits the memory limit. 2. RandLoRA when significantly better than LoRA. 3. LoRA "
+                      "when significantly better than RandLoRA. 4. Otherwise inconclusive. Significant: the 95% "
+                      "interval of the paired difference excludes zero (t-interval over seeds; with one seed, a "
+                      "paired bootstrap over test examples).",
+        "learned_text": "A trained method did not learn when it gave the same answer for at least 95% of the test "
+                        "examples, or when its {metric} is not significantly above {reference} (same paired "
+                        "statistics as every other comparison).",
         "seeds_text": "{seeds}: the same seeds for every method (head initialisation, data order, dropout, "
                       "RandLoRA's random bases).",
+        "jobs_text": "{method} {seed} {seed_n}: {job}",
+        "search_text": "Each searched method's setting was chosen by {metric} on the validation split ({n_val} "
+                       "examples; the test split was never read). Grids: {grids}. Each trial trained {length} at "
+                       "seed {seed}; ties went to the smaller learning rate; diverged trials were stopped and could "
+                       "not win. The seeded runs then trained at the chosen setting.",
+        "length_epochs": "{n} epoch(s)", "length_steps": "{n} steps",
+        "fixed_text": "Not searched: {methods}.", "fixed_item": "{method} {lr} ({how})",
         "missing_gpu": "GPU memory and energy: {reason}.",
         "nothing_missing": "Everything listed above was measured.",
     },
@@ -139,127 +243,221 @@ TEXT: dict[str, dict[str, str]] = {
         "title": "ファインチューニング手法 PoC 報告書：{recipe}",
         "subtitle": "学習パラメータ数をそろえた LoRA・RandLoRA・フルファインチューニングの比較",
         "generated": "{date} 作成（保存済みの実行結果 {n} 件に基づく）",
+        "name_lora": "LoRA", "name_randlora": "RandLoRA", "name_full": "フルファインチューニング",
+        "name_zero-shot": "ゼロショット（学習なし）", "name_untuned": "学習前のモデル", "name_trivial": "多数クラス",
+        "h_summary": "要旨",
+        "dec_did_not_learn": "推奨なし：{methods}が学習できていません。",
+        "dec_unreliable": "現時点では推奨できません：探索で選んだ学習率が、シードごとの学習で再現しませんでした。",
+        "dec_full": "フルファインチューニングの採用を推奨します。",
+        "dec_randlora": "LoRA ではなく RandLoRA の採用を推奨します。",
+        "dec_lora": "LoRA の継続を推奨します。同じパラメータ数では RandLoRA のスコアが下回りました。",
+        "dec_inconclusive": "RandLoRA と LoRA の差は確認できませんでした。当面はコストの低い LoRA を推奨します。",
+        "dec_insufficient": "推奨なし：LoRA または RandLoRA の正常に完了した実行結果がありません。",
+        "confidence": "判断の確度：{level}（{why}）。",
+        "conf_high": "高", "conf_medium": "中", "conf_low": "低",
+        "conf_why": "各手法 {seeds} シード、テストデータ {n} 件",
+        "trade": "比較：{scores}。{resources}",
+        "trade_scores": "{metric}は {values}",
+        "trade_memory": "{label}のピークメモリは {values}", "trade_time": "1 回の学習時間は {values}",
+        "trade_cost": "1 回のコストは {values}", "trade_loaded": "（他の処理と同時に計測したため、時間とコストは参考値です）",
+        "next_search": "次の一手として、学習率の探索（{trials} 通りの試行）と、選ばれた学習率でのシードごとの学習を"
+                       "おすすめします。このマシンで約 {time}かかる見込みです。",
+        "next_research": "次の一手として、試行をシードごとの学習と同じ長さにした再探索（{trials} 通り）と、学習の"
+                         "やり直しをおすすめします。このマシンで約 {time}かかる見込みです。",
+        "next_seeds": "次の一手として、各手法のシードを {more} 個追加し（合計 {total} 個）、信頼区間を狭めることを"
+                      "おすすめします。このマシンで約 {time}かかる見込みです。",
+        "next_production": "次の一手は、{method}による本番規模の学習（{examples} 件 × {epochs} エポック）です。"
+                           "計測したスループットでは約 {time}、{cost}の見込みです。",
+        "next_target": "次の一手として、レシピに cost.target_train_examples と cost.target_epochs を設定し、{method}"
+                       "による本番規模の学習コストを試算してください（PoC での 1 回の学習は {time}）。",
+        "next_missing": "次の一手として、LoRA と RandLoRA の両方が完了するよう poc run を再実行してください。",
         "h_conclusion": "結論",
-        "rule_full": "推奨：フルファインチューニング。{best} より{metric}が {gain} ポイント高く"
+        "rule_full": "推奨：フルファインチューニング。{best}より{metric}が {gain} ポイント高く"
                      "（95% 信頼区間 {lo}〜{hi}）、ピークメモリ（{mem}）も利用可能な範囲に収まります。",
         "rule_randlora": "推奨：RandLoRA。学習パラメータ数をそろえた条件で、LoRA より{metric}が {gain} ポイント"
                          "高い結果でした（95% 信頼区間 {lo}〜{hi}）。1 回の学習時間は LoRA の {ratio} 倍です。",
         "rule_lora": "推奨：LoRA。学習パラメータ数をそろえた条件で、RandLoRA の{metric}は LoRA より {loss} ポイント"
                      "低い結果でした（95% 信頼区間 {lo}〜{hi}）。",
         "rule_inconclusive": "結論保留：学習パラメータ数をそろえた条件では、RandLoRA と LoRA の{metric}に有意な差は"
-                             "認められませんでした（差 {diff} ポイント、95% 信頼区間 {lo}〜{hi}）。判断には、"
-                             "シード数またはデータ量を増やした追加検証が必要です。それまでは、コストの低い LoRA "
-                             "を選ぶのが妥当です。",
-        "rule_unreliable": "現時点では推奨できません：探索で {methods} に選ばれた学習率が本番学習で再現しません"
-                           "でした（「リスクと制約」参照）。このまま比較すると、手法の差ではなく調整の失敗を測る"
-                           "ことになります。試行を本番学習と同じ長さにして再度探索し、実行し直してください。",
+                             "認められませんでした（差 {diff} ポイント、95% 信頼区間 {lo}〜{hi}）。要旨に記載した"
+                             "次の一手で判断できるまでは、コストの低い LoRA を選ぶのが妥当です。",
+        "rule_unreliable": "現時点では推奨できません：探索で {methods} に選ばれた学習率が、シードごとの学習で再現"
+                           "しませんでした（「リスクと制約」参照）。このまま比較すると、手法の差ではなく調整の失敗を"
+                           "測ることになります。試行をシードごとの学習と同じ長さにして再度探索し、実行し直して"
+                           "ください。",
         "rule_insufficient": "推奨なし：LoRA と RandLoRA の両方について、正常に完了した実行結果がありません。",
+        "rule_did_not_learn": "学習できていません：{reasons}。この結果からはどの手法も推奨できません。何も学習して"
+                              "いないモデルとの比較は、手法の差ではなく失敗を測ることになるためです。学習率の探索"
+                              "（search: true）またはエポック数の追加を試してください（「リスクと制約」参照）。",
+        "dnl_other_learned": "{method}は学習できています（{score}、{reference}より {gain} ポイント高い）。",
+        "dnl_left_out": "学習できていません：{reasons}。判定の対象から外しています。",
+        "dnl_one_answer": "{method}はテストデータの {share}% に同じ答えを出しています",
+        "dnl_no_gain": "{method}の{metric}（{score}）は{reference}（{ref}）を有意に上回っていません",
+        "conclusion_forgetting": "忘却（一般的な文章での損失の増加、小さいほど良い）は RandLoRA が {r} nats、"
+                                 "LoRA が {l} nats でした。",
         "rules_note": "推奨は「検証方法」に記載した判定ルールに従って、数値から機械的に導いています。",
-        "h_table": "比較表",
-        "table_note": "{metrics}は %、シード間の平均 ± 標準偏差（n はシード数）。差は {baseline} "
-                      "との対応のある比較です。",
-        "c_method": "手法", "c_config": "設定と決め方", "c_trainable": "学習パラメータ数（全体比）",
-        "c_metric": "{metric} %", "c_diff": "{baseline} との差（95% 信頼区間）",
-        "c_memory": "ピークメモリ", "c_time": "学習時間", "c_throughput": "処理件数／秒", "c_energy": "消費電力量",
-        "c_cost": "学習 1 回のコスト", "c_adapter": "保存サイズ", "c_runs": "実行数",
-        "reference": "基準", "not_significant": "有意差なし", "all_parameters": "全パラメータ",
-        "not_measured": "未計測",
-        "mem_gpu": "GPU、NVML 計測", "mem_host": "ホストメモリ、GPU なし", "seed": "シード",
+        "h_quality": "品質",
+        "c_method": "手法", "c_config": "設定と決め方",
+        "c_score": "{metric} %［95% 信頼区間］", "c_other": "{metric}",
+        "c_diff": "{baseline}との差（ポイント）［95% 信頼区間］", "c_p": "p 値", "c_words": "件数での差",
+        "c_learned": "学習の成否",
+        "learned_yes": "成功", "learned_one": "失敗：{share}% が同じ答え",
+        "learned_no_gain": "失敗：{reference}を上回らず",
+        "words": "{n} 件中、正解が {count} 件{direction}", "words_seeds": "1 シードあたり {n} 件中、正解が約 {count} 件{direction}",
+        "more": "多い", "fewer": "少ない", "words_same": "正解数は同じ",
+        "reference": "基準", "not_significant": "有意差なし",
+        "trivial_config": "常にテストデータで最も多いクラスを答える（何も学習しない場合の値）",
+        "quality_note": "スコアはシード間の平均と 95% 信頼区間（{how}）です。差は同じシード・同じテストデータでの"
+                        "{baseline}との対応のある比較で、単位はパーセントポイントです。p 値は、1 シードではテスト"
+                        "データに対する McNemar の正確検定、複数シードではシード間の対応のある t 検定です。"
+                        "「有意差なし」は信頼区間が 0 を含むことを指し、このデータでは両者を区別できないことを意味"
+                        "します。",
+        "how_seeds": "シード間の t 区間", "how_examples": "1 シードのためテストデータのブートストラップ",
+        "h_resources": "計算資源",
+        "c_params": "学習パラメータ数（全体比）", "c_memory": "ピークメモリ（MiB）",
+        "c_time": "学習時間", "c_throughput": "処理件数／秒", "c_energy": "消費電力量",
+        "c_cost": "学習 1 回のコスト", "c_adapter": "保存サイズ（MiB）", "c_runs": "実行数",
+        "params_cell": "アダプタ {adapter} ＋ ヘッド {head} ＝ {total}（{share}）",
+        "params_all": "全 {total}（{share}）", "params_none": "なし",
+        "mem_gpu": "GPU", "mem_host": "ホストメモリ", "not_measured": "未計測",
+        "resources_note": "学習パラメータ数は、予算にそろえたアダプタと、全手法が学習するタスク用ヘッドの合計です"
+                          "（全体比はモデルの全 {total} パラメータに対する割合）。メモリとサイズの単位は MiB"
+                          "（1 MiB = 2^20 バイト）です。ホストメモリは各ジョブのプロセスの最大常駐メモリです"
+                          "（GPU は使用していません）。",
+        "loaded_note": "‡ 他のプロセスが最大 {cores} コアの CPU を使用している間に計測した値で、正確な計測では"
+                       "ありません。比較の前に、他の処理のないマシンで再計測してください。",
+        "all_parameters": "全パラメータ", "nothing_trained": "学習なし",
+        "seed": "シード",
         "st_ok": "正常", "st_failed": "失敗", "st_oom": "メモリ不足", "st_timeout": "時間切れ",
-        "st_interrupted": "中断",
-        "chosen_search": "探索：{n} 通りの試行で最良（検証データの{metric} {score}%、本番学習では {runs}%）",
-        "chosen_recipe": "レシピで固定", "chosen_default": "poc の既定値",
+        "st_interrupted": "中断", "st_diverged": "発散",
+        "chosen_search": "探索：{n} 通りの試行で最良（検証データの{metric} {score}%、シードごとの学習では {runs}%）",
+        "chosen_recipe": "レシピで指定", "chosen_default": "poc の既定値",
+        "chosen_reference": "事前学習済みモデル（学習なし）", "chosen_trivial": "計算値（実行なし）",
         "metric_accuracy": "正解率", "metric_macro_f1": "マクロ F1", "metric_exact_match": "完全一致率",
         "metric_contains": "部分一致率", "metric_choice_accuracy": "選択式の正解率",
         "metric_response_loss": "応答の損失", "metric_perplexity": "パープレキシティ",
         "metric_forgetting": "忘却（一般文での損失の増加）",
-        "chosen_reference": "事前学習済みモデル（学習なし）", "nothing_trained": "学習なし",
-        "st_diverged": "発散",
+        "h_memory": "メモリと GPU の選定",
+        "memory_cpu": "今回は GPU を使用していません。上記のメモリはホストメモリ（各ジョブのプロセスの最大常駐"
+                      "メモリ）で、GPU の選定には使えません。GPU ではモデルの重み、中間値、最適化の状態が GPU メモリ"
+                      "に載るため、手法の順位も変わります。GPU での選定表が必要な場合は、GPU 上でレシピを実行して"
+                      "ください（training.device: cuda）。",
+        "c_gpu_peak": "GPU ピーク（CUDA コンテキスト込み、MiB）", "c_reserved": "torch 確保済みピーク（MiB）",
+        "c_fits": "{size} GB に収まるか", "yes": "収まる", "no": "収まらない",
+        "sizing_note": "{gpu} で計測しました。ジョブのピーク（NVML で計測した、CUDA コンテキストを含むプロセスの"
+                       "メモリ）が GPU メモリの 95% 未満であれば「収まる」としています。",
+        "h_cost": "コスト", "h_cost_poc": "コスト（PoC 規模）",
+        "c_cost_run": "PoC での学習 1 回のコスト", "c_energy_cost": "電力コスト",
+        "c_projection": "本番規模の学習（試算）",
+        "c_per_point": "{baseline}比、{metric} 1 ポイントあたりの追加コスト", "per_point_ns": "－（有意な向上なし）",
+        "per_point_dnl": "－（{baseline}は学習できていません）",
+        "projection_target": "試算条件：{examples} 件 × {epochs} エポック（cost.target_train_examples、"
+                             "cost.target_epochs）を、各手法で計測したスループットで学習した場合。",
+        "projection_poc": "PoC 規模：PoC で学習した {examples} 件 × {epochs} エポックの値です。本番規模の試算には、"
+                          "レシピに cost.target_train_examples と cost.target_epochs を設定してください。",
+        "poc_cost": "今回の PoC：学習ジョブ {jobs} 件、学習時間の合計 {time}、この単価で {cost}。",
+        "price_user": "単価：1 時間あたり {price}（レシピまたはコマンドで指定）。",
+        "price_assumed": "単価：1 時間あたり {price}。{what}の一般的なクラウド料金を仮定した値です。",
+        "what_cpu": "小規模な CPU 仮想マシン",
+        "no_business": "レシピに business（positive_class、cost_missed、cost_false_alarm、monthly_items、"
+                       "minutes_per_item、hourly_rate）を追加すると、検出率と誤検知率から月間の効果額と投資回収"
+                       "期間を試算できます。",
+        "h_business": "業務への効果",
+        "business_note": "検出対象：{positive}。月間 {items} 件、1 件あたり手作業 {minutes} 分。見逃し 1 件の損失は "
+                         "{missed}、誤検知 1 件の損失は {alarm} として試算しています。各率は全シードのテスト結果を"
+                         "合算したものです。",
+        "c_detection": "検出率", "c_false_alarm": "誤検知率", "c_precision": "適合率",
+        "c_confusion": "検出／見逃し／誤検知／正しく通過",
+        "c_missed": "月間見逃し件数", "c_alarms": "月間誤検知件数", "c_error_cost": "月間エラー損失",
+        "c_hours": "月間削減時間", "c_value": "月間効果額", "c_payback": "投資回収期間（月）",
+        "never": "回収見込みなし",
+        "payback_note": "投資回収期間 =（{method}の{which}の学習コスト {training_cost} ＋ 今回の PoC の {poc}）÷ 月間効果額。",
+        "payback_target": "本番規模", "payback_poc": "PoC 規模",
+        "h_charts": "グラフ",
+        "ch_scores": "{Metric}（95% 信頼区間）", "ch_params": "{Metric}と学習パラメータ数",
+        "ch_cost": "{Metric}と学習 1 回のコスト", "ch_cost_loaded": "{Metric}と学習 1 回のコスト（‡ 負荷下の計測）",
+        "ch_gpu": "{Metric}と GPU ピークメモリ", "ch_loss": "学習損失の推移（シード {seed}）",
         "ch_sensitivity": "学習率と検証データの{metric}（探索の試行）",
-        "ax_lr": "学習率（対数目盛）", "ax_validation": "検証データの{metric}（%）",
+        "ax_params": "学習パラメータ数（対数目盛）", "ax_metric": "{metric}（%）", "ax_metric_unit": "{metric}（{unit}）",
+        "ax_gpu": "GPU ピークメモリ（MiB）", "ax_cost": "学習 1 回のコスト（{currency}）", "ax_step": "ステップ",
+        "ax_loss": "損失", "ax_lr": "学習率（対数目盛）", "ax_validation": "検証データの{metric}（%）",
+        "chart_ns": "{baseline}と有意差なし", "chart_dnl": "学習失敗", "chart_ref": "{name} {value}",
+        "charts_note": "縦棒は 95% 信頼区間です。スコアの軸は 0 または多数クラスの値から始め、差を誇張しない"
+                       "ようにしています。",
+        "h_search": "学習率の探索（検証データ）", "c_lr": "学習率", "c_status": "状態",
+        "c_val_score": "検証データの{metric} %", "chosen_mark": "採用",
+        "h_risk": "リスクと制約",
+        "risk_dnl": "{method}は学習できていません（{reason}）。学習率の探索（search: true）、エポック数の追加"
+                    "（training.epochs）、ラベルの確認、max_length で切り詰められた入力の割合の確認を試してください。",
+        "risk_loaded": "{methods}の時間とコストは、他のプロセスが最大 {cores} コアの CPU を使用している間に計測"
+                       "しました。他の処理のないマシンで再計測するまで、比較には使わないでください。",
+        "risk_failed": "{n} 件の実行が正常に完了しませんでした：{which}。",
+        "risk_one_seed": "各手法 1 シードのみのため、信頼区間はテストデータの再標本化によるもので、シード間の"
+                         "ばらつきは含まれていません。",
+        "risk_no_gpu": "GPU のない環境で実行したため、メモリは GPU メモリではなくホストメモリの値で、消費電力量は"
+                       "計測していません。",
+        "risk_warning": "{method}：{warning}",
+        "risk_none": "失敗した実行や警告はありません。",
         "risk_narrow": "{method}：良好な学習率の範囲が狭い状態です。最良の学習率 {lr} では {best}% でしたが、"
                        "探索範囲で隣り合う学習率（{neighbours}）はいずれも {within} ポイント以内に届きませんでした。"
-                       "本番環境で再調整できない場合、データや学習条件のわずかな変化で精度が大きく下がるおそれが"
+                       "本番環境で再調整できない場合、データや学習条件のわずかな変化でスコアが大きく下がるおそれが"
                        "あります。",
-        "risk_not_held": "{method}：選ばれた設定は本番学習で再現しませんでした。本番学習の検証データでの結果は "
-                         "{runs}% で、探索で最良だった試行の {trial}% を {drop} ポイント下回っています。{why}"
-                         "再度探索するまで、この手法の数値は判断材料にしないでください。",
-        "why_shorter": "試行の学習は {trial_len}、本番学習は {run_len}でした。学習が短いほど大きな学習率が有利に"
-                       "見えるため、試行も本番学習と同じ長さで探索してください（search.epochs と search.steps を"
-                       "指定しない）。",
+        "risk_not_held": "{method}：選ばれた設定はシードごとの学習で再現しませんでした。シードごとの学習の検証データ"
+                         "での結果は {runs}% で、探索で最良だった試行の {trial}% を {drop} ポイント下回っています。"
+                         "{why}再度探索するまで、この手法の数値は判断材料にしないでください。",
+        "why_shorter": "試行の学習は {trial_len}、シードごとの学習は {run_len}でした。学習が短いほど大きな学習率が"
+                       "有利に見えるため、試行もシードごとの学習と同じ長さで探索してください（search.epochs と "
+                       "search.steps を指定しない）。",
         "risk_edge": "{method}：最良の学習率（{lr}）が探索範囲の端にあるため、最適値は範囲外にある可能性が"
                      "あります。探索範囲（methods[].search.lr）を広げてください。",
         "risk_diverged": "{method}：探索の試行 {total} 件のうち {n} 件で損失が発散しました。これらは途中で停止し、"
                          "選択の対象外としました。",
         "risk_not_tuned": "次の手法は学習率を検証データで調整していません：{methods}。PoC 規模では学習率によって"
                           "順位が入れ替わることがあります。レシピに search: true を追加してください。",
-        "m_search": "学習率の決め方",
-        "search_text": "探索した手法の設定は、検証データ（{n_val} 件。テストデータは一切読み込んでいません）の"
-                       "{metric}で選びました。探索範囲：{grids}。各試行はシード {seed} で {length} 学習し、"
-                       "同点の場合は小さい学習率を優先しました。損失が発散した試行は途中で停止し、選択の対象外と"
-                       "しました。その後、選ばれた設定で各シードの本番学習を行いました。",
-        "length_epochs": "{n} エポック", "length_steps": "{n} ステップ",
-        "h_search": "学習率の探索（検証データ）", "c_lr": "学習率", "c_status": "状態",
-        "c_score": "検証データの{metric} %", "chosen_mark": "採用",
-        "fixed_text": "探索なし：{methods}。", "fixed_item": "{method} {lr}（{how}）",
-        "h_charts": "グラフ",
-        "ch_params": "{Metric}と学習パラメータ数", "ch_memory": "{Metric}とピークメモリ",
-        "ch_cost": "{Metric}と学習 1 回のコスト", "ch_loss": "学習損失の推移（シード {seed}）",
-        "ax_params": "学習パラメータ数（対数目盛）", "ax_metric": "{metric}（%）",
-        "ax_memory": "ピークメモリ（MiB）", "ax_cost": "学習 1 回のコスト（{currency}）", "ax_step": "ステップ",
-        "ax_loss": "損失",
-        "pareto": "費用対効果の良い手法（パレート最適）：メモリ基準では {memory}、コスト基準では {cost}。",
-        "h_cost": "コスト",
-        "c_energy_cost": "電力コスト", "c_projection": "本番規模の学習（試算）",
-        "c_per_point": "{baseline} 比、{metric} 1 ポイントあたりの追加コスト",
-        "projection_note": "試算条件：{examples} 件 × {epochs} エポックを、計測したスループットで学習した場合。",
-        "price_user": "単価：1 時間あたり {price} {currency}（レシピまたはコマンドで指定）。",
-        "price_assumed": "単価：1 時間あたり {price} {currency}。{what}の一般的なクラウド料金を仮定した値です。",
-        "what_cpu": "小規模な CPU 仮想マシン",
-        "h_business": "業務への効果",
-        "business_note": "検出対象：{positive}。月間 {items} 件、1 件あたり手作業 {minutes} 分。見逃し 1 件の損失は "
-                         "{missed} {currency}、誤検知 1 件の損失は {alarm} {currency} として試算しています。",
-        "c_detection": "検出率", "c_false_alarm": "誤検知率", "c_precision": "適合率",
-        "c_missed": "月間見逃し件数", "c_alarms": "月間誤検知件数", "c_error_cost": "月間エラー損失",
-        "c_hours": "月間削減時間", "c_value": "月間効果額", "c_payback": "投資回収期間（月）",
-        "never": "回収見込みなし",
-        "h_talking": "意思決定会議での説明ポイント",
-        "tp_budget": "学習パラメータ数を {budget}（モデル全体の {pct}）にそろえた条件で、{metric}は RandLoRA が "
-                     "{acc_r}%、LoRA が {acc_l}% でした（{n} シードの平均）。",
-        "tp_full": "全 {params} パラメータを学習するフルファインチューニングの{metric}は {acc_f}% でした。",
-        "conclusion_forgetting": "忘却（一般的な文章での損失の増加、小さいほど良い）は RandLoRA が {r} nats、"
-                                 "LoRA が {l} nats でした。",
-        "tp_forgetting": "学習後に一般的な文章での損失がどれだけ増えたか（忘却、小さいほど良い）：{values}。",
-        "tp_time": "1 回の学習時間は、RandLoRA が {t_r}、LoRA が {t_l}、フルファインチューニングが {t_f} でした。",
-        "tp_memory": "ピークメモリ（{label}）は、RandLoRA が {m_r}、LoRA が {m_l}、フルファインチューニングが "
-                     "{m_f} でした。",
-        "tp_size": "タスクごとに保存が必要なデータは小さく、RandLoRA が {a_r}、LoRA が {a_l} です"
-                   "（フルファインチューニングでは {a_f}）。",
-        "h_risk": "リスクと制約",
-        "risk_failed": "{n} 件の実行が正常に完了しませんでした：{which}。",
-        "risk_one_seed": "各手法 1 シードのみのため、信頼区間はテスト事例の再標本化によるもので、シード間の"
-                         "ばらつきは含まれていません。",
-        "risk_no_gpu": "GPU のない環境で実行したため、メモリはホストメモリ（RSS）の値であり、消費電力量は"
-                       "計測していません。",
-        "risk_warning": "{method}：{warning}",
-        "risk_none": "失敗した実行や警告はありません。",
         "h_method": "検証方法",
-        "m_hardware": "ハードウェア", "m_versions": "ソフトウェア", "m_data": "データ", "m_seeds": "シード",
-        "m_budget": "パラメータ数のそろえ方", "m_rules": "判定ルール", "m_missing": "計測していない項目",
+        "m_hardware": "ハードウェア", "m_versions": "ソフトウェア", "m_model": "モデル", "m_data": "データファイル",
+        "m_splits": "データの分割とクラス", "m_fitting": "max_length による切り詰め", "m_training": "学習条件",
+        "m_seeds": "シード", "m_budget": "パラメータ数のそろえ方", "m_params": "パラメータ数の内訳",
+        "m_search": "学習率の決め方", "m_rules": "判定ルール", "m_learned": "「学習できていない」の判定",
+        "m_jobs": "ジョブ ID", "m_missing": "計測していない項目",
+        "hw_cpu": "CPU {cpus} コア、メモリ {ram} MiB", "commit": "poc のコミット {commit}",
+        "model_hash": "{model}（sha256 {sha}、ファイル {files} 個、{bytes} バイト）",
+        "model_commit": "{model}（Hub のコミット {commit}）",
+        "data_file": "{path}（sha256 {sha}、{bytes} バイト）",
+        "split_text": "{split} {n} 件（{classes}）",
+        "split_train": "学習データ", "split_validation": "検証データ", "split_test": "テストデータ",
+        "sched_linear": "線形減衰", "sched_cosine": "コサイン減衰", "sched_constant": "一定",
+        "fitting_text": "{split}：{n} 件中 {cut} 件（{share}）を max_length {length} で切り詰め",
+        "fitting_dropped": "、{dropped} 件を除外（プロンプトが max_length より長い）",
+        "no_truncation": "なし（すべての入力が max_length {length} に収まっています）",
+        "training_text": "{length}、バッチサイズ {batch}、max_length {max_length}、ウォームアップはステップの {warmup}、"
+                         "学習率スケジュール {scheduler}、weight decay {decay}、勾配クリッピング {clip}、デバイス "
+                         "{device}。学習率：{lrs}。",
+        "params_text": "{method}：アダプタ {adapter}、ヘッド {head}、学習対象 {trainable}（全 {total} 中）",
+        "params_text_all": "{method}：学習対象 {trainable}（全 {total} 中、全パラメータ）",
         "budget_text": "各 PEFT 手法の設定は、peft が数えるのと同じ方法で数えた学習パラメータ数が予算 {budget} に"
                        "最も近くなるように選んでいます。分類ヘッド（{head} パラメータ）はすべての手法で学習し、"
                        "別に数えています。",
         "budget_text_no_head": "各 PEFT 手法の設定は、peft が数えるのと同じ方法で数えた学習パラメータ数が予算 "
-                               "{budget} に最も近くなるように選んでいます。このタスクでは分類ヘッドを追加せず、"
-                               "各クラスをテキストのプロンプトとして事前学習済みモデルで照合します。",
-        "rules_text": "0. 探索で選んだ設定が本番学習で再現しない場合は推奨なし。"
-                      "1. フルファインチューニングが最良の PEFT 手法より有意に高く、メモリ上限にも収まる場合は"
-                      "フルファインチューニング。2. RandLoRA が LoRA より有意に高い場合は RandLoRA。"
-                      "3. LoRA が RandLoRA より有意に高い場合は LoRA。4. いずれでもなければ結論保留。"
-                      "「有意」とは、対応のある差の 95% 信頼区間が 0 を含まないことを指します（複数シードでは"
-                      "シード間の t 区間、1 シードではテスト事例のブートストラップ）。",
+                               "{budget} に最も近くなるように選んでいます。このタスクではヘッドを追加していません。",
+        "rules_text": "0. LoRA または RandLoRA が学習できていない場合、または探索で選んだ設定がシードごとの学習で"
+                      "再現しない場合は推奨なし。1. フルファインチューニングが学習でき、最良の PEFT 手法より有意に"
+                      "高く、メモリ上限にも収まる場合はフルファインチューニング。2. RandLoRA が LoRA より有意に高い"
+                      "場合は RandLoRA。3. LoRA が RandLoRA より有意に高い場合は LoRA。4. いずれでもなければ結論"
+                      "保留。「有意」とは、対応のある差の 95% 信頼区間が 0 を含まないことを指します（複数シードでは"
+                      "シード間の t 区間、1 シードではテストデータのブートストラップ）。",
+        "learned_text": "学習した手法が、テストデータの 95% 以上に同じ答えを出した場合、または{metric}が{reference}を"
+                        "有意に上回らない場合（他の比較と同じ対応のある統計で判定）に「学習できていない」と"
+                        "判定します。",
         "seeds_text": "{seeds}（全手法で共通。分類ヘッドの初期値、データの順序、ドロップアウト、RandLoRA の"
                       "ランダム基底を決めます）。",
+        "jobs_text": "{method} {seed} {seed_n}：{job}",
+        "search_text": "探索した手法の設定は、検証データ（{n_val} 件。テストデータは一切読み込んでいません）の"
+                       "{metric}で選びました。探索範囲：{grids}。各試行はシード {seed} で {length} 学習し、"
+                       "同点の場合は小さい学習率を優先しました。損失が発散した試行は途中で停止し、選択の対象外と"
+                       "しました。その後、選ばれた設定でシードごとの学習を行いました。",
+        "length_epochs": "{n} エポック", "length_steps": "{n} ステップ",
+        "fixed_text": "探索なし：{methods}。", "fixed_item": "{method} {lr}（{how}）",
         "missing_gpu": "GPU メモリと消費電力量：{reason}。",
         "nothing_missing": "上記の項目はすべて計測しています。",
     },

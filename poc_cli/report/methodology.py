@@ -1,0 +1,152 @@
+"""How the section's numbers were made, enough to trace and repeat them: hardware and software,
+the model's and data's fingerprints, splits and classes, truncation, the training settings,
+seeds, parameter counts, how learning rates were set, the rules, and every job id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from poc_cli.report.common import Inputs, join, length_text, metric_name, split_name
+from poc_cli.report.i18n import TEXT, reason_text, text
+
+
+def _hardware(i: Inputs) -> str:
+    run = i.any_run
+    hw = run.get("environment", {}).get("hardware", {})
+    device = (run.get("gpu") or {}).get("device") or {}
+    parts = [device.get("name") and f"{device['name']} ({device.get('total_mib', 0):,.0f} MiB)",
+             text(i.lang, "hw_cpu", cpus=hw.get("cpu_count"), ram=f"{hw.get('memory_total_mib', 0):,}") if hw else None,
+             hw.get("platform")]
+    return ", ".join(p for p in parts if p) or "-"
+
+
+def _software(i: Inputs) -> str:
+    env = i.any_run.get("environment", {})
+    versions = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items() if v)
+    if env.get("git_commit"):
+        versions += "; " + text(i.lang, "commit", commit=env["git_commit"])
+    return versions or "-"
+
+
+def _model(i: Inputs) -> str:
+    run = i.any_run
+    name = run.get("job", {}).get("model") or (run.get("job", {}).get("recipe") or {}).get("model", "-")
+    weights = run.get("model") or {}
+    if weights.get("sha256"):
+        return text(i.lang, "model_hash", model=name, sha=weights["sha256"], files=weights.get("files", "-"),
+                    bytes=f"{weights.get('bytes', 0):,}")
+    if weights.get("hub_commit"):
+        return text(i.lang, "model_commit", model=name, commit=weights["hub_commit"])
+    return name
+
+
+def _data_files(i: Inputs) -> str:
+    return "; ".join(text(i.lang, "data_file", path=s["path"], sha=s["sha256"], bytes=f"{s['bytes']:,}")
+                     for s in i.any_run.get("data", {}).get("sources", [])) or "-"
+
+
+def _splits(i: Inputs) -> str:
+    data = i.any_run.get("data", {})
+    counts: dict[str, dict[str, int]] = data.get("class_counts") or {}
+    sep = "、" if i.lang == "ja" else "; "
+    parts = []
+    for split, n in data.get("sizes", {}).items():
+        classes = ", ".join(f"{label} {count:,}" for label, count in counts.get(split, {}).items()) or "-"
+        parts.append(text(i.lang, "split_text", split=split_name(i.lang, split), n=f"{n:,}", classes=classes))
+    return sep.join(parts) or "-"
+
+
+def _fitting(i: Inputs) -> str:
+    run = i.any_run
+    length = run.get("job", {}).get("training", {}).get("max_length")
+    fitting: dict[str, dict[str, int]] = run.get("data", {}).get("fitting") or {}
+    sep = "、" if i.lang == "ja" else "; "
+    parts = []
+    for split, counts in fitting.items():
+        n, cut, dropped = counts.get("examples", 0), counts.get("truncated", 0), counts.get("dropped", 0)
+        if not cut and not dropped:
+            continue
+        total = n + dropped
+        part = text(i.lang, "fitting_text", split=split_name(i.lang, split), cut=f"{cut:,}", n=f"{total:,}",
+                    share=f"{100 * cut / total:.1f}%" if total else "-", length=length)
+        parts.append(part + (text(i.lang, "fitting_dropped", dropped=f"{dropped:,}") if dropped else ""))
+    return sep.join(parts) or text(i.lang, "no_truncation", length=length)
+
+
+def _training(i: Inputs) -> str:
+    training: dict[str, Any] = i.any_run.get("job", {}).get("training", {})
+    lrs = join(i.lang, [f"{i.name_of(r)} {r.lr:g}" for r in i.trained if r.lr is not None]) or "-"
+    return text(i.lang, "training_text", length=length_text(i.lang, training),
+                batch=training.get("batch_size"), max_length=training.get("max_length"),
+                warmup=f"{100 * (training.get('warmup_ratio') or 0):g}%", scheduler=_scheduler(i, training.get("scheduler")),
+                decay=f"{training.get('weight_decay', 0):g}", clip=f"{training.get('max_grad_norm', 0):g}",
+                device=training.get("device"), lrs=lrs)
+
+
+def _scheduler(i: Inputs, name: str | None) -> str:
+    key = f"sched_{name}"
+    return text(i.lang, key) if key in TEXT[i.lang] else str(name)
+
+
+def _parameters(i: Inputs) -> str:
+    sep = "、" if i.lang == "ja" else "; "
+    return sep.join(text(i.lang, "params_text" if r.adapter_parameters is not None else "params_text_all",
+                         method=i.name_of(r), adapter=f"{r.adapter_parameters or 0:,}",
+                         head=f"{r.head_parameters or 0:,}", trainable=f"{r.trainable_parameters or 0:,}",
+                         total=f"{r.total_parameters or 0:,}") for r in i.trained) or "-"
+
+
+def _search(i: Inputs) -> str:
+    """How each method's learning rate was set: the search and its grids, or fixed values."""
+    lang, parts = i.lang, []
+    searched = {m: s for m, s in i.selections.items() if s.get("how") == "search"}
+    if searched:
+        first = next(iter(searched.values()))
+        grids = "; ".join(
+            f"{i.name_of(method)}: " + ", ".join(sorted({f'{t["lr"]:g}' for t in s["trials"]}, key=float))
+            + ("" if {t["alpha_ratio"] for t in s["trials"]} == {None} else
+               " x alpha_ratio " + ", ".join(sorted({f'{t["alpha_ratio"]:g}' for t in s["trials"]}, key=float)))
+            for method, s in searched.items())
+        parts.append(text(lang, "search_text", grids=grids, metric=metric_name(lang, first["metric"]),
+                          seed=first["seed"], n_val=f"{first.get('examples', {}).get('validation', 0):,}",
+                          length=length_text(lang, first["trial_length"])))
+    fixed = [text(lang, "fixed_item", method=i.name_of(r), lr=f"{r.lr:g}",
+                  how=text(lang, "chosen_" + i.selections[r.method]["how"]))
+             for r in i.measured if r.method not in searched and i.selections[r.method].get("how") and r.lr]
+    if fixed:
+        parts.append(text(lang, "fixed_text", methods=join(lang, fixed)))
+    return " ".join(parts) or "-"
+
+
+def _jobs(i: Inputs) -> str:
+    sep = "、" if i.lang == "ja" else "; "
+    return sep.join(text(i.lang, "jobs_text", method=i.name_of(r["method"]), seed=text(i.lang, "seed"),
+                         seed_n=r["seed"], job=r["job_id"]) for r in sorted(i.records, key=lambda r: (r["method"],
+                                                                                                    r["seed"])))
+
+
+def methodology(i: Inputs) -> list[tuple[str, str]]:
+    lang, run = i.lang, i.any_run
+    gpu = run.get("gpu") or {}
+    params = run.get("parameters", {})
+    reference = next((r.learning.reference for r in i.trained if r.learning and r.learning.reference), None)
+    return [
+        (text(lang, "m_hardware"), _hardware(i)),
+        (text(lang, "m_versions"), _software(i)),
+        (text(lang, "m_model"), _model(i)),
+        (text(lang, "m_data"), _data_files(i)),
+        (text(lang, "m_splits"), _splits(i)),
+        (text(lang, "m_fitting"), _fitting(i)),
+        (text(lang, "m_training"), _training(i)),
+        (text(lang, "m_seeds"), text(lang, "seeds_text", seeds=", ".join(map(str, sorted({r["seed"] for r in i.records}))))),
+        (text(lang, "m_budget"), text(lang, "budget_text_no_head" if params.get("head") == 0 else "budget_text",
+                                      budget=f"{params.get('budget', 0):,}", head=f"{params.get('head', 0):,}")),
+        (text(lang, "m_params"), _parameters(i)),
+        (text(lang, "m_search"), _search(i)),
+        (text(lang, "m_rules"), text(lang, "rules_text")),
+        (text(lang, "m_learned"), text(lang, "learned_text", metric=metric_name(lang, i.metric),
+                                       reference=i.name_of(reference or "-"))),
+        (text(lang, "m_jobs"), _jobs(i)),
+        (text(lang, "m_missing"), text(lang, "missing_gpu", reason=reason_text(lang, gpu["reason"]))
+         if gpu.get("reason") else text(lang, "nothing_missing")),
+    ]

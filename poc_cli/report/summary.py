@@ -1,0 +1,243 @@
+"""The top of a section: the executive summary (decision with its confidence, the trade, the next
+step priced from the stored timings) and the conclusion's sentence.
+
+A manager reads these first and may read nothing else, so each claim is the rule's, each
+number a stored measurement, and "more seeds" always comes with a count and a time.
+"""
+
+from __future__ import annotations
+
+import math
+
+from scipy import stats as sps
+
+from poc_cli.compare import MethodRow
+from poc_cli.cost import projected_cost
+from poc_cli.learning import LearningCheck, paired_difference, scored
+from poc_cli.methods import get_method
+from poc_cli.report.common import (
+    Inputs,
+    duration,
+    join,
+    metric_name,
+    points,
+    score_text,
+)
+from poc_cli.report.conclusion import Conclusion, decide
+from poc_cli.report.i18n import text
+from poc_cli.report.money import money
+from poc_cli.search import grid
+
+MIN_SEEDS = 3  # fewer cannot measure seed-to-seed variation
+MAX_SEEDS = 20
+
+
+def conclusion(i: Inputs) -> Conclusion:
+    """The rules applied to this section's rows (see conclusion.py)."""
+    peft = [r for r in i.measured if r.method_kind in {"lora", "randlora"}]
+    sign = 1.0 if i.first.higher_is_better else -1.0
+    best = max(peft, key=lambda r: sign * r.score.mean) if peft else None
+    full = i.by_kind.get("full")
+    full_vs_best = None
+    if best is not None and full is not None:
+        full_vs_best = paired_difference(scored(i.ok_runs[full.method], i.metric),
+                                         scored(i.ok_runs[best.method], i.metric))
+    return decide(i.rows, full_vs_best=full_vs_best, best_peft=best.method if best else None,
+                  memory_limit_mib=i.recipe.report.memory_limit_mib if i.recipe else None,
+                  not_held=frozenset(r.method for r in i.rows if r.selection.get("held") is False))
+
+
+def reason(i: Inputs, row: MethodRow, check: LearningCheck) -> str:
+    """Why a method counts as not learned, in a clause."""
+    if check.reason == "one_answer":
+        return text(i.lang, "dnl_one_answer", method=i.name_of(row), share=f"{100 * (check.top_share or 0):.0f}")
+    reference = next((r for r in i.rows if r.method == check.reference), None)
+    return text(i.lang, "dnl_no_gain", method=i.name_of(row), metric=metric_name(i.lang, i.metric),
+                score=score_text(row.score.mean, i.percent), reference=i.name_of(check.reference or "-"),
+                ref=score_text(reference.score.mean if reference and reference.score else None, i.percent))
+
+
+def _failed_reasons(i: Inputs, c: Conclusion) -> str:
+    sep = "、" if i.lang == "ja" else "; "
+    rows = [r for r in i.rows if r.method in c.not_learned and r.learning is not None]
+    return sep.join(reason(i, r, r.learning) for r in rows)
+
+
+def _did_not_learn_text(i: Inputs, c: Conclusion) -> str:
+    sentence = text(i.lang, "rule_did_not_learn", reasons=_failed_reasons(i, c))
+    for row in i.trained:
+        check = row.learning
+        if row.method_kind in {"lora", "randlora"} and row.method not in c.not_learned and check \
+                and check.versus_reference is not None:
+            sentence += (" " if i.lang == "en" else "") + text(
+                i.lang, "dnl_other_learned", method=i.name_of(row), score=score_text(row.score.mean, i.percent),
+                gain=f"{100 * check.versus_reference.mean:.1f}", reference=i.name_of(check.reference or "-"))
+    return sentence
+
+
+def conclusion_text(i: Inputs, c: Conclusion) -> str:
+    """The rule's sentence, methods that did not learn first; where the task measures forgetting,
+    what each PEFT method's training cost in it."""
+    if c.rule == "did_not_learn":
+        sentence = _did_not_learn_text(i, c)
+    elif c.not_learned:
+        sentence = text(i.lang, "dnl_left_out", reasons=_failed_reasons(i, c)) + (" " if i.lang == "en" else "") \
+            + _rule_text(i, c)
+    else:
+        sentence = _rule_text(i, c)
+    return sentence + _forgetting(i, c)
+
+
+def _forgetting(i: Inputs, c: Conclusion) -> str:
+    """Where the task measures forgetting, what each PEFT method's training cost in it."""
+    lora, rand = i.by_kind.get("lora"), i.by_kind.get("randlora")
+    if c.rule == "insufficient" or not (lora and rand and "forgetting" in lora.scores and "forgetting" in rand.scores):
+        return ""
+    return ("" if i.lang == "ja" else " ") + text(i.lang, "conclusion_forgetting", r=f"{rand.scores['forgetting'].mean:+.3f}",
+                                                  l=f"{lora.scores['forgetting'].mean:+.3f}")
+
+
+def _rule_text(i: Inputs, c: Conclusion) -> str:
+    lang, kinds, metric = i.lang, i.by_kind, metric_name(i.lang, i.metric)
+    d = c.randlora_vs_lora
+    if c.rule == "full":
+        f = c.full_vs_best_peft
+        peak = kinds["full"].peak_memory_mib
+        return text(lang, "rule_full", metric=metric, gain=f"{100 * f.mean:.1f}", best=i.name_of(c.best_peft),
+                    lo=points(f.low), hi=points(f.high), mem="-" if peak is None else f"{peak:,.0f} MiB")
+    if c.rule == "randlora":
+        lora, rand = kinds["lora"], kinds["randlora"]
+        ratio = rand.train_s.mean / lora.train_s.mean if rand.train_s and lora.train_s else float("nan")
+        return text(lang, "rule_randlora", metric=metric, gain=f"{100 * d.mean:.1f}", lo=points(d.low),
+                    hi=points(d.high), ratio=f"{ratio:.2f}")
+    if c.rule == "lora":
+        return text(lang, "rule_lora", metric=metric, loss=f"{-100 * d.mean:.1f}", lo=points(d.low), hi=points(d.high))
+    if c.rule == "unreliable":
+        return text(lang, "rule_unreliable", methods=join(lang, [i.name_of(r) for r in i.rows
+                                                                if r.selection.get("held") is False]))
+    if c.rule == "inconclusive" and d is not None:
+        return text(lang, "rule_inconclusive", metric=metric, diff=points(d.mean), lo=points(d.low), hi=points(d.high))
+    return text(lang, "rule_insufficient")
+
+
+# --- the executive summary ------------------------------------------------------------------------
+
+def _confidence(i: Inputs, c: Conclusion) -> str:
+    seeds = min((r.score.n for r in i.trained), default=0)
+    decisive = c.rule in {"full", "randlora", "lora"}
+    level = "conf_high" if decisive and seeds >= MIN_SEEDS else "conf_medium" if decisive else "conf_low"
+    n_test = max((r.n_test or 0 for r in i.trained), default=0)
+    return text(i.lang, "confidence", level=text(i.lang, level),
+                why=text(i.lang, "conf_why", seeds=seeds, n=f"{n_test:,}"))
+
+
+def _decision(i: Inputs, c: Conclusion) -> str:
+    methods = join(i.lang, [i.name_of(m) for m in c.not_learned])
+    return text(i.lang, "dec_" + c.rule, methods=methods) + (" " if i.lang == "en" else "") + _confidence(i, c)
+
+
+def _trade(i: Inputs) -> str:
+    lang, rows = i.lang, i.trained
+    if not rows:
+        return ""
+    sep = "、" if lang == "ja" else ", "
+    vs = "、" if lang == "ja" else " / "
+
+    def listing(values: list[str]) -> str:
+        return vs.join(f"{i.name_of(r)} {v}" for r, v in zip(rows, values))
+
+    scores = text(lang, "trade_scores", metric=metric_name(lang, i.metric),
+                  values=listing([score_text(r.score.mean, i.percent) for r in rows]))
+    # Host RAM does not size a GPU (and ranks the methods differently): only GPU memory is a trade.
+    gpu = all(r.memory_label.startswith("GPU") for r in rows)
+    parts = [text(lang, "trade_memory", label=text(lang, "mem_gpu"),
+                  values=listing([f"{r.peak_memory_mib:,.0f} MiB" if r.peak_memory_mib else "-" for r in rows]))
+             ] if gpu else []
+    parts += [text(lang, "trade_time", values=listing([duration(r.train_s.mean if r.train_s else None, lang)
+                                                      for r in rows])),
+             text(lang, "trade_cost", values=listing([money(r.cost_per_run, i.currency, lang) for r in rows]))]
+    end = "。" if lang == "ja" else "."
+    resources = sep.join(parts)
+    resources = resources[:1].upper() + resources[1:] + end + (text(lang, "trade_loaded") if i.loaded else "")
+    return text(lang, "trade", scores=scores, resources=resources)
+
+
+def _job_seconds(i: Inputs, row: MethodRow) -> float:
+    """A job of this method as stored: load, train, evaluate (its process's whole life)."""
+    runs = list(i.ok_runs[row.method].values())
+    return sum(r.get("timing", {}).get("total_s") or 0.0 for r in runs) / max(1, len(runs))
+
+
+def _search_size(i: Inputs) -> tuple[int, float]:
+    """(trials, seconds) of the learning-rate search for every trained method, each trial as long as one
+    of its stored jobs (trials train as long as the runs by default)."""
+    specs = {(m.name or m.method): m for m in i.recipe.methods} if i.recipe else {}
+    trials, seconds = 0, 0.0
+    for row in i.trained:
+        spec = specs.get(row.method)
+        if spec is None or not get_method(row.method_kind).TRAINS:
+            continue
+        n = len(grid(spec))
+        trials += n
+        seconds += n * _job_seconds(i, row)
+    return trials, seconds
+
+
+def seeds_needed(differences: list[float]) -> int | None:
+    """Seeds in all for the observed mean paired difference to clear its 95% t-interval, if at most
+    MAX_SEEDS can do it (None: a difference this small would need more, or there is no spread yet)."""
+    if len(differences) < 2:
+        return None
+    mean = sum(differences) / len(differences)
+    sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (len(differences) - 1))
+    if mean == 0 or sd == 0:
+        return None
+    for n in range(max(MIN_SEEDS, len(differences)), MAX_SEEDS + 1):
+        if sps.t.ppf(0.975, n - 1) * sd / math.sqrt(n) < abs(mean):
+            return n
+    return None
+
+
+def _more_seeds(i: Inputs) -> tuple[int, int]:
+    """(more seeds, seeds in all) for an inconclusive comparison of RandLoRA and LoRA."""
+    lora, rand = i.by_kind.get("lora"), i.by_kind.get("randlora")
+    have = min((r.score.n for r in i.trained), default=1)
+    needed = None
+    if lora and rand:
+        a, b = i.ok_runs[rand.method], i.ok_runs[lora.method]
+        needed = seeds_needed([a[s]["metrics"]["test"][i.metric] - b[s]["metrics"]["test"][i.metric]
+                               for s in sorted(set(a) & set(b))])
+    total = max(needed or MIN_SEEDS, have + 1)
+    return total - have, total
+
+
+def _next_step(i: Inputs, c: Conclusion) -> str:
+    lang = i.lang
+    untuned = [r for r in i.trained if i.selections[r.method].get("how") != "search"]
+    seeds_total = max((r.score.n for r in i.trained), default=1)
+    reruns = sum(_job_seconds(i, r) for r in i.trained) * seeds_total
+    if c.rule == "insufficient":
+        return text(lang, "next_missing")
+    if c.rule in {"did_not_learn", "unreliable"} or (c.rule == "inconclusive" and untuned):
+        trials, seconds = _search_size(i)
+        key = "next_research" if c.rule == "unreliable" else "next_search"
+        return text(lang, key, trials=trials, time=duration(seconds + reruns, lang))
+    if c.rule == "inconclusive":
+        more, total = _more_seeds(i)
+        per_seed = sum(_job_seconds(i, r) for r in i.measured)
+        return text(lang, "next_seeds", more=more, total=total, time=duration(more * per_seed, lang))
+    chosen = next(r for r in i.rows if r.method == c.recommended)
+    spec = i.recipe.cost if i.recipe else None
+    if spec and spec.target_train_examples and spec.target_epochs and chosen.examples_per_s:
+        hours, cost = projected_cost(examples=spec.target_train_examples, epochs=spec.target_epochs,
+                                     examples_per_s=chosen.examples_per_s, price=chosen.price)
+        return text(lang, "next_production", method=i.name_of(chosen), examples=f"{spec.target_train_examples:,}",
+                    epochs=f"{spec.target_epochs:g}", time=duration(hours * 3600, lang),
+                    cost=money(cost, i.currency, lang))
+    return text(lang, "next_target", method=i.name_of(chosen),
+                time=duration(chosen.train_s.mean if chosen.train_s else None, lang))
+
+
+def executive_summary(i: Inputs, c: Conclusion) -> list[str]:
+    """Three bullets: the decision and its confidence; the trade; the next step and what it costs."""
+    return [b for b in (_decision(i, c), _trade(i), _next_step(i, c)) if b]

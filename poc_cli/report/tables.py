@@ -1,0 +1,219 @@
+"""The report's tables, each about one question: quality (is it better, and how sure are we?),
+resources (what does it take?), GPU sizing (what hardware?), and the search's trials.
+
+Cells hold text already formatted; numbers keep their units beside them with a no-break
+space, and the templates never break a number across lines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from poc_cli.compare import TRIVIAL_KIND, MethodRow
+from poc_cli.formatting import config_text
+from poc_cli.methods import get_method
+from poc_cli.render import p_text
+from poc_cli.report.common import (
+    NBSP,
+    Inputs,
+    duration,
+    metric_name,
+    mib,
+    statuses,
+    title_metric,
+)
+from poc_cli.report.i18n import TEXT, text
+from poc_cli.report.money import money
+from poc_cli.result import Status
+
+GPU_SIZES_GB = (16, 24, 40, 80)
+GPU_HEADROOM = 0.95  # a job fits a GPU when its peak stays below this share of the GPU's memory
+HIDDEN_SETTINGS = frozenset({"implementation"})  # an internal switch, not a setting a manager compares
+STATUSES = {s.value for s in Status}
+
+
+def _settings(i: Inputs, row: MethodRow) -> str:
+    if row.method_kind == TRIVIAL_KIND:
+        return text(i.lang, "trivial_config")
+    if not get_method(row.method_kind).TRAINS:
+        return ""  # how it was chosen says it all: the pretrained model, not trained
+    settings = {k: v for k, v in row.settings.items() if k not in HIDDEN_SETTINGS}
+    return config_text(row.method_kind, settings, row.lr, all_parameters=text(i.lang, "all_parameters"),
+                       nothing_trained=text(i.lang, "nothing_trained"))
+
+
+def _chosen(i: Inputs, row: MethodRow) -> str:
+    selection = row.selection
+    if selection.get("how") == "search":
+        runs = selection.get("runs_validation")
+        return text(i.lang, "chosen_search", n=selection["trials"], metric=metric_name(i.lang, selection["metric"]),
+                    score=f"{100 * selection['score']:.1f}", runs="-" if runs is None else f"{100 * runs:.1f}")
+    how = selection.get("how")
+    return text(i.lang, "chosen_" + how) if how and f"chosen_{how}" in TEXT[i.lang] else "-"
+
+
+def _score_cell(i: Inputs, row: MethodRow) -> str:
+    if row.score is None:
+        return "-"
+    scale, digits = (100.0, 1) if i.percent else (1.0, 3)
+    value = f"{scale * row.score.mean:.{digits}f}"
+    interval = row.interval
+    if interval is None:
+        return value
+    return f"{value} [{scale * interval[0]:.{digits}f},{NBSP}{scale * interval[1]:.{digits}f}]"
+
+
+def _other_cell(row: MethodRow, metric: str) -> str:
+    summary = row.scores.get(metric)
+    if summary is None:
+        return "-"
+    percent = row.units.get(metric, "fraction") == "fraction"
+    scale, digits = (100.0, 1) if percent else (1.0, 3)
+    spread = f"{NBSP}±{NBSP}{scale * summary.std:.{digits}f}" if summary.std is not None else ""
+    return f"{scale * summary.mean:.{digits}f}{spread}"
+
+
+def _diff_cell(i: Inputs, row: MethodRow) -> str:
+    d = row.difference
+    if d is None:
+        return text(i.lang, "reference") if row.method == row.baseline else "-"
+    scale, digits = (100.0, 1) if i.percent else (1.0, 3)
+    cell = f"{scale * d.mean:+.{digits}f} [{scale * d.low:+.{digits}f},{NBSP}{scale * d.high:+.{digits}f}]"
+    return cell if d.significant else f"{cell} {text(i.lang, 'not_significant')}"
+
+
+def _p(p: float | None) -> str:
+    return "-" if p is None else p_text(p)
+
+
+def words(i: Inputs, row: MethodRow) -> str:
+    """A difference as counts of test examples ("5 more correct out of 300"), where the metric is a share
+    of right answers."""
+    d = row.difference
+    declared_binary = i.percent and row.n_test
+    if d is None or not declared_binary:
+        return "-"
+    if d.net_examples is not None:
+        count, key = d.net_examples, "words"
+    elif d.method.startswith("paired t"):
+        count, key = round(d.mean * row.n_test), "words_seeds"
+    else:
+        return "-"
+    if count == 0:
+        return text(i.lang, "words_same")
+    return text(i.lang, key, count=abs(count), direction=text(i.lang, "more" if count > 0 else "fewer"),
+                n=f"{row.n_test:,}")
+
+
+def _learned(i: Inputs, row: MethodRow) -> str:
+    check = row.learning
+    if check is None or check.learned is None:
+        return "-"
+    if check.learned:
+        return text(i.lang, "learned_yes")
+    if check.reason == "one_answer":
+        return text(i.lang, "learned_one", share=f"{100 * (check.top_share or 0):.0f}")
+    return text(i.lang, "learned_no_gain", reference=i.name_of(check.reference or "-"))
+
+
+def _unit(unit: str) -> str:
+    return " %" if unit == "fraction" else f" ({unit})" if unit else ""
+
+
+def quality(i: Inputs) -> dict[str, Any]:
+    lang = i.lang
+    others = [m for m in i.first.scores if m != i.metric]
+    baseline = i.name_of(i.baseline)
+    headers = [text(lang, "c_method"), text(lang, "c_config"),
+               text(lang, "c_score", metric=title_metric(lang, i.metric)) if i.percent
+               else f"{title_metric(lang, i.metric)} ({i.first.units.get(i.metric)}) [95%]"]
+    headers += [text(lang, "c_other", metric=title_metric(lang, m)) + _unit(i.first.units.get(m, "")) for m in others]
+    headers += [text(lang, "c_diff", baseline=baseline), text(lang, "c_p"), text(lang, "c_words"),
+                text(lang, "c_learned")]
+    sep = "；" if lang == "ja" else "; "
+    rows = [[i.name_of(r), sep.join(part for part in (_settings(i, r), _chosen(i, r)) if part and part != "-"), _score_cell(i, r),
+             *[_other_cell(r, m) for m in others], _diff_cell(i, r),
+             _p(r.difference.p_value if r.difference else None), words(i, r), _learned(i, r)] for r in i.rows]
+    several = any(r.score and r.score.n > 1 for r in i.methods)
+    return {"headers": headers, "rows": rows, "numeric_from": 2,
+            "note": text(lang, "quality_note", how=text(lang, "how_seeds" if several else "how_examples"),
+                         baseline=baseline)}
+
+
+def _params(i: Inputs, row: MethodRow) -> str:
+    if row.trainable_parameters is None:
+        return "-"
+    share = f"{row.percent_of_full:.2f}%" if row.percent_of_full is not None else "-"
+    method = get_method(row.method_kind)
+    if not method.TRAINS:
+        return text(i.lang, "params_none")
+    if not method.FITTED:
+        return text(i.lang, "params_all", total=f"{row.trainable_parameters:,}", share=share)
+    return text(i.lang, "params_cell", adapter=f"{row.adapter_parameters or 0:,}", head=f"{row.head_parameters or 0:,}",
+                total=f"{row.trainable_parameters:,}", share=share)
+
+
+def _mark(row: MethodRow, cell: str) -> str:
+    return f"{cell}{NBSP}‡" if row.loaded and cell != "-" else cell
+
+
+def resources(i: Inputs) -> dict[str, Any]:
+    lang = i.lang
+    headers = [text(lang, k) for k in ("c_method", "c_params", "c_memory", "c_time", "c_throughput", "c_energy",
+                                       "c_cost", "c_adapter", "c_runs")]
+    rows = []
+    for r in i.methods:
+        label = text(lang, "mem_gpu" if r.memory_label.startswith("GPU") else "mem_host")
+        rows.append([
+            i.name_of(r), _params(i, r),
+            f"{mib(r.peak_memory_mib)} ({label})" if r.peak_memory_mib else "-",
+            _mark(r, duration(r.train_s.mean if r.train_s else None, lang)),
+            f"{r.examples_per_s:.1f}" if r.examples_per_s else "-",
+            f"{r.energy_j:,.0f}{NBSP}J" if r.energy_j is not None else text(lang, "not_measured"),
+            _mark(r, money(r.cost_per_run, i.currency, lang)),
+            f"{r.adapter_bytes / 2**20:,.2f}" if r.adapter_bytes else "-", statuses(r.statuses, lang)])
+    total = next((r.total_parameters for r in i.methods if r.total_parameters), 0)
+    notes = [text(lang, "resources_note", total=f"{total:,}")]
+    if i.loaded:
+        notes.append(text(lang, "loaded_note", cores=f"{max(r.other_cores or 0 for r in i.loaded):.1f}"))
+    return {"headers": headers, "rows": rows, "numeric_from": 1, "notes": notes}
+
+
+def sizing(i: Inputs) -> dict[str, Any]:
+    """Which common GPU sizes each method fits (GPU runs), or why there is no such table (CPU runs)."""
+    lang = i.lang
+    measured = [r for r in i.trained if r.gpu_need_mib is not None]
+    if not measured:
+        return {"note": text(lang, "memory_cpu"), "rows": []}
+    rows = []
+    for r in measured:
+        reserved = max((run.get("memory", {}).get("torch_peak_reserved_mib") or 0
+                        for run in i.ok_runs[r.method].values()), default=0)
+        fits = [text(lang, "yes" if r.gpu_need_mib <= GPU_HEADROOM * size * 1024 else "no") for size in GPU_SIZES_GB]
+        rows.append([i.name_of(r), mib(r.gpu_need_mib), mib(reserved) if reserved else "-", *fits])
+    device = (i.any_run.get("gpu") or {}).get("device") or {}
+    gpu = f"{device.get('name', 'GPU')} ({device.get('total_mib', 0):,.0f} MiB)"
+    return {"headers": [text(lang, "c_method"), text(lang, "c_gpu_peak"), text(lang, "c_reserved"),
+                        *[text(lang, "c_fits", size=s) for s in GPU_SIZES_GB]],
+            "rows": rows, "numeric_from": 1, "note": text(lang, "sizing_note", gpu=gpu)}
+
+
+def trials(i: Inputs) -> dict[str, Any] | None:
+    """Every search trial's setting and validation score (the chart's numbers, for the text report)."""
+    lang, rows, metric = i.lang, [], i.metric
+    for r in i.measured:
+        selection = i.selections[r.method]
+        if selection.get("how") != "search":
+            continue
+        metric, chosen = selection["metric"], selection["chosen"]
+        for t in sorted(selection["trials"], key=lambda t: (t["alpha_ratio"] or 0, t["lr"])):
+            picked = t["lr"] == chosen["lr"] and t["alpha_ratio"] == chosen["alpha_ratio"]
+            rows.append([i.name_of(r), "-" if t["alpha_ratio"] is None else f"{t['alpha_ratio']:g}", f"{t['lr']:g}",
+                         text(lang, "st_" + t["status"]) if t["status"] in STATUSES else t["status"],
+                         "-" if t["score"] is None else f"{100 * t['score']:.1f}",
+                         text(lang, "chosen_mark") if picked else ""])
+    if not rows:
+        return None
+    return {"headers": [text(lang, "c_method"), "alpha_ratio", text(lang, "c_lr"), text(lang, "c_status"),
+                        text(lang, "c_val_score", metric=metric_name(lang, metric)), ""], "rows": rows,
+            "numeric_from": 1}
