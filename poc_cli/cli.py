@@ -7,6 +7,7 @@ on stderr with exit code 2 for usage and recipe errors, 1 otherwise; never a tra
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -17,9 +18,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from poc_cli import __version__
-from poc_cli.compare import MethodRow, compare
+from poc_cli.compare import TRIVIAL_KIND, MethodRow, compare
 from poc_cli.cost import Price
 from poc_cli.doctor import Check, environment_checks, recipe_checks
 from poc_cli.errors import PocError, RecipeError
@@ -30,7 +32,8 @@ from poc_cli.recipe import load_recipe
 from poc_cli.report import FORMATS, write_report
 from poc_cli.result import FINISHED, Stage, Status
 from poc_cli.search import trial_seed
-from poc_cli.formatting import config_text, metric_header, metric_text, summary_text
+from poc_cli.formatting import config_text
+from poc_cli.render import footnotes, narrow_table, wide_table
 from poc_cli.modelhub import towers
 from poc_cli.store import DEFAULT_STORE, Store
 
@@ -262,6 +265,15 @@ def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _print_next(recipe_name: str, store: Path) -> None:
+    """The commands that read what this run stored, ready to paste (quoted for the shell)."""
+    where = f"--store {shlex.quote(str(store))} --recipe {shlex.quote(recipe_name)}"
+    console.print(Text("next:\n"
+                       f"  poc compare {where}\n"
+                       f"  poc report {where} --format html\n"
+                       f"  poc report {where} --format html --lang ja"), soft_wrap=True)  # never broken mid-command
+
+
 @app.command()
 def run(recipe: Path = RecipeArg, store: Path = StoreOpt) -> None:
     """Run every job of the recipe (methods x seeds), each in its own process, and store the results.
@@ -307,6 +319,7 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt) -> None:
         console.print(_trials_table(result, the_plan, the_store))
     console.print(_outcome_table(result.runs, the_store, [m.name for m in the_plan.recipe.make_task().metrics]))
     console.print(f"records in {the_store.recipe_dir(the_plan.recipe.name)}", highlight=False)
+    _print_next(the_plan.recipe.name, store)
     for method, reason in result.held.items():
         err_console.print(f"[red]{method}: no seeded runs[/]: {reason}", highlight=False, soft_wrap=True)
     failed = [o for o in result.runs if o.status not in FINISHED]
@@ -323,28 +336,10 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt) -> None:
         raise typer.Exit(1)
 
 
-def _cli_price(price_per_hour: float | None, currency: str) -> Price | None:
-    """The --price-per-hour / --currency options as a Price (None: the recipe's or the table's)."""
-    return Price(price_per_hour, currency, "given on the command line") if price_per_hour is not None else None
-
-
-def _difference_text(row: MethodRow) -> str:
-    d = row.difference
-    if d is None:
-        return "reference" if row.method == row.baseline else "-"
-    verdict = "" if d.significant else " no significant difference"
-    p = f", McNemar p={d.p_value:.3f}" if d.p_value is not None else ""
-    return f"{100 * d.mean:+.1f} pt [{100 * d.low:+.1f}, {100 * d.high:+.1f}]{p}{verdict}"
-
-
-def _chosen_text(selection: dict[str, Any]) -> str:
-    if selection.get("how") == "search":
-        runs = selection.get("runs_validation")
-        after = f"; seeded runs {100 * runs:.1f}%" if runs is not None else ""
-        warn = ", [red]did not hold up[/]" if not selection.get("held", True) else ""
-        return f"search: best of {selection['trials']} trials (validation {selection['metric']} " \
-               f"{100 * selection['score']:.1f}%{after}{warn})"
-    return selection.get("how") or "-"
+def _cli_price(price_per_hour: float | None, currency: str | None) -> Price | None:
+    """The --price-per-hour / --currency options as a Price (None: the recipe's or the table's); without
+    --currency the price is in the recipe's currency (an empty currency here, filled per record)."""
+    return Price(price_per_hour, currency or "", "given on the command line") if price_per_hour is not None else None
 
 
 def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
@@ -352,13 +347,24 @@ def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
     for row in rows:
         item = {k: v for k, v in row.to_dict().items() if k not in {"score", "scores", "difference", "train_s",
                                                                         "price", "settings", "statuses",
-                                                                        "selection"}}
+                                                                        "selection", "interval", "learning",
+                                                                        "units", "job_ids"}}
         for name, summary in [*row.scores.items(), ("train_s", row.train_s)]:
             item.update({f"{name}_mean": summary.mean if summary else None,
                          f"{name}_std": summary.std if summary else None, f"{name}_n": summary.n if summary else 0})
-        d = row.difference
-        item.update(diff_vs_baseline=d.mean if d else None, diff_low=d.low if d else None,
+        d, check = row.difference, row.learning
+        versus = check.versus_reference if check else None
+        item.update(score_low=row.interval[0] if row.interval else None,
+                    score_high=row.interval[1] if row.interval else None,
+                    diff_vs_baseline=d.mean if d else None, diff_low=d.low if d else None,
                     diff_high=d.high if d else None, diff_method=d.method if d else None,
+                    diff_p_value=d.p_value if d else None, diff_net_examples=d.net_examples if d else None,
+                    learned=check.learned if check else None, learned_reason=check.reason if check else None,
+                    top_prediction_share=check.top_share if check else None,
+                    learned_reference=check.reference if check else None,
+                    vs_reference=versus.mean if versus else None, vs_reference_low=versus.low if versus else None,
+                    vs_reference_high=versus.high if versus else None,
+                    units=json.dumps(row.units), job_ids=json.dumps(row.job_ids),
                     price_per_hour=row.price.per_hour, currency=row.price.currency, price_source=row.price.source,
                     settings=json.dumps(row.settings), statuses=json.dumps(row.statuses),
                     chosen_by=row.selection.get("how"), selection=json.dumps(row.selection))
@@ -373,11 +379,13 @@ def compare_command(
     method: list[str] | None = typer.Option(None, "--method", help="Only these methods (repeatable)."),
     baseline: str | None = typer.Option(None, "--baseline", help="Reference method (default: lora)."),
     price_per_hour: float | None = typer.Option(None, "--price-per-hour", help="Hourly price of the machine."),
-    currency: str = typer.Option("USD", "--currency", help="Currency of --price-per-hour."),
+    currency: str | None = typer.Option(None, "--currency", help="Currency of --price-per-hour (default: the recipe's cost.currency)."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
     as_csv: bool = typer.Option(False, "--csv", help="Print the comparison as CSV."),
+    wide: bool = typer.Option(False, "--wide", help="Every column (the default fits 100 columns)."),
 ) -> None:
-    """Compare the stored runs: accuracy (mean ± std over seeds), paired difference, memory, time, cost."""
+    """Compare the stored runs: each method's score with its 95% interval, the paired difference
+    against the reference, the trivial answer's score, and memory, time and cost."""
     price = _cli_price(price_per_hour, currency)
     try:
         rows = compare(Store(store), recipe=recipe, methods=method, baseline=baseline, price=price)
@@ -391,34 +399,11 @@ def compare_command(
         return
     for recipe_name in dict.fromkeys(r.recipe for r in rows):
         mine = [r for r in rows if r.recipe == recipe_name]
-        metrics = list(next((r.scores for r in mine if r.scores), {mine[0].metric: None}))
-        units = mine[0].units
-        table = Table(title=f"Recipe {recipe_name}: test metrics, difference against {mine[0].baseline}",
-                      title_justify="left")
-        for column in ("method", "configuration", "chosen by", "trainable",
-                       *[metric_header(m, units.get(m, "fraction")) for m in metrics], f"Δ {mine[0].metric} [95% CI]",
-                       "peak memory", "train time", "examples/s", "energy", "cost/run", "adapter", "runs"):
-            table.add_column(column)
-        for row in mine:
-            table.add_row(
-                row.method,
-                config_text(row.method_kind, row.settings, row.lr, all_parameters="all parameters",
-                            nothing_trained="nothing trained"),
-                _chosen_text(row.selection),
-                f"{row.trainable_parameters:,} ({row.percent_of_full:.2f}%)"
-                if row.trainable_parameters is not None else "-",
-                *[metric_text(row.scores.get(m), units.get(m, "fraction")) for m in metrics], _difference_text(row),
-                f"{row.peak_memory_mib:,.0f} MiB {row.memory_label}" if row.peak_memory_mib else "-",
-                summary_text(row.train_s, scale=1.0, digits=1).replace(" (n=", " s (n=") if row.train_s else "-",
-                f"{row.examples_per_s:.1f}" if row.examples_per_s else "-",
-                f"{row.energy_j:,.0f} J" if row.energy_j is not None else "n/a (no GPU)",
-                f"{row.cost_per_run:.4f} {row.price.currency}" if row.cost_per_run is not None else "-",
-                f"{row.adapter_bytes / 2**20:.2f} MB" if row.adapter_bytes else "-",
-                ", ".join(f"{n} {status}" for status, n in row.statuses.items()),
-            )
-        console.print(table)
-        prices = {r.price.source for r in rows if r.recipe == recipe_name}
-        console.print("cost: " + "; ".join(sorted(prices)), highlight=False)
+        first = next((r for r in mine if r.method_kind != TRIVIAL_KIND), mine[0])
+        title = f"Recipe {recipe_name}: test {first.metric}, difference against {first.baseline}"
+        console.print(wide_table(mine, title) if wide else narrow_table(mine, title))
+        for note in footnotes(mine):
+            console.print(Text(note, style="dim"))
 
 
 @app.command()
@@ -430,7 +415,7 @@ def report(
     recipe: str | None = typer.Option(None, "--recipe", help="Only this recipe (its name)."),
     baseline: str | None = typer.Option(None, "--baseline", help="Reference method (default: the recipe's, lora)."),
     price_per_hour: float | None = typer.Option(None, "--price-per-hour", help="Hourly price of the machine."),
-    currency: str = typer.Option("USD", "--currency", help="Currency of --price-per-hour."),
+    currency: str | None = typer.Option(None, "--currency", help="Currency of --price-per-hour (default: the recipe's cost.currency)."),
 ) -> None:
     """Write the management report: conclusion first, then accuracy, cost, memory, risk."""
     if fmt not in FORMATS:

@@ -276,9 +276,12 @@ def test_rerun_reuses_finished_trials(searched: dict[str, Any]) -> None:
 def test_compare_and_report_show_the_chosen_setting(searched: dict[str, Any], tmp_path: Path) -> None:
     store = str(searched["store"])
     rows = json.loads(runner.invoke(app, ["compare", "--store", store, "--recipe", "search", "--json"]).stdout)
+    rows = [r for r in rows if r["method"] == "lora"]  # not the trivial reference's row
     assert rows[0]["lr"] == rows[0]["selection"]["chosen"]["lr"] and rows[0]["selection"]["trials"] == len(GRID)
-    table = runner.invoke(app, ["compare", "--store", store, "--recipe", "search"], env={"COLUMNS": "300"})
-    assert "search: best of 4 trials" in table.output
+    table = runner.invoke(app, ["compare", "--store", store, "--recipe", "search"], env={"COLUMNS": "100"})
+    assert "search (4 trials)" in table.output
+    wide = runner.invoke(app, ["compare", "--store", store, "--recipe", "search", "--wide"], env={"COLUMNS": "300"})
+    assert "search: best of 4 trials" in wide.output
     html = tmp_path / "r.html"
     assert runner.invoke(app, ["report", "--store", store, "--recipe", "search", "--output", str(html)]).exit_code == 0
     page = html.read_text()
@@ -320,6 +323,7 @@ def test_report_and_compare_say_when_the_chosen_setting_did_not_hold_up(searched
     record["metrics"]["validation"]["accuracy"] = record["selection"]["score"] - 0.25
     path.write_text(json.dumps(record))
     rows = json.loads(runner.invoke(app, ["compare", "--store", str(store), "--recipe", "search", "--json"]).stdout)
+    rows = [r for r in rows if r["method"] == "lora"]
     assert rows[0]["selection"]["held"] is False
     assert rows[0]["selection"]["runs_validation"] == pytest.approx(record["selection"]["score"] - 0.25)
     html = tmp_path / "r.html"

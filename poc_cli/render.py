@@ -1,0 +1,189 @@
+"""`poc compare` as Rich tables: a default one that fits 100 columns without cutting a number, and
+`--wide` with every figure. Cells are `Text`, so a name like `[red]` or `[/]` prints as written."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from poc_cli.compare import TRIVIAL_KIND, MethodRow
+from poc_cli.formatting import config_text, metric_header, metric_text, summary_text
+from poc_cli.learning import LearningCheck
+from poc_cli.methods import get_method
+
+HIDDEN_SETTINGS = frozenset({"implementation"})
+
+
+def _clean(value: object) -> Text:
+    """User text as plain text: no markup, no control characters (terminal escapes)."""
+    return Text("".join(ch if ch.isprintable() or ch == "\n" else "?" for ch in str(value)))
+
+
+def learned_text(check: LearningCheck | None) -> str:
+    if check is None or check.learned is None:
+        return "-"
+    if check.learned:
+        return "yes"
+    if check.reason == "one_answer":
+        return f"NO: one answer for {100 * (check.top_share or 0):.0f}%"
+    return f"NO: not above {check.reference}"
+
+
+def _scale(row: MethodRow) -> tuple[float, int]:
+    return (100.0, 1) if row.units.get(row.metric, "fraction") == "fraction" else (1.0, 3)
+
+
+def _score(row: MethodRow, sep: str) -> str:
+    if row.score is None:
+        return "-"
+    scale, digits = _scale(row)
+    value = f"{scale * row.score.mean:.{digits}f}"
+    interval = row.interval
+    comma = "," if sep == "\n" else ", "
+    return value if interval is None else \
+        f"{value}{sep}[{scale * interval[0]:.{digits}f}{comma}{scale * interval[1]:.{digits}f}]"
+
+
+def difference_text(row: MethodRow, sep: str = " ") -> str:
+    d = row.difference
+    if d is None:
+        return "reference" if row.method == row.baseline else "-"
+    scale, digits = _scale(row)
+    verdict = "" if d.significant else (" not significant" if sep == " " else f"{sep}n.s.")
+    p = f", p={p_text(d.p_value)}" if d.p_value is not None and sep == " " else ""
+    comma = "," if sep == "\n" else ", "
+    return f"{scale * d.mean:+.{digits}f}{sep}[{scale * d.low:+.{digits}f}{comma}{scale * d.high:+.{digits}f}]{p}{verdict}"
+
+
+def p_text(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _setting(row: MethodRow) -> str:
+    if row.method_kind == TRIVIAL_KIND:
+        return "majority class of test"
+    settings = {k: v for k, v in row.settings.items() if k not in HIDDEN_SETTINGS}
+    return config_text(row.method_kind, settings, row.lr, all_parameters="all parameters",
+                       nothing_trained="nothing trained")
+
+
+def _memory(row: MethodRow, sep: str) -> str:
+    if not row.peak_memory_mib:
+        return "-"
+    where = "GPU" if row.memory_label.startswith("GPU") else "host"
+    return f"{row.peak_memory_mib:,.0f} MiB{sep}{where}"
+
+
+def _loaded(row: MethodRow, cell: str) -> str:
+    return f"{cell} ‡" if row.loaded and cell != "-" else cell
+
+
+def _time(row: MethodRow) -> str:
+    return _loaded(row, f"{row.train_s.mean:.1f} s" if row.train_s else "-")
+
+
+def _cost(row: MethodRow, sep: str) -> str:
+    return _loaded(row, f"{row.cost_per_run:.4f}{sep}{row.price.currency}" if row.cost_per_run is not None else "-")
+
+
+def _setting_cell(row: MethodRow) -> Text:
+    """The setting, and in short how it was chosen (a search that did not hold up in red)."""
+    cell = _clean(_setting(row))
+    selection = row.selection
+    if selection.get("how") == "search":
+        cell.append(f"\nsearch ({selection['trials']} trials)", style="dim")
+        if not selection.get("held", True):
+            cell.append(", did not hold up", style="bold red")
+    elif selection.get("how") == "default":
+        cell.append("\ndefault lr", style="dim")
+    return cell
+
+
+def _method(row: MethodRow) -> Text:
+    cell = _clean(row.method)
+    unfinished = {status: n for status, n in row.statuses.items() if status != "ok"}
+    if unfinished:
+        cell.append("\n" + ", ".join(f"{n} {status}" for status, n in unfinished.items()), style="yellow")
+    if row.learning is not None and row.learning.learned is False:
+        cell.append("\ndid not learn", style="bold red")
+    return cell
+
+
+def narrow_table(rows: list[MethodRow], title: str) -> Table:
+    """Method, setting, parameters, score with interval, difference, memory, time, cost: 100 columns."""
+    table = Table(title=_clean(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    first = next((r for r in rows if r.method_kind != TRIVIAL_KIND), rows[0])
+    table.add_column("method", overflow="fold", min_width=8)
+    table.add_column("setting", overflow="fold", min_width=9)
+    for name in ("params", metric_header(first.metric, first.units.get(first.metric, "fraction")) + "\n[95%]",
+                 f"Δ vs\n{first.baseline}", "peak\nmemory", "train", "cost\n/run"):
+        table.add_column(_clean(name), justify="right", no_wrap=True, overflow="fold")
+    for row in rows:
+        table.add_row(
+            _method(row), _setting_cell(row),
+            f"{row.trainable_parameters:,}" if row.trainable_parameters is not None else "-",
+            _score(row, "\n"), difference_text(row, "\n"), _memory(row, "\n"), _time(row),
+            _cost(row, "\n"))
+    return table
+
+
+def wide_table(rows: list[MethodRow], title: str) -> Table:
+    """Every figure compare has, one line per method."""
+    first = next((r for r in rows if r.method_kind != TRIVIAL_KIND), rows[0])
+    metrics = list(first.scores) or [first.metric]
+    units = first.units
+    table = Table(title=_clean(title), title_justify="left")
+    for column in ("method", "configuration", "chosen by", "trainable", f"{first.metric} [95%]",
+                   *[metric_header(m, units.get(m, "fraction")) for m in metrics], f"Δ {first.metric} [95% CI]",
+                   "learned", "peak memory", "train time", "examples/s", "energy", "cost/run", "adapter", "runs",
+                   "job ids"):
+        table.add_column(_clean(column), overflow="fold")
+    for row in rows:
+        trains = row.method_kind != TRIVIAL_KIND and get_method(row.method_kind).TRAINS
+        table.add_row(
+            _clean(row.method), _clean(_setting(row)), _clean(chosen_text(row.selection)),
+            f"{row.trainable_parameters:,} ({row.percent_of_full:.2f}%)" if row.trainable_parameters is not None
+            else "-",
+            _score(row, " "),
+            *[metric_text(row.scores.get(m), units.get(m, "fraction")) for m in metrics], difference_text(row),
+            learned_text(row.learning) if trains else "-", _memory(row, " "),
+            _loaded(row, summary_text(row.train_s, scale=1.0, digits=1).replace(" (n=", " s (n=")) if row.train_s
+            else "-",
+            f"{row.examples_per_s:.1f}" if row.examples_per_s else "-",
+            f"{row.energy_j:,.0f} J" if row.energy_j is not None else "n/a (no GPU)",
+            _cost(row, " "),
+            f"{row.adapter_bytes / 2**20:.2f} MiB" if row.adapter_bytes else "-",
+            ", ".join(f"{n} {status}" for status, n in row.statuses.items()) or "-",
+            ", ".join(row.job_ids.values()) or "-",
+        )
+    return table
+
+
+def chosen_text(selection: dict[str, object]) -> str:
+    if selection.get("how") == "search":
+        runs = selection.get("runs_validation")
+        after = f"; seeded runs {100 * runs:.1f}%" if isinstance(runs, float) else ""
+        warn = ", did not hold up" if not selection.get("held", True) else ""
+        return f"search: best of {selection['trials']} trials (validation {selection['metric']} " \
+               f"{100 * float(selection['score']):.1f}%{after}{warn})"
+    how = selection.get("how")
+    return "computed" if how == TRIVIAL_KIND else str(how or "-")
+
+
+def footnotes(rows: list[MethodRow]) -> list[str]:
+    """What the marks in the tables mean, and where the prices came from."""
+    notes = []
+    if any(r.method_kind == TRIVIAL_KIND for r in rows):
+        notes.append("majority-class: always the test split's most frequent class, what learning nothing scores")
+    if any(r.learning is not None and r.learning.learned is False for r in rows):
+        notes.append("did not learn: one answer for >=95% of test examples, or not significantly above the "
+                     "trivial reference; never recommended")
+    if any(r.difference is not None and not r.difference.significant for r in rows):
+        notes.append("n.s.: not significant, the 95% interval of the paired difference includes 0")
+    if any(r.loaded for r in rows):
+        notes.append("‡ timed while other processes kept the machine busy: not a clean time or cost")
+    if any(r.memory_label.startswith("host") for r in rows if r.peak_memory_mib):
+        notes.append("host: host RAM (peak RSS), no GPU ran; it does not size a GPU")
+    notes.append("cost: " + "; ".join(sorted({r.price.source for r in rows})))
+    return notes
