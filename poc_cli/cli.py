@@ -27,13 +27,14 @@ from poc_cli.doctor import Check, environment_checks, recipe_checks
 from poc_cli.errors import PocError, RecipeError
 from poc_cli.estimate import Estimate, estimate
 from poc_cli.launcher import Outcome, RunResult, run_plan
+from poc_cli.lock import StoreBusy, recipe_lock
 from poc_cli.plan import Job, Plan, make_plan
 from poc_cli.recipe import load_recipe
 from poc_cli.report import FORMATS, write_report
 from poc_cli.result import FINISHED, Stage, Status
 from poc_cli.search import trial_seed
 from poc_cli.formatting import config_text
-from poc_cli.render import footnotes, narrow_table, wide_table
+from poc_cli.render import footnotes, narrow_table, plain, wide_table
 from poc_cli.modelhub import towers
 from poc_cli.store import DEFAULT_STORE, Store
 
@@ -52,7 +53,7 @@ StoreOpt = typer.Option(DEFAULT_STORE, "--store", help="Results folder (created 
 
 def fail(error: PocError) -> NoReturn:
     """Print a user error as one line and exit with its code."""
-    err_console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+    err_console.print(Text.assemble(("error: ", "bold red"), plain(error)), highlight=False, soft_wrap=True)
     raise typer.Exit(error.exit_code)
 
 
@@ -73,9 +74,10 @@ def plan_table(plan: Plan) -> Table:
     """The job table: method, configuration, trainable parameters, share, deviation, seeds."""
     table = Table(title=f"Plan: {plan.recipe.name}", title_justify="left")
     for column, justify in [("method", "left"), ("configuration", "left"), ("learning rate", "left"),
-                            ("trainable (adapter)", "right"), ("% of full model", "right"), ("vs budget", "right"),
+                            ("trainable\n(adapter)", "right"), ("% of\nmodel", "right"), ("vs\nbudget", "right"),
                             ("seeds", "left")]:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        # Numbers never wrap or get cut; text columns fold instead.
+        table.add_column(column, justify=justify, no_wrap=justify == "right", overflow="fold")  # type: ignore[arg-type]
     for index, a in enumerate(plan.allocations):
         spec = plan.recipe.methods[index]
         searched = index in plan.trials
@@ -275,10 +277,13 @@ def _print_next(recipe_name: str, store: Path) -> None:
 
 
 @app.command()
-def run(recipe: Path = RecipeArg, store: Path = StoreOpt) -> None:
+def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
+        wait: bool = typer.Option(False, "--wait", help="If another run of this recipe holds the store, wait for it "
+                                                          "instead of stopping.")) -> None:
     """Run every job of the recipe (methods x seeds), each in its own process, and store the results.
 
-    Jobs already stored as ok are skipped; failed or interrupted ones run again.
+    Jobs already stored as ok are skipped; failed or interrupted ones run again. One run of a
+    recipe at a time writes to a store: a second one stops, naming the first (or waits, --wait).
     """
     the_plan = _load_plan(recipe)
     _print_plan(the_plan)
@@ -308,9 +313,14 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt) -> None:
             progress.console.print(f"[{colour}]{_job_name(outcome.job)}: {outcome.status.value}[/] "
                                    f"{outcome.error or ''}", highlight=False)
 
+    def on_wait(holder: str) -> None:
+        err_console.print(Text(f"waiting: the store is in use by {holder}"), soft_wrap=True)
+
     try:
-        with progress:
+        with recipe_lock(the_store.recipe_dir(the_plan.recipe.name), wait=wait, on_wait=on_wait), progress:
             result = run_plan(the_plan, store=the_store, on_event=on_event, on_outcome=on_outcome)
+    except StoreBusy as busy:
+        fail(busy)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted:[/] the running job is recorded as interrupted; "
                           "run the same command again to resume.")

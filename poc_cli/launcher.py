@@ -8,6 +8,7 @@ stored and shown, and a rerun of the recipe runs it again.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue as queue_mod
 import signal
 import time
@@ -122,7 +123,8 @@ def run_isolated(job: Job, *, store: Store, on_event: EventCallback | None = Non
     interval_s = measure.sample_interval_ms / 1000
     gpu = GpuSampler(interval_s=interval_s, busy_threshold_mib=measure.busy_gpu_threshold_mib)
     gpu.open()  # before the child starts: the device's baseline
-    process = ctx.Process(target=child_main, args=(job, str(store.root), attempt, events), name=f"poc-{job.id}")
+    process = ctx.Process(target=child_main, args=(job, str(store.root), attempt, events, os.getpid()),
+                          name=f"poc-{job.id}")
     # The child inherits "ignore SIGINT" from its very first instruction, so Ctrl-C in the
     # terminal reaches only the parent, which stops the child and records it.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -15,7 +15,7 @@ from poc_cli.methods import get_method
 HIDDEN_SETTINGS = frozenset({"implementation"})
 
 
-def _clean(value: object) -> Text:
+def plain(value: object) -> Text:
     """User text as plain text: no markup, no control characters (terminal escapes)."""
     return Text("".join(ch if ch.isprintable() or ch == "\n" else "?" for ch in str(value)))
 
@@ -89,7 +89,7 @@ def _cost(row: MethodRow, sep: str) -> str:
 
 def _setting_cell(row: MethodRow) -> Text:
     """The setting, and in short how it was chosen (a search that did not hold up in red)."""
-    cell = _clean(_setting(row))
+    cell = plain(_setting(row))
     selection = row.selection
     if selection.get("how") == "search":
         cell.append(f"\nsearch ({selection['trials']} trials)", style="dim")
@@ -101,7 +101,7 @@ def _setting_cell(row: MethodRow) -> Text:
 
 
 def _method(row: MethodRow) -> Text:
-    cell = _clean(row.method)
+    cell = plain(row.method)
     unfinished = {status: n for status, n in row.statuses.items() if status != "ok"}
     if unfinished:
         cell.append("\n" + ", ".join(f"{n} {status}" for status, n in unfinished.items()), style="yellow")
@@ -112,13 +112,13 @@ def _method(row: MethodRow) -> Text:
 
 def narrow_table(rows: list[MethodRow], title: str) -> Table:
     """Method, setting, parameters, score with interval, difference, memory, time, cost: 100 columns."""
-    table = Table(title=_clean(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title=plain(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     first = next((r for r in rows if r.method_kind != TRIVIAL_KIND), rows[0])
     table.add_column("method", overflow="fold", min_width=8)
     table.add_column("setting", overflow="fold", min_width=9)
     for name in ("params", metric_header(first.metric, first.units.get(first.metric, "fraction")) + "\n[95%]",
                  f"Δ vs\n{first.baseline}", "peak\nmemory", "train", "cost\n/run"):
-        table.add_column(_clean(name), justify="right", no_wrap=True, overflow="fold")
+        table.add_column(plain(name), justify="right", no_wrap=True, overflow="fold")
     for row in rows:
         table.add_row(
             _method(row), _setting_cell(row),
@@ -133,16 +133,16 @@ def wide_table(rows: list[MethodRow], title: str) -> Table:
     first = next((r for r in rows if r.method_kind != TRIVIAL_KIND), rows[0])
     metrics = list(first.scores) or [first.metric]
     units = first.units
-    table = Table(title=_clean(title), title_justify="left")
+    table = Table(title=plain(title), title_justify="left")
     for column in ("method", "configuration", "chosen by", "trainable", f"{first.metric} [95%]",
                    *[metric_header(m, units.get(m, "fraction")) for m in metrics], f"Δ {first.metric} [95% CI]",
                    "learned", "peak memory", "train time", "examples/s", "energy", "cost/run", "adapter", "runs",
                    "job ids"):
-        table.add_column(_clean(column), overflow="fold")
+        table.add_column(plain(column), overflow="fold")
     for row in rows:
         trains = row.method_kind != TRIVIAL_KIND and get_method(row.method_kind).TRAINS
         table.add_row(
-            _clean(row.method), _clean(_setting(row)), _clean(chosen_text(row.selection)),
+            plain(row.method), plain(_setting(row)), plain(chosen_text(row.selection)),
             f"{row.trainable_parameters:,} ({row.percent_of_full:.2f}%)" if row.trainable_parameters is not None
             else "-",
             _score(row, " "),

@@ -7,11 +7,14 @@ child when it can, by the parent otherwise).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import shutil
 import signal
+import sys
 import tempfile
+import threading
 import time
 import traceback
 from datetime import datetime, timezone
@@ -236,8 +239,30 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
     record.adapter = _save_model(model, job=job, store=store)
 
 
-def child_main(job: Job, store_root: str, attempt: str, events: Queue | None) -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCH_PARENT_S = 1.0
+
+
+def _die_with_parent(parent: int) -> None:
+    """No orphans: a job whose parent (`poc run`, which measures it, times it out and holds the
+    store's lock) is gone must stop too. On Linux the kernel kills us when the parent dies
+    (PR_SET_PDEATHSIG); elsewhere a thread watches the parent's PID."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(WATCH_PARENT_S)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="poc-parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # it died before the signal was armed
+        os._exit(1)
+
+
+def child_main(job: Job, store_root: str, attempt: str, events: Queue | None, parent: int) -> None:
     """Entry point of the spawned process: run the job, always write a record."""
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     store = Store(store_root)
     log = store.log_path(job.recipe.name, job.id, job.stage)

@@ -169,3 +169,39 @@ def test_failure_inside_the_job_is_recorded_with_its_error(
     assert rec["status"] == "failed"
     assert rec["error"] == "PocError: training.device: 'cuda' requested but torch sees no CUDA device"
     assert Path(rec["log_path"]).read_text().count("Traceback") == 1  # the detail is in the job's log
+
+
+def test_a_second_run_of_the_same_recipe_stops_and_names_the_first(tmp_path: Path, slow_recipe: Path) -> None:
+    """Two terminals, one store: the second run must not touch the first one's records."""
+    store = tmp_path / "store"
+    first = subprocess.Popen([*POC, "run", str(slow_recipe), "--store", str(store)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    wait_for_child(first, settle_s=1)
+    second = poc("run", str(slow_recipe), "--store", str(store))
+    assert second.returncode == 1 and "Traceback" not in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
+    assert f"in use by PID {first.pid}" in second.stderr and "--wait" in second.stderr
+    waited = subprocess.Popen([*POC, "run", str(slow_recipe), "--store", str(store), "--wait"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, out + err
+    w_out, w_err = waited.communicate(timeout=600)
+    assert waited.returncode == 0 and f"waiting: the store is in use by PID {first.pid}" in w_err
+    assert w_out.count("done before, skipped") == 2  # it ran after the first, and found everything done
+    stored = records(store)
+    assert {r["status"] for r in stored.values()} == {"ok"}
+
+
+def test_the_job_dies_with_its_parent(tmp_path: Path, slow_recipe: Path) -> None:
+    """kill -9 of `poc run` takes its job process with it (no unsupervised training), and the
+    store is free for a rerun at once."""
+    store = tmp_path / "store"
+    parent = subprocess.Popen([*POC, "run", str(slow_recipe), "--store", str(store)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    child = wait_for_child(parent, settle_s=2)
+    parent.kill()
+    parent.communicate(timeout=60)
+    child.wait(timeout=10)  # psutil.TimeoutExpired if the job outlived its parent
+    rerun = poc("run", str(slow_recipe), "--store", str(store))
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert {r["status"] for r in records(store).values()} == {"ok"}
