@@ -42,6 +42,8 @@ TEXT: dict[str, dict[str, str]] = {
         "next_target": "Next step: set cost.target_train_examples and cost.target_epochs to price the production "
                        "training with {method} (one PoC run took {time}).",
         "next_missing": "Next step: run the recipe again (poc run) so that LoRA and RandLoRA both complete.",
+        "next_diverged": "Next step: lower the learning rate of {methods}, whose training diverged (a rerun would "
+                         "diverge again), or let the search choose it (search: true).",
         # conclusion
         "h_conclusion": "Conclusion",
         "rule_full": "Recommendation: full fine-tuning. Its {metric} is {gain} points higher than {best}'s "
@@ -271,6 +273,8 @@ TEXT: dict[str, dict[str, str]] = {
         "next_target": "次の一手として、レシピに cost.target_train_examples と cost.target_epochs を設定し、{method}"
                        "による本番規模の学習コストを試算してください（PoC での 1 回の学習は {time}）。",
         "next_missing": "次の一手として、LoRA と RandLoRA の両方が完了するよう poc run を再実行してください。",
+        "next_diverged": "次の一手として、学習が発散した{methods}の学習率を下げるか（そのまま再実行しても再び発散"
+                         "します）、探索（search: true）で選んでください。",
         "h_conclusion": "結論",
         "rule_full": "推奨：フルファインチューニング。{best}より{metric}が {gain} ポイント高く"
                      "（95% 信頼区間 {lo}〜{hi}）、ピークメモリ（{mem}）も利用可能な範囲に収まります。",

@@ -217,6 +217,9 @@ def _next_step(i: Inputs, c: Conclusion) -> str:
     seeds_total = max((r.score.n for r in i.trained), default=1)
     reruns = sum(_job_seconds(i, r) for r in i.trained) * seeds_total
     if c.rule == "insufficient":
+        diverged = [i.name_of(r["method"]) for r in i.records if r["status"] == "diverged"]
+        if diverged:  # a rerun would diverge again: the learning rate has to change
+            return text(lang, "next_diverged", methods=join(lang, sorted(set(diverged))))
         return text(lang, "next_missing")
     if c.rule in {"did_not_learn", "unreliable"} or (c.rule == "inconclusive" and untuned):
         trials, seconds = _search_size(i)

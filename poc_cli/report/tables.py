@@ -122,7 +122,8 @@ def _unit(unit: str) -> str:
 
 def quality(i: Inputs) -> dict[str, Any]:
     lang = i.lang
-    others = [m for m in i.first.scores if m != i.metric]
+    declared = next((r.scores for r in i.measured if r.scores), i.first.scores)  # a failed first row has none
+    others = [m for m in declared if m != i.metric]
     baseline = i.name_of(i.baseline)
     headers = [text(lang, "c_method"), text(lang, "c_config"),
                text(lang, "c_score", metric=title_metric(lang, i.metric)) if i.percent
@@ -166,7 +167,8 @@ def resources(i: Inputs) -> dict[str, Any]:
         label = text(lang, "mem_gpu" if r.memory_label.startswith("GPU") else "mem_host")
         rows.append([
             i.name_of(r), _params(i, r),
-            f"{mib(r.peak_memory_mib)} ({label})" if r.peak_memory_mib else "-",
+            (f"{mib(r.peak_memory_mib)}（{label}）" if lang == "ja" else f"{mib(r.peak_memory_mib)} ({label})")
+            if r.peak_memory_mib else "-",
             _mark(r, duration(r.train_s.mean if r.train_s else None, lang)),
             f"{r.examples_per_s:.1f}" if r.examples_per_s else "-",
             f"{r.energy_j:,.0f}{NBSP}J" if r.energy_j is not None else text(lang, "not_measured"),
