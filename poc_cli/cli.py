@@ -34,7 +34,7 @@ from poc_cli.report import FORMATS, write_report
 from poc_cli.result import FINISHED, Stage, Status
 from poc_cli.search import trial_seed
 from poc_cli.formatting import config_text
-from poc_cli.render import footnotes, narrow_table, plain, wide_table
+from poc_cli.render import esc, footnotes, narrow_table, plain, wide_table
 from poc_cli.modelhub import towers
 from poc_cli.store import DEFAULT_STORE, Store
 
@@ -72,7 +72,7 @@ def _root(
 
 def plan_table(plan: Plan) -> Table:
     """The job table: method, configuration, trainable parameters, share, deviation, seeds."""
-    table = Table(title=f"Plan: {plan.recipe.name}", title_justify="left")
+    table = Table(title=plain(f"Plan: {plan.recipe.name}"), title_justify="left")
     for column, justify in [("method", "left"), ("configuration", "left"), ("learning rate", "left"),
                             ("trainable\n(adapter)", "right"), ("% of\nmodel", "right"), ("vs\nbudget", "right"),
                             ("seeds", "left")]:
@@ -84,7 +84,7 @@ def plan_table(plan: Plan) -> Table:
         shown = {k: v for k, v in a.settings.items() if not (searched and k == "alpha" and len(
             {p.alpha_ratio for p, _ in plan.trials[index]}) > 1)}
         table.add_row(
-            a.label,
+            plain(a.label),
             config_text(a.method, shown, None, all_parameters="all parameters", nothing_trained="nothing trained"),
             "chosen by the search" if searched else f"{spec.learning_rate:g} ({'recipe' if spec.lr else 'default'})",
             f"{a.adapter_parameters:,}",
@@ -95,11 +95,11 @@ def plan_table(plan: Plan) -> Table:
     head = plan.architecture
     if head.head_modules:
         table.add_row(
-            f"+ head ({', '.join(head.head_modules)})", "trained by every method", "", f"{head.head_parameters:,}",
+            plain(f"+ head ({', '.join(head.head_modules)})"), "trained by every method", "", f"{head.head_parameters:,}",
             f"{100 * head.head_parameters / head.total_parameters:.3f}%", "", "", style="dim",
         )
     if plan.reference is not None:
-        table.add_row(plan.reference.allocation.label, "the pretrained model, not trained (reference)", "-", "0",
+        table.add_row(plain(plan.reference.allocation.label), "the pretrained model, not trained (reference)", "-", "0",
                       "0.00%", "reference", str(plan.reference.seed), style="dim")
     return table
 
@@ -111,7 +111,7 @@ def search_table(plan: Plan) -> Table:
         table.add_column(column)
     for index, points in plan.trials.items():
         alphas = sorted({p.alpha_ratio for p, _ in points if p.alpha_ratio is not None})
-        table.add_row(plan.allocations[index].label, ", ".join(f"{lr:g}" for lr in sorted({p.lr for p, _ in points})),
+        table.add_row(plain(plan.allocations[index].label), ", ".join(f"{lr:g}" for lr in sorted({p.lr for p, _ in points})),
                       ", ".join(f"{a:g}" for a in alphas) or "-", str(len(points)))
     return table
 
@@ -134,9 +134,9 @@ def _search_note(plan: Plan) -> str:
 def _print_plan(plan: Plan) -> None:
     sizes = plan.splits.sizes()
     console.print(
-        f"model [bold]{plan.recipe.model}[/] ({plan.architecture.total_parameters:,} parameters, "
+        f"model [bold]{esc(plan.recipe.model)}[/] ({plan.architecture.total_parameters:,} parameters, "
         f"{len(plan.architecture.layers)} target layers: "
-        + ", ".join(f"{n} in {module}" for module, n in towers(plan.architecture).items())
+        + ", ".join(f"{n} in {esc(module)}" for module, n in towers(plan.architecture).items())
         + f")  task {plan.recipe.task}  data: "
         + ", ".join(f"{k} {v:,}" for k, v in sizes.items())
         + (f", {len(plan.splits.labels)} labels" if plan.splits.labels else ""),
@@ -147,15 +147,15 @@ def _print_plan(plan: Plan) -> None:
         highlight=False,
     )
     for note in plan.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {esc(note)}", highlight=False)
     console.print(plan_table(plan))
-    reference = f" + the {plan.reference.allocation.label} reference" if plan.reference is not None else ""
+    reference = f" + the {esc(plan.reference.allocation.label)} reference" if plan.reference is not None else ""
     if len(towers(plan.architecture)) > 1:
         for allocation in plan.allocations:
             split = plan.adapter_by_module(allocation)
             if split:
-                console.print(f"  {allocation.label} by module: " + ", ".join(f"{m} {n:,}" for m, n in split.items()),
-                              highlight=False)
+                console.print(plain(f"  {allocation.label} by module: "
+                                    + ", ".join(f"{m} {n:,}" for m, n in split.items())), highlight=False)
     if plan.trials:
         console.print(search_table(plan))
         console.print(_search_note(plan), highlight=False)
@@ -179,7 +179,7 @@ def _hms(seconds: float) -> str:
 
 
 def _print_estimate(found: Estimate) -> None:
-    steps = ", ".join(f"{label} {t.step_s:.3g} s" for label, t in found.methods.items())
+    steps = ", ".join(f"{esc(label)} {t.step_s:.3g} s" for label, t in found.methods.items())
     stages = f"trials {_hms(found.trials_s)} + seeded runs {_hms(found.runs_s)} = " if found.trials_s else ""
     console.print(f"estimated duration on {found.device}: {stages}[bold]{_hms(found.total_s)}[/] "
                   f"(measured per training step: {steps}; job start-up {found.startup_s:.1f} s)", highlight=False)
@@ -225,10 +225,11 @@ def _outcome_table(outcomes: list[Outcome], store: Store, metrics: list[str]) ->
         if rec.get("warnings"):
             note = (note + "; " if note else "") + "; ".join(rec["warnings"])
         table.add_row(
-            o.job.allocation.label, str(o.job.seed), "-" if lr is None else f"{lr:g}", f"[{style}]{o.status.value}[/]",
+            plain(o.job.allocation.label), str(o.job.seed), "-" if lr is None else f"{lr:g}",
+            f"[{style}]{o.status.value}[/]",
             *[f"{test[m]:.3f}" if m in test else "-" for m in metrics],
             f"{rec['timing']['train_s']:.1f} s" if rec.get("timing", {}).get("train_s") else "-",
-            note,
+            plain(note),
         )
     return table
 
@@ -255,10 +256,10 @@ def _trials_table(result: RunResult, plan: Plan, store: Store) -> Table:
         point = points[o.job.id]
         style = {Status.OK: "green", Status.DIVERGED: "yellow"}.get(o.status, "red")
         table.add_row(
-            o.job.allocation.label, f"{point.lr:g}", f"{point.alpha_ratio:g}" if point.alpha_ratio else "-",
+            plain(o.job.allocation.label), f"{point.lr:g}", f"{point.alpha_ratio:g}" if point.alpha_ratio else "-",
             f"[{style}]{o.status.value}[/]", f"{score:.3f}" if score is not None else "-",
             "[bold]<- chosen[/]" if (o.job.method_index, point) in picked else "",
-            "done before, skipped" if o.skipped else (o.error or ""),
+            plain("done before, skipped" if o.skipped else (o.error or "")),
         )
     return table
 
@@ -267,9 +268,19 @@ def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _shell_word(value: str) -> str:
+    """`value` as one shell word a user can paste: quoted, and with control characters written as
+    bash's $'\\xHH' escapes (never raw, so nothing reaches the terminal as an escape sequence)."""
+    if value.isprintable():
+        return shlex.quote(value)
+    body = "".join(ch if ch.isprintable() and ch not in "'\\" else f"\\x{ord(ch):02x}" if ord(ch) < 256
+                   else f"\\u{ord(ch):04x}" for ch in value)
+    return f"$'{body}'"
+
+
 def _print_next(recipe_name: str, store: Path) -> None:
     """The commands that read what this run stored, ready to paste (quoted for the shell)."""
-    where = f"--store {shlex.quote(str(store))} --recipe {shlex.quote(recipe_name)}"
+    where = f"--store {_shell_word(str(store))} --recipe {_shell_word(recipe_name)}"
     console.print(Text("next:\n"
                        f"  poc compare {where}\n"
                        f"  poc report {where} --format html\n"
@@ -299,7 +310,7 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
     def on_event(job: Job, event: dict[str, Any]) -> None:
         name = _job_name(job)
         if event["event"] == "phase":
-            progress.update(current, description=f"{name}: {event['phase']}", visible=True, info="")
+            progress.update(current, description=f"{esc(name)}: {event['phase']}", visible=True, info="")
             if event["phase"] == "train":
                 progress.reset(current, total=None)
         elif event["event"] == "step":
@@ -310,8 +321,8 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
         progress.update(current, visible=False)
         if not outcome.skipped and outcome.status is not Status.OK:
             colour = "yellow" if outcome.status is Status.DIVERGED else "red"
-            progress.console.print(f"[{colour}]{_job_name(outcome.job)}: {outcome.status.value}[/] "
-                                   f"{outcome.error or ''}", highlight=False)
+            progress.console.print(f"[{colour}]{esc(_job_name(outcome.job))}: {outcome.status.value}[/] "
+                                   f"{esc(outcome.error or '')}", highlight=False)
 
     def on_wait(holder: str) -> None:
         err_console.print(Text(f"waiting: the store is in use by {holder}"), soft_wrap=True)
@@ -328,15 +339,15 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
     if result.trials:
         console.print(_trials_table(result, the_plan, the_store))
     console.print(_outcome_table(result.runs, the_store, [m.name for m in the_plan.recipe.make_task().metrics]))
-    console.print(f"records in {the_store.recipe_dir(the_plan.recipe.name)}", highlight=False)
+    console.print(plain(f"records in {the_store.recipe_dir(the_plan.recipe.name)}"), highlight=False)
     _print_next(the_plan.recipe.name, store)
     for method, reason in result.held.items():
-        err_console.print(f"[red]{method}: no seeded runs[/]: {reason}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]{esc(method)}: no seeded runs[/]: {esc(reason)}", highlight=False, soft_wrap=True)
     failed = [o for o in result.runs if o.status not in FINISHED]
     diverged = [o for o in result.runs if o.status is Status.DIVERGED]
     if diverged:
         err_console.print(f"[red]{len(diverged)} seeded run(s) diverged[/] ("
-                          + ", ".join(_job_name(o.job) for o in diverged)
+                          + ", ".join(esc(_job_name(o.job)) for o in diverged)
                           + "): lower the learning rate; a rerun would diverge again.", highlight=False)
     if failed or result.held:
         err_console.print(f"[red]{len(failed)} of {len(result.runs)} seeded runs did not finish"
@@ -438,7 +449,7 @@ def report(
                             price=price)
     except PocError as error:
         fail(error)
-    console.print(f"report written to {path}", highlight=False)
+    console.print(plain(f"report written to {path}"), highlight=False)
 
 
 @app.command()
@@ -461,18 +472,18 @@ def doctor(
     console.print(_checks_table(f"Recipe {recipe}", recipe_results))
     failed = [c for c in recipe_results if not c.ok]
     if failed:
-        err_console.print("[red]the recipe cannot run here:[/] " + "; ".join(f"{c.name}: {c.detail}" for c in failed),
+        err_console.print("[red]the recipe cannot run here:[/] " + "; ".join(f"{esc(c.name)}: {esc(c.detail)}" for c in failed),
                           highlight=False)
         raise typer.Exit(1)
 
 
 def _checks_table(title: str, checks: list[Check]) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=plain(title), title_justify="left")
     table.add_column("")
     table.add_column("check")
     table.add_column("detail")
     for check in checks:
-        table.add_row("[green]yes[/]" if check.ok else "[red]no[/]", check.name, check.detail)
+        table.add_row("[green]yes[/]" if check.ok else "[red]no[/]", plain(check.name), plain(check.detail))
     return table
 
 

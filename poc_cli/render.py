@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -18,6 +19,11 @@ HIDDEN_SETTINGS = frozenset({"implementation"})
 def plain(value: object) -> Text:
     """User text as plain text: no markup, no control characters (terminal escapes)."""
     return Text("".join(ch if ch.isprintable() or ch == "\n" else "?" for ch in str(value)))
+
+
+def esc(value: object) -> str:
+    """User text for an f-string that also holds Rich markup: control characters out, brackets escaped."""
+    return escape(plain(value).plain)
 
 
 def learned_text(check: LearningCheck | None) -> str:

@@ -60,3 +60,25 @@ def test_job_ids_are_stable_and_independent_of_other_methods(tiny_recipe: Path, 
     second = json.loads(runner.invoke(app, ["plan", str(smaller), "--json", "--no-estimate"]).stdout)["runs"]
     assert second[0]["id"] == first[0]["id"]  # same lora seed 0: same job, reused on rerun
     assert second[1]["id"] not in {j["id"] for j in first}
+
+
+def test_names_with_markup_or_terminal_escapes_print_as_written(tmp_path: Path, tiny_model_dir: Path,
+                                                                tiny_data: dict[str, Path]) -> None:
+    """A `[/]` once crashed plan, run and compare (rich.errors.MarkupError); `[red]` restyled the text
+    and escape sequences reached the terminal raw."""
+    from conftest import recipe_dict, write_recipe
+
+    name = "exp [v2] [red] [/] \x1b[31mred"
+    recipe = write_recipe(tmp_path / "r.yaml", recipe_dict(
+        tiny_model_dir, tiny_data, name=name, methods=[{"method": "lora", "name": "lora [/]"}],
+        training={"epochs": 1, "batch_size": 16, "max_length": 16}))
+    env = {"COLUMNS": "250"}
+    store = tmp_path / "store"
+    for args in (["plan", str(recipe), "--no-estimate"], ["run", str(recipe), "--store", str(store)],
+                 ["compare", "--store", str(store)], ["compare", "--store", str(store), "--wide"]):
+        result = subprocess.run([sys.executable, "-m", "poc_cli", *args], capture_output=True, text=True,
+                                env={**__import__("os").environ, **env}, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr and "\x1b" not in result.stdout
+        assert "exp [v2] [red] [/] ?[31mred" in result.stdout, args  # the control character shown as "?"
+        assert "lora [/]" in result.stdout

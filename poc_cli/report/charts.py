@@ -163,7 +163,7 @@ def scatter(estimates: Sequence[Estimate], *, title: str, x_label: str, y_label:
         fig = _figure()
         ax = fig.add_subplot()
         for e in placed:
-            _draw(ax, e, e.x, label=e.label + (f" ({e.note})" if e.note else ""))
+            _draw(ax, e, e.x, label=e.label + (f" – {e.note}" if e.note else ""))
         if log_x:
             ax.set_xscale("log")
             ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 100k, 1M: no superscripts in small print
