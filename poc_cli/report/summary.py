@@ -58,7 +58,7 @@ def reason(i: Inputs, row: MethodRow, check: LearningCheck) -> str:
 
 
 def _failed_reasons(i: Inputs, c: Conclusion) -> str:
-    sep = "、" if i.lang == "ja" else "; "
+    sep = "。" if i.lang == "ja" else "; "  # each reason is a whole clause
     rows = [r for r in i.rows if r.method in c.not_learned and r.learning is not None]
     return sep.join(reason(i, r, r.learning) for r in rows)
 
@@ -67,7 +67,7 @@ def _did_not_learn_text(i: Inputs, c: Conclusion) -> str:
     sentence = text(i.lang, "rule_did_not_learn", reasons=_failed_reasons(i, c))
     for row in i.trained:
         check = row.learning
-        if row.method_kind in {"lora", "randlora"} and row.method not in c.not_learned and check \
+        if row.method not in c.not_learned and check is not None and check.learned \
                 and check.versus_reference is not None:
             sentence += (" " if i.lang == "en" else "") + text(
                 i.lang, "dnl_other_learned", method=i.name_of(row), score=score_text(row.score.mean, i.percent),
