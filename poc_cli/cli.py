@@ -49,6 +49,7 @@ err_console = Console(stderr=True)
 
 RecipeArg = typer.Argument(..., help="Path to the recipe YAML file.", show_default=False)
 StoreOpt = typer.Option(DEFAULT_STORE, "--store", help="Results folder (created if missing).")
+StrictOpt = typer.Option(False, "--strict", help="Stop (exit 1) if any record in the store cannot be read.")
 
 
 def fail(error: PocError) -> NoReturn:
@@ -357,6 +358,17 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
         raise typer.Exit(1)
 
 
+def _warn_skipped(store: Store, strict: bool) -> None:
+    """One warning line per file in the store that is not a readable record; with --strict, stop."""
+    if not store.root.is_dir():
+        return  # compare and report say so themselves
+    skipped = store.scan().skipped
+    for skip in skipped:
+        err_console.print(Text.assemble(("warning: ", "yellow"), plain(f"skipped {skip}")), soft_wrap=True)
+    if strict and skipped:
+        fail(PocError(f"--strict: {len(skipped)} record file(s) in {store.root} could not be read (see above)"))
+
+
 def _cli_price(price_per_hour: float | None, currency: str | None) -> Price | None:
     """The --price-per-hour / --currency options as a Price (None: the recipe's or the table's); without
     --currency the price is in the recipe's currency (an empty currency here, filled per record)."""
@@ -404,10 +416,12 @@ def compare_command(
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
     as_csv: bool = typer.Option(False, "--csv", help="Print the comparison as CSV."),
     wide: bool = typer.Option(False, "--wide", help="Every column (the default fits 100 columns)."),
+    strict: bool = StrictOpt,
 ) -> None:
     """Compare the stored runs: each method's score with its 95% interval, the paired difference
     against the reference, the trivial answer's score, and memory, time and cost."""
     price = _cli_price(price_per_hour, currency)
+    _warn_skipped(Store(store), strict)
     try:
         rows = compare(Store(store), recipe=recipe, methods=method, baseline=baseline, price=price)
     except PocError as error:
@@ -437,6 +451,7 @@ def report(
     baseline: str | None = typer.Option(None, "--baseline", help="Reference method (default: the recipe's, lora)."),
     price_per_hour: float | None = typer.Option(None, "--price-per-hour", help="Hourly price of the machine."),
     currency: str | None = typer.Option(None, "--currency", help="Currency of --price-per-hour (default: the recipe's cost.currency)."),
+    strict: bool = StrictOpt,
 ) -> None:
     """Write the management report: conclusion first, then accuracy, cost, memory, risk."""
     if fmt not in FORMATS:
@@ -444,6 +459,7 @@ def report(
     if lang not in {"en", "ja"}:
         fail(RecipeError(f"--lang: {lang!r} is not supported; use en or ja"))
     price = _cli_price(price_per_hour, currency)
+    _warn_skipped(Store(store), strict)
     try:
         path = write_report(Store(store), fmt=fmt, lang=lang, output=output, recipe=recipe, baseline=baseline,
                             price=price)

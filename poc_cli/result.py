@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+
 # 2: stage, selection, the diverged status; 3: task (name, declared metrics), per-example scores;
 # 4: load (other processes' CPU use while training), model (weights fingerprint), data.class_counts
 SCHEMA_VERSION = 4
@@ -77,3 +79,45 @@ class Record:
         out["status"] = self.status.value
         out["stage"] = self.stage.value
         return out
+
+
+class StoredRecord(BaseModel):
+    """A record read back: the fields compare and report rely on, checked before anything reads
+    them (a damaged or foreign file is skipped with its reason, never a traceback). Other fields
+    pass through as stored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    job_id: str
+    recipe_name: str
+    method: str
+    method_kind: str
+    seed: StrictInt = Field(ge=0)
+    status: Status
+    finished_at: str
+    job: dict[str, Any]
+    metrics: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    predictions: dict[str, Any] = Field(default_factory=dict)
+    timing: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    schema_version: StrictInt
+
+    @model_validator(mode="after")
+    def _readable(self) -> StoredRecord:
+        if self.schema_version > SCHEMA_VERSION:
+            raise ValueError(f"written by a newer poc (record schema {self.schema_version}; this poc reads up to "
+                             f"{SCHEMA_VERSION}): upgrade poc to read it")
+        if self.status is Status.OK and not self.metrics.get("test"):
+            raise ValueError("status ok but no test metrics")
+        return self
+
+
+def read_record(payload: object) -> dict[str, Any]:
+    """A stored record as a dict, or ValueError with a one-line reason (the first field that is wrong)."""
+    try:
+        StoredRecord.model_validate(payload)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "record"
+        raise ValueError(f"{where}: {first['msg']}") from None
+    return payload  # type: ignore[return-value]  # validated: a dict with every field above

@@ -14,13 +14,14 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from poc_cli.errors import PocError
-from poc_cli.result import FINISHED, Record, Stage
+from poc_cli.result import FINISHED, Record, Stage, read_record
 
 DEFAULT_STORE = Path("results")
 
@@ -91,12 +92,20 @@ class Store:
         record = self.read(recipe_name, job_id, stage)
         return record is not None and record.get("status") in {s.value for s in FINISHED}
 
-    def records(self) -> Iterator[dict[str, Any]]:
-        """Every readable record of a seeded run in the store (trials excluded), in a stable order."""
+    def scan(self) -> Scan:
+        """Every record of a seeded run in the store (trials excluded), in a stable order, and every
+        file that could not be read as one, with the reason."""
+        records, skipped = [], []
         for path in sorted(self.root.glob("*/*.json")):
-            record = _read_json(path)
-            if record is not None:
-                yield record
+            try:
+                records.append(read_record(_load(path)))
+            except ValueError as reason:
+                skipped.append(Skipped(path, str(reason)))
+        return Scan(records, skipped)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every valid record of a seeded run in the store (see `scan` for the rest)."""
+        yield from self.scan().records
 
     def trial_records(self, recipe_name: str) -> Iterator[dict[str, Any]]:
         """Every readable record of the recipe's search trials (what the PoC also spent)."""
@@ -104,6 +113,43 @@ class Store:
             record = _read_json(path)
             if record is not None:
                 yield record
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file in the store that is not a readable record, and why."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Scan:
+    records: list[dict[str, Any]]
+    skipped: list[Skipped]
+
+
+def _load(path: Path) -> object:
+    """A file's JSON, or ValueError saying in a few words why it is not JSON."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot be read ({error.strerror or error})") from None
+    if not raw.strip():
+        raise ValueError("empty file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    if text.startswith("\ufeff"):
+        raise ValueError("starts with a byte-order mark (poc never writes one): edited by another program")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON ({error.msg} at line {error.lineno}), e.g. cut short") from None
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

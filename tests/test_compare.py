@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -75,3 +76,41 @@ def test_empty_or_missing_store_exits_1(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     empty = runner.invoke(app, ["compare", "--store", str(tmp_path / "empty")])
     assert empty.exit_code == 1 and "no records" in empty.stderr
+
+
+def test_a_damaged_store_is_read_around_with_one_warning_per_file(store: Path, tmp_path: Path) -> None:
+    """Each damaged file is skipped with its path and reason (stderr), counted in the report, and
+    --strict makes it an error; nothing else changes and nothing tracebacks."""
+    damaged = tmp_path / "store"
+    shutil.copytree(store, damaged)
+    good = json.loads(next((damaged / "tiny").glob("*.json")).read_text())
+    bad = {
+        "latin1.json": "caf\xe9".encode("latin-1"), "list.json": b"[1, 2]", "empty-object.json": b"{}",
+        "job-null.json": json.dumps({**good, "job": None}).encode(),
+        "seed-string.json": json.dumps({**good, "seed": "0"}).encode(),
+        "status.json": json.dumps({**good, "status": "finished"}).encode(),
+        "newer.json": json.dumps({**good, "schema_version": 99}).encode(),
+        "truncated.json": json.dumps(good).encode()[:500], "bom.json": b"\xef\xbb\xbf" + json.dumps(good).encode(),
+        "zero.json": b"",
+    }
+    for name, content in bad.items():
+        (damaged / "tiny" / name).write_bytes(content)
+    reasons = {"latin1.json": "not UTF-8", "list.json": "valid dictionary", "empty-object.json": "job_id",
+               "job-null.json": "job:", "seed-string.json": "seed:", "status.json": "status:",
+               "newer.json": "record schema 99; this poc reads up to 4", "truncated.json": "not valid JSON",
+               "bom.json": "byte-order mark", "zero.json": "empty file"}
+    out = tmp_path / "r.md"
+    for args in (["compare", "--store", str(damaged)], ["compare", "--store", str(damaged), "--json"],
+                 ["report", "--store", str(damaged), "--format", "md", "--output", str(out), "--recipe", "tiny"]):
+        result = runner.invoke(app, args, env={"COLUMNS": "300"})
+        assert result.exit_code == 0, result.output
+        warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: skipped")]
+        assert len(warnings) == len(bad)
+        for name, reason in reasons.items():
+            assert any(name in w and reason in w for w in warnings), (name, warnings)
+    assert f"{len(bad)} file(s) in the recipe's folder could not be read" in out.read_text()
+    assert {r["method"] for r in json.loads(runner.invoke(app, ["compare", "--store", str(damaged), "--json",
+                                                                "--recipe", "tiny"]).stdout)} == \
+        {"majority-class", "lora", "randlora", "full"}  # the good records all still count
+    strict = runner.invoke(app, ["compare", "--store", str(damaged), "--strict"])
+    assert strict.exit_code == 1 and "--strict: 10 record file(s)" in strict.stderr

@@ -83,6 +83,7 @@ def build_sections(store: Store, *, lang: str, recipe: str | None = None, baseli
     if lang not in {"en", "ja"}:
         raise PocError(f"--lang: {lang!r} is not supported; use en or ja")
     records = [r for r in latest_records(store) if recipe is None or r["recipe_name"] == recipe]
+    skipped = store.scan().skipped
     names = list(dict.fromkeys(r["recipe_name"] for r in sorted(records, key=lambda r: r["recipe_name"])))
     if not names:
         compare(store, recipe=recipe)  # raises the store's own error (missing, empty, filtered out)
@@ -97,6 +98,8 @@ def build_sections(store: Store, *, lang: str, recipe: str | None = None, baseli
             if r["status"] == "ok":
                 ok_runs[r["method"]][r["seed"]] = r
         rows = compare_records(recipe_records, baseline=reference, price=price)
-        inputs = Inputs(name, rows, recipe_records, list(store.trial_records(name)), parsed, ok_runs, lang)
+        folder = store.recipe_dir(name)
+        damaged = tuple(str(skip) for skip in skipped if skip.path.parent == folder)
+        inputs = Inputs(name, rows, recipe_records, list(store.trial_records(name)), parsed, ok_runs, lang, damaged)
         sections.append(_section(inputs, price))
     return sections

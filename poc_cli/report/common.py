@@ -25,6 +25,7 @@ class Inputs:
     recipe: Recipe | None
     ok_runs: dict[str, dict[int, dict[str, Any]]]  # method -> seed -> ok record
     lang: str
+    skipped: tuple[str, ...] = ()  # files in the recipe's folder that could not be read as records (path: reason)
 
     @property
     def trivial(self) -> MethodRow | None:

@@ -232,6 +232,9 @@ TEXT: dict[str, dict[str, str]] = {
         "seeds_text": "{seeds}: the same seeds for every method (head initialisation, data order, dropout, "
                       "RandLoRA's random bases).",
         "jobs_text": "{method} {seed} {seed_n}: {job}",
+        "m_skipped": "Damaged records", "skipped_none": "none: every record file in the recipe's folder was read.",
+        "skipped_text": "{n} file(s) in the recipe's folder could not be read as records and are left out of every "
+                        "figure: {files}.",
         "search_text": "Each searched method's setting was chosen by {metric} on the validation split ({n_val} "
                        "examples; the test split was never read). Grids: {grids}. Each trial trained {length} at "
                        "seed {seed}; ties went to the smaller learning rate; diverged trials were stopped and could "
@@ -456,6 +459,9 @@ TEXT: dict[str, dict[str, str]] = {
         "seeds_text": "{seeds}（全手法で共通。分類ヘッドの初期値、データの順序、ドロップアウト、RandLoRA の"
                       "ランダム基底を決めます）。",
         "jobs_text": "{method} {seed} {seed_n}：{job}",
+        "m_skipped": "読み込めなかった記録", "skipped_none": "なし（このレシピのフォルダの記録はすべて読み込めました）。",
+        "skipped_text": "このレシピのフォルダにある {n} 件のファイルは記録として読み込めなかったため、すべての数値から"
+                        "除いています：{files}。",
         "search_text": "探索した手法の設定は、検証データ（{n_val} 件。テストデータは一切読み込んでいません）の"
                        "{metric}で選びました。探索範囲：{grids}。各試行はシード {seed} で {length} 学習し、"
                        "同点の場合は小さい学習率を優先しました。損失が発散した試行は途中で停止し、選択の対象外と"

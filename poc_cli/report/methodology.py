@@ -147,6 +147,8 @@ def methodology(i: Inputs) -> list[tuple[str, str]]:
         (text(lang, "m_learned"), text(lang, "learned_text", metric=metric_name(lang, i.metric),
                                        reference=i.name_of(reference or "-"))),
         (text(lang, "m_jobs"), _jobs(i)),
+        (text(lang, "m_skipped"), text(lang, "skipped_text", n=len(i.skipped), files="; ".join(i.skipped))
+         if i.skipped else text(lang, "skipped_none")),
         (text(lang, "m_missing"), text(lang, "missing_gpu", reason=reason_text(lang, gpu["reason"]))
          if gpu.get("reason") else text(lang, "nothing_missing")),
     ]
