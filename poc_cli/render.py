@@ -98,9 +98,9 @@ def _setting_cell(row: MethodRow) -> Text:
     cell = plain(_setting(row))
     selection = row.selection
     if selection.get("how") == "search":
-        cell.append(f"\nsearch ({selection['trials']} trials)", style="dim")
+        cell.append(f"\nsearch ×{selection['trials']}", style="dim")  # short: the column is narrow
         if not selection.get("held", True):
-            cell.append(", did not hold up", style="bold red")
+            cell.append("\nnot held up", style="bold red")
     elif selection.get("how") == "default":
         cell.append("\ndefault lr", style="dim")
     return cell
@@ -185,6 +185,10 @@ def footnotes(rows: list[MethodRow]) -> list[str]:
     if any(r.learning is not None and r.learning.learned is False for r in rows):
         notes.append("did not learn: one answer for >=95% of test examples, or not significantly above the "
                      "trivial reference; never recommended")
+    if any(r.selection.get("how") == "search" for r in rows):
+        notes.append("search ×N: the learning rate was chosen by a search of N trials on validation data"
+                     + ("; not held up: the seeded runs scored far below the winning trial"
+                        if any(r.selection.get("held") is False for r in rows) else ""))
     if any(r.difference is not None and not r.difference.significant for r in rows):
         notes.append("n.s.: not significant, the 95% interval of the paired difference includes 0")
     if any(r.loaded for r in rows):

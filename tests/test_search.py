@@ -279,7 +279,7 @@ def test_compare_and_report_show_the_chosen_setting(searched: dict[str, Any], tm
     rows = [r for r in rows if r["method"] == "lora"]  # not the trivial reference's row
     assert rows[0]["lr"] == rows[0]["selection"]["chosen"]["lr"] and rows[0]["selection"]["trials"] == len(GRID)
     table = runner.invoke(app, ["compare", "--store", store, "--recipe", "search"], env={"COLUMNS": "100"})
-    assert "search (4 trials)" in table.output
+    assert "search ×4" in table.output and "chosen by a search of N trials" in table.output
     wide = runner.invoke(app, ["compare", "--store", store, "--recipe", "search", "--wide"], env={"COLUMNS": "300"})
     assert "search: best of 4 trials" in wide.output
     html = tmp_path / "r.html"

@@ -169,7 +169,7 @@ TEXT: dict[str, dict[str, str]] = {
         "c_val_score": "Validation {metric} %", "chosen_mark": "chosen",
         # risks
         "h_risk": "Risks and limits",
-        "risk_dnl": "{method} did not learn ({reason}). What to try: the learning-rate search (search: true), "
+        "risk_dnl": "{reason}: it did not learn. What to try: the learning-rate search (search: true), "
                     "more epochs (training.epochs), and a look at the labels and at the share of inputs cut at "
                     "max_length.",
         "risk_loaded": "Time and cost of {methods} were measured under load (other processes kept up to {cores} CPU "
@@ -394,7 +394,7 @@ TEXT: dict[str, dict[str, str]] = {
         "h_search": "学習率の探索（検証データ）", "c_lr": "学習率", "c_status": "状態",
         "c_val_score": "検証データの{metric} %", "chosen_mark": "採用",
         "h_risk": "リスクと制約",
-        "risk_dnl": "{method}は学習できていません（{reason}）。学習率の探索（search: true）、エポック数の追加"
+        "risk_dnl": "{reason}。学習できていない状態です。学習率の探索（search: true）、エポック数の追加"
                     "（training.epochs）、ラベルの確認、max_length で切り詰められた入力の割合の確認を試してください。",
         "risk_loaded": "{methods}の時間とコストは、他のプロセスが最大 {cores} コアの CPU を使用している間に計測"
                        "しました。他の処理のないマシンで再計測するまで、比較には使わないでください。",

@@ -60,7 +60,7 @@ def _search_risks(i: Inputs) -> list[str]:
 
 def risks(i: Inputs) -> list[str]:
     lang, seed = i.lang, text(i.lang, "seed")
-    out = [text(lang, "risk_dnl", method=i.name_of(r), reason=reason(i, r, r.learning))
+    out = [text(lang, "risk_dnl", reason=reason(i, r, r.learning))
            for r in i.trained if r.learning is not None and r.learning.learned is False]
     failed = [f"{i.name_of(r['method'])} {seed} {r['seed']} ({text(lang, 'st_' + r['status'])})"
               for r in i.records if r["status"] != "ok"]
