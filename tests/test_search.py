@@ -292,7 +292,7 @@ def test_compare_and_report_show_the_chosen_setting(searched: dict[str, Any], tm
     assert "学習率と検証データの正解率" in ja.read_text()
     md = tmp_path / "r.md"
     runner.invoke(app, ["report", "--store", store, "--recipe", "search", "--format", "md", "--output", str(md)])
-    rows = [line for line in md.read_text().splitlines() if line.startswith("| lora | - |")]
+    rows = [line for line in md.read_text().splitlines() if line.startswith("| LoRA | - |")]  # display name
     assert len(rows) == len(GRID) and sum("chosen" in row for row in rows) == 1
     assert any("| diverged | - |" in row for row in rows)
 
