@@ -7,6 +7,7 @@ changed and run again), the most recently finished one is used.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -75,10 +76,10 @@ class MethodRow:
         return asdict(self)
 
 
-def latest_records(store: Store) -> list[dict[str, Any]]:
+def latest_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per (recipe, method, seed): the last to finish."""
     latest: dict[tuple[str, str, int], dict[str, Any]] = {}
-    for record in store.records():
+    for record in records:
         key = (record["recipe_name"], record["method"], record["seed"])
         if key not in latest or record["finished_at"] >= latest[key]["finished_at"]:
             latest[key] = record
@@ -137,7 +138,7 @@ def compare(
     """Rows for every recipe and method in the store; PocError if there is nothing to compare."""
     if not store.root.is_dir():
         raise PocError(f"store not found: {store.root}")
-    records = [r for r in latest_records(store)
+    records = [r for r in latest_records(store.records())
                if (recipe is None or r["recipe_name"] == recipe) and (methods is None or r["method"] in methods)]
     if not records:
         raise PocError(f"no records in {store.root}" + (" matching the filters" if recipe or methods else ""))

@@ -153,9 +153,10 @@ def _load(path: Path) -> object:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
+    """A job's stored JSON for the launcher (is it done?), or None when it cannot be read as JSON."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        return _load(path)  # type: ignore[return-value]
+    except ValueError:
         return None
 
 

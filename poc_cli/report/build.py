@@ -82,8 +82,8 @@ def build_sections(store: Store, *, lang: str, recipe: str | None = None, baseli
     """One report section per recipe in the store (or the one named)."""
     if lang not in {"en", "ja"}:
         raise PocError(f"--lang: {lang!r} is not supported; use en or ja")
-    records = [r for r in latest_records(store) if recipe is None or r["recipe_name"] == recipe]
-    skipped = store.scan().skipped
+    scan = store.scan()  # one read of the store: the records and the files that are not
+    records = [r for r in latest_records(scan.records) if recipe is None or r["recipe_name"] == recipe]
     names = list(dict.fromkeys(r["recipe_name"] for r in sorted(records, key=lambda r: r["recipe_name"])))
     if not names:
         compare(store, recipe=recipe)  # raises the store's own error (missing, empty, filtered out)
@@ -99,7 +99,7 @@ def build_sections(store: Store, *, lang: str, recipe: str | None = None, baseli
                 ok_runs[r["method"]][r["seed"]] = r
         rows = compare_records(recipe_records, baseline=reference, price=price)
         folder = store.recipe_dir(name)
-        damaged = tuple(str(skip) for skip in skipped if skip.path.parent == folder)
+        damaged = tuple(str(skip) for skip in scan.skipped if skip.path.parent == folder)
         inputs = Inputs(name, rows, recipe_records, list(store.trial_records(name)), parsed, ok_runs, lang, damaged)
         sections.append(_section(inputs, price))
     return sections
