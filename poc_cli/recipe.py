@@ -7,6 +7,7 @@ silently ignored and producing a comparison that is not the one intended.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -15,10 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
-    PositiveFloat,
-    PositiveInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -39,10 +39,35 @@ DEFAULT_GRID: dict[str, dict[str, tuple[float, ...]]] = {
 }
 
 
-class Strict(BaseModel):
-    """Base for every recipe node: immutable, unknown keys rejected with the allowed list."""
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _number(value: Any) -> Any:
+    """YAML's `true` is not a number (pydantic would read it as 1.0)."""
+    if isinstance(value, bool):
+        raise ValueError("a number is expected, not true/false")  # noqa: TRY004 - pydantic reports ValueError
+    return value
+
+
+# Numbers as YAML writes them, with bounds a user could defend: a whole-number field takes only
+# an integer (not `true`, `3.0` or "3"); every float is finite (no .inf or .nan, see `Strict`).
+Number = Annotated[float, BeforeValidator(_number)]
+Seed = Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)]
+Rank = Annotated[int, Field(strict=True, ge=1, le=4096)]
+Epochs = Annotated[int, Field(strict=True, ge=1, le=1000)]
+Steps = Annotated[int, Field(strict=True, ge=1, le=10_000_000)]
+BatchSize = Annotated[int, Field(strict=True, ge=1, le=65_536)]  # and at most the train split (checked by the plan)
+Examples = Annotated[int, Field(strict=True, ge=1, le=10**9)]
+LearningRate = Annotated[Number, Field(gt=0, le=1)]
+AlphaRatio = Annotated[Number, Field(gt=0, le=1000)]
+Amount = Annotated[Number, Field(ge=0, le=1e12)]  # money, counts of items: large but finite
+
+
+class Strict(BaseModel):
+    """Base for every recipe node: immutable, unknown keys rejected with the allowed list,
+    floats finite."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -51,7 +76,9 @@ class Strict(BaseModel):
             allowed = sorted(cls.model_fields)
             unknown = sorted(str(k) for k in data if k not in cls.model_fields)
             if unknown:
-                raise ValueError(f"unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
+                close = difflib.get_close_matches(unknown[0], allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(f"unknown key {_clip(unknown[0], 40)!r}{hint}; allowed: {', '.join(allowed)}")
         return data
 
 
@@ -68,22 +95,22 @@ class DataSpec(Strict):
     train: str
     validation: str | None = None
     test: str | None = None
-    validation_fraction: float | None = Field(default=None, gt=0, lt=1)
-    test_fraction: float | None = Field(default=None, gt=0, lt=1)
-    split_seed: int = 0
+    validation_fraction: Number | None = Field(default=None, gt=0, lt=1)
+    test_fraction: Number | None = Field(default=None, gt=0, lt=1)
+    split_seed: Seed = 0
     text_column: str = "text"
     text_pair_column: str | None = None
     label_column: str = "label"
     image_column: str = "image"
     prompt_template: str | None = Field(default=None, min_length=1, max_length=500)  # image-text; see its task
-    shots_per_class: PositiveInt | None = None  # few-shot: keep k training examples per class (seeded)
+    shots_per_class: Examples | None = None  # few-shot: keep k training examples per class (seeded)
     prompt_column: str = "prompt"  # causal-lm: the instruction ...
     response_column: str = "response"  # ... and the answer the model learns to give
     messages_column: str | None = None  # causal-lm: chat messages instead; the last is the assistant's answer
     choices_column: str | None = None  # causal-lm: candidate answers, scored by log-likelihood
-    max_train_examples: PositiveInt | None = None
-    max_validation_examples: PositiveInt | None = None
-    max_test_examples: PositiveInt | None = None
+    max_train_examples: Examples | None = None
+    max_validation_examples: Examples | None = None
+    max_test_examples: Examples | None = None
 
     @model_validator(mode="after")
     def _one_source_per_split(self) -> DataSpec:
@@ -96,13 +123,14 @@ class DataSpec(Strict):
         return self
 
 
-Grid = Annotated[list[PositiveFloat], Field(min_length=1, max_length=20)]
+LrValues = Annotated[list[LearningRate], Field(min_length=1, max_length=20)]
+AlphaValues = Annotated[list[AlphaRatio], Field(min_length=1, max_length=20)]
 
 
 class LrGrid(Strict):
     """A method's search grid; a dimension left out takes the method's default grid."""
 
-    lr: Grid | None = None
+    lr: LrValues | None = None
 
     @model_validator(mode="after")
     def _distinct(self) -> LrGrid:
@@ -116,12 +144,12 @@ class LrGrid(Strict):
 class RandLoraGrid(LrGrid):
     """RandLoRA's grid: learning rate and alpha_ratio (randlora_alpha = alpha_ratio * r)."""
 
-    alpha_ratio: Grid | None = None
+    alpha_ratio: AlphaValues | None = None
 
 
 class _MethodBase(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=64)
-    lr: PositiveFloat | None = None
+    lr: LearningRate | None = None
     # With the top-level `search` on: absent or `true` = the method's default grid, a mapping =
     # that grid, `false` = not searched (the method keeps `lr`, else its default).
     search: LrGrid | Literal[False] | None = None
@@ -146,9 +174,9 @@ class LoraSpec(_MethodBase):
     """LoRA: rank `r` is fitted to the budget unless given; lora_alpha = alpha_ratio * r."""
 
     method: Literal["lora"]
-    r: PositiveInt | None = None
-    alpha_ratio: PositiveFloat = DEFAULT_ALPHA_RATIO["lora"]
-    dropout: float = Field(default=0.0, ge=0, lt=1)
+    r: Rank | None = None
+    alpha_ratio: AlphaRatio = DEFAULT_ALPHA_RATIO["lora"]
+    dropout: Number = Field(default=0.0, ge=0, lt=1)
 
 
 class RandLoraSpec(_MethodBase):
@@ -160,12 +188,12 @@ class RandLoraSpec(_MethodBase):
     """
 
     method: Literal["randlora"]
-    r: PositiveInt | None = None
-    alpha_ratio: PositiveFloat = DEFAULT_ALPHA_RATIO["randlora"]
+    r: Rank | None = None
+    alpha_ratio: AlphaRatio = DEFAULT_ALPHA_RATIO["randlora"]
     sparse: bool = False
     very_sparse: bool = False
-    dropout: float = Field(default=0.0, ge=0, lt=1)
-    projection_prng_key: int | None = None
+    dropout: Number = Field(default=0.0, ge=0, lt=1)
+    projection_prng_key: Seed | None = None
     implementation: Literal["poc", "peft"] = "poc"
     search: RandLoraGrid | Literal[False] | None = None
 
@@ -207,9 +235,9 @@ class BudgetSpec(Strict):
     targeted layers. The classification head is trained by every method and counted apart.
     """
 
-    lora_rank: PositiveInt | None = None
-    parameters: PositiveInt | None = None
-    tolerance: float = Field(default=0.05, ge=0, lt=1)
+    lora_rank: Rank | None = None
+    parameters: Annotated[int, Field(strict=True, ge=1, le=10**12)] | None = None
+    tolerance: Number = Field(default=0.05, ge=0, lt=1)
     allow_deviation: bool = False
 
     @model_validator(mode="after")
@@ -222,17 +250,17 @@ class BudgetSpec(Strict):
 class TrainingSpec(Strict):
     """One training setting shared by every method, so that only the method differs."""
 
-    epochs: PositiveInt | None = None
-    steps: PositiveInt | None = None
-    batch_size: PositiveInt = 32
-    eval_batch_size: PositiveInt = 64
-    max_length: int = Field(default=128, ge=8, le=8192)
-    warmup_ratio: float = Field(default=0.06, ge=0, lt=1)
-    weight_decay: float = Field(default=0.0, ge=0)
+    epochs: Epochs | None = None
+    steps: Steps | None = None
+    batch_size: BatchSize = 32
+    eval_batch_size: BatchSize = 64
+    max_length: int = Field(default=128, ge=8, le=8192, strict=True)  # and at most the model's limit (the plan)
+    warmup_ratio: Number = Field(default=0.06, ge=0, lt=1)
+    weight_decay: Number = Field(default=0.0, ge=0, le=1)
     scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
-    max_grad_norm: PositiveFloat | None = 1.0
+    max_grad_norm: Annotated[Number, Field(gt=0, le=1e6)] | None = 1.0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    timeout_minutes: PositiveFloat | None = None
+    timeout_minutes: Annotated[Number, Field(gt=0, le=60 * 24 * 31)] | None = None  # at most a month
 
     @model_validator(mode="after")
     def _one_length(self) -> TrainingSpec:
@@ -250,11 +278,11 @@ class CostSpec(Strict):
     """Prices for the cost figures; without a GPU price the report uses a typical cloud price
     for the GPU model and marks it as an assumption."""
 
-    gpu_hourly_price: PositiveFloat | None = None
+    gpu_hourly_price: Annotated[Amount, Field(gt=0)] | None = None
     currency: str = Field(default="USD", min_length=1, max_length=8)
-    electricity_price_per_kwh: float = Field(default=0.15, ge=0)
-    target_train_examples: PositiveInt | None = None  # full-scale training the PoC stands for
-    target_epochs: PositiveFloat | None = None
+    electricity_price_per_kwh: Amount = 0.15
+    target_train_examples: Annotated[int, Field(strict=True, ge=1, le=10**12)] | None = None  # the full-scale training
+    target_epochs: Annotated[Number, Field(gt=0, le=1000)] | None = None  # the PoC stands for
 
     @model_validator(mode="after")
     def _priced_in_its_currency(self) -> CostSpec:
@@ -268,11 +296,11 @@ class BusinessSpec(Strict):
     """Stage 3 of a PoC: what errors cost and what automation saves, per month."""
 
     positive_class: str = Field(min_length=1)
-    cost_missed: float = Field(ge=0)
-    cost_false_alarm: float = Field(ge=0)
-    monthly_items: PositiveInt
-    minutes_per_item: float = Field(gt=0)
-    hourly_rate: float = Field(ge=0)
+    cost_missed: Amount
+    cost_false_alarm: Amount
+    monthly_items: Annotated[int, Field(strict=True, ge=1, le=10**12)]
+    minutes_per_item: Annotated[Number, Field(gt=0, le=60 * 24 * 31)]
+    hourly_rate: Amount
 
 
 class ReportSpec(Strict):
@@ -280,7 +308,7 @@ class ReportSpec(Strict):
     its date is written in (an IANA name such as Asia/Tokyo; default: the machine's)."""
 
     baseline: str = "lora"
-    memory_limit_mib: PositiveFloat | None = None
+    memory_limit_mib: Annotated[Number, Field(gt=0, le=2**30)] | None = None
     timezone: str | None = None
 
     @field_validator("timezone")
@@ -303,11 +331,11 @@ class SearchSpec(Strict):
     they hold out `validation_fraction` of train (the seeded runs still train on all of it).
     """
 
-    epochs: PositiveInt | None = None
-    steps: PositiveInt | None = None
+    epochs: Epochs | None = None
+    steps: Steps | None = None
     metric: str | None = None  # a metric the task declares; default: its primary metric
-    seed: int | None = None  # default: the recipe's first seed
-    validation_fraction: float | None = Field(default=None, gt=0, lt=1)
+    seed: Seed | None = None  # default: the recipe's first seed
+    validation_fraction: Number | None = Field(default=None, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _one_length(self) -> SearchSpec:
@@ -319,15 +347,15 @@ class SearchSpec(Strict):
 class EvaluationSpec(Strict):
     """How generative tasks are scored on the test split (classification tasks ignore it)."""
 
-    max_new_tokens: int = Field(default=32, ge=1, le=2048)  # greedy generation per test example
-    forgetting_passages: int = Field(default=200, ge=0, le=5000)  # general-text sample (BBC News); 0: skip
+    max_new_tokens: int = Field(default=32, ge=1, le=2048, strict=True)  # greedy generation per test example
+    forgetting_passages: int = Field(default=200, ge=0, le=5000, strict=True)  # general-text sample (BBC News); 0: skip
 
 
 class MeasureSpec(Strict):
     """How measurements are sampled; not part of a job's identity."""
 
-    sample_interval_ms: int = Field(default=50, ge=10, le=1000)
-    busy_gpu_threshold_mib: float = Field(default=1024.0, ge=0)
+    sample_interval_ms: int = Field(default=50, ge=10, le=1000, strict=True)
+    busy_gpu_threshold_mib: Number = Field(default=1024.0, ge=0, le=2**30)
 
 
 class Recipe(Strict):
@@ -341,7 +369,7 @@ class Recipe(Strict):
     methods: list[MethodSpec] = Field(min_length=1)
     budget: BudgetSpec = BudgetSpec(lora_rank=8)
     training: TrainingSpec = TrainingSpec()
-    seeds: list[int] = Field(default=[0], min_length=1)
+    seeds: list[Seed] = Field(default=[0], min_length=1, max_length=100)
     target_modules: list[str] | None = Field(default=None, min_length=1)
     measure: MeasureSpec = MeasureSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
@@ -435,8 +463,17 @@ class Recipe(Strict):
         return self
 
 
+MAX_LINE = 300  # after the file's path: an error is one line a user reads, never a dump of what they wrote
+MAX_DEPTH = 16  # a recipe is about four levels deep
+MAX_VALUES = 100_000  # YAML aliases can make a small file expand into billions of values
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _format_error(path: Path, err: ValidationError) -> str:
-    """One line: file, dotted field, what is wrong, the value given."""
+    """One line: file, then at most MAX_LINE characters: dotted field, what is wrong, the value given."""
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
     # Pydantic names the union member in the location ("methods.0.lora.r"); drop it.
@@ -445,29 +482,77 @@ def _format_error(path: Path, err: ValidationError) -> str:
     msg = first["msg"].removeprefix("Value error, ")
     extra = ""
     if first["type"] not in {"value_error", "missing", "union_tag_invalid"} and "input" in first:
-        extra = f" (got {first['input']!r})"
+        extra = f" (got {_clip(repr(first['input']), 60)})"
     more = len(err.errors()) - 1
     tail = f" [+{more} more]" if more else ""
     if field == "recipe" and re.match(r"[a-z_][\w.]*: ", msg):  # a cross-field check names its field itself
-        return f"{path}: {msg}{extra}{tail}"
-    return f"{path}: {field}: {msg}{extra}{tail}"
+        return f"{path}: " + _clip(f"{msg}{extra}", MAX_LINE - len(tail)) + tail
+    return f"{path}: " + _clip(f"{field}: {msg}{extra}", MAX_LINE - len(tail)) + tail
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a recipe; any problem is a RecipeError naming the field."""
-    path = Path(path)
-    if not path.is_file():
-        raise RecipeError(f"{path}: recipe file not found")
+class _RecipeLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error: PyYAML would
+    silently keep the last value, and the recipe that runs would not be the one the user reads."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            if key_node.value in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {_clip(key_node.value, 40)!r} is given twice", key_node.start_mark)
+            seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_shape(raw: object, path: Path) -> None:
+    """Reject trees deeper than MAX_DEPTH or larger than MAX_VALUES, walking iteratively (a
+    recursive walk, like pydantic's, would overflow the stack on the very input it must reject)."""
+    stack: list[tuple[object, str, int]] = [(raw, "", 0)]
+    values = 0
+    while stack:
+        node, where, depth = stack.pop()
+        values += 1
+        if values > MAX_VALUES:
+            raise RecipeError(f"{path}: more than {MAX_VALUES:,} values (YAML aliases expanding?); "
+                              "a recipe is a few dozen")
+        if depth > MAX_DEPTH:
+            raise RecipeError(f"{path}: {_clip(where, 80)}: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, dict):
+            stack.extend((v, f"{where}.{_clip(str(k), 20)}".lstrip("."), depth + 1) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{where}.{i}".lstrip("."), depth + 1) for i, v in enumerate(node))
+
+
+def _read_yaml(path: Path) -> object:
+    """The recipe file's YAML tree; every way it can be unreadable is one RecipeError."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: not a UTF-8 text file") from None
+    except OSError as error:
+        raise RecipeError(f"{path}: cannot be read ({error.strerror or error})") from None
+    try:
+        return yaml.load(text, Loader=_RecipeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise RecipeError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    except UnicodeDecodeError:
-        raise RecipeError(f"{path}: not a UTF-8 text file") from None
+        problem = _clip(str(getattr(exc, "problem", None) or exc).splitlines()[0], 120)
+        raise RecipeError(f"{path}: not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise RecipeError(f"{path}: nested more than {MAX_DEPTH} levels deep") from None
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe; any problem is a one-line RecipeError naming the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: " + ("a folder, not a recipe file" if path.is_dir() else "recipe file not found"))
+    raw = _read_yaml(path)
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping with keys name, model, data, methods, ...")
+    _check_shape(raw, path)
     try:
         return Recipe.model_validate(raw)
     except ValidationError as err:

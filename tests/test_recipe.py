@@ -144,7 +144,7 @@ def test_recipe_error_exit_code_in_a_real_process(tmp_path: Path, base: dict[str
     path = write_recipe(tmp_path / "r.yaml", with_changes(base, training__epochs=-1))
     proc = subprocess.run([sys.executable, "-m", "poc_cli", "plan", str(path)], capture_output=True, text=True)
     assert proc.returncode == 2
-    assert "training.epochs" in proc.stderr and "greater than 0" in proc.stderr
+    assert "training.epochs" in proc.stderr and "greater than or equal to 1" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
