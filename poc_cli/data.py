@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from poc_cli.errors import RecipeError
 
@@ -23,6 +22,9 @@ if TYPE_CHECKING:
     from poc_cli.tasks.base import Task
 
 BUILTIN_PREFIX = "builtin:"
+# How `max_*_examples` draw their rows; part of a capped job's identity, so that results drawn by an
+# earlier rule are never mistaken for this one's.
+CAP_RULE = "one per label, then stratified"
 READERS = {
     ".jsonl": lambda p: pd.read_json(p, lines=True, dtype=False),
     ".json": lambda p: pd.read_json(p, dtype=False),
@@ -119,7 +121,10 @@ def read_table(location: str, *, field: str) -> tuple[pd.DataFrame, SourceFile]:
     except Exception as exc:  # pandas raises many types for malformed files
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RecipeError(f"data.{field}: cannot read {location}: {first}") from None
-    return frame, SourceFile(path=str(path), sha256=_sha256(path), bytes=path.stat().st_size)
+    try:
+        return frame, SourceFile(path=str(path), sha256=_sha256(path), bytes=path.stat().st_size)
+    except OSError as error:
+        raise RecipeError(f"data.{field}: cannot read {location} ({error.strerror or error})") from None
 
 
 def _label_text(value: object) -> str:
@@ -147,7 +152,13 @@ def _columns(frame: pd.DataFrame, spec: DataSpec, task: Task, *, field: str, loc
                         else frame[getattr(spec, key)].astype("string") for name, key in wanted.items()
                         if name != "label"})
     if task.labelled:
-        out["label"] = [_label_text(v) if pd.notna(v) else "" for v in frame[spec.label_column]]
+        values = frame[spec.label_column]
+        nested = values.map(lambda v: not pd.api.types.is_scalar(v))
+        if nested.any():
+            row = int(nested.to_numpy().nonzero()[0][0])
+            raise RecipeError(f"data.label_column: column {spec.label_column!r} of {location} holds lists or "
+                              f"mappings, not one label per row (first at row {row + 1})")
+        out["label"] = [_label_text(v) if pd.notna(v) else "" for v in values]
     return _no_empty_cells(out, location=location, field=field, raw=task.raw_columns)
 
 
@@ -176,6 +187,8 @@ def _no_empty_cells(out: pd.DataFrame, *, location: str, field: str,
 
 def _cut(frame: pd.DataFrame, fraction: float, seed: int, *, field: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split off `fraction` of `frame`, stratified by label where every class has two examples."""
+    from sklearn.model_selection import train_test_split  # 1 s to import: only where a split is cut
+
     stratify = None
     if "label" in frame and frame["label"].value_counts().min() >= 2:
         stratify = frame["label"]
@@ -186,10 +199,44 @@ def _cut(frame: pd.DataFrame, fraction: float, seed: int, *, field: str) -> tupl
     return rest.reset_index(drop=True), cut.reset_index(drop=True)
 
 
-def _cap(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+def _stratified(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """`n` rows of `frame` with each label's share kept (largest remainders round; ties by label)."""
+    counts = frame["label"].value_counts().sort_index()
+    exact = counts * n / len(frame)
+    quota = exact.astype(int)
+    short = n - int(quota.sum())
+    for label in (exact - quota).sort_values(ascending=False, kind="stable").index[:short]:
+        quota[label] += 1
+    parts = [frame[frame["label"] == label].sample(n=int(k), random_state=seed) for label, k in quota.items() if k]
+    return pd.concat(parts) if parts else frame.iloc[:0]
+
+
+def capped(spec: DataSpec) -> bool:
+    """Whether any split is capped (`max_*_examples`)."""
+    return any(v is not None for v in (spec.max_train_examples, spec.max_validation_examples, spec.max_test_examples))
+
+
+def _cap(frame: pd.DataFrame, limit: int | None, seed: int, needed: set[str]) -> pd.DataFrame:
+    """At most `limit` rows, drawn with `seed`: first one example of every label (those in `needed`,
+    the labels another split uses, before the others), then the rest stratified by label, in
+    file order. A random cap would drop rare classes and leave the test asking about a label that
+    training never saw."""
     if limit is None or len(frame) <= limit:
         return frame
-    return frame.sample(n=limit, random_state=seed).reset_index(drop=True)
+    if "label" not in frame:  # generative tasks have no classes to keep
+        return frame.sample(n=limit, random_state=seed).reset_index(drop=True)
+    labels = sorted(set(frame["label"]))
+    kept = ([label for label in labels if label in needed] + [label for label in labels if label not in needed])[:limit]
+    ones = frame[frame["label"].isin(kept)].groupby("label", sort=True).sample(n=1, random_state=seed)
+    rest = _stratified(frame.drop(ones.index), limit - len(ones), seed) if limit > len(ones) else frame.iloc[:0]
+    return pd.concat([ones, rest]).sort_index().reset_index(drop=True)
+
+
+def _left_out(label: str, field: str, spec: DataSpec, full: pd.Series) -> RecipeError:
+    """A label `field` uses that the train cap left out (it is in the full train split)."""
+    return RecipeError(f"data.max_train_examples: a cap of {spec.max_train_examples:,} cannot keep every label: "
+                       f"{label!r} ({int(full[label]):,} example(s) in the full train split) is used by {field} "
+                       f"but left out; raise the cap to at least {len(full):,} (one per label)")
 
 
 def _sorted_labels(labels: set[str]) -> tuple[str, ...]:
@@ -250,11 +297,14 @@ def load_splits(spec: DataSpec, task: Task, *, include_test: bool = True) -> Spl
     elif spec.validation_fraction is not None:
         train, validation = _cut(train, spec.validation_fraction, spec.split_seed, field="validation_fraction")
 
-    train = _cap(_shots(train, spec.shots_per_class, spec.split_seed), spec.max_train_examples, spec.split_seed)
+    train = _shots(train, spec.shots_per_class, spec.split_seed)
+    full_train = train["label"].value_counts() if "label" in train else pd.Series(dtype=int)
     if test is not None:
-        test = _cap(test, spec.max_test_examples, spec.split_seed)
+        test = _cap(test, spec.max_test_examples, spec.split_seed, set(full_train.index))
     if validation is not None:
-        validation = _cap(validation, spec.max_validation_examples, spec.split_seed)
+        validation = _cap(validation, spec.max_validation_examples, spec.split_seed, set(full_train.index))
+    train = _cap(train, spec.max_train_examples, spec.split_seed,
+                 set().union(*(set(f["label"]) for f in (test, validation) if f is not None and "label" in f)))
 
     named = {"train": train}
     for field, frame in (("test", test), ("validation", validation)):
@@ -267,15 +317,19 @@ def load_splits(spec: DataSpec, task: Task, *, include_test: bool = True) -> Spl
         return Splits(train=train, validation=validation, test=test if include_test else None, labels=(),
                       sources=tuple(sources))
     seen = set(train["label"])
-    if len(seen) < 2:
-        raise RecipeError(f"data.train: needs at least 2 distinct labels, found {sorted(seen)}")
     for field in ("validation", "test"):
         frame = named.get(field)
         if frame is not None:
             unseen = sorted(set(frame["label"]) - seen)
+            capped = [u for u in unseen if u in full_train]
+            if capped:
+                raise _left_out(capped[0], field, spec, full_train)
             if unseen:
                 shown = ", ".join(repr(u) for u in unseen[:5]) + (" ..." if len(unseen) > 5 else "")
                 raise RecipeError(f"data.{field}: {len(unseen)} label(s) never seen in train: {shown}")
+    if len(seen) < 2:
+        field = "max_train_examples" if len(full_train) >= 2 else "train"
+        raise RecipeError(f"data.{field}: training needs at least 2 distinct labels, found {sorted(seen)}")
     return Splits(
         train=train,
         validation=validation,

@@ -84,6 +84,10 @@ def recipe_checks(path: Path) -> list[Check]:
     """Can this recipe run here? Raises RecipeError for an invalid recipe."""
     recipe = load_recipe(path)
     checks = []
+    device = recipe.training.device
+    cuda_ok = device != "cuda" or torch.cuda.is_available()
+    if not cuda_ok:  # `plan` stops at this; the doctor reports it beside everything else
+        recipe = recipe.model_copy(update={"training": recipe.training.model_copy(update={"device": "auto"})})
     plan = make_plan(recipe)  # data readable, model config loadable, budgets fit
     sizes = ", ".join(f"{k} {v:,}" for k, v in plan.splits.sizes().items())
     labels = f"; {len(plan.splits.labels)} labels" if plan.splits.labels else ""
@@ -104,8 +108,6 @@ def recipe_checks(path: Path) -> list[Check]:
         supported = spec.method != "randlora" or hasattr(peft, "RandLoraConfig")
         checks.append(Check(f"method {spec.label}", supported,
                             "supported" if supported else f"peft {peft.__version__} has no RandLoraConfig (need >= 0.16)"))
-    device = recipe.training.device
-    cuda_ok = device != "cuda" or torch.cuda.is_available()
     checks.append(Check("training device", cuda_ok,
                         f"{device}: " + ("CUDA" if torch.cuda.is_available() and device != "cpu" else "CPU")
                         if cuda_ok else "training.device is 'cuda' but torch sees no CUDA device"))

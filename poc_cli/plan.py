@@ -18,9 +18,10 @@ from functools import cached_property
 from typing import Any
 
 from poc_cli.budget import Allocation, allocate, budget_target, reference_allocation, with_spec
-from poc_cli.data import SourceFile, Splits, load_splits
+from poc_cli.data import CAP_RULE, SourceFile, Splits, capped, load_splits
 from poc_cli.methods import get_method
 from poc_cli.modelhub import Architecture, by_module, describe, load_config, resolve_model, towers
+from poc_cli.preflight import check_runnable
 from poc_cli.recipe import MethodSpec, Recipe, ReferenceSpec
 from poc_cli.result import Stage
 from poc_cli.search import Choice, Point, fixed_choice, grid, trial_recipe, trial_seed
@@ -55,7 +56,7 @@ class Job:
             "allocation": self.allocation.to_dict(),
             "seed": self.seed,
             "stage": self.stage.value,
-        }
+        } | ({"caps": CAP_RULE} if capped(self.recipe.data) else {})
 
     @cached_property
     def id(self) -> str:
@@ -188,6 +189,7 @@ def make_plan(recipe: Recipe) -> Plan:
                              trial_splits.sources, Stage.TRIAL))
                 for point in grid(recipe.methods[index])
             ]
+    check_runnable(recipe, task, config, splits, trial_splits)
     return Plan(
         recipe=recipe,
         splits=splits,

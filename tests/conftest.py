@@ -110,13 +110,13 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, t
     root = folder / "store"
     env = {**os.environ, "COLUMNS": "200"}
     good = write_recipe(folder / "good.yaml", recipe_dict(
-        tiny_model_dir, tiny_data, seeds=[0, 1], training={"epochs": 12, "batch_size": 16},  # 72 steps: all learn
+        tiny_model_dir, tiny_data, seeds=[0, 1], training={"epochs": 12, "batch_size": 16, "max_length": 16},  # 72 steps: all learn
         cost={"gpu_hourly_price": 2.0, "currency": "EUR", "target_train_examples": 100000, "target_epochs": 2},
         business={"positive_class": "positive", "cost_missed": 100, "cost_false_alarm": 5,
                   "monthly_items": 20000, "minutes_per_item": 1.5, "hourly_rate": 40}))
     slow = write_recipe(folder / "slow.yaml", recipe_dict(
         tiny_model_dir, tiny_data, name=XSS_NAME, methods=[{"method": "lora"}],
-        training={"steps": 100000, "timeout_minutes": 0.1}))
+        training={"steps": 100000, "timeout_minutes": 0.1, "max_length": 16}))
     for recipe, code in ((good, 0), (slow, 1)):
         proc = subprocess.run([sys.executable, "-m", "poc_cli", "run", str(recipe), "--store", str(root)],
                               capture_output=True, text=True, env=env, timeout=900)
@@ -136,7 +136,7 @@ def collapsed_store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Pa
     recipe = write_recipe(folder / "collapsed.yaml", recipe_dict(
         tiny_model_dir, tiny_data, name="collapsed",
         methods=[{"method": "lora", "lr": 0.3}, {"method": "randlora", "lr": 1e-2, "alpha_ratio": 2}],
-        training={"epochs": 12, "batch_size": 16}, cost={"gpu_hourly_price": 450, "currency": "JPY"}))
+        training={"epochs": 12, "batch_size": 16, "max_length": 16}, cost={"gpu_hourly_price": 450, "currency": "JPY"}))
     proc = subprocess.run([sys.executable, "-m", "poc_cli", "run", str(recipe), "--store", str(folder / "store")],
                           capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"},
                           timeout=900)

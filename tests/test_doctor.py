@@ -46,7 +46,7 @@ def test_doctor_recipe_ok(tiny_recipe: Path) -> None:
 def test_doctor_recipe_that_cannot_run_here(tmp_path: Path, tiny_model_dir: Path, tiny_data: dict) -> None:
     if torch.cuda.is_available():
         pytest.skip("needs a machine without CUDA")
-    path = write_recipe(tmp_path / "r.yaml", recipe_dict(tiny_model_dir, tiny_data, training={"device": "cuda"}))
+    path = write_recipe(tmp_path / "r.yaml", recipe_dict(tiny_model_dir, tiny_data, training={"device": "cuda", "max_length": 16}))
     result = runner.invoke(app, ["doctor", str(path)], env=WIDE)
     assert result.exit_code == 1
     assert "the recipe cannot run here" in result.stderr and "torch sees no CUDA device" in result.stderr

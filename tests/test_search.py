@@ -26,8 +26,9 @@ from poc_cli.train import DIVERGENCE_WINDOW, Diverged, diverged, train
 
 runner = CliRunner()
 ENV = {**os.environ, "COLUMNS": "250"}
-# The grid of the end-to-end test: too small to learn, two that learn, one that explodes.
-GRID = [1e-4, 3e-3, 3e-2, 1e4]
+# The grid of the end-to-end test (full fine-tuning): too small to learn, two that learn, one that explodes
+# (the largest learning rate a recipe accepts; LoRA's low-rank update only stalls there).
+GRID = [1e-4, 3e-3, 1e-2, 1.0]
 
 
 def recipe_with(**overrides: Any) -> Recipe:
@@ -169,7 +170,7 @@ def test_a_huge_learning_rate_stops_training_early(tiny_model_dir: Path, tiny_da
     from poc_cli.data import load_splits
     from transformers import AutoModelForSequenceClassification
 
-    recipe = Recipe.model_validate(recipe_dict(tiny_model_dir, tiny_data, training={"steps": 200, "batch_size": 16}))
+    recipe = Recipe.model_validate(recipe_dict(tiny_model_dir, tiny_data, training={"steps": 200, "batch_size": 16, "max_length": 16}))
     task = recipe.make_task()
     splits = load_splits(recipe.data, task)
     tokenizer = task.processor(str(tiny_model_dir), None)
@@ -177,7 +178,7 @@ def test_a_huge_learning_rate_stops_training_early(tiny_model_dir: Path, tiny_da
                           batch_size=16, shuffle=True, seed=0)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
     with pytest.raises(Diverged) as stop:
-        train(model, batches, task=task, training=recipe.training, lr=1e4, device=torch.device("cpu"))
+        train(model, batches, task=task, training=recipe.training, lr=1.0, device=torch.device("cpu"))
     assert stop.value.step < 200 and len(stop.value.losses) == stop.value.step
     assert diverged(stop.value.losses)
 
@@ -197,7 +198,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
     training = {"steps": 48, "batch_size": 16, "max_length": 16}
     path = write_recipe(folder / "search.yaml", {**recipe_dict(
         tiny_model_dir, data, name="search", training=training, search=True,
-        methods=[{"method": "lora", "search": {"lr": GRID}}]), "data": data_spec})
+        methods=[{"method": "full", "search": {"lr": GRID}}]), "data": data_spec})
     store = folder / "store"
 
     # Stage 1 on its own, with no test file on disk: a trial that opened it would fail.
@@ -214,7 +215,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
     # Direct check: each learning rate as an ordinary fixed-lr run, read on the validation split.
     direct_path = write_recipe(folder / "direct.yaml", {**recipe_dict(
         tiny_model_dir, data, name="direct", training=training,
-        methods=[{"method": "lora", "name": f"lr{lr:g}", "lr": lr} for lr in GRID]), "data": data_spec})
+        methods=[{"method": "full", "name": f"lr{lr:g}", "lr": lr} for lr in GRID]), "data": data_spec})
     direct = subprocess.run([sys.executable, "-m", "poc_cli", "run", str(direct_path), "--store", str(store)],
                             capture_output=True, text=True, env=ENV, timeout=600)
     return {"plan": plan, "trial_outcomes": trial_outcomes, "store": store, "run": run, "direct": direct,
@@ -240,18 +241,18 @@ def test_trials_never_read_the_test_split(searched: dict[str, Any]) -> None:
 
 
 def test_a_diverging_trial_is_stopped_and_recorded(searched: dict[str, Any]) -> None:
-    bad = next(r for r in trial_records(searched) if r["job"]["method"]["lr"] == 1e4)
+    bad = next(r for r in trial_records(searched) if r["job"]["method"]["lr"] == 1.0)
     assert bad["status"] == "diverged" and "loss diverged at step" in bad["error"]
     assert 0 < len(bad["loss_curve"]) < 48 and bad["metrics"] == {}
 
 
 def test_the_search_picks_what_a_direct_check_shows_is_best(searched: dict[str, Any]) -> None:
     assert searched["run"].returncode == 0, searched["run"].stdout + searched["run"].stderr
-    direct_run = searched["direct"]  # its lr 1e4 run diverges: exit 1, said so
-    assert direct_run.returncode == 1 and "1 seeded run(s) diverged" in direct_run.stderr, direct_run.stderr
+    direct_run = searched["direct"]  # its lr 1 run diverges: exit 1, said so
+    assert direct_run.returncode == 1 and "1 of 4 seeded run(s) diverged (lr1 seed 0): lower the learning rate" in direct_run.stderr, direct_run.stderr
     direct = {r["job"]["method"]["lr"]: r for r in Store(searched["store"]).records() if r["recipe_name"] == "direct"}
     scores = {lr: r["metrics"]["validation"]["accuracy"] for lr, r in direct.items() if r["status"] == "ok"}
-    assert direct[1e4]["status"] == "diverged"  # the same rule stops a seeded run
+    assert direct[1.0]["status"] == "diverged"  # the same rule stops a seeded run
     best = max(scores.values())
     expected = min(lr for lr, s in scores.items() if s == best)  # ties: the smaller learning rate
     assert len(set(scores.values())) > 1, scores  # the grid really separates the settings
@@ -276,7 +277,7 @@ def test_rerun_reuses_finished_trials(searched: dict[str, Any]) -> None:
 def test_compare_and_report_show_the_chosen_setting(searched: dict[str, Any], tmp_path: Path) -> None:
     store = str(searched["store"])
     rows = json.loads(runner.invoke(app, ["compare", "--store", store, "--recipe", "search", "--json"]).stdout)
-    rows = [r for r in rows if r["method"] == "lora"]  # not the trivial reference's row
+    rows = [r for r in rows if r["method"] == "full"]  # not the trivial reference's row
     assert rows[0]["lr"] == rows[0]["selection"]["chosen"]["lr"] and rows[0]["selection"]["trials"] == len(GRID)
     table = runner.invoke(app, ["compare", "--store", store, "--recipe", "search"], env={"COLUMNS": "100"})
     assert "search ×4" in table.output and "chosen by a search of N trials" in table.output
@@ -292,7 +293,7 @@ def test_compare_and_report_show_the_chosen_setting(searched: dict[str, Any], tm
     assert "学習率と検証データの正解率" in ja.read_text()
     md = tmp_path / "r.md"
     runner.invoke(app, ["report", "--store", store, "--recipe", "search", "--format", "md", "--output", str(md)])
-    rows = [line for line in md.read_text().splitlines() if line.startswith("| LoRA | - |")]  # display name
+    rows = [line for line in md.read_text().splitlines() if line.startswith("| Full fine-tuning | - |")]  # display name
     assert len(rows) == len(GRID) and sum("chosen" in row for row in rows) == 1
     assert any("| diverged | - |" in row for row in rows)
 
@@ -301,7 +302,7 @@ def test_plan_lists_the_trials_and_estimates_both_stages(searched: dict[str, Any
     result = runner.invoke(app, ["plan", str(searched["path"]), "--json"])
     plan = json.loads(result.stdout)
     assert [t["lr"] for t in plan["trials"]] == GRID and plan["search"]["sizes"]["validation"] == 40
-    assert plan["runs"] == [{"id": None, "method": "lora", "seed": 0, "setting": "chosen by the search"}]
+    assert plan["runs"] == [{"id": None, "method": "full", "seed": 0, "setting": "chosen by the search"}]
     estimate = plan["estimate"]
     assert estimate["trials_s"] > 0 and estimate["runs_s"] > 0
     assert estimate["trials_s"] == pytest.approx(len(GRID) * estimate["runs_s"], rel=0.5)
@@ -323,7 +324,7 @@ def test_report_and_compare_say_when_the_chosen_setting_did_not_hold_up(searched
     record["metrics"]["validation"]["accuracy"] = record["selection"]["score"] - 0.25
     path.write_text(json.dumps(record))
     rows = json.loads(runner.invoke(app, ["compare", "--store", str(store), "--recipe", "search", "--json"]).stdout)
-    rows = [r for r in rows if r["method"] == "lora"]
+    rows = [r for r in rows if r["method"] == "full"]
     assert rows[0]["selection"]["held"] is False
     assert rows[0]["selection"]["runs_validation"] == pytest.approx(record["selection"]["score"] - 0.25)
     html = tmp_path / "r.html"

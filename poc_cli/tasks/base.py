@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from transformers import AutoConfig, PretrainedConfig
@@ -149,6 +148,11 @@ class Task(ABC):
         del splits, source, config, training
         return []
 
+    def position_limit(self, config: PretrainedConfig) -> int | None:
+        """The most tokens the model embeds, where `training.max_length` applies (None: it does not)."""
+        del config
+        return None
+
     def data_counts(self, dataset: Dataset) -> dict[str, int]:
         """What fitting a split to the model did to its examples (e.g. truncated), for the record."""
         del dataset
@@ -179,6 +183,8 @@ class Task(ABC):
 
 def classification_metrics(y_true: list[int], y_pred: list[int], labels: tuple[str, ...]) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision and recall, confusion matrix (rows: true)."""
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support  # 1 s: only when scoring
+
     ids = list(range(len(labels)))
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
     return {
@@ -269,6 +275,15 @@ class HeadClassification(ClassificationTask):
 
     def head_modules(self, model: nn.Module) -> tuple[str, ...]:
         return top_level_heads(model)
+
+
+def text_positions(config: PretrainedConfig) -> int | None:
+    """A text model's position limit, under the names transformers' configs use for it."""
+    for name in ("max_position_embeddings", "n_positions"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 def top_level_heads(model: nn.Module) -> tuple[str, ...]:

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig
 
 from poc_cli.errors import RecipeError
-from poc_cli.tasks.base import Metric, Task
+from poc_cli.tasks.base import Metric, Task, text_positions
 
 if TYPE_CHECKING:
     from poc_cli.data import Splits
@@ -169,6 +169,9 @@ class CausalLM(Task):
     def head_modules(self, model: nn.Module) -> tuple[str, ...]:
         del model
         return ()
+
+    def position_limit(self, config: PretrainedConfig) -> int | None:
+        return text_positions(config)
 
     # --- tokenisation --------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from transformers import AutoImageProcessor, AutoModelForImageClassification, PretrainedConfig
+from transformers import AutoModelForImageClassification, PretrainedConfig
 
 from poc_cli.tasks.base import HeadClassification
 from poc_cli.tasks.images import ImageInputs, image_dataset, image_loader
@@ -34,6 +34,8 @@ class ImageClassification(ImageInputs, HeadClassification):
 
     def processor(self, source: str, config: PretrainedConfig) -> Any:
         del config
+        from transformers import AutoImageProcessor  # 1.6 s to import: only where images are processed
+
         return AutoImageProcessor.from_pretrained(source)
 
     def encode(self, frame: pd.DataFrame, processor: Any, labels: tuple[str, ...], training: TrainingSpec) -> Dataset:

@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, PretrainedConfig
 
-from poc_cli.tasks.base import HeadClassification
+from poc_cli.tasks.base import HeadClassification, text_positions
 
 if TYPE_CHECKING:
     from poc_cli.recipe import TrainingSpec
@@ -47,6 +47,9 @@ class TextClassification(HeadClassification):
     def processor(self, source: str, config: PretrainedConfig) -> Any:
         del config
         return AutoTokenizer.from_pretrained(source)
+
+    def position_limit(self, config: PretrainedConfig) -> int | None:
+        return text_positions(config)
 
     def encode(self, frame: pd.DataFrame, processor: Any, labels: tuple[str, ...], training: TrainingSpec) -> Dataset:
         """Tokenise a split once, up front; padding is left to the collator (per batch)."""
