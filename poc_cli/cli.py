@@ -7,13 +7,14 @@ on stderr with exit code 2 for usage and recipe errors, 1 otherwise; never a tra
 from __future__ import annotations
 
 import json
+import math
+import re
 import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -21,22 +22,27 @@ from rich.table import Table
 from rich.text import Text
 
 from poc_cli import __version__
-from poc_cli.compare import TRIVIAL_KIND, MethodRow, compare
+from poc_cli.advice import advice
 from poc_cli.cost import Price
-from poc_cli.doctor import Check, environment_checks, recipe_checks
 from poc_cli.errors import PocError, RecipeError
-from poc_cli.estimate import Estimate, estimate
-from poc_cli.launcher import Outcome, RunResult, run_plan
 from poc_cli.lock import StoreBusy, recipe_lock
-from poc_cli.plan import Job, Plan, make_plan
+from poc_cli.paths import writable_folder
 from poc_cli.recipe import load_recipe
-from poc_cli.report import FORMATS, write_report
-from poc_cli.result import FINISHED, Stage, Status
+from poc_cli.result import Stage, Status
+from poc_cli.safe_text import esc, plain
 from poc_cli.search import trial_seed
-from poc_cli.formatting import config_text
-from poc_cli.render import esc, footnotes, narrow_table, plain, wide_table
-from poc_cli.modelhub import towers
 from poc_cli.store import DEFAULT_STORE, Store
+
+# What plans, trains, compares and reports imports torch, transformers and peft (seconds); each
+# command imports it when it runs, so that `poc --help` and a recipe with a typo answer at once.
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from poc_cli.compare import MethodRow
+    from poc_cli.doctor import Check
+    from poc_cli.estimate import Estimate
+    from poc_cli.launcher import Outcome, RunResult
+    from poc_cli.plan import Job, Plan
 
 app = typer.Typer(
     help="Measure whether RandLoRA pays off against LoRA and full fine-tuning, on your model and data.",
@@ -73,6 +79,7 @@ def _root(
 
 def plan_table(plan: Plan) -> Table:
     """The job table: method, configuration, trainable parameters, share, deviation, seeds."""
+    from poc_cli.formatting import config_text
     table = Table(title=plain(f"Plan: {plan.recipe.name}"), title_justify="left")
     for column, justify in [("method", "left"), ("configuration", "left"), ("learning rate", "left"),
                             ("trainable\n(adapter)", "right"), ("% of\nmodel", "right"), ("vs\nbudget", "right"),
@@ -133,6 +140,7 @@ def _search_note(plan: Plan) -> str:
 
 
 def _print_plan(plan: Plan) -> None:
+    from poc_cli.modelhub import towers
     sizes = plan.splits.sizes()
     console.print(
         f"model [bold]{esc(plan.recipe.model)}[/] ({plan.architecture.total_parameters:,} parameters, "
@@ -168,7 +176,9 @@ def _print_plan(plan: Plan) -> None:
 
 def _load_plan(recipe_path: Path) -> Plan:
     try:
-        return make_plan(load_recipe(recipe_path))
+        recipe = load_recipe(recipe_path)
+        from poc_cli.plan import make_plan
+        return make_plan(recipe)
     except PocError as error:
         fail(error)
 
@@ -197,6 +207,7 @@ def plan(
     the_plan = _load_plan(recipe)
     found = None
     if with_estimate:
+        from poc_cli.estimate import estimate
         try:
             found = estimate(the_plan)
         except PocError as error:
@@ -297,7 +308,13 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
     Jobs already stored as ok are skipped; failed or interrupted ones run again. One run of a
     recipe at a time writes to a store: a second one stops, naming the first (or waits, --wait).
     """
+    try:
+        writable_folder(store, "--store")  # before the plan reads any data: a bad path fails in a second
+    except PocError as error:
+        fail(error)
     the_plan = _load_plan(recipe)
+    from poc_cli.launcher import DiskFull, run_plan
+
     _print_plan(the_plan)
     the_store = Store(store)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # `kill` stops as cleanly as Ctrl-C
@@ -331,8 +348,8 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
     try:
         with recipe_lock(the_store.recipe_dir(the_plan.recipe.name), wait=wait, on_wait=on_wait), progress:
             result = run_plan(the_plan, store=the_store, on_event=on_event, on_outcome=on_outcome)
-    except StoreBusy as busy:
-        fail(busy)
+    except (StoreBusy, DiskFull) as stop:
+        fail(stop)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted:[/] the running job is recorded as interrupted; "
                           "run the same command again to resume.")
@@ -344,17 +361,16 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
     _print_next(the_plan.recipe.name, store)
     for method, reason in result.held.items():
         err_console.print(f"[red]{esc(method)}: no seeded runs[/]: {esc(reason)}", highlight=False, soft_wrap=True)
-    failed = [o for o in result.runs if o.status not in FINISHED]
-    diverged = [o for o in result.runs if o.status is Status.DIVERGED]
-    if diverged:
-        err_console.print(f"[red]{len(diverged)} seeded run(s) diverged[/] ("
-                          + ", ".join(esc(_job_name(o.job)) for o in diverged)
-                          + "): lower the learning rate; a rerun would diverge again.", highlight=False)
-    if failed or result.held:
-        err_console.print(f"[red]{len(failed)} of {len(result.runs)} seeded runs did not finish"
-                          + (f", {len(result.held)} method(s) held back" if result.held else "")
-                          + "[/]; run the same command again to retry them.")
-    if failed or diverged or result.held:
+    unfinished = [o for o in result.runs if o.status is not Status.OK]
+    by_advice: dict[str, list[Outcome]] = {}
+    for outcome in unfinished:
+        by_advice.setdefault(advice(outcome.status, outcome.error), []).append(outcome)
+    for what, outcomes in by_advice.items():
+        verb = "diverged" if all(o.status is Status.DIVERGED for o in outcomes) else "did not finish"
+        err_console.print(Text.assemble((f"{len(outcomes)} of {len(result.runs)} seeded run(s) {verb}", "red"),
+                                        plain(f" ({', '.join(_job_name(o.job) for o in outcomes)}): {what}.")),
+                          highlight=False, soft_wrap=True)
+    if unfinished or result.held:
         raise typer.Exit(1)
 
 
@@ -371,11 +387,22 @@ def _warn_skipped(store: Store, strict: bool) -> None:
 
 def _cli_price(price_per_hour: float | None, currency: str | None) -> Price | None:
     """The --price-per-hour / --currency options as a Price (None: the recipe's or the table's); without
-    --currency the price is in the recipe's currency (an empty currency here, filled per record)."""
-    return Price(price_per_hour, currency or "", "given on the command line") if price_per_hour is not None else None
+    --currency the price is in the recipe's currency (an empty currency here, filled per record).
+    Checked like the recipe's cost fields: a usage error (exit 2) names the option."""
+    if currency is not None and price_per_hour is None:
+        fail(RecipeError("--currency: names the currency of --price-per-hour; give that too"))
+    if price_per_hour is None:
+        return None
+    if not math.isfinite(price_per_hour) or price_per_hour < 0 or price_per_hour > 1e12:
+        fail(RecipeError(f"--price-per-hour: a finite amount of at least 0 is expected (got {price_per_hour:g})"))
+    if currency is not None and not re.fullmatch(r"[A-Za-z]{1,8}", currency):
+        fail(RecipeError(f"--currency: a currency code of 1 to 8 letters is expected, such as USD or JPY "
+                         f"(got {currency[:20]!r})"))
+    return Price(price_per_hour, currency or "", "given on the command line")
 
 
 def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
+    import pandas as pd
     flat = []
     for row in rows:
         item = {k: v for k, v in row.to_dict().items() if k not in {"score", "scores", "difference", "train_s",
@@ -420,7 +447,12 @@ def compare_command(
 ) -> None:
     """Compare the stored runs: each method's score with its 95% interval, the paired difference
     against the reference, the trivial answer's score, and memory, time and cost."""
+    if as_json and as_csv:
+        fail(RecipeError("--json, --csv: choose one of the two"))
     price = _cli_price(price_per_hour, currency)
+    from poc_cli.compare import TRIVIAL_KIND, compare
+    from poc_cli.render import footnotes, narrow_table, wide_table
+
     _warn_skipped(Store(store), strict)
     try:
         rows = compare(Store(store), recipe=recipe, methods=method, baseline=baseline, price=price)
@@ -454,6 +486,8 @@ def report(
     strict: bool = StrictOpt,
 ) -> None:
     """Write the management report: conclusion first, then accuracy, cost, memory, risk."""
+    from poc_cli.report import FORMATS, write_report
+
     if fmt not in FORMATS:
         fail(RecipeError(f"--format: {fmt!r} is not supported; use html or md"))
     if lang not in {"en", "ja"}:
@@ -473,6 +507,8 @@ def doctor(
     recipe: Path | None = typer.Argument(None, help="Also check that this recipe can run here.", show_default=False),
 ) -> None:
     """Print the environment and which measurements are available; with RECIPE, check it can run here."""
+    from poc_cli.doctor import environment_checks, recipe_checks
+
     rows, checks = environment_checks()
     versions = Table(title="Environment", title_justify="left", show_header=False)
     for name, value in rows:

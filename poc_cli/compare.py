@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from poc_cli.cost import Price, run_cost, typical_price
-from poc_cli.errors import PocError
+from poc_cli.errors import PocError, RecipeError
 from poc_cli.learning import (
     LearningCheck,
     Scored,
@@ -138,11 +138,40 @@ def compare(
     """Rows for every recipe and method in the store; PocError if there is nothing to compare."""
     if not store.root.is_dir():
         raise PocError(f"store not found: {store.root}")
-    records = [r for r in latest_records(store.records())
+    every = latest_records(store.records())
+    check_options(every, recipe=recipe, methods=methods, baseline=baseline)
+    records = [r for r in every
                if (recipe is None or r["recipe_name"] == recipe) and (methods is None or r["method"] in methods)]
     if not records:
         raise PocError(f"no records in {store.root}" + (" matching the filters" if recipe or methods else ""))
     return compare_records(records, baseline=baseline, price=price)
+
+
+def _listed(names: Iterable[str]) -> str:
+    shown = sorted(set(names))
+    return ", ".join(repr(n) for n in shown[:10]) + (" ..." if len(shown) > 10 else "")
+
+
+def check_options(records: list[dict[str, Any]], *, recipe: str | None, methods: list[str] | None = None,
+                  baseline: str | None = None) -> None:
+    """A --recipe, --method or --baseline that names nothing in the store is a usage error (exit 2),
+    never an empty or all-dashes table."""
+    if not records:
+        return  # the store's own error (missing, empty) says more
+    recipes = {r["recipe_name"] for r in records}
+    if recipe is not None and recipe not in recipes:
+        raise RecipeError(f"--recipe: {recipe!r} is not a recipe in the store; recipes: {_listed(recipes)}")
+    chosen = [r for r in records if recipe is None or r["recipe_name"] == recipe]
+    present = {r["method"] for r in chosen}
+    for name in methods or []:
+        if name not in present:
+            raise RecipeError(f"--method: {name!r} is not a method in the store; methods: {_listed(present)}")
+    if baseline is not None:
+        for name in sorted({r["recipe_name"] for r in chosen}):
+            mine = {r["method"] for r in chosen if r["recipe_name"] == name}
+            if baseline not in mine:
+                raise RecipeError(f"--baseline: {baseline!r} is not a method of recipe {name!r} in the store; "
+                                  f"methods: {_listed(mine)}")
 
 
 def _recipe_order(record: dict[str, Any], method: str) -> tuple[int, int, str]:

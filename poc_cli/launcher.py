@@ -7,6 +7,8 @@ stored and shown, and a rerun of the recipe runs it again.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -18,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from poc_cli.errors import PocError
+from poc_cli.paths import DISK_FULL, why
 from poc_cli.plan import Job, Plan
 from poc_cli.result import Stage, Status
 from poc_cli.search import Choice, NoChoice, choose
@@ -39,6 +43,11 @@ class Outcome:
     status: Status
     skipped: bool
     error: str | None = None
+    disk_full: bool = False  # the store's disk filled up: the jobs after this one would fail too
+
+
+class DiskFull(PocError):
+    """The store's disk filled up during a job; the run stops (every later job would fail the same way)."""
 
 
 def _last_log_line(path: Path) -> str:
@@ -162,24 +171,49 @@ def run_isolated(job: Job, *, store: Store, on_event: EventCallback | None = Non
     except KeyboardInterrupt:
         _stop(process)
         measured = Measurements(host.result, gpu.stop(), gpu.samples)
-        _write_parent_record(job, store, attempt, started, Status.INTERRUPTED, "interrupted by the user (Ctrl-C)",
-                             measured, used_gpu)
+        with contextlib.suppress(OSError):  # a full disk: without a record the rerun runs the job anyway
+            _write_parent_record(job, store, attempt, started, Status.INTERRUPTED, "interrupted by the user (Ctrl-C)",
+                                 measured, used_gpu)
         raise
     _drain(events, job, on_event)
+    _drop_if_empty(store.log_path(job.recipe.name, job.id, job.stage))
     measured = Measurements(host.result, gpu.stop(), gpu.samples)
     stored = store.read(job.recipe.name, job.id, job.stage)
     if reason is None and stored is not None and stored.get("attempt") == attempt:
-        write_json_atomic(store.record_path(job.recipe.name, job.id, job.stage),
-                          _add_measurements(stored, measured, used_gpu))
-        return Outcome(job=job, status=Status(stored["status"]), skipped=False, error=stored.get("error"))
+        error = stored.get("error")
+        try:
+            write_json_atomic(store.record_path(job.recipe.name, job.id, job.stage),
+                              _add_measurements(stored, measured, used_gpu))
+        except OSError as failure:  # the child's record stays, without the parent's measurements
+            return Outcome(job=job, status=Status(stored["status"]), skipped=False, disk_full=_is_full(failure),
+                           error=(error + "; " if error else "") + f"the memory figures were not added ({why(failure)})")
+        return Outcome(job=job, status=Status(stored["status"]), skipped=False, error=error,
+                       disk_full=bool(error and error.startswith(DISK_FULL)))
     if reason is None:
         code = process.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
         hint = " (SIGKILL: possibly the out-of-memory killer)" if code == -signal.SIGKILL else ""
         last = _last_log_line(store.log_path(job.recipe.name, job.id, job.stage))
         reason = f"job process {how}{hint} before writing its record" + (f"; last log line: {last}" if last else "")
-    _write_parent_record(job, store, attempt, started, status_if_parent_writes, reason, measured, used_gpu)
+    try:
+        _write_parent_record(job, store, attempt, started, status_if_parent_writes, reason, measured, used_gpu)
+    except OSError as failure:
+        return Outcome(job=job, status=status_if_parent_writes, skipped=False, disk_full=_is_full(failure),
+                       error=f"{reason}; no record could be written ({why(failure)})")
     return Outcome(job=job, status=status_if_parent_writes, skipped=False, error=reason)
+
+
+def _is_full(error: OSError) -> bool:
+    return error.errno == errno.ENOSPC
+
+
+def _drop_if_empty(log: Path) -> None:
+    """A job that could write nothing to its log (a full disk) leaves no 0-byte file behind."""
+    try:
+        if log.stat().st_size == 0:
+            log.unlink()
+    except OSError:
+        pass
 
 
 def _write_parent_record(job: Job, store: Store, attempt: str, started: str, status: Status, error: str,
@@ -234,13 +268,17 @@ def run_jobs(
     on_event: EventCallback | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Run each job not already finished, in order; a failed job never stops the others."""
+    """Run each job not already finished, in order; a failed job never stops the others, except
+    that a full disk stops the run (DiskFull): the next job could not write anything either."""
     outcomes = []
     for job in jobs:
         outcome = _run_or_skip(job, store, on_event)
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
+        if outcome.disk_full:
+            raise DiskFull(f"--store: the disk holding {store.root} is full; free some space and run the same "
+                           "command again (it resumes where this run stopped)")
     return outcomes
 
 

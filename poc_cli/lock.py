@@ -47,8 +47,11 @@ def recipe_lock(folder: Path, *, wait: bool = False, on_wait: Callable[[str], No
             if on_wait is not None:
                 on_wait(holder)
             fcntl.flock(fd, fcntl.LOCK_EX)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"PID {os.getpid()} ({shlex.join(sys.argv)})\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"PID {os.getpid()} ({shlex.join(sys.argv)})\n".encode(), 0)
+        except OSError:  # who holds it is a courtesy to the next run; the lock itself is held
+            pass
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from rich import box
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -12,18 +11,9 @@ from poc_cli.compare import TRIVIAL_KIND, MethodRow
 from poc_cli.formatting import config_text, metric_header, metric_text, summary_text
 from poc_cli.learning import LearningCheck
 from poc_cli.methods import get_method
+from poc_cli.safe_text import plain
 
 HIDDEN_SETTINGS = frozenset({"implementation"})
-
-
-def plain(value: object) -> Text:
-    """User text as plain text: no markup, no control characters (terminal escapes)."""
-    return Text("".join(ch if ch.isprintable() or ch == "\n" else "?" for ch in str(value)))
-
-
-def esc(value: object) -> str:
-    """User text for an f-string that also holds Rich markup: control characters out, brackets escaped."""
-    return escape(plain(value).plain)
 
 
 def learned_text(check: LearningCheck | None) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from poc_cli.advice import advice
 from poc_cli.recipe import DEFAULT_GRID, DataSpec, MethodSpec, Recipe, RandLoraSpec, TrainingSpec
 from poc_cli.result import Status
 
@@ -117,8 +118,11 @@ def choose(recipe: Recipe, method_label: str, trials: list[tuple[Point, str, dic
     rows = [_trial_row(record, point, job_id, metric) for point, job_id, record in trials]
     unfinished = [r for r in rows if r["status"] not in {Status.OK.value, Status.DIVERGED.value}]
     if unfinished:
+        first = unfinished[0]
+        ended = Status(first["status"]) if first["status"] in {s.value for s in Status} else Status.INTERRUPTED  # never ran
+        what = advice(ended, first["error"])
         raise NoChoice(f"{method_label}: {len(unfinished)} of {len(rows)} search trials did not finish "
-                       f"({', '.join(sorted({r['status'] for r in unfinished}))}); run again to retry them")
+                       f"({', '.join(sorted({r['status'] for r in unfinished}))}); {what}")
     scored = [r for r in rows if r["score"] is not None]
     if not scored:
         raise NoChoice(f"{method_label}: every search trial diverged; give methods[].search.lr smaller values")

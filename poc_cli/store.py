@@ -16,12 +16,13 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from poc_cli.errors import PocError
 from poc_cli.result import FINISHED, Record, Stage, read_record
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_STORE = Path("results")
 
@@ -162,6 +163,8 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def load_frame(root: Path | str = DEFAULT_STORE) -> pd.DataFrame:
     """One row per stored job: identity, status, parameters, test metrics, time, memory."""
+    import pandas as pd  # only here: the command line reads the store without it
+
     store = Store(root)
     if not store.root.is_dir():
         raise PocError(f"store not found: {store.root}")

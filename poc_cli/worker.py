@@ -8,6 +8,7 @@ child when it can, by the parent otherwise).
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import resource
 import shutil
@@ -30,6 +31,7 @@ from poc_cli.environment import environment
 from poc_cli.errors import PocError
 from poc_cli.methods import get_method
 from poc_cli.modelhub import describe, fingerprint, load_config, resolve_model
+from poc_cli.paths import why
 from poc_cli.plan import Job
 from poc_cli.result import Record, Stage, Status
 from poc_cli.store import Store
@@ -111,7 +113,11 @@ def _save_model(model: torch.nn.Module, *, job: Job, store: Store) -> dict[str, 
     if saves == "adapter":
         target = store.adapter_dir(job.recipe.name, job.id)
         shutil.rmtree(target, ignore_errors=True)
-        model.save_pretrained(target)
+        try:
+            model.save_pretrained(target)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)  # never a half-written adapter (a full disk, Ctrl-C)
+            raise
         return {"kind": "peft adapter", "path": str(target), "bytes": _dir_bytes(target)}
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
@@ -286,8 +292,7 @@ def child_main(job: Job, store_root: str, attempt: str, events: Queue | None, pa
         record.status, record.error = Status.OOM, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         traceback.print_exc()
     except Exception as exc:  # any failure of this job is recorded, never raised to the parent
-        message = str(exc).splitlines()[0] if str(exc) else ""
-        record.status, record.error = Status.FAILED, f"{type(exc).__name__}: {message}"
+        record.status, record.error = Status.FAILED, _failure(exc)
         traceback.print_exc()
     record.timing["total_s"] = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -295,4 +300,16 @@ def child_main(job: Job, store_root: str, attempt: str, events: Queue | None, pa
     # ru_maxrss is in KiB on Linux: the exact peak resident memory of this job's process.
     record.memory["host_peak_rss_mib"] = usage.ru_maxrss / 1024
     record.finished_at = now()
-    store.write(record)
+    try:
+        store.write(record)
+    except OSError as error:  # the parent writes what it can and says why
+        print(f"poc: this job's record could not be written ({why(error)})", file=sys.stderr)
+        sys.exit(1)
+
+
+def _failure(exc: Exception) -> str:
+    """A job's failure in one line: a full disk says so (what helps is space, then a rerun)."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"{why(exc)} ({exc.filename or 'writing'}), then run again"
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {message}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from peft import LoraConfig, get_peft_model
 from torch import nn
 
 from poc_cli.modelhub import Architecture
@@ -31,6 +30,8 @@ def settings(spec: LoraSpec, r: int) -> dict[str, float | int | bool]:
 
 def apply(model: nn.Module, *, spec: LoraSpec, r: int, arch: Architecture, seed: int) -> nn.Module:
     """Wrap `model` with LoRA on the targeted layers; the head trains fully."""
+    from peft import LoraConfig, get_peft_model  # 1.6 s to import: only in the job that trains
+
     del seed  # LoRA's A is drawn from torch's global RNG, which the job has seeded.
     config = LoraConfig(
         r=r,

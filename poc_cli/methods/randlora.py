@@ -10,10 +10,8 @@ from __future__ import annotations
 import math
 import warnings
 
-from peft import RandLoraConfig, get_peft_model
 from torch import nn
 
-from poc_cli.methods.randlora_fast import accelerate
 from poc_cli.modelhub import Architecture
 from poc_cli.recipe import RandLoraSpec
 
@@ -64,6 +62,10 @@ def apply(model: nn.Module, *, spec: RandLoraSpec, r: int, arch: Architecture, s
     `save_projection=False`: peft's default writes the shared random bases once per layer
     (354 MB for a MiniLM adapter against 1.4 MB); they are regenerated from the key instead.
     """
+    from peft import RandLoraConfig, get_peft_model  # 1.6 s to import: only in the job that trains
+
+    from poc_cli.methods.randlora_fast import accelerate
+
     with warnings.catch_warnings():  # peft warns about save_projection=False, chosen on purpose
         warnings.filterwarnings("ignore", message=".*basis_A and basis_B.*")
         config = RandLoraConfig(

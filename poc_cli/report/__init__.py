@@ -8,7 +8,8 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from poc_cli.cost import Price
-from poc_cli.report.build import build_sections
+from poc_cli.errors import PocError
+from poc_cli.paths import why, writable_file
 from poc_cli.report.i18n import TEXT
 from poc_cli.store import Store, write_text_atomic
 
@@ -29,6 +30,8 @@ def _markdown_escape(value: object) -> str:
 def render(store: Store, *, fmt: str, lang: str, recipe: str | None = None, baseline: str | None = None,
            price: Price | None = None) -> str:
     """The report as text."""
+    from poc_cli.report.build import build_sections  # compare, statistics and charts: seconds to import
+
     sections = build_sections(store, lang=lang, recipe=recipe, baseline=baseline, price=price)
     env = Environment(loader=PackageLoader("poc_cli.report", "templates"), autoescape=fmt == "html",
                       undefined=StrictUndefined, keep_trailing_newline=True)
@@ -45,7 +48,11 @@ def default_output(fmt: str, lang: str, recipe: str | None) -> Path:
 def write_report(store: Store, *, fmt: str, lang: str, output: Path | None = None, recipe: str | None = None,
                  baseline: str | None = None, price: Price | None = None) -> Path:
     """Render and write atomically; returns the path written."""
-    content = render(store, fmt=fmt, lang=lang, recipe=recipe, baseline=baseline, price=price)
     path = output or default_output(fmt, lang, recipe)
-    write_text_atomic(path, content)
+    writable_file(path, "--output")  # before the work of rendering
+    content = render(store, fmt=fmt, lang=lang, recipe=recipe, baseline=baseline, price=price)
+    try:
+        write_text_atomic(path, content)
+    except OSError as error:
+        raise PocError(f"--output: {path} could not be written ({why(error)}); nothing was left behind") from None
     return path

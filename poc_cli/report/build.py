@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from poc_cli.compare import compare, compare_records, latest_records
+from poc_cli.compare import check_options, compare, compare_records, latest_records
 from poc_cli.cost import Price
 from poc_cli.errors import PocError, RecipeError
 from poc_cli.recipe import Recipe
@@ -83,7 +83,9 @@ def build_sections(store: Store, *, lang: str, recipe: str | None = None, baseli
     if lang not in {"en", "ja"}:
         raise PocError(f"--lang: {lang!r} is not supported; use en or ja")
     scan = store.scan()  # one read of the store: the records and the files that are not
-    records = [r for r in latest_records(scan.records) if recipe is None or r["recipe_name"] == recipe]
+    every = latest_records(scan.records)
+    check_options(every, recipe=recipe, baseline=baseline)
+    records = [r for r in every if recipe is None or r["recipe_name"] == recipe]
     names = list(dict.fromkeys(r["recipe_name"] for r in sorted(records, key=lambda r: r["recipe_name"])))
     if not names:
         compare(store, recipe=recipe)  # raises the store's own error (missing, empty, filtered out)
