@@ -58,9 +58,15 @@ StoreOpt = typer.Option(DEFAULT_STORE, "--store", help="Results folder (created 
 StrictOpt = typer.Option(False, "--strict", help="Stop (exit 1) if any record in the store cannot be read.")
 
 
+MAX_ERROR = 600  # a message quoting what a user wrote never floods the terminal (recipe errors: 300 after the path)
+
+
 def fail(error: PocError) -> NoReturn:
     """Print a user error as one line and exit with its code."""
-    err_console.print(Text.assemble(("error: ", "bold red"), plain(error)), highlight=False, soft_wrap=True)
+    text = " ".join(str(error).split("\n"))
+    if len(text) > MAX_ERROR:
+        text = text[: MAX_ERROR - 1] + "…"
+    err_console.print(Text.assemble(("error: ", "bold red"), plain(text)), highlight=False, soft_wrap=True)
     raise typer.Exit(error.exit_code)
 
 

@@ -191,8 +191,9 @@ def test_messages_need_a_chat_template(tmp_path: Path, decoders: dict[str, Path]
     ok = write_recipe(tmp_path / "ok.yaml", {**json.loads(json.dumps({
         "name": "chat", "model": str(decoders["llama"]), "task": "causal-lm", "budget": {"lora_rank": 2},
         "data": {"train": str(table), "test": str(table), "messages_column": "chat"},
-        "methods": [{"method": "lora"}]}))})
-    assert poc("plan", str(ok), "--no-estimate").returncode == 0
+        "methods": [{"method": "lora"}], "training": {"batch_size": 4}}))})
+    planned = poc("plan", str(ok), "--no-estimate")
+    assert planned.returncode == 0, planned.stderr
 
 
 def test_run_compare_and_report_end_to_end(tmp_path: Path, decoders: dict[str, Path], lm_data: dict[str, Path]) -> None:

@@ -78,6 +78,44 @@ def test_caps_limit_each_split(tmp_path: Path) -> None:
     assert splits.sizes() == {"train": 30, "test": 10}
 
 
+def _skewed(n_labels: int, rare: int, common: int) -> list[dict[str, str]]:
+    """Labels 'c00'... of which the first ten have `rare` examples and the rest `common`."""
+    return [{"text": f"question {i} of c{k:02d}", "label": f"c{k:02d}"}
+            for k in range(n_labels) for i in range(rare if k < 10 else common)]
+
+
+def test_a_cap_keeps_every_label_and_the_rest_stratified(tmp_path: Path) -> None:
+    """50 fine labels, ten of them rare (3 examples of 1,503): a cap of 500 keeps all 50, each
+    in proportion, and two loads draw the same rows."""
+    train = write_jsonl(tmp_path / "train.jsonl", _skewed(50, rare=3, common=37))
+    test = write_jsonl(tmp_path / "test.jsonl", _skewed(50, rare=1, common=2))
+    data = spec(train=str(train), test=str(test), max_train_examples=500, split_seed=7)
+    splits = load_splits(data)
+    counts = splits.train["label"].value_counts()
+    assert len(splits.train) == 500 and len(counts) == 50
+    assert counts[[f"c{k:02d}" for k in range(10)]].between(1, 3).all()  # rare: 3 * 500 / 1,503 = 1
+    assert counts[[f"c{k:02d}" for k in range(10, 50)]].between(12, 13).all()  # common: 37 * 500 / 1,503
+    assert load_splits(data).train.equals(splits.train)
+    other_seed = load_splits(spec(train=str(train), test=str(test), max_train_examples=500, split_seed=8))
+    assert not other_seed.train.equals(splits.train)
+
+
+def test_a_cap_too_small_for_the_labels_names_the_cap_and_the_count(tmp_path: Path) -> None:
+    train = write_jsonl(tmp_path / "train.jsonl", _skewed(50, rare=3, common=37))
+    with pytest.raises(RecipeError, match=r"^data.max_train_examples: a cap of 20 cannot keep every label: 'c\d\d' "
+                                          r"\(\d+ example\(s\) in the full train split\) is used by test but left out; "
+                                          r"raise the cap to at least 50"):
+        load_splits(spec(train=str(train), test=str(train), max_train_examples=20))
+
+
+@needs_shared_data()
+def test_a_cap_on_banking77_keeps_all_77_intents() -> None:
+    splits = load_splits(spec(train=str(SHARED_DATA / "banking77/train.jsonl"),
+                              test=str(SHARED_DATA / "banking77/test.jsonl"), max_train_examples=100,
+                              max_test_examples=300))
+    assert splits.train["label"].nunique() == splits.test["label"].nunique() == 77
+
+
 def test_empty_cell_names_file_and_row(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "a.jsonl", [{"text": "a", "label": "x"}, {"text": " ", "label": "y"}])
     with pytest.raises(RecipeError, match=r"data.train: 1 row\(s\) of .*a.jsonl have an empty 'text' \(first at row 2\)"):

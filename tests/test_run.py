@@ -132,8 +132,10 @@ def test_killed_job_is_recorded_others_go_on_and_rerun_completes(tmp_path: Path,
 
 def test_ctrl_c_marks_the_running_job_interrupted(tmp_path: Path, slow_recipe: Path) -> None:
     store = tmp_path / "store"
+    # As from a terminal: a shell's background job (a test run started with `&`) inherits SIGINT ignored.
     proc = subprocess.Popen([*POC, "run", str(slow_recipe), "--store", str(store)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     child = wait_for_child(proc, settle_s=4)
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
