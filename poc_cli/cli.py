@@ -31,7 +31,7 @@ from poc_cli.recipe import load_recipe
 from poc_cli.result import Stage, Status
 from poc_cli.safe_text import esc, plain
 from poc_cli.search import trial_seed
-from poc_cli.store import DEFAULT_STORE, Store
+from poc_cli.store import DEFAULT_STORE, Scan, Store
 
 # What plans, trains, compares and reports imports torch, transformers and peft (seconds); each
 # command imports it when it runs, so that `poc --help` and a recipe with a typo answer at once.
@@ -380,15 +380,17 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
         raise typer.Exit(1)
 
 
-def _warn_skipped(store: Store, strict: bool) -> None:
-    """One warning line per file in the store that is not a readable record; with --strict, stop."""
+def _scan_warning(store: Store, strict: bool) -> Scan | None:
+    """The store read once for compare or report, with one warning line per file in it that is not a
+    readable record; with --strict, stop. None when there is no store (compare and report say so)."""
     if not store.root.is_dir():
-        return  # compare and report say so themselves
-    skipped = store.scan().skipped
-    for skip in skipped:
+        return None
+    scan = store.scan()
+    for skip in scan.skipped:
         err_console.print(Text.assemble(("warning: ", "yellow"), plain(f"skipped {skip}")), soft_wrap=True)
-    if strict and skipped:
-        fail(PocError(f"--strict: {len(skipped)} record file(s) in {store.root} could not be read (see above)"))
+    if strict and scan.skipped:
+        fail(PocError(f"--strict: {len(scan.skipped)} record file(s) in {store.root} could not be read (see above)"))
+    return scan
 
 
 def _cli_price(price_per_hour: float | None, currency: str | None) -> Price | None:
@@ -459,9 +461,9 @@ def compare_command(
     from poc_cli.compare import TRIVIAL_KIND, compare
     from poc_cli.render import footnotes, narrow_table, wide_table
 
-    _warn_skipped(Store(store), strict)
+    scan = _scan_warning(Store(store), strict)
     try:
-        rows = compare(Store(store), recipe=recipe, methods=method, baseline=baseline, price=price)
+        rows = compare(Store(store), recipe=recipe, methods=method, baseline=baseline, price=price, scan=scan)
     except PocError as error:
         fail(error)
     if as_json:
@@ -499,9 +501,9 @@ def report(
     if lang not in {"en", "ja"}:
         fail(RecipeError(f"--lang: {lang!r} is not supported; use en or ja"))
     price = _cli_price(price_per_hour, currency)
-    _warn_skipped(Store(store), strict)
+    scan = _scan_warning(Store(store), strict)
     try:
-        path = write_report(Store(store), fmt=fmt, lang=lang, output=output, recipe=recipe, baseline=baseline,
+        path = write_report(Store(store), fmt=fmt, lang=lang, output=output, recipe=recipe, baseline=baseline, scan=scan,
                             price=price)
     except PocError as error:
         fail(error)

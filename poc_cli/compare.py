@@ -26,7 +26,7 @@ from poc_cli.learning import (
 from poc_cli.methods import METHODS, get_method
 from poc_cli.search import did_not_hold
 from poc_cli.stats import PairedDifference, Summary, mean_interval, summarize
-from poc_cli.store import Store
+from poc_cli.store import Scan, Store
 
 TRIVIAL_KIND = "trivial"  # the method_kind of the computed row for the task's trivial answer
 TRIVIAL_LABEL = "majority-class"
@@ -133,12 +133,13 @@ def _mean(values: list[float]) -> float | None:
 
 def compare(
     store: Store, *, recipe: str | None = None, methods: list[str] | None = None, baseline: str | None = None,
-    price: Price | None = None,
+    price: Price | None = None, scan: Scan | None = None,
 ) -> list[MethodRow]:
-    """Rows for every recipe and method in the store; PocError if there is nothing to compare."""
+    """Rows for every recipe and method in the store (read from `scan` when the caller has read it);
+    PocError if there is nothing to compare."""
     if not store.root.is_dir():
         raise PocError(f"store not found: {store.root}")
-    every = latest_records(store.records())
+    every = latest_records((scan or store.scan()).records)
     check_options(every, recipe=recipe, methods=methods, baseline=baseline)
     records = [r for r in every
                if (recipe is None or r["recipe_name"] == recipe) and (methods is None or r["method"] in methods)]

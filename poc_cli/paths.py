@@ -1,5 +1,6 @@
 """Where poc writes, checked before it starts: a store or a report path that cannot be written is
-one line (exit 2) before any job trains, not a traceback after an hour of training."""
+one line (exit 2) before any job trains, not a traceback after an hour of training. The checks
+create nothing: a recipe that then fails to plan leaves no empty store behind."""
 
 from __future__ import annotations
 
@@ -21,43 +22,41 @@ def why(error: OSError) -> str:
     return error.strerror or str(error)
 
 
-def _file_above(path: Path) -> Path | None:
-    """The nearest existing ancestor of `path` (itself included) that is not a folder."""
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            return None if candidate.is_dir() else candidate
-    return None
+def _nearest(path: Path) -> Path:
+    """`path` itself or its nearest existing ancestor (what a folder to be made will be made in)."""
+    return next((candidate for candidate in (path, *path.parents) if candidate.exists()), Path("."))
 
 
 def _probe(folder: Path) -> None:
-    """Make `folder` if missing and write a file in it (permission bits do not stop root; a write does)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write a file in `folder`, which exists, and remove it: permission bits do not stop root, and a
+    read-only or full disk shows only on a write."""
     with tempfile.TemporaryFile(dir=folder) as probe:
         probe.write(b"poc")
         probe.flush()
         os.fsync(probe.fileno())
 
 
+def _check_folder(path: Path, option: str, what: Path) -> None:
+    """`path` is, or can be made, a folder `what` can be written to; nothing is created."""
+    existing = _nearest(path)
+    if not existing.is_dir():
+        where = "" if existing == path else f" ({existing} is a file)"
+        if what == path:
+            raise RecipeError(f"{option}: {path} is not a folder{where}")
+        raise RecipeError(f"{option}: {what} cannot be written: {existing} is a file, not a folder")
+    try:
+        _probe(existing)
+    except OSError as error:
+        raise RecipeError(f"{option}: {what} cannot be written ({why(error)})") from None
+
+
 def writable_folder(path: Path, option: str) -> None:
     """`path` is (or can be made) a folder that takes a new file; else a RecipeError naming `option`."""
-    blocker = _file_above(path)
-    if blocker is not None:
-        where = "" if blocker == path else f" ({blocker} is a file)"
-        raise RecipeError(f"{option}: {path} is not a folder{where}")
-    try:
-        _probe(path)
-    except OSError as error:
-        raise RecipeError(f"{option}: {path} cannot be written ({why(error)})") from None
+    _check_folder(path, option, path)
 
 
 def writable_file(path: Path, option: str) -> None:
-    """`path` names a file poc can write (its folder is made if missing); else a RecipeError."""
+    """`path` names a file poc can write (its folder can be made); else a RecipeError naming `option`."""
     if str(path) in {"", "."} or path.is_dir():
         raise RecipeError(f"{option}: {path} is a folder; give a file name (e.g. report.html)")
-    blocker = _file_above(path.parent)
-    if blocker is not None:
-        raise RecipeError(f"{option}: {path} cannot be written: {blocker} is a file, not a folder")
-    try:
-        _probe(path.parent)
-    except OSError as error:
-        raise RecipeError(f"{option}: {path} cannot be written ({why(error)})") from None
+    _check_folder(path.parent, option, path)

@@ -11,7 +11,7 @@ from poc_cli.cost import Price
 from poc_cli.errors import PocError
 from poc_cli.paths import why, writable_file
 from poc_cli.report.i18n import TEXT
-from poc_cli.store import Store, write_text_atomic
+from poc_cli.store import Scan, Store, write_text_atomic
 
 FORMATS = {"html": "report.html.j2", "md": "report.md.j2"}
 REPORTS_DIR = Path("reports")
@@ -28,11 +28,11 @@ def _markdown_escape(value: object) -> str:
 
 
 def render(store: Store, *, fmt: str, lang: str, recipe: str | None = None, baseline: str | None = None,
-           price: Price | None = None) -> str:
+           price: Price | None = None, scan: Scan | None = None) -> str:
     """The report as text."""
     from poc_cli.report.build import build_sections  # compare, statistics and charts: seconds to import
 
-    sections = build_sections(store, lang=lang, recipe=recipe, baseline=baseline, price=price)
+    sections = build_sections(store, lang=lang, recipe=recipe, baseline=baseline, price=price, scan=scan)
     env = Environment(loader=PackageLoader("poc_cli.report", "templates"), autoescape=fmt == "html",
                       undefined=StrictUndefined, keep_trailing_newline=True)
     env.filters["md"] = _markdown_escape
@@ -46,11 +46,11 @@ def default_output(fmt: str, lang: str, recipe: str | None) -> Path:
 
 
 def write_report(store: Store, *, fmt: str, lang: str, output: Path | None = None, recipe: str | None = None,
-                 baseline: str | None = None, price: Price | None = None) -> Path:
-    """Render and write atomically; returns the path written."""
+                 baseline: str | None = None, price: Price | None = None, scan: Scan | None = None) -> Path:
+    """Render (from `scan` when the caller has read the store) and write atomically; returns the path."""
     path = output or default_output(fmt, lang, recipe)
     writable_file(path, "--output")  # before the work of rendering
-    content = render(store, fmt=fmt, lang=lang, recipe=recipe, baseline=baseline, price=price)
+    content = render(store, fmt=fmt, lang=lang, recipe=recipe, baseline=baseline, price=price, scan=scan)
     try:
         write_text_atomic(path, content)
     except OSError as error:

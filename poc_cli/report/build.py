@@ -25,7 +25,7 @@ from poc_cli.report.i18n import text
 from poc_cli.report.methodology import methodology
 from poc_cli.report.risks import risks
 from poc_cli.report.summary import conclusion, conclusion_text, executive_summary
-from poc_cli.store import Store
+from poc_cli.store import Scan, Store
 
 
 def _recipe(records: list[dict[str, Any]]) -> Recipe | None:
@@ -78,11 +78,11 @@ def _check_currency(recipe: Recipe | None, price: Price | None) -> None:
 
 
 def build_sections(store: Store, *, lang: str, recipe: str | None = None, baseline: str | None = None,
-                   price: Price | None = None) -> list[dict[str, Any]]:
-    """One report section per recipe in the store (or the one named)."""
+                   price: Price | None = None, scan: Scan | None = None) -> list[dict[str, Any]]:
+    """One report section per recipe in the store (or the one named), from `scan` when given."""
     if lang not in {"en", "ja"}:
         raise PocError(f"--lang: {lang!r} is not supported; use en or ja")
-    scan = store.scan()  # one read of the store: the records and the files that are not
+    scan = scan or store.scan()  # one read of the store: the records and the files that are not
     every = latest_records(scan.records)
     check_options(every, recipe=recipe, baseline=baseline)
     records = [r for r in every if recipe is None or r["recipe_name"] == recipe]
