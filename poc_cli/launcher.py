@@ -188,7 +188,7 @@ def run_isolated(job: Job, *, store: Store, on_event: EventCallback | None = Non
             return Outcome(job=job, status=Status(stored["status"]), skipped=False, disk_full=_is_full(failure),
                            error=(error + "; " if error else "") + f"the memory figures were not added ({why(failure)})")
         return Outcome(job=job, status=Status(stored["status"]), skipped=False, error=error,
-                       disk_full=bool(error and error.startswith(DISK_FULL)))
+                       disk_full=bool(error and DISK_FULL in error))
     if reason is None:
         code = process.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
@@ -200,7 +200,8 @@ def run_isolated(job: Job, *, store: Store, on_event: EventCallback | None = Non
     except OSError as failure:
         return Outcome(job=job, status=status_if_parent_writes, skipped=False, disk_full=_is_full(failure),
                        error=f"{reason}; no record could be written ({why(failure)})")
-    return Outcome(job=job, status=status_if_parent_writes, skipped=False, error=reason)
+    # The child's last words say whether its disk was full (it could not write its own record).
+    return Outcome(job=job, status=status_if_parent_writes, skipped=False, error=reason, disk_full=DISK_FULL in reason)
 
 
 def _is_full(error: OSError) -> bool:
