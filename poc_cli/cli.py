@@ -24,7 +24,7 @@ from rich.text import Text
 from poc_cli import __version__
 from poc_cli.advice import advice
 from poc_cli.cost import Price
-from poc_cli.errors import PocError, RecipeError
+from poc_cli.errors import PocError, RecipeError, clip
 from poc_cli.lock import StoreBusy, recipe_lock
 from poc_cli.paths import writable_folder
 from poc_cli.recipe import load_recipe
@@ -63,9 +63,7 @@ MAX_ERROR = 600  # a message quoting what a user wrote never floods the terminal
 
 def fail(error: PocError) -> NoReturn:
     """Print a user error as one line and exit with its code."""
-    text = " ".join(str(error).split("\n"))
-    if len(text) > MAX_ERROR:
-        text = text[: MAX_ERROR - 1] + "…"
+    text = clip(" ".join(str(error).split("\n")), MAX_ERROR)
     err_console.print(Text.assemble(("error: ", "bold red"), plain(text)), highlight=False, soft_wrap=True)
     raise typer.Exit(error.exit_code)
 

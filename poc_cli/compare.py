@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from poc_cli.cost import Price, run_cost, typical_price
-from poc_cli.errors import PocError, RecipeError
+from poc_cli.errors import PocError, RecipeError, listed
 from poc_cli.learning import (
     LearningCheck,
     Scored,
@@ -148,11 +148,6 @@ def compare(
     return compare_records(records, baseline=baseline, price=price)
 
 
-def _listed(names: Iterable[str]) -> str:
-    shown = sorted(set(names))
-    return ", ".join(repr(n) for n in shown[:10]) + (" ..." if len(shown) > 10 else "")
-
-
 def check_options(records: list[dict[str, Any]], *, recipe: str | None, methods: list[str] | None = None,
                   baseline: str | None = None) -> None:
     """A --recipe, --method or --baseline that names nothing in the store is a usage error (exit 2),
@@ -161,18 +156,18 @@ def check_options(records: list[dict[str, Any]], *, recipe: str | None, methods:
         return  # the store's own error (missing, empty) says more
     recipes = {r["recipe_name"] for r in records}
     if recipe is not None and recipe not in recipes:
-        raise RecipeError(f"--recipe: {recipe!r} is not a recipe in the store; recipes: {_listed(recipes)}")
+        raise RecipeError(f"--recipe: {recipe!r} is not a recipe in the store; recipes: {listed(sorted(recipes))}")
     chosen = [r for r in records if recipe is None or r["recipe_name"] == recipe]
     present = {r["method"] for r in chosen}
     for name in methods or []:
         if name not in present:
-            raise RecipeError(f"--method: {name!r} is not a method in the store; methods: {_listed(present)}")
+            raise RecipeError(f"--method: {name!r} is not a method in the store; methods: {listed(sorted(present))}")
     if baseline is not None:
         for name in sorted({r["recipe_name"] for r in chosen}):
             mine = {r["method"] for r in chosen if r["recipe_name"] == name}
             if baseline not in mine:
                 raise RecipeError(f"--baseline: {baseline!r} is not a method of recipe {name!r} in the store; "
-                                  f"methods: {_listed(mine)}")
+                                  f"methods: {listed(sorted(mine))}")
 
 
 def _recipe_order(record: dict[str, Any], method: str) -> tuple[int, int, str]:

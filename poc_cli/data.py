@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from poc_cli.errors import RecipeError
+from poc_cli.errors import RecipeError, listed
 
 if TYPE_CHECKING:
     from poc_cli.recipe import DataSpec
@@ -321,12 +321,11 @@ def load_splits(spec: DataSpec, task: Task, *, include_test: bool = True) -> Spl
         frame = named.get(field)
         if frame is not None:
             unseen = sorted(set(frame["label"]) - seen)
-            capped = [u for u in unseen if u in full_train]
-            if capped:
-                raise _left_out(capped[0], field, spec, full_train)
+            left_out = [u for u in unseen if u in full_train]
+            if left_out:
+                raise _left_out(left_out[0], field, spec, full_train)
             if unseen:
-                shown = ", ".join(repr(u) for u in unseen[:5]) + (" ..." if len(unseen) > 5 else "")
-                raise RecipeError(f"data.{field}: {len(unseen)} label(s) never seen in train: {shown}")
+                raise RecipeError(f"data.{field}: {len(unseen)} label(s) never seen in train: {listed(unseen, 5)}")
     if len(seen) < 2:
         field = "max_train_examples" if len(full_train) >= 2 else "train"
         raise RecipeError(f"data.{field}: training needs at least 2 distinct labels, found {sorted(seen)}")

@@ -16,6 +16,7 @@ from poc_cli.environment import package_versions
 from poc_cli.errors import PocError
 from poc_cli.modelhub import load_config, resolve_model
 from poc_cli.plan import make_plan
+from poc_cli.preflight import device_problem
 from poc_cli.recipe import load_recipe
 from poc_cli.trackers import nvml
 
@@ -85,8 +86,8 @@ def recipe_checks(path: Path) -> list[Check]:
     recipe = load_recipe(path)
     checks = []
     device = recipe.training.device
-    cuda_ok = device != "cuda" or torch.cuda.is_available()
-    if not cuda_ok:  # `plan` stops at this; the doctor reports it beside everything else
+    problem = device_problem(device)
+    if problem is not None:  # `plan` stops at this; the doctor reports it beside everything else
         recipe = recipe.model_copy(update={"training": recipe.training.model_copy(update={"device": "auto"})})
     plan = make_plan(recipe)  # data readable, model config loadable, budgets fit
     sizes = ", ".join(f"{k} {v:,}" for k, v in plan.splits.sizes().items())
@@ -108,7 +109,6 @@ def recipe_checks(path: Path) -> list[Check]:
         supported = spec.method != "randlora" or hasattr(peft, "RandLoraConfig")
         checks.append(Check(f"method {spec.label}", supported,
                             "supported" if supported else f"peft {peft.__version__} has no RandLoraConfig (need >= 0.16)"))
-    checks.append(Check("training device", cuda_ok,
-                        f"{device}: " + ("CUDA" if torch.cuda.is_available() and device != "cpu" else "CPU")
-                        if cuda_ok else "training.device is 'cuda' but torch sees no CUDA device"))
+    checks.append(Check("training device", problem is None,
+                        problem or f"{device}: " + ("CUDA" if torch.cuda.is_available() and device != "cpu" else "CPU")))
     return checks

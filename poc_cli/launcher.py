@@ -8,7 +8,6 @@ stored and shown, and a rerun of the recipe runs it again.
 from __future__ import annotations
 
 import contextlib
-import errno
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from poc_cli.errors import PocError
-from poc_cli.paths import DISK_FULL, why
+from poc_cli.paths import DISK_FULL, is_full, why
 from poc_cli.plan import Job, Plan
 from poc_cli.result import Stage, Status
 from poc_cli.search import Choice, NoChoice, choose
@@ -185,7 +184,7 @@ def run_isolated(job: Job, *, store: Store, on_event: EventCallback | None = Non
             write_json_atomic(store.record_path(job.recipe.name, job.id, job.stage),
                               _add_measurements(stored, measured, used_gpu))
         except OSError as failure:  # the child's record stays, without the parent's measurements
-            return Outcome(job=job, status=Status(stored["status"]), skipped=False, disk_full=_is_full(failure),
+            return Outcome(job=job, status=Status(stored["status"]), skipped=False, disk_full=is_full(failure),
                            error=(error + "; " if error else "") + f"the memory figures were not added ({why(failure)})")
         return Outcome(job=job, status=Status(stored["status"]), skipped=False, error=error,
                        disk_full=bool(error and DISK_FULL in error))
@@ -198,14 +197,10 @@ def run_isolated(job: Job, *, store: Store, on_event: EventCallback | None = Non
     try:
         _write_parent_record(job, store, attempt, started, status_if_parent_writes, reason, measured, used_gpu)
     except OSError as failure:
-        return Outcome(job=job, status=status_if_parent_writes, skipped=False, disk_full=_is_full(failure),
+        return Outcome(job=job, status=status_if_parent_writes, skipped=False, disk_full=is_full(failure),
                        error=f"{reason}; no record could be written ({why(failure)})")
     # The child's last words say whether its disk was full (it could not write its own record).
     return Outcome(job=job, status=status_if_parent_writes, skipped=False, error=reason, disk_full=DISK_FULL in reason)
-
-
-def _is_full(error: OSError) -> bool:
-    return error.errno == errno.ENOSPC
 
 
 def _drop_if_empty(log: Path) -> None:

@@ -8,6 +8,7 @@ import errno
 import os
 import tempfile
 from pathlib import Path
+from typing import TypeGuard
 
 from poc_cli.errors import RecipeError
 
@@ -15,9 +16,14 @@ from poc_cli.errors import RecipeError
 DISK_FULL = "the disk is full"
 
 
+def is_full(error: BaseException) -> TypeGuard[OSError]:
+    """Whether `error` is a full disk (the one failure after which every later write fails too)."""
+    return isinstance(error, OSError) and error.errno == errno.ENOSPC
+
+
 def why(error: OSError) -> str:
     """An OSError in a few words; a full disk says what helps."""
-    if error.errno == errno.ENOSPC:
+    if is_full(error):
         return f"{DISK_FULL}: free some space"
     return error.strerror or str(error)
 

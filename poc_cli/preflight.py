@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from poc_cli.data import Splits
-from poc_cli.errors import RecipeError
+from poc_cli.errors import RecipeError, listed
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
@@ -25,7 +25,9 @@ def check_runnable(recipe: Recipe, task: Task, config: PretrainedConfig, splits:
                    trial_splits: Splits | None) -> None:
     """Raise a RecipeError naming the field for the first thing a job would fail on."""
     _length_fits(recipe, task, config)
-    _device_present(recipe.training.device)
+    problem = device_problem(recipe.training.device)
+    if problem is not None:
+        raise RecipeError(problem)
     _positive_class_is_a_label(recipe, splits)
     _batch_fits(recipe, splits, trial_splits)
 
@@ -38,18 +40,20 @@ def _length_fits(recipe: Recipe, task: Task, config: PretrainedConfig) -> None:
                           f"({limit} positions); use at most {limit}")
 
 
-def _device_present(device: str) -> None:
+def device_problem(device: str) -> str | None:
+    """Why `training.device` cannot be used here, or None; the one check the plan, the doctor and
+    the job itself make."""
     if device == "cuda" and not torch.cuda.is_available():
-        raise RecipeError("training.device: 'cuda' asked for, but torch sees no CUDA device here "
-                          f"(torch {torch.__version__}); use auto or cpu, or run where a GPU is")
+        return ("training.device: 'cuda' asked for, but torch sees no CUDA device here "
+                f"(torch {torch.__version__}); use auto or cpu, or run where a GPU is")
+    return None
 
 
 def _positive_class_is_a_label(recipe: Recipe, splits: Splits) -> None:
     business = recipe.business
     if business is not None and business.positive_class not in splits.labels:
-        shown = ", ".join(repr(label) for label in splits.labels[:10]) + (" ..." if len(splits.labels) > 10 else "")
         raise RecipeError(f"business.positive_class: {business.positive_class!r} is not a label of the data; "
-                          f"labels: {shown}")
+                          f"labels: {listed(splits.labels)}")
 
 
 def _batch_fits(recipe: Recipe, splits: Splits, trial_splits: Splits | None) -> None:

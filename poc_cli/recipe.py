@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from poc_cli.errors import RecipeError
+from poc_cli.errors import RecipeError, clip
 
 # Per-method defaults, chosen from the learning-rate trials described in the README
 # ("Where the defaults come from"). They matter more than anything else at PoC sizes.
@@ -78,7 +78,7 @@ class Strict(BaseModel):
             if unknown:
                 close = difflib.get_close_matches(unknown[0], allowed, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"unknown key {_clip(unknown[0], 40)!r}{hint}; allowed: {', '.join(allowed)}")
+                raise ValueError(f"unknown key {clip(unknown[0], 40)!r}{hint}; allowed: {', '.join(allowed)}")
         return data
 
 
@@ -468,10 +468,6 @@ MAX_DEPTH = 16  # a recipe is about four levels deep
 MAX_VALUES = 100_000  # YAML aliases can make a small file expand into billions of values
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _format_error(path: Path, err: ValidationError) -> str:
     """One line: file, then at most MAX_LINE characters: dotted field, what is wrong, the value given."""
     first = err.errors()[0]
@@ -482,12 +478,12 @@ def _format_error(path: Path, err: ValidationError) -> str:
     msg = first["msg"].removeprefix("Value error, ")
     extra = ""
     if first["type"] not in {"value_error", "missing", "union_tag_invalid"} and "input" in first:
-        extra = f" (got {_clip(repr(first['input']), 60)})"
+        extra = f" (got {clip(repr(first['input']), 60)})"
     more = len(err.errors()) - 1
     tail = f" [+{more} more]" if more else ""
     if field == "recipe" and re.match(r"[a-z_][\w.]*: ", msg):  # a cross-field check names its field itself
-        return f"{path}: " + _clip(f"{msg}{extra}", MAX_LINE - len(tail)) + tail
-    return f"{path}: " + _clip(f"{field}: {msg}{extra}", MAX_LINE - len(tail)) + tail
+        return f"{path}: " + clip(f"{msg}{extra}", MAX_LINE - len(tail)) + tail
+    return f"{path}: " + clip(f"{field}: {msg}{extra}", MAX_LINE - len(tail)) + tail
 
 
 class _RecipeLoader(yaml.SafeLoader):
@@ -501,7 +497,7 @@ class _RecipeLoader(yaml.SafeLoader):
                 continue
             if key_node.value in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {_clip(key_node.value, 40)!r} is given twice", key_node.start_mark)
+                    None, None, f"the key {clip(key_node.value, 40)!r} is given twice", key_node.start_mark)
             seen.add(key_node.value)
         return super().construct_mapping(node, deep=deep)
 
@@ -518,9 +514,9 @@ def _check_shape(raw: object, path: Path) -> None:
             raise RecipeError(f"{path}: more than {MAX_VALUES:,} values (YAML aliases expanding?); "
                               "a recipe is a few dozen")
         if depth > MAX_DEPTH:
-            raise RecipeError(f"{path}: {_clip(where, 80)}: nested more than {MAX_DEPTH} levels deep")
+            raise RecipeError(f"{path}: {clip(where, 80)}: nested more than {MAX_DEPTH} levels deep")
         if isinstance(node, dict):
-            stack.extend((v, f"{where}.{_clip(str(k), 20)}".lstrip("."), depth + 1) for k, v in node.items())
+            stack.extend((v, f"{where}.{clip(str(k), 20)}".lstrip("."), depth + 1) for k, v in node.items())
         elif isinstance(node, list):
             stack.extend((v, f"{where}.{i}".lstrip("."), depth + 1) for i, v in enumerate(node))
 
@@ -538,7 +534,7 @@ def _read_yaml(path: Path) -> object:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = _clip(str(getattr(exc, "problem", None) or exc).splitlines()[0], 120)
+        problem = clip(str(getattr(exc, "problem", None) or exc).splitlines()[0], 120)
         raise RecipeError(f"{path}: not valid YAML{where}: {problem}") from None
     except RecursionError:
         raise RecipeError(f"{path}: nested more than {MAX_DEPTH} levels deep") from None

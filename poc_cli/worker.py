@@ -8,7 +8,6 @@ child when it can, by the parent otherwise).
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
 import resource
 import shutil
@@ -31,8 +30,9 @@ from poc_cli.environment import environment
 from poc_cli.errors import PocError
 from poc_cli.methods import get_method
 from poc_cli.modelhub import describe, fingerprint, load_config, resolve_model
-from poc_cli.paths import why
+from poc_cli.paths import is_full, why
 from poc_cli.plan import Job
+from poc_cli.preflight import device_problem
 from poc_cli.result import Record, Stage, Status
 from poc_cli.store import Store
 from poc_cli.tasks import Task
@@ -68,8 +68,9 @@ def base_record(job: Job, *, attempt: str, status: Status, started_at: str, stor
 
 def pick_device(requested: str) -> torch.device:
     """`auto` takes the GPU when there is one; asking for `cuda` without one is an error."""
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise PocError("training.device: 'cuda' requested but torch sees no CUDA device")
+    problem = device_problem(requested)
+    if problem is not None:
+        raise PocError(problem)
     if requested == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda")
@@ -309,7 +310,7 @@ def child_main(job: Job, store_root: str, attempt: str, events: Queue | None, pa
 
 def _failure(exc: Exception) -> str:
     """A job's failure in one line: a full disk says so (what helps is space, then a rerun)."""
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+    if is_full(exc):
         return f"{why(exc)} ({exc.filename or 'writing'}), then run again"
     message = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {message}"

@@ -88,7 +88,7 @@ def build_sections(store: Store, *, lang: str, recipe: str | None = None, baseli
     records = [r for r in every if recipe is None or r["recipe_name"] == recipe]
     names = list(dict.fromkeys(r["recipe_name"] for r in sorted(records, key=lambda r: r["recipe_name"])))
     if not names:
-        compare(store, recipe=recipe)  # raises the store's own error (missing, empty, filtered out)
+        compare(store, recipe=recipe, scan=scan)  # raises the store's own error (missing, empty, filtered out)
     sections = []
     for name in names:
         recipe_records = [r for r in records if r["recipe_name"] == name]
