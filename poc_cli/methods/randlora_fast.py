@@ -39,42 +39,56 @@ class _MergedUpdateLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, lam, gamma, basis_a, basis, scaling, input_is_min):  # noqa: ANN001, ANN205
-        dtype = x.dtype
-        scaled = (lam[:, :, None].to(dtype) * basis_a.to(dtype) * gamma[None].to(dtype)).flatten(end_dim=1)
-        basis_ = basis.to(dtype)
-        second, first = (basis_, scaled) if input_is_min else (scaled.t(), basis_.t())
-        if weight is None:
-            effective = torch.mm(second, first).mul_(scaling)
-        else:  # W + s * Delta W in one kernel
-            effective = torch.addmm(weight.to(dtype), second, first, alpha=scaling)
+        dtype = _compute_dtype(x)
+        # Every product in one explicit dtype, autocast's where it is on: backward runs outside
+        # the autocast context (as training loops call it) and must meet the same dtypes.
+        with torch.autocast(x.device.type, enabled=False):
+            x_ = x.to(dtype)
+            scaled = (lam[:, :, None].to(dtype) * basis_a.to(dtype) * gamma[None].to(dtype)).flatten(end_dim=1)
+            basis_ = basis.to(dtype)
+            second, first = (basis_, scaled) if input_is_min else (scaled.t(), basis_.t())
+            if weight is None:
+                effective = torch.mm(second, first).mul_(scaling)
+            else:  # W + s * Delta W in one kernel
+                effective = torch.addmm(weight.to(dtype), second, first, alpha=scaling)
+            out = F.linear(x_, effective, None if bias is None else bias.to(dtype))
         # Keep W + Delta W for grad_x: one weight-sized matrix per layer instead of a rebuild.
-        ctx.save_for_backward(x, effective, lam, gamma, basis_a, basis_)
+        ctx.save_for_backward(x_, effective, lam, gamma, basis_a, basis_)
         ctx.scaling = scaling
         ctx.input_is_min = input_is_min
+        ctx.x_dtype = x.dtype
         ctx.bias_dtype = None if bias is None else bias.dtype
-        return F.linear(x, effective, None if bias is None else bias.to(dtype))
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):  # noqa: ANN001, ANN205
         x, effective, lam, gamma, basis_a, basis = ctx.saved_tensors
         grad_x = grad_lam = grad_gamma = grad_bias = None
+        grad_out = grad_out.to(effective.dtype)
         g = grad_out.reshape(-1, grad_out.shape[-1])
         if ctx.needs_input_grad[0]:
-            grad_x = grad_out @ effective.to(grad_out.dtype)
+            grad_x = (grad_out @ effective).to(ctx.x_dtype)
         if ctx.needs_input_grad[3] or ctx.needs_input_grad[4]:
             # Gradient of the whole update, as full fine-tuning computes for its weight.
             grad_delta = g.t() @ x.reshape(-1, x.shape[-1])
             if not ctx.input_is_min:
                 grad_delta = grad_delta.t()  # (max, min), the orientation of basis @ scaled
-            grad_scaled = (basis.t().to(grad_delta.dtype) @ grad_delta).mul_(ctx.scaling)
-            weighted = grad_scaled.view(lam.shape[0], lam.shape[1], -1) * basis_a.to(grad_scaled.dtype)
+            # The products above in the compute dtype; the small reductions below in lambda's (fp32).
+            grad_scaled = (basis.t() @ grad_delta).to(lam.dtype).mul_(ctx.scaling)
+            weighted = grad_scaled.view(lam.shape[0], lam.shape[1], -1) * basis_a.to(lam.dtype)
             if ctx.needs_input_grad[3]:
-                grad_lam = (weighted * gamma[None].to(weighted.dtype)).sum(-1).to(lam.dtype)
+                grad_lam = (weighted * gamma[None].to(lam.dtype)).sum(-1)
             if ctx.needs_input_grad[4]:
-                grad_gamma = (weighted * lam[:, :, None].to(weighted.dtype)).sum(0).to(gamma.dtype)
+                grad_gamma = (weighted * lam[:, :, None]).sum(0).to(gamma.dtype)
         if ctx.bias_dtype is not None and ctx.needs_input_grad[2]:
             grad_bias = g.sum(0).to(ctx.bias_dtype)
         return grad_x, None, grad_bias, grad_lam, grad_gamma, None, None, None, None
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """autocast's dtype where autocast is on for x's device (bf16-/fp16-mixed), else x's own."""
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
 
 
 def fused_is_cheaper(tokens: int, in_features: int, out_features: int, k: int) -> bool:
