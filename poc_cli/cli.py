@@ -27,7 +27,7 @@ from poc_cli.cost import Price
 from poc_cli.errors import PocError, RecipeError, clip
 from poc_cli.lock import StoreBusy, recipe_lock
 from poc_cli.paths import writable_folder
-from poc_cli.recipe import load_recipe
+from poc_cli.recipe import TrainingSpec, load_recipe
 from poc_cli.result import Stage, Status
 from poc_cli.safe_text import esc, plain
 from poc_cli.search import trial_seed
@@ -116,6 +116,15 @@ def plan_table(plan: Plan) -> Table:
     return table
 
 
+def training_line(training: TrainingSpec) -> str:
+    """How every job computes: precision, memory savers, the effective batch."""
+    accumulate = training.gradient_accumulation_steps
+    batch = (f"batch {training.batch_size} x {accumulate} accumulated = {training.effective_batch_size} per step"
+             if accumulate > 1 else f"batch {training.batch_size}")
+    return (f"training: {training.precision} on {training.device}, {batch}, gradient checkpointing "
+            f"{'on' if training.gradient_checkpointing else 'off'}, quantization {training.quantization}")
+
+
 def search_table(plan: Plan) -> Table:
     """Stage 1: each searched method's grid and its trial count."""
     table = Table(title="Stage 1: search", title_justify="left")
@@ -159,6 +168,7 @@ def _print_plan(plan: Plan) -> None:
         f"budget [bold]{plan.budget:,}[/] adapter parameters, tolerance {plan.recipe.budget.tolerance:.0%}",
         highlight=False,
     )
+    console.print(plain(training_line(plan.recipe.training)), highlight=False)
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {esc(note)}", highlight=False)
     console.print(plan_table(plan))
@@ -193,11 +203,31 @@ def _hms(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
+def sizing_table(found: Estimate) -> Table:
+    """Each method's measured step time and peak memory on the recipe's device and precision."""
+    capacity = f"{found.capacity_mib:,.0f} MiB" if found.capacity_mib is not None else "unknown"
+    table = Table(title=f"Sizing: {found.device} at {found.precision}", title_justify="left",
+                  caption=plain(f"peak memory: {found.memory_scope}; the device has {capacity}"), caption_justify="left")
+    for column in ("method", "step", "peak memory", "fits"):
+        table.add_column(column)
+    for label, timing in found.methods.items():
+        fits = timing.fits(found.capacity_mib)
+        table.add_row(plain(label), f"{timing.step_s:.3g} s" if timing.step_s else "no training",
+                      f"{timing.peak_memory_mib:,.0f} MiB" if timing.peak_memory_mib is not None else "not measured",
+                      "?" if fits is None else "[green]yes[/]" if fits else "[red]no[/]")
+    return table
+
+
 def _print_estimate(found: Estimate) -> None:
-    steps = ", ".join(f"{esc(label)} {t.step_s:.3g} s" for label, t in found.methods.items())
+    console.print(sizing_table(found))
     stages = f"trials {_hms(found.trials_s)} + seeded runs {_hms(found.runs_s)} = " if found.trials_s else ""
     console.print(f"estimated duration on {found.device}: {stages}[bold]{_hms(found.total_s)}[/] "
-                  f"(measured per training step: {steps}; job start-up {found.startup_s:.1f} s)", highlight=False)
+                  f"(job start-up {found.startup_s:.1f} s)", highlight=False)
+    for label in found.too_large:
+        err_console.print(plain(
+            f"warning: {label} peaked at {found.methods[label].peak_memory_mib:,.0f} MiB in the warm-up, more than "
+            f"the {found.capacity_mib:,.0f} MiB of {found.device}: lower training.batch_size or max_length, or set "
+            "training.gradient_checkpointing or gradient_accumulation_steps"), highlight=False)
 
 
 @app.command()
@@ -532,7 +562,7 @@ def doctor(
     if failed:
         err_console.print("[red]the recipe cannot run here:[/] " + "; ".join(f"{esc(c.name)}: {esc(c.detail)}" for c in failed),
                           highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(2)  # as `poc plan` refuses it: the recipe asks for what this machine lacks
 
 
 def _checks_table(title: str, checks: list[Check]) -> Table:

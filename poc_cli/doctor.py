@@ -14,9 +14,9 @@ import torch
 
 from poc_cli.environment import package_versions
 from poc_cli.errors import PocError
+from poc_cli.hardware import problems
 from poc_cli.modelhub import load_config, resolve_model
 from poc_cli.plan import make_plan
-from poc_cli.preflight import device_problem
 from poc_cli.recipe import load_recipe
 from poc_cli.trackers import nvml
 
@@ -84,11 +84,12 @@ def environment_checks() -> tuple[list[tuple[str, str]], list[Check]]:
 def recipe_checks(path: Path) -> list[Check]:
     """Can this recipe run here? Raises RecipeError for an invalid recipe."""
     recipe = load_recipe(path)
+    training = recipe.training
     checks = []
-    device = recipe.training.device
-    problem = device_problem(device)
-    if problem is not None:  # `plan` stops at this; the doctor reports it beside everything else
-        recipe = recipe.model_copy(update={"training": recipe.training.model_copy(update={"device": "auto"})})
+    found = problems(training)
+    if found:  # `plan` stops at these; the doctor reports them beside everything else
+        neutral = {"device": "auto", "precision": "auto", "quantization": "none"}
+        recipe = recipe.model_copy(update={"training": recipe.training.model_copy(update=neutral)})
     plan = make_plan(recipe)  # data readable, model config loadable, budgets fit
     sizes = ", ".join(f"{k} {v:,}" for k, v in plan.splits.sizes().items())
     labels = f"; {len(plan.splits.labels)} labels" if plan.splits.labels else ""
@@ -109,6 +110,7 @@ def recipe_checks(path: Path) -> list[Check]:
         supported = spec.method != "randlora" or hasattr(peft, "RandLoraConfig")
         checks.append(Check(f"method {spec.label}", supported,
                             "supported" if supported else f"peft {peft.__version__} has no RandLoraConfig (need >= 0.16)"))
-    checks.append(Check("training device", problem is None,
-                        problem or f"{device}: " + ("CUDA" if torch.cuda.is_available() and device != "cpu" else "CPU")))
+    checks.append(Check("training device, precision and quantization", not found, "; ".join(found) or
+                        f"{training.device}, {training.precision}, quantization {training.quantization}: "
+                        + ("CUDA" if torch.cuda.is_available() and training.device != "cpu" else "CPU")))
     return checks

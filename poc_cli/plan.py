@@ -17,11 +17,25 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
-from poc_cli.budget import Allocation, allocate, budget_target, reference_allocation, with_spec
+from poc_cli.budget import (
+    Allocation,
+    allocate,
+    budget_target,
+    reference_allocation,
+    with_spec,
+)
 from poc_cli.data import CAP_RULE, SourceFile, Splits, capped, load_splits
+from poc_cli.hardware import pick_device, resolve_precision
 from poc_cli.methods import get_method
-from poc_cli.modelhub import Architecture, by_module, describe, load_config, resolve_model, towers
-from poc_cli.preflight import check_runnable
+from poc_cli.modelhub import (
+    Architecture,
+    by_module,
+    describe,
+    load_config,
+    resolve_model,
+    towers,
+)
+from poc_cli.preflight import check_checkpointing, check_hardware, check_runnable
 from poc_cli.recipe import MethodSpec, Recipe, ReferenceSpec
 from poc_cli.result import Stage
 from poc_cli.search import Choice, Point, fixed_choice, grid, trial_recipe, trial_seed
@@ -49,7 +63,7 @@ class Job:
             "task": recipe["task"],
             "data": recipe["data"],
             "data_sha256": [s.sha256 for s in self.sources],
-            "training": recipe["training"],
+            "training": _identity(recipe["training"]),
             "evaluation": recipe["evaluation"],
             "target_modules": recipe["target_modules"],
             "method": self.method.model_dump(mode="json", exclude={"search"}),  # lr resolved
@@ -62,6 +76,16 @@ class Job:
     def id(self) -> str:
         blob = json.dumps(self.spec, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# Training settings added after stores existed, at the value every job ran with before them: left
+# out of the identity there, so the jobs of an older store keep their ids and are not run again.
+ADDED_LATER = {"precision": "fp32", "gradient_checkpointing": False, "gradient_accumulation_steps": 1,
+               "quantization": "none"}
+
+
+def _identity(training: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in training.items() if k not in ADDED_LATER or ADDED_LATER[k] != v}
 
 
 def _job(recipe: Recipe, index: int, allocation: Allocation, point: Point, seed: int,
@@ -163,13 +187,25 @@ class Plan:
         }
 
 
+def resolved(recipe: Recipe) -> Recipe:
+    """The recipe with `training.precision: auto` replaced by what it means on this machine's device:
+    the jobs' identities and records name the precision they ran at."""
+    training = recipe.training
+    precision = resolve_precision(training.precision, pick_device(training.device))
+    return recipe.model_copy(update={"training": training.model_copy(update={"precision": precision})})
+
+
 def make_plan(recipe: Recipe) -> Plan:
-    """Validate data, model and budget; expand the trials. Every failure is a RecipeError."""
+    """Validate hardware, data, model and budget; expand the trials. Every failure is a RecipeError."""
+    check_hardware(recipe)
+    recipe = resolved(recipe)
     task = recipe.make_task()
     splits = load_splits(recipe.data, task)
     source = resolve_model(recipe.model)
     config = load_config(task, source, splits.labels, field_value=recipe.model)
-    architecture = describe(task.skeleton(config), recipe.target_modules, task)
+    skeleton = task.skeleton(config)
+    check_checkpointing(recipe, skeleton)
+    architecture = describe(skeleton, recipe.target_modules, task)
     notes = tuple(task.inspect(splits, source, config, recipe.training))
     allocations = allocate(recipe, architecture)
     reference = None

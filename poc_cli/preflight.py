@@ -1,20 +1,22 @@
 """What `poc run` would reject only after loading weights or training, checked by the plan first.
 
 Each check needs the data or the model's config, not the weights, so `poc plan` finds in seconds
-what a job would otherwise find after an hour: a length the model cannot embed, a device that
-is not there, a business block about a class the data does not have, a batch larger than the data.
+what a job would otherwise find after an hour: a device, precision or quantization this machine
+cannot do, a length the model cannot embed, a business block about a class the data does not
+have, a batch larger than the data.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import torch
-
 from poc_cli.data import Splits
 from poc_cli.errors import RecipeError, listed
+from poc_cli.hardware import problems
+from poc_cli.methods import get_method
 
 if TYPE_CHECKING:
+    from torch import nn
     from transformers import PretrainedConfig
 
     from poc_cli.recipe import Recipe
@@ -25,9 +27,6 @@ def check_runnable(recipe: Recipe, task: Task, config: PretrainedConfig, splits:
                    trial_splits: Splits | None) -> None:
     """Raise a RecipeError naming the field for the first thing a job would fail on."""
     _length_fits(recipe, task, config)
-    problem = device_problem(recipe.training.device)
-    if problem is not None:
-        raise RecipeError(problem)
     _positive_class_is_a_label(recipe, splits)
     _batch_fits(recipe, splits, trial_splits)
 
@@ -40,13 +39,25 @@ def _length_fits(recipe: Recipe, task: Task, config: PretrainedConfig) -> None:
                           f"({limit} positions); use at most {limit}")
 
 
-def device_problem(device: str) -> str | None:
-    """Why `training.device` cannot be used here, or None; the one check the plan, the doctor and
-    the job itself make."""
-    if device == "cuda" and not torch.cuda.is_available():
-        return ("training.device: 'cuda' asked for, but torch sees no CUDA device here "
-                f"(torch {torch.__version__}); use auto or cpu, or run where a GPU is")
-    return None
+def check_hardware(recipe: Recipe) -> None:
+    """Raise a RecipeError naming the field for a training setting this machine or a method of
+    the recipe cannot do (before any data or model is read)."""
+    quantization = recipe.training.quantization
+    for spec in recipe.methods:  # a contradiction on any machine: said first
+        if quantization != "none" and not get_method(spec.method).FROZEN_BASE:
+            raise RecipeError(f"training.quantization: {quantization} freezes the base model in "
+                              f"{'4' if quantization == 'nf4' else '8'} bits, but method {spec.label!r} trains every "
+                              "weight; remove it from methods or set quantization: none")
+    found = problems(recipe.training)
+    if found:
+        raise RecipeError(found[0])
+
+
+def check_checkpointing(recipe: Recipe, skeleton: nn.Module) -> None:
+    """`training.gradient_checkpointing` needs a model class that can recompute its layers."""
+    if recipe.training.gradient_checkpointing and not getattr(skeleton, "supports_gradient_checkpointing", False):
+        raise RecipeError(f"training.gradient_checkpointing: {type(skeleton).__name__} ({recipe.model}) "
+                          "does not support it; set it to false")
 
 
 def _positive_class_is_a_label(recipe: Recipe, splits: Splits) -> None:

@@ -39,6 +39,7 @@ DEFAULT_GRID: dict[str, dict[str, tuple[float, ...]]] = {
 }
 
 
+DEVICE = re.compile(r"auto|cpu|cuda|cuda:[0-9]{1,3}")
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit
 
 
@@ -259,8 +260,25 @@ class TrainingSpec(Strict):
     weight_decay: Number = Field(default=0.0, ge=0, le=1)
     scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
     max_grad_norm: Annotated[Number, Field(gt=0, le=1e6)] | None = 1.0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # auto: the GPU when there is one; cuda:N the N-th GPU that CUDA_VISIBLE_DEVICES leaves visible.
+    device: str = "auto"
+    # auto: bf16-mixed on a GPU with bf16, fp32 elsewhere; `-mixed` autocasts over fp32 weights,
+    # `bf16` loads the model's weights in bf16 (adapters stay fp32). See poc_cli.hardware.
+    precision: Literal["auto", "fp32", "bf16-mixed", "fp16-mixed", "bf16"] = "auto"
+    # Memory savers: recompute activations in backward; sum the gradients of N batches per optimizer
+    # step (effective batch = batch_size x N; every step counted by the schedule is an optimizer step).
+    gradient_checkpointing: Annotated[bool, Field(strict=True)] = False
+    gradient_accumulation_steps: Annotated[int, Field(strict=True, ge=1, le=4096)] = 1
+    # The frozen base in 4-bit NF4 (QLoRA) or 8-bit, through bitsandbytes on an NVIDIA GPU.
+    quantization: Literal["none", "nf4", "int8"] = "none"
     timeout_minutes: Annotated[Number, Field(gt=0, le=60 * 24 * 31)] | None = None  # at most a month
+
+    @field_validator("device")
+    @classmethod
+    def _a_device(cls, value: str) -> str:
+        if not DEVICE.fullmatch(value):
+            raise ValueError(f"{clip(value, 40)!r} is not a device; use auto, cpu, cuda or cuda:N (N: a GPU index)")
+        return value
 
     @model_validator(mode="after")
     def _one_length(self) -> TrainingSpec:
@@ -272,6 +290,11 @@ class TrainingSpec(Strict):
     def epochs_or_default(self) -> int:
         """Epochs to run when `steps` is not set (1 when neither is)."""
         return self.epochs or 1
+
+    @property
+    def effective_batch_size(self) -> int:
+        """Examples per optimizer step."""
+        return self.batch_size * self.gradient_accumulation_steps
 
 
 class CostSpec(Strict):

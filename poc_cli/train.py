@@ -3,14 +3,15 @@
 A hand-written loop rather than `Trainer`: it is short, and it lets every method run
 under exactly the same optimizer, schedule and clipping, with the gradient check after
 the first step and timing that keeps warm-up steps out of throughput. The task computes
-the loss of a batch, so one loop serves text, image and image-text tasks.
+the loss of a batch, so one loop serves text, image, image-text and language-model tasks;
+the job's `Precision` (autocast, fp16's scaler) and gradient accumulation live in `Step`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from transformers import get_scheduler
 
+from poc_cli.hardware import Precision
 from poc_cli.recipe import TrainingSpec
 from poc_cli.tasks import Task
 
@@ -81,9 +83,16 @@ class TrainResult:
     gradient_check: GradientCheck
 
 
+def optimizer_steps_per_epoch(training: TrainingSpec, batches_per_epoch: int) -> int:
+    """Optimizer steps in one pass over the data: a last, shorter accumulation group is a step too."""
+    return math.ceil(batches_per_epoch / training.gradient_accumulation_steps)
+
+
 def total_steps(training: TrainingSpec, batches_per_epoch: int) -> int:
-    """Optimizer steps the job will take."""
-    return training.steps if training.steps is not None else training.epochs_or_default * batches_per_epoch
+    """Optimizer steps the job will take (`training.steps` counts optimizer steps, not batches)."""
+    if training.steps is not None:
+        return training.steps
+    return training.epochs_or_default * optimizer_steps_per_epoch(training, batches_per_epoch)
 
 
 def _check_gradients(model: nn.Module) -> GradientCheck:
@@ -103,13 +112,15 @@ def _optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.
 
 
 class Update:
-    """The optimizer half of a training step: clip, step, schedule, clear the gradients.
+    """The optimizer half of a training step: unscale (fp16), clip, step, schedule, clear the gradients.
 
     One object so that `train` and `benchmarks/randlora_speed.py` time the same update
-    every method gets, clipping over all of its trainable parameters included.
+    every method gets, clipping over all of its trainable parameters included. The scaler is
+    fp16's; for every other precision it is disabled and each of its calls passes through.
     """
 
-    def __init__(self, model: nn.Module, *, training: TrainingSpec, lr: float, steps: int) -> None:
+    def __init__(self, model: nn.Module, *, training: TrainingSpec, lr: float, steps: int,
+                 scaler: torch.amp.GradScaler | None = None) -> None:
         self.optimizer = _optimizer(model, lr, training.weight_decay)
         self.scheduler = get_scheduler(
             training.scheduler,
@@ -119,13 +130,62 @@ class Update:
         )
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.max_grad_norm = training.max_grad_norm
+        self.scaler = scaler or torch.amp.GradScaler("cpu", enabled=False)
 
     def __call__(self) -> None:
+        self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
         if self.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # skipped by fp16's scaler when a gradient overflowed
+        self.scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+
+
+class Step:
+    """One optimizer step as `poc run` takes it: each of its batches forward under the precision's
+    autocast and backward (its loss weighted by its share of the step, scaled for fp16), then `Update`.
+
+    Weighting each batch's mean loss by what it averages over (`Task.loss_weight`: examples, or
+    the tokens a language model is scored on) makes N accumulated batches give exactly the
+    gradient of one batch of all their examples, a shorter last batch included.
+    `benchmarks/randlora_speed.py` times this same object.
+    """
+
+    def __init__(self, model: nn.Module, *, task: Task, training: TrainingSpec, lr: float, steps: int,
+                 precision: Precision) -> None:
+        self.model, self.task, self.precision = model, task, precision
+        self.update = Update(model, training=training, lr=lr, steps=steps, scaler=precision.scaler())
+        self.gradient_check: GradientCheck | None = None  # taken at the first step, before its update
+
+    def __call__(self, batches: Sequence[dict[str, torch.Tensor]]) -> float:
+        """Take the step; returns its loss (the weighted mean over its batches)."""
+        weights = [self.task.loss_weight(batch) for batch in batches]
+        total = sum(weights)
+        if total <= 0:  # nothing to weight by (no scored token at all): plain mean
+            weights, total = [1] * len(batches), len(batches)
+        value = 0.0
+        for batch, weight in zip(batches, weights):
+            with self.precision.autocast():
+                loss = self.task.loss(self.model, batch) * (weight / total)
+            self.update.scaler.scale(loss).backward()
+            value += float(loss.detach())
+        if self.gradient_check is None:
+            self.gradient_check = _check_gradients(self.model)
+        self.update()
+        return value
+
+
+def _groups(batches: Iterable[dict[str, torch.Tensor]], size: int) -> Iterator[list[dict[str, torch.Tensor]]]:
+    """Consecutive batches, `size` at a time (the last group may be shorter)."""
+    group: list[dict[str, torch.Tensor]] = []
+    for batch in batches:
+        group.append(batch)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def train(
@@ -136,38 +196,35 @@ def train(
     training: TrainingSpec,
     lr: float,
     device: torch.device,
+    precision: Precision | None = None,
     on_step: StepCallback | None = None,
 ) -> TrainResult:
-    """Train `model` in place; returns timings, the loss curve and the gradient check.
+    """Train `model` in place (fp32 unless `precision` says otherwise); returns timings, the loss
+    curve and the gradient check. Every count here is of optimizer steps.
 
     Raises Diverged when the loss diverges (see `diverged`).
     """
     steps = total_steps(training, len(batches))
-    update = Update(model, training=training, lr=lr, steps=steps)
+    step_once = Step(model, task=task, training=training, lr=lr, steps=steps,
+                     precision=precision or Precision("fp32", device.type))
     model.train()
     losses: list[float] = []
-    check: GradientCheck | None = None
     examples = tokens = timed_examples = timed_tokens = 0
     timed_seconds = 0.0
     start = time.perf_counter()
     step = 0
     while step < steps:
-        for batch in batches:
+        for group in _groups(batches, training.gradient_accumulation_steps):
             if step >= steps:
                 break
             t0 = time.perf_counter()
-            batch = {k: v.to(device) for k, v in batch.items()}
-            loss = task.loss(model, batch)
-            loss.backward()
-            if check is None:
-                check = _check_gradients(model)
-            update()
-            value = float(loss.detach())
+            group = [{k: v.to(device) for k, v in batch.items()} for batch in group]
+            value = step_once(group)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             elapsed = time.perf_counter() - t0
-            n_examples = int(batch["labels"].shape[0])
-            n_tokens = task.tokens(batch)
+            n_examples = sum(int(batch["labels"].shape[0]) for batch in group)
+            n_tokens = sum(task.tokens(batch) for batch in group)
             examples += n_examples
             tokens += n_tokens
             if step >= WARMUP_STEPS or steps <= 2 * WARMUP_STEPS:
@@ -181,7 +238,7 @@ def train(
             if on_step is not None:
                 on_step(step, steps, value)
     seconds = time.perf_counter() - start
-    assert check is not None  # at least one step always runs (steps >= 1)
+    assert step_once.gradient_check is not None  # at least one step always runs (steps >= 1)
     return TrainResult(
         steps=step,
         examples=examples,
@@ -190,5 +247,5 @@ def train(
         examples_per_second=timed_examples / timed_seconds if timed_seconds > 0 else None,
         tokens_per_second=timed_tokens / timed_seconds if timed_seconds > 0 and timed_tokens else None,
         loss_curve=losses,
-        gradient_check=check,
+        gradient_check=step_once.gradient_check,
     )

@@ -27,13 +27,13 @@ from transformers import set_seed
 
 from poc_cli.data import load_splits
 from poc_cli.environment import environment
-from poc_cli.errors import PocError
+from poc_cli.hardware import Precision, pick_device, precision_for, weights_options
 from poc_cli.methods import get_method
 from poc_cli.modelhub import describe, fingerprint, load_config, resolve_model
 from poc_cli.paths import is_full, why
 from poc_cli.plan import Job
-from poc_cli.preflight import device_problem
 from poc_cli.result import Record, Stage, Status
+from poc_cli.savers import after_method, before_method
 from poc_cli.store import Store
 from poc_cli.tasks import Task
 from poc_cli.trackers.load import LoadMeter
@@ -66,31 +66,25 @@ def base_record(job: Job, *, attempt: str, status: Status, started_at: str, stor
     )
 
 
-def pick_device(requested: str) -> torch.device:
-    """`auto` takes the GPU when there is one; asking for `cuda` without one is an error."""
-    problem = device_problem(requested)
-    if problem is not None:
-        raise PocError(problem)
-    if requested == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda")
-
-
-def build_model(job: Job, task: Task, labels: tuple[str, ...],
-                device: torch.device) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
-    """The pretrained model with the job's method applied, on `device`, its processor, and the
-    fingerprint of the weights it started from."""
-    recipe = job.recipe
+def build_model(job: Job, task: Task, labels: tuple[str, ...], device: torch.device,
+                precision: Precision) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
+    """The pretrained model with the job's method and memory savers applied, on `device` at
+    `precision`, its processor, and the fingerprint of the weights it started from."""
+    recipe, training = job.recipe, job.recipe.training
     source = resolve_model(recipe.model)
     config = load_config(task, source, labels, field_value=recipe.model)
     processor = task.processor(source, config)
     set_seed(job.seed)  # head initialisation, LoRA's A, dropout and data order follow the seed
-    model = task.load_model(source, config)
+    model = task.load_model(source, config, **weights_options(training, precision, device))
     weights = fingerprint(source, model)
     arch = describe(model, recipe.target_modules, task)
-    model = get_method(job.allocation.method).apply(model, spec=job.method, r=job.allocation.r, arch=arch,
-                                                   seed=job.seed)
-    return model.to(device), processor, weights
+    method = get_method(job.allocation.method)
+    model = before_method(model, training)
+    model = method.apply(model, spec=job.method, r=job.allocation.r, arch=arch, seed=job.seed)
+    model = after_method(model, training, frozen_base=method.FROZEN_BASE)
+    if training.quantization == "none":  # a quantized base was placed on its GPU as it loaded
+        model = model.to(device)
+    return model, processor, weights
 
 
 def _class_counts(splits: Any) -> dict[str, dict[str, int]]:
@@ -136,14 +130,14 @@ def _cuda_peaks(device: torch.device) -> dict[str, float | None]:
 
 
 def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: Any, device: torch.device,
-                 record: Record, emit: Any) -> None:
+                 precision: Precision, record: Record, emit: Any) -> None:
     """Train and record timings, parameters (with the gradient check), throughput and the loss curve."""
     emit(event="phase", phase="train")
     try:
         with Stopwatch() as train_time, LoadMeter() as load:
             result = train(
                 model, train_batches, task=task, training=job.recipe.training, lr=job.method.learning_rate,
-                device=device, on_step=lambda step, total, loss: emit(event="step", step=step, total=total, loss=loss),
+                device=device, precision=precision, on_step=lambda step, total, loss: emit(event="step", step=step, total=total, loss=loss),
             )
     except Diverged as stop:
         record.loss_curve = stop.losses
@@ -167,7 +161,8 @@ def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: An
     record.throughput = {
         "examples_per_s": result.examples_per_second,
         "tokens_per_s": result.tokens_per_second,
-        "steps": result.steps,
+        "steps": result.steps,  # optimizer steps
+        "effective_batch_size": job.recipe.training.effective_batch_size,
         "examples": result.examples,
         "tokens": result.tokens,
         "warmup_steps_excluded": WARMUP_STEPS if result.steps > 2 * WARMUP_STEPS else 0,
@@ -182,6 +177,7 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
     task = recipe.make_task()
     method = get_method(job.allocation.method)
     device = pick_device(training.device)
+    precision = precision_for(training, device)
     if device.type == "cuda":
         # The parent maps this UUID to its NVML handle (NVML and CUDA orders may differ).
         emit(event="device", uuid=str(torch.cuda.get_device_properties(device).uuid))
@@ -197,7 +193,7 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
             "labels": list(splits.labels),
             "class_counts": _class_counts(splits),
         }
-        model, processor, record.model = build_model(job, task, splits.labels, device)
+        model, processor, record.model = build_model(job, task, splits.labels, device, precision)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         if trainable != job.allocation.trainable_parameters:
             raise RuntimeError(
@@ -222,13 +218,14 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
     }
     before = None
     if method.TRAINS:  # the gradient check of the first step adds the effective count
-        before = task.before_training(model, processor, device=device)
-        _train_phase(job, task, model, train_batches, device, record, emit)
+        with precision.autocast():
+            before = task.before_training(model, processor, device=device)
+        _train_phase(job, task, model, train_batches, device, precision, record, emit)
     else:  # nothing is trainable, so nothing can miss a gradient
         record.parameters.update(trainable_effective=trainable, without_gradient=[])
 
     emit(event="phase", phase="evaluate")
-    with Stopwatch() as evaluate:
+    with Stopwatch() as evaluate, precision.autocast():  # evaluated as trained
         for split in ("validation",) if trial else ("test", "validation"):
             if split not in encoded:
                 continue

@@ -290,3 +290,40 @@ def test_real_smollm2_on_banking77_through_compare_and_report(tmp_path: Path) ->
     assert poc("report", "--store", str(store), "--lang", "ja", "--output", str(out)).returncode == 0
     assert "完全一致率" in out.read_text(encoding="utf-8")
     assert poc("compare", "--store", str(store)).returncode == 0
+
+
+def test_accumulation_weighs_batches_by_their_scored_tokens(decoders: dict[str, Path], lm_data: dict[str, Path]) -> None:
+    """Two batches scored on 5 and 12 response tokens accumulate to the gradient of the one batch of
+    both: each batch's mean loss weighs by its tokens, not by a half each."""
+    from poc_cli.hardware import Precision
+    from poc_cli.train import Step
+
+    task, splits, config, tokenizer = setup(decoders["llama"], lm_data)
+    batch = next(iter(task.loader(task.encode(splits.train, tokenizer, (), TrainingSpec(max_length=64)), tokenizer,
+                                  batch_size=6, shuffle=False, seed=0)))
+    labels = batch["labels"].clone()
+    labels[:2] = IGNORE  # the first part keeps one scored token per example...
+    for row in range(2):
+        last = int((batch["labels"][row] != IGNORE).nonzero().max())
+        labels[row, last] = batch["labels"][row, last]
+    batch["labels"] = labels
+    parts = [{k: v[:2] for k, v in batch.items()}, {k: v[2:] for k, v in batch.items()}]
+    weights = [task.loss_weight(p) for p in parts]
+    assert weights[0] == 2 and weights[1] > 2 * weights[0]  # ... so equal weights would be wrong
+    grads = []
+    for batches in ([batch], parts):
+        torch.manual_seed(0)
+        model = task.load_model(str(decoders["llama"]), config).eval()
+        model = get_method("lora").apply(model, spec=SPECS["lora"][0], r=2, arch=describe(model, None, task), seed=0)
+        with torch.no_grad():  # B starts at zero: give LoRA's A a gradient too
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.1)
+        step = Step(model, task=task, training=TrainingSpec(max_grad_norm=None), lr=1e-3, steps=5,
+                    precision=Precision("fp32", "cpu"))
+        seen: list[torch.Tensor] = []
+        step.update.optimizer.register_step_pre_hook(lambda *_: seen.extend(p.grad.clone() for p in step.update.params))
+        step(batches)
+        grads.append(seen)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

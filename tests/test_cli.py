@@ -31,7 +31,8 @@ def test_plan_table_and_json(tiny_recipe: Path) -> None:
     table = runner.invoke(app, ["plan", str(tiny_recipe)], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     for fragment in ("lora", "randlora", "full", "reference", "+ head (classifier)", "3 jobs",
-                     "estimated duration on cpu", "measured per training step"):
+                     "estimated duration on cpu", "Sizing: cpu at fp32", "host RSS of the warm-up process",
+                     "training: fp32 on auto, batch 16, gradient checkpointing off, quantization none"):
         assert fragment in table.output
     result = runner.invoke(app, ["plan", str(tiny_recipe), "--json"])
     assert result.exit_code == 0
@@ -45,7 +46,31 @@ def test_plan_table_and_json(tiny_recipe: Path) -> None:
     estimate = plan["estimate"]
     assert set(estimate["methods"]) == {"lora", "randlora", "full"}
     assert all(m["step_s"] > 0 and m["setup_s"] > 0 for m in estimate["methods"].values())
+    # Each method's peak: at least the interpreter with torch loaded, at most the machine.
+    assert all(200 < m["peak_memory_mib"] < estimate["capacity_mib"] for m in estimate["methods"].values())
+    assert estimate["precision"] == "fp32" and estimate["too_large"] == []
     assert estimate["trials_s"] == 0 and estimate["total_s"] == estimate["runs_s"] > 3 * estimate["startup_s"]
+
+
+def test_new_training_settings_keep_old_job_ids_at_their_old_values(tiny_recipe: Path, tmp_path: Path) -> None:
+    """Stores from before precision and the memory savers existed keep their results: the settings at
+    the values every job ran with then leave the id unchanged; any other value changes it."""
+    import yaml
+
+    def run_ids(training: dict) -> list[str]:
+        recipe = yaml.safe_load(tiny_recipe.read_text())
+        recipe["training"].update(training)
+        path = tmp_path / "r.yaml"
+        path.write_text(yaml.safe_dump(recipe))
+        result = runner.invoke(app, ["plan", str(path), "--json", "--no-estimate"])
+        assert result.exit_code == 0, result.output
+        return [j["id"] for j in json.loads(result.stdout)["runs"]]
+
+    old = run_ids({})  # precision auto is fp32 on this CPU
+    assert run_ids({"precision": "fp32", "gradient_checkpointing": False, "gradient_accumulation_steps": 1,
+                    "quantization": "none"}) == old
+    for changed in ({"precision": "bf16-mixed"}, {"gradient_accumulation_steps": 2}, {"gradient_checkpointing": True}):
+        assert set(run_ids(changed)).isdisjoint(old), changed
 
 
 def test_job_ids_are_stable_and_independent_of_other_methods(tiny_recipe: Path, tmp_path: Path) -> None:

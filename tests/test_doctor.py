@@ -43,13 +43,21 @@ def test_doctor_recipe_ok(tiny_recipe: Path) -> None:
     assert "model loadable" in result.output and "train 96, test 40" in result.output
 
 
-def test_doctor_recipe_that_cannot_run_here(tmp_path: Path, tiny_model_dir: Path, tiny_data: dict) -> None:
+@pytest.mark.parametrize(("setting", "says"), [
+    ({"device": "cuda"}, "training.device: 'cuda'"),
+    ({"device": "cuda:1"}, "training.device: 'cuda:1'"),
+    ({"quantization": "nf4"}, "training.quantization: nf4 needs an NVIDIA GPU"),
+    ({"precision": "fp16-mixed"}, "training.precision: fp16-mixed needs a CUDA GPU"),
+])
+def test_doctor_recipe_that_cannot_run_here(tmp_path: Path, tiny_model_dir: Path, tiny_data: dict,
+                                            setting: dict, says: str) -> None:
     if torch.cuda.is_available():
         pytest.skip("needs a machine without CUDA")
-    path = write_recipe(tmp_path / "r.yaml", recipe_dict(tiny_model_dir, tiny_data, training={"device": "cuda", "max_length": 16}))
+    path = write_recipe(tmp_path / "r.yaml", recipe_dict(tiny_model_dir, tiny_data, training={**setting, "max_length": 16}))
     result = runner.invoke(app, ["doctor", str(path)], env=WIDE)
-    assert result.exit_code == 1
-    assert "the recipe cannot run here" in result.stderr and "torch sees no CUDA device" in result.stderr
+    assert result.exit_code == 2
+    assert "the recipe cannot run here" in result.stderr and says in result.stderr
+    assert "data readable" in result.output  # the other checks still ran
 
 
 def test_doctor_invalid_recipe_exits_2(tmp_path: Path, tiny_model_dir: Path, tiny_data: dict) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -212,3 +213,25 @@ def test_the_job_dies_with_its_parent(tmp_path: Path, slow_recipe: Path) -> None
     rerun = poc("run", str(slow_recipe), "--store", str(store))
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert {r["status"] for r in records(store).values()} == {"ok"}
+
+
+def test_bf16_mixed_with_memory_savers_runs_every_method(tmp_path: Path, tiny_model_dir: Path,
+                                                         tiny_data: dict[str, Path]) -> None:
+    """The issue's "done when": all three methods at bf16-mixed on CPU, here with accumulation and
+    checkpointing on as well, recorded as such."""
+    training = {"epochs": 2, "batch_size": 16, "max_length": 16, "precision": "bf16-mixed",
+                "gradient_accumulation_steps": 2, "gradient_checkpointing": True}
+    recipe = write_recipe(tmp_path / "r.yaml", recipe_dict(tiny_model_dir, tiny_data, training=training))
+    store = tmp_path / "store"
+    proc = poc("run", str(recipe), "--store", str(store))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stored = records(store)
+    assert set(stored) == {"lora", "randlora", "full"}
+    for rec in stored.values():
+        assert rec["status"] == "ok", rec["error"]
+        assert rec["job"]["training"]["precision"] == "bf16-mixed"  # in the job's identity
+        assert rec["job"]["recipe"]["training"]["gradient_checkpointing"] is True
+        assert rec["throughput"]["effective_batch_size"] == 32
+        assert rec["throughput"]["steps"] == len(rec["loss_curve"]) == 2 * 3  # 6 batches, 2 per step
+        assert all(math.isfinite(v) for v in rec["loss_curve"])
+        assert rec["parameters"]["trainable_effective"] == rec["parameters"]["trainable_counted"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -23,13 +24,13 @@ LR = {"lora": 1e-2, "randlora": 1e-2, "full": 3e-3}
 TASK = TextClassification(DataSpec(train="unused", test_fraction=0.5))
 
 
-def build(tiny_model_dir: Path, tiny_data: dict[str, Path], method: str):  # noqa: ANN201
+def build(tiny_model_dir: Path, tiny_data: dict[str, Path], method: str, **weights: Any):  # noqa: ANN201
     spec = DataSpec(train=str(tiny_data["train"]), test=str(tiny_data["test"]))
     splits = load_splits(spec, TASK)
     config = load_config(TASK, str(tiny_model_dir), splits.labels, field_value="tiny")
     tokenizer = TASK.processor(str(tiny_model_dir), config)
     set_seed(0)
-    model = TASK.load_model(str(tiny_model_dir), config)
+    model = TASK.load_model(str(tiny_model_dir), config, **weights)
     arch = describe(model, None, TASK)
     method_spec, r = SPECS[method]
     model = get_method(method).apply(model, spec=method_spec, r=r, arch=arch, seed=0)

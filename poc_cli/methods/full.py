@@ -9,6 +9,7 @@ from poc_cli.recipe import FullSpec
 
 FITTED = False  # the reference the budget is a fraction of, not fitted to it
 TRAINS = True
+FROZEN_BASE = False  # trains every weight, so the base cannot be quantized
 SAVES = "model"
 
 

@@ -9,6 +9,7 @@ from poc_cli.recipe import LoraSpec
 
 FITTED = True
 TRAINS = True
+FROZEN_BASE = True  # trains adapters beside frozen weights: the base may be quantized (QLoRA)
 SAVES = "adapter"
 
 

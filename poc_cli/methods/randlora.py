@@ -17,6 +17,7 @@ from poc_cli.recipe import RandLoraSpec
 
 FITTED = True
 TRAINS = True
+FROZEN_BASE = True  # as LoRA: QRandLoRA on a 4- or 8-bit base
 SAVES = "adapter"
 
 

@@ -14,6 +14,7 @@ from poc_cli.recipe import ReferenceSpec
 
 FITTED = False
 TRAINS = False
+FROZEN_BASE = True  # trains nothing
 SAVES = None
 
 

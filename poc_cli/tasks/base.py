@@ -110,8 +110,9 @@ class Task(ABC):
         """The model with the right shapes and no weights (meta device): for counting only."""
 
     @abstractmethod
-    def load_model(self, source: str, config: PretrainedConfig) -> nn.Module:
-        """The pretrained model (a new head initialised from torch's RNG: seed first)."""
+    def load_model(self, source: str, config: PretrainedConfig, **weights: Any) -> nn.Module:
+        """The pretrained model (a new head initialised from torch's RNG: seed first); `weights` are
+        `from_pretrained`'s dtype or quantization options (`hardware.weights_options`)."""
 
     @abstractmethod
     def processor(self, source: str, config: PretrainedConfig) -> Any:
@@ -174,6 +175,11 @@ class Task(ABC):
         predictions; None where the task's reference is a model of its own (e.g. untuned)."""
         del predictions, labels
         return None
+
+    def loss_weight(self, batch: dict[str, torch.Tensor]) -> int:
+        """How many terms the batch's mean loss averages over (its examples), so that accumulated
+        batches of unequal size weigh as one large batch would."""
+        return int(batch["labels"].shape[0])
 
     def tokens(self, batch: dict[str, torch.Tensor]) -> int:
         """Text tokens in a batch, for tokens/s (0 where the input is not text)."""
@@ -270,8 +276,8 @@ class HeadClassification(ClassificationTask):
         with torch.device("meta"):
             return self.auto_model.from_config(config)
 
-    def load_model(self, source: str, config: PretrainedConfig) -> nn.Module:
-        return self.auto_model.from_pretrained(source, config=config, **self.load_kwargs)
+    def load_model(self, source: str, config: PretrainedConfig, **weights: Any) -> nn.Module:
+        return self.auto_model.from_pretrained(source, config=config, **self.load_kwargs, **weights)
 
     def head_modules(self, model: nn.Module) -> tuple[str, ...]:
         return top_level_heads(model)

@@ -156,8 +156,8 @@ class CausalLM(Task):
         with torch.device("meta"):
             return AutoModelForCausalLM.from_config(config)
 
-    def load_model(self, source: str, config: PretrainedConfig) -> nn.Module:
-        return AutoModelForCausalLM.from_pretrained(source, config=config)
+    def load_model(self, source: str, config: PretrainedConfig, **weights: Any) -> nn.Module:
+        return AutoModelForCausalLM.from_pretrained(source, config=config, **weights)
 
     def processor(self, source: str, config: PretrainedConfig) -> Any:
         del config
@@ -245,6 +245,10 @@ class CausalLM(Task):
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                      labels=batch["labels"]).loss
+
+    def loss_weight(self, batch: dict[str, torch.Tensor]) -> int:
+        """The response tokens the loss is the mean over (labels shifted by one, -100 left out)."""
+        return int((batch["labels"][:, 1:] != IGNORE).sum())
 
     def tokens(self, batch: dict[str, torch.Tensor]) -> int:
         return int(batch["attention_mask"].sum())

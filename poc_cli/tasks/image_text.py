@@ -90,8 +90,8 @@ class ImageText(ImageInputs, ClassificationTask):
         with torch.device("meta"):
             return self._check(AutoModel.from_config(config))
 
-    def load_model(self, source: str, config: PretrainedConfig) -> nn.Module:
-        return self._check(AutoModel.from_pretrained(source, config=config))
+    def load_model(self, source: str, config: PretrainedConfig, **weights: Any) -> nn.Module:
+        return self._check(AutoModel.from_pretrained(source, config=config, **weights))
 
     def processor(self, source: str, config: PretrainedConfig) -> Processors:
         from transformers import AutoImageProcessor  # 1.6 s to import: only where images are processed

@@ -1,0 +1,156 @@
+"""Where a job runs and at what numeric precision: one resolution shared by plan, doctor, job and benchmarks.
+
+A PoC's memory and time figures are only worth what they would be in production, and on an
+H100/H200 nobody fine-tunes in fp32: `training.precision` says how the job computes, and
+`Precision` is the one small object (nanoGPT's precision context) that training, evaluation,
+the plan's warm-up and `benchmarks/randlora_speed.py` all use, so each of them runs exactly
+what `poc run` runs. In fp32 every part of it is a no-op.
+
+What the recipe asks for is checked here against what this machine has (`problems`), so the
+plan and the doctor refuse, in seconds and naming the field, a job that would fail after loading.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+
+if TYPE_CHECKING:
+    from poc_cli.recipe import TrainingSpec
+
+Resolved = Literal["fp32", "bf16-mixed", "fp16-mixed", "bf16"]
+AUTOCAST: dict[str, torch.dtype] = {"bf16-mixed": torch.bfloat16, "fp16-mixed": torch.float16}
+GPU_EXTRA = "pip install 'poc-cli[gpu]'"
+
+
+def _cuda_index(device: str) -> int | None:
+    return int(device.split(":", 1)[1]) if device.startswith("cuda:") else None
+
+
+def device_problem(device: str) -> str | None:
+    """Why `training.device` cannot be used here, or None."""
+    if not device.startswith("cuda"):
+        return None
+    if not torch.cuda.is_available():
+        return (f"training.device: {device!r} asked for, but torch sees no CUDA device here "
+                f"(torch {torch.__version__}); use auto or cpu, or run where a GPU is")
+    index, count = _cuda_index(device), torch.cuda.device_count()
+    if index is not None and index >= count:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        return (f"training.device: {device!r} asked for, but torch sees {count} CUDA device(s) (cuda:0 to "
+                f"cuda:{count - 1}" + (f"; CUDA_VISIBLE_DEVICES={visible}" if visible is not None else "") + ")")
+    return None
+
+
+def pick_device(requested: str) -> torch.device:
+    """`auto` takes the GPU when there is one; a device that is not here is a ValueError (the plan
+    reports it first, as a recipe error)."""
+    problem = device_problem(requested)
+    if problem is not None:
+        raise ValueError(problem)
+    if requested == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device(requested if requested.startswith("cuda:") else "cuda")
+
+
+def _bf16_supported(device: torch.device) -> bool:
+    return device.type == "cpu" or torch.cuda.is_bf16_supported()
+
+
+def resolve_precision(requested: str, device: torch.device) -> Resolved:
+    """`auto`: bf16-mixed on a GPU that supports bf16, fp32 elsewhere (CPU autocast is slower than fp32)."""
+    if requested != "auto":
+        return requested  # type: ignore[return-value]  # the recipe's Literal leaves only resolved names
+    return "bf16-mixed" if device.type == "cuda" and _bf16_supported(device) else "fp32"
+
+
+def precision_problem(requested: str, device: torch.device) -> str | None:
+    """Why `training.precision` cannot run on `device`, or None."""
+    if requested == "fp16-mixed" and device.type != "cuda":
+        return ("training.precision: fp16-mixed needs a CUDA GPU (its gradient scaler guards fp16's small range, "
+                "which CPUs do not compute in); on CPU use bf16-mixed or fp32")
+    if requested in ("bf16", "bf16-mixed") and not _bf16_supported(device):
+        return (f"training.precision: {requested} needs a GPU with bf16 (Ampere or newer); "
+                f"{torch.cuda.get_device_name(device)} has none: use fp16-mixed or fp32")
+    return None
+
+
+def quantization_problem(quantization: str, device: torch.device) -> str | None:
+    """Why `training.quantization` cannot be used on `device`, or None: bitsandbytes' 4- and 8-bit
+    layers need an NVIDIA GPU and the `gpu` extra."""
+    if quantization == "none":
+        return None
+    if device.type != "cuda":
+        return (f"training.quantization: {quantization} needs an NVIDIA GPU (bitsandbytes' CUDA kernels) and "
+                "torch sees none for this job; use quantization: none here")
+    if find_spec("bitsandbytes") is None:
+        return f"training.quantization: {quantization} needs bitsandbytes, which is not installed: {GPU_EXTRA}"
+    return None
+
+
+def problems(training: TrainingSpec) -> list[str]:
+    """Everything in `training` this machine cannot do, each a line naming its field."""
+    problem = device_problem(training.device)
+    if problem is not None:
+        return [problem]
+    device = pick_device(training.device)
+    found = [precision_problem(training.precision, device), quantization_problem(training.quantization, device)]
+    return [p for p in found if p is not None]
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How a job computes: autocast for the `-mixed` settings (fp16 with a gradient scaler), the
+    model's own weights in bf16 for `bf16` (peft keeps adapter weights in fp32)."""
+
+    name: Resolved
+    device_type: str
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return AUTOCAST.get(self.name)
+
+    @property
+    def weights_dtype(self) -> torch.dtype:
+        """The dtype the pretrained weights are loaded in."""
+        return torch.bfloat16 if self.name == "bf16" else torch.float32
+
+    def autocast(self) -> AbstractContextManager[object]:
+        """Around every forward pass (training and evaluation); nothing in fp32 and bf16."""
+        dtype = self.autocast_dtype
+        return nullcontext() if dtype is None else torch.autocast(self.device_type, dtype=dtype)
+
+    def scaler(self) -> torch.amp.GradScaler:
+        """fp16's loss scaler; disabled (every call a pass-through) for the others."""
+        return torch.amp.GradScaler(self.device_type, enabled=self.name == "fp16-mixed")
+
+
+def precision_for(training: TrainingSpec, device: torch.device) -> Precision:
+    """The job's precision on `device`; a precision the device cannot do is a ValueError."""
+    problem = precision_problem(training.precision, device)
+    if problem is not None:
+        raise ValueError(problem)
+    return Precision(resolve_precision(training.precision, device), device.type)
+
+
+def weights_options(training: TrainingSpec, precision: Precision, device: torch.device) -> dict[str, Any]:
+    """`from_pretrained` keyword arguments for the pretrained weights: their dtype (`bf16`), or
+    bitsandbytes' quantization of the frozen base, placed on the job's GPU."""
+    if training.quantization == "none":
+        return {} if precision.weights_dtype == torch.float32 else {"dtype": precision.weights_dtype}
+    from transformers import (
+        BitsAndBytesConfig,  # only with the gpu extra installed (checked by `problems`)
+    )
+
+    if training.quantization == "nf4":  # QLoRA's setting: NF4, double quantization, bf16 compute
+        config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                    bnb_4bit_compute_dtype=torch.bfloat16)
+    else:
+        config = BitsAndBytesConfig(load_in_8bit=True)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return {"quantization_config": config, "device_map": {"": index}}
