@@ -6,13 +6,15 @@ interleaved round-robin, in an order rotated every round, so that machine noise 
 contender alike; the median is reported, and each ratio is the median of the per-round
 ratios (paired: both contenders ran in the same round), with their quartiles beside it.
 Each step is poc's own training step: forward, backward and the `Update` that `poc run`
-applies (clipping over all trainable parameters, AdamW, schedule). Peak memory: on CUDA
+applies: `poc_cli.train.Step` at the recipe precision `--dtype` names (the forward under its
+autocast, fp16's scaler, clipping over all trainable parameters, AdamW, schedule), with the
+model's weights in bf16 for `--dtype bf16` as `poc run` loads them. Peak memory: on CUDA
 torch's max_memory_allocated per contender; on CPU the peak RSS above the level before the
 contender's steps (sampled every 1 ms, with freed heap returned to the OS in between).
 
     python benchmarks/randlora_speed.py                     # 8x64, 32x128, 64x256
     python benchmarks/randlora_speed.py --sizes 32x128 --steps 15
-    python benchmarks/randlora_speed.py --sizes 8x64 --steps 5 --dtype bf16
+    python benchmarks/randlora_speed.py --sizes 8x64 --steps 5 --dtype bf16-mixed
 
 Targets (issue 5) at 32x128 on CPU: poc RandLoRA step time <= 0.65x peft's and <= 1.0x
 full fine-tuning's; peak memory <= peft's; and never slower than peft's at any size.
@@ -33,24 +35,28 @@ import psutil
 import torch
 from torch import nn
 
+from poc_cli.hardware import Precision, precision_for, weights_options
 from poc_cli.methods import get_method
 from poc_cli.modelhub import Architecture, describe, load_config, resolve_model
 from poc_cli.recipe import DataSpec, FullSpec, LoraSpec, RandLoraSpec, TrainingSpec
 from poc_cli.tasks.text_classification import TextClassification
-from poc_cli.train import Update
+from poc_cli.train import Step
 
 warnings.filterwarnings("ignore")
 CONTENDERS = ("lora", "randlora-peft", "randlora-poc", "full")
 
 
-def load_minilm() -> tuple[nn.Module, Architecture]:
-    """The packaged MiniLM with an 8-class head (seeded), and its targetable layers."""
+TASK = TextClassification(DataSpec(train="unused", test_fraction=0.5))
+
+
+def load_minilm(precision: Precision, device: torch.device) -> tuple[nn.Module, Architecture]:
+    """The packaged MiniLM with an 8-class head (seeded), its weights loaded as `poc run` loads them
+    at this precision, and its targetable layers."""
     source = resolve_model("builtin:all-MiniLM-L6-v2")
-    task = TextClassification(DataSpec(train="unused", test_fraction=0.5))
-    config = load_config(task, source, tuple(str(i) for i in range(8)), field_value="builtin")
+    config = load_config(TASK, source, tuple(str(i) for i in range(8)), field_value="builtin")
     torch.manual_seed(0)
-    model = task.load_model(source, config)
-    return model, describe(model, None, task)
+    model = TASK.load_model(source, config, **weights_options(TrainingSpec(precision=precision.name), precision, device))
+    return model, describe(model, None, TASK)
 
 
 def randlora_rank(arch: Architecture) -> int:
@@ -58,8 +64,8 @@ def randlora_rank(arch: Architecture) -> int:
     return get_method("randlora").fit(arch, get_method("lora").count(arch, 8))
 
 
-def build(name: str, device: torch.device, dtype: torch.dtype) -> nn.Module:
-    model, arch = load_minilm()
+def build(name: str, device: torch.device, precision: Precision) -> nn.Module:
+    model, arch = load_minilm(precision, device)
     if name == "lora":
         model = get_method("lora").apply(model, spec=LoraSpec(method="lora"), r=8, arch=arch, seed=0)
     elif name.startswith("randlora"):
@@ -67,7 +73,7 @@ def build(name: str, device: torch.device, dtype: torch.dtype) -> nn.Module:
         model = get_method("randlora").apply(model, spec=spec, r=randlora_rank(arch), arch=arch, seed=0)
     else:
         model = get_method("full").apply(model, spec=FullSpec(method="full"), r=None, arch=arch, seed=0)
-    return model.to(device=device, dtype=dtype).train()
+    return model.to(device=device).train()
 
 
 def rotated(names: tuple[str, ...], round_: int) -> tuple[str, ...]:
@@ -78,17 +84,16 @@ def rotated(names: tuple[str, ...], round_: int) -> tuple[str, ...]:
     return names[shift:] + names[:shift]
 
 
-def make_step(model: nn.Module, batch: int, seq: int, device: torch.device) -> Callable[[], None]:
-    update = Update(model, training=TrainingSpec(), lr=1e-5, steps=100_000)
+def make_step(model: nn.Module, batch: int, seq: int, device: torch.device,
+              precision: Precision) -> Callable[[], None]:
+    train_step = Step(model, task=TASK, training=TrainingSpec(), lr=1e-5, steps=100_000, precision=precision)
     generator = torch.Generator().manual_seed(1)
     ids = torch.randint(1000, 20000, (batch, seq), generator=generator).to(device)
-    labels = torch.randint(0, 8, (batch,), generator=generator).to(device)
-    mask = torch.ones_like(ids)
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+              "labels": torch.randint(0, 8, (batch,), generator=generator).to(device)}
 
     def step() -> None:
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        update()
+        train_step([inputs])
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
@@ -144,17 +149,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="8x64,32x128,64x256", help="batch x sequence, comma separated")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per contender (after 1 warm-up)")
-    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--dtype", choices=["fp32", "bf16-mixed", "fp16-mixed", "bf16"], default="fp32",
+                        help="a recipe's training.precision")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
-    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    precision = precision_for(TrainingSpec(precision=args.dtype), device)
     print(f"device {device}, dtype {args.dtype}, torch threads {torch.get_num_threads()}, "
           f"{args.steps} timed steps after 1 warm-up; median step time, peak memory of two steps")
-    models = {name: build(name, device, dtype) for name in CONTENDERS}
+    models = {name: build(name, device, precision) for name in CONTENDERS}
     for size in args.sizes.split(","):
         batch, seq = (int(v) for v in size.lower().split("x"))
-        steps = {name: make_step(model, batch, seq, device) for name, model in models.items()}
+        steps = {name: make_step(model, batch, seq, device, precision) for name, model in models.items()}
         times: dict[str, list[float]] = {name: [] for name in CONTENDERS}
         for name in CONTENDERS:  # warm-up: allocator growth, lazy init
             steps[name]()

@@ -156,3 +156,19 @@ def test_cuda_n_follows_what_torch_sees(monkeypatch: pytest.MonkeyPatch) -> None
     problem = device_problem("cuda:2") or ""
     assert "torch sees 2 CUDA device(s) (cuda:0 to cuda:1; CUDA_VISIBLE_DEVICES=3,5)" in problem
     assert pick_device("cuda") == torch.device("cuda") and pick_device("cpu") == CPU
+
+
+def test_weights_options_as_from_pretrained_takes_them() -> None:
+    """What the job passes to `from_pretrained`: nothing in fp32, the dtype in bf16, and QLoRA's
+    settings (NF4, double quantization, bf16 compute) placed on the job's GPU."""
+    from poc_cli.hardware import weights_options
+
+    assert weights_options(TrainingSpec(), Precision("fp32", "cpu"), CPU) == {}
+    assert weights_options(TrainingSpec(precision="bf16"), Precision("bf16", "cpu"), CPU) == {"dtype": torch.bfloat16}
+    gpu = torch.device("cuda:1")
+    nf4 = weights_options(TrainingSpec(quantization="nf4"), Precision("bf16-mixed", "cuda"), gpu)
+    config = nf4["quantization_config"]
+    assert config.load_in_4bit and config.bnb_4bit_quant_type == "nf4" and config.bnb_4bit_use_double_quant
+    assert config.bnb_4bit_compute_dtype == torch.bfloat16 and nf4["device_map"] == {"": 1}
+    int8 = weights_options(TrainingSpec(quantization="int8"), Precision("bf16-mixed", "cuda"), gpu)
+    assert int8["quantization_config"].load_in_8bit and not int8["quantization_config"].load_in_4bit

@@ -235,3 +235,9 @@ def test_bf16_mixed_with_memory_savers_runs_every_method(tmp_path: Path, tiny_mo
         assert rec["throughput"]["steps"] == len(rec["loss_curve"]) == 2 * 3  # 6 batches, 2 per step
         assert all(math.isfinite(v) for v in rec["loss_curve"])
         assert rec["parameters"]["trainable_effective"] == rec["parameters"]["trainable_counted"]
+    report = tmp_path / "report.html"
+    made = poc("report", "--store", str(store), "--format", "html", "--output", str(report))
+    assert made.returncode == 0, made.stderr
+    html = report.read_text(encoding="utf-8")
+    assert ("Precision bf16-mixed; gradient checkpointing on; 2 batches accumulated per optimizer step "
+            "(effective batch 32); base weights not quantized.") in html

@@ -212,6 +212,15 @@ TEXT: dict[str, dict[str, str]] = {
         "training_text": "{length}, batch size {batch}, max_length {max_length}, warmup {warmup} of the steps, {scheduler} "
                          "schedule, weight decay {decay}, gradient clipping at {clip}, device {device}; learning rates: "
                          "{lrs}.",
+        "compute_text": " Precision {precision}; gradient checkpointing {checkpointing}; {accumulation}; base weights "
+                        "{quantization}.",
+        "accumulation_one": "one batch per optimizer step",
+        "accumulation_n": "{n} batches accumulated per optimizer step (effective batch {effective})",
+        "switch_on": "on",
+        "switch_off": "off",
+        "quant_none": "not quantized",
+        "quant_nf4": "4-bit NF4 (frozen)",
+        "quant_int8": "8-bit (frozen)",
         "params_text": "{method}: adapter {adapter}, head {head}, trainable {trainable} of {total}",
         "params_text_all": "{method}: trainable {trainable} of {total} (every parameter)",
         "budget_text": "Each PEFT method's setting was chosen so that its count of trainable adapter parameters, "
@@ -440,6 +449,15 @@ TEXT: dict[str, dict[str, str]] = {
         "training_text": "{length}、バッチサイズ {batch}、max_length {max_length}、ウォームアップはステップの {warmup}、"
                          "学習率スケジュール {scheduler}、weight decay {decay}、勾配クリッピング {clip}、デバイス "
                          "{device}。学習率：{lrs}。",
+        "compute_text": "数値精度 {precision}、勾配チェックポイント {checkpointing}、{accumulation}、ベースモデルの重み "
+                        "{quantization}。",
+        "accumulation_one": "1 ステップにつき 1 バッチ",
+        "accumulation_n": "{n} バッチの勾配を累積して 1 ステップ（実効バッチ {effective}）",
+        "switch_on": "あり",
+        "switch_off": "なし",
+        "quant_none": "量子化なし",
+        "quant_nf4": "4 ビット NF4（凍結）",
+        "quant_int8": "8 ビット（凍結）",
         "params_text": "{method}：アダプタ {adapter}、ヘッド {head}、学習対象 {trainable}（全 {total} 中）",
         "params_text_all": "{method}：学習対象 {trainable}（全 {total} 中、全パラメータ）",
         "budget_text": "各 PEFT 手法の設定は、peft が数えるのと同じ方法で数えた学習パラメータ数が予算 {budget} に"

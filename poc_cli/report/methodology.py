@@ -83,6 +83,18 @@ def _training(i: Inputs) -> str:
                 device=training.get("device"), lrs=lrs)
 
 
+def _compute(i: Inputs) -> str:
+    """Precision and memory savers, from the full training settings the job ran with (a record from
+    before these settings existed ran in fp32, one batch per step, nothing recomputed or quantized)."""
+    training: dict[str, Any] = (i.any_run.get("job", {}).get("recipe") or {}).get("training", {})
+    n = training.get("gradient_accumulation_steps", 1)
+    accumulation = (text(i.lang, "accumulation_one") if n == 1 else
+                    text(i.lang, "accumulation_n", n=n, effective=n * (training.get("batch_size") or 0)))
+    return text(i.lang, "compute_text", precision=training.get("precision", "fp32"), accumulation=accumulation,
+                checkpointing=text(i.lang, "switch_on" if training.get("gradient_checkpointing") else "switch_off"),
+                quantization=text(i.lang, f"quant_{training.get('quantization', 'none')}"))
+
+
 def _scheduler(i: Inputs, name: str | None) -> str:
     key = f"sched_{name}"
     return text(i.lang, key) if key in TEXT[i.lang] else str(name)
@@ -137,7 +149,7 @@ def methodology(i: Inputs) -> list[tuple[str, str]]:
         (text(lang, "m_data"), _data_files(i)),
         (text(lang, "m_splits"), _splits(i)),
         (text(lang, "m_fitting"), _fitting(i)),
-        (text(lang, "m_training"), _training(i)),
+        (text(lang, "m_training"), _training(i) + _compute(i)),
         (text(lang, "m_seeds"), text(lang, "seeds_text", seeds=", ".join(map(str, sorted({r["seed"] for r in i.records}))))),
         (text(lang, "m_budget"), text(lang, "budget_text_no_head" if params.get("head") == 0 else "budget_text",
                                       budget=f"{params.get('budget', 0):,}", head=f"{params.get('head', 0):,}")),
