@@ -150,6 +150,7 @@ class Plan:
                 "labels": list(self.splits.labels),
                 "sources": [asdict(s) for s in self.splits.sources],
             },
+            "training": self.recipe.training.model_dump(mode="json"),  # precision resolved (auto: what it means here)
             "budget_parameters": self.budget,
             "tolerance": self.recipe.budget.tolerance,
             "head": {"modules": list(self.architecture.head_modules), "parameters": self.architecture.head_parameters},

@@ -48,7 +48,7 @@ def test_plan_table_and_json(tiny_recipe: Path) -> None:
     assert all(m["step_s"] > 0 and m["setup_s"] > 0 for m in estimate["methods"].values())
     # Each method's peak: at least the interpreter with torch loaded, at most the machine.
     assert all(200 < m["peak_memory_mib"] < estimate["capacity_mib"] for m in estimate["methods"].values())
-    assert estimate["precision"] == "fp32" and estimate["too_large"] == []
+    assert estimate["precision"] == plan["training"]["precision"] == "fp32" and estimate["too_large"] == []
     assert estimate["trials_s"] == 0 and estimate["total_s"] == estimate["runs_s"] > 3 * estimate["startup_s"]
 
 

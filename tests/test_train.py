@@ -102,3 +102,25 @@ def test_update_clips_over_all_trainable_parameters_then_clears(max_grad_norm: f
     assert seen[0] <= 0.5 + 1e-6 if max_grad_norm else seen[0] > 0.5
     assert all(p.grad is None for p in update.params)
     assert all(not torch.equal(p, b) for p, b in zip(update.params, before))
+
+
+def test_fp16_scaler_is_unscaled_before_clipping() -> None:
+    """fp16's scaler multiplies the loss by 2^k; the update clips and steps on the true gradients,
+    so it moves the weights exactly as the unscaled update does (CPU's GradScaler, same logic as CUDA's)."""
+    torch.manual_seed(0)
+    x, moved = torch.randn(4, 6), []
+    for scaled in (False, True):
+        torch.manual_seed(1)
+        model = nn.Linear(6, 2)
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12, enabled=scaled)
+        update = Update(model, training=TrainingSpec(max_grad_norm=0.5), lr=1e-2, steps=10, scaler=scaler)
+        norms: list[float] = []
+        update.optimizer.register_step_pre_hook(
+            lambda *_, norms=norms, update=update: norms.append(float(torch.linalg.vector_norm(
+                torch.stack([p.grad.norm() for p in update.params])))))
+        scaler.scale((model(x) * 100).sum()).backward()
+        update()
+        assert norms[0] <= 0.5 + 1e-5  # clipped after unscaling, not at 4,096 times the norm
+        moved.append([p.detach().clone() for p in model.parameters()])
+    for a, b in zip(*moved):
+        torch.testing.assert_close(a, b)
