@@ -17,24 +17,11 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
-from poc_cli.budget import (
-    Allocation,
-    allocate,
-    budget_target,
-    reference_allocation,
-    with_spec,
-)
+from poc_cli.budget import Allocation, allocate, budget_target, reference_allocation, with_spec
 from poc_cli.data import CAP_RULE, SourceFile, Splits, capped, load_splits
 from poc_cli.hardware import pick_device, resolve_precision
 from poc_cli.methods import get_method
-from poc_cli.modelhub import (
-    Architecture,
-    by_module,
-    describe,
-    load_config,
-    resolve_model,
-    towers,
-)
+from poc_cli.modelhub import Architecture, by_module, describe, load_config, resolve_model, towers
 from poc_cli.preflight import check_checkpointing, check_hardware, check_runnable
 from poc_cli.recipe import MethodSpec, Recipe, ReferenceSpec
 from poc_cli.result import Stage

@@ -449,7 +449,7 @@ TEXT: dict[str, dict[str, str]] = {
         "training_text": "{length}、バッチサイズ {batch}、max_length {max_length}、ウォームアップはステップの {warmup}、"
                          "学習率スケジュール {scheduler}、weight decay {decay}、勾配クリッピング {clip}、デバイス "
                          "{device}。学習率：{lrs}。",
-        "compute_text": "数値精度 {precision}、勾配チェックポイント {checkpointing}、{accumulation}、ベースモデルの重み "
+        "compute_text": "計算形式 {precision}、勾配チェックポイント {checkpointing}、{accumulation}、ベースモデルの重み "
                         "{quantization}。",
         "accumulation_one": "1 ステップにつき 1 バッチ",
         "accumulation_n": "{n} バッチの勾配を累積して 1 ステップ（実効バッチ {effective}）",
