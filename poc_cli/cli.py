@@ -222,7 +222,7 @@ def _print_estimate(found: Estimate) -> None:
     console.print(sizing_table(found))
     stages = f"trials {_hms(found.trials_s)} + seeded runs {_hms(found.runs_s)} = " if found.trials_s else ""
     console.print(f"estimated duration on {found.device}: {stages}[bold]{_hms(found.total_s)}[/] "
-                  f"(job start-up {found.startup_s:.1f} s)", highlight=False)
+                  f"(start-up {found.startup_s:.1f} s once, then {found.job_start_s:.2f} s per job)", highlight=False)
     for label in found.too_large:
         err_console.print(plain(
             f"warning: {label} peaked at {found.methods[label].peak_memory_mib:,.0f} MiB in the warm-up, more than "

@@ -3,18 +3,17 @@
 A search multiplies the jobs (grid points x methods, then methods x seeds), so a user has
 to know the bill before starting it. Each method is built once, here, on the recipe's device
 and precision, and trained for a few steps on real batches of the recipe's data; the job
-times follow from the measured step time, one evaluation batch, the model set-up, the
-tokenisation of the data and the start-up of a job process, times the number of steps and
-batches each job will do. The same warm-up gives each method's peak memory (the sizing
-table), so a method that will not fit the device is known before anything runs.
+times follow from the measured step time, one evaluation batch, the model set-up and the
+tokenisation of the data, times the number of steps and batches each job will do, plus the
+start of each job's process (and of the fork server, once per run). The same warm-up gives
+each method's peak memory (the sizing table), so a method that will not fit the device is
+known before anything runs.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from poc_cli.data import Splits
 from poc_cli.hardware import Precision, pick_device, precision_for
 from poc_cli.methods import get_method
 from poc_cli.plan import Job, Plan
+from poc_cli.processes import start_seconds
 from poc_cli.recipe import TrainingSpec
 from poc_cli.search import Choice
 from poc_cli.tasks import Task
@@ -60,7 +60,8 @@ class Estimate:
     precision: str
     memory_scope: str  # what each method's peak_memory_mib counts
     capacity_mib: float | None  # the GPU's memory, or the machine's RAM
-    startup_s: float  # a job process importing torch, transformers and peft
+    startup_s: float  # once per run: the fork server importing torch, transformers and peft
+    job_start_s: float  # each job: forking its process from the server
     encode_s: float  # tokenising the data, once per job
     methods: dict[str, MethodTiming]
     trials_s: float
@@ -77,13 +78,6 @@ class Estimate:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "total_s": self.total_s, "too_large": self.too_large}
-
-
-def _startup_seconds() -> float:
-    """Time a fresh interpreter importing what every job process imports."""
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import poc_cli.worker"], check=True, capture_output=True)
-    return time.perf_counter() - t0
 
 
 def _measure(job: Job, task: Task, splits: Splits, device: Any, precision: Precision,
@@ -144,7 +138,7 @@ def estimate(plan: Plan) -> Estimate:
     task = plan.recipe.make_task()
     # Any grid point stands in for a searched method's setting: the learning rate does not change the cost.
     runs = plan.run_jobs({i: Choice(points[0][0], {}) for i, points in plan.trials.items()})
-    startup_s = _startup_seconds()
+    startup_s, job_start_s = start_seconds()
     timings: dict[str, MethodTiming] = {}
     encode_s = 0.0
     scope = "not measured"
@@ -154,11 +148,15 @@ def estimate(plan: Plan) -> Estimate:
                                                                       context_mib)
     trials_s = sum(
         _job_seconds(timings[job.allocation.label], job.recipe.training, plan.trial_splits, ["validation"],
-                     startup_s + encode_s)
+                     job_start_s + encode_s)
         for job in plan.trial_jobs
     ) if plan.trial_splits is not None else 0.0
     runs_s = sum(_job_seconds(timings[job.allocation.label], job.recipe.training, plan.splits,
-                              ["test", "validation"], startup_s + encode_s) for job in runs)
+                              ["test", "validation"], job_start_s + encode_s) for job in runs)
+    if plan.trial_jobs:  # the fork server starts with the run's first job
+        trials_s += startup_s
+    else:
+        runs_s += startup_s
     capacity = capacity_mib(device)
     return Estimate(device=str(device), precision=precision.name, memory_scope=scope, capacity_mib=capacity,
-                    startup_s=startup_s, encode_s=encode_s, methods=timings, trials_s=trials_s, runs_s=runs_s)
+                    startup_s=startup_s, job_start_s=job_start_s, encode_s=encode_s, methods=timings, trials_s=trials_s, runs_s=runs_s)

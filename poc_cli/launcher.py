@@ -1,4 +1,4 @@
-"""Run each job in a spawned child process and make sure every job ends with a record.
+"""Run each job in a child process of its own and make sure every job ends with a record.
 
 The child writes its own record. When it cannot (killed, crashed, timed out, or the user
 pressed Ctrl-C) the parent writes one with the status and the reason, so a failed job is
@@ -22,6 +22,7 @@ from typing import Any
 from poc_cli.errors import PocError
 from poc_cli.paths import DISK_FULL, is_full, why
 from poc_cli.plan import Job, Plan
+from poc_cli.processes import job_context
 from poc_cli.result import Stage, Status
 from poc_cli.search import Choice, NoChoice, choose
 from poc_cli.store import Store, write_json_atomic
@@ -122,8 +123,9 @@ def _add_measurements(record: dict[str, Any], m: Measurements, used_gpu: bool) -
 
 
 def run_isolated(job: Job, *, store: Store, on_event: EventCallback | None = None) -> Outcome:
-    """Run one job in a spawned process, measured from outside; returns its stored status."""
-    ctx = mp.get_context("spawn")
+    """Run one job in a process of its own (see `processes`), measured from outside; returns its
+    stored status."""
+    ctx = job_context()
     events = ctx.Queue()
     attempt = uuid.uuid4().hex
     started = now()
@@ -133,8 +135,9 @@ def run_isolated(job: Job, *, store: Store, on_event: EventCallback | None = Non
     gpu.open()  # before the child starts: the device's baseline
     process = ctx.Process(target=child_main, args=(job, str(store.root), attempt, events, os.getpid()),
                           name=f"poc-{job.id}")
-    # The child inherits "ignore SIGINT" from its very first instruction, so Ctrl-C in the
-    # terminal reaches only the parent, which stops the child and records it.
+    # The child inherits "ignore SIGINT" from its very first instruction (the fork server, started
+    # by the first job, inherits it and passes it on), so Ctrl-C in the terminal reaches only the
+    # parent, which stops the child and records it.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         process.start()

@@ -1,4 +1,4 @@
-"""Run one job inside its own spawned process and store its record.
+"""Run one job inside a process of its own and store its record.
 
 The process is the unit of isolation: its peak memory is its own, a crash or an
 out-of-memory kills only this job, and whatever happens a record is written (by the
@@ -7,6 +7,7 @@ child when it can, by the parent otherwise).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
@@ -247,25 +248,52 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WATCH_PARENT_S = 1.0
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's
+        return True
+    return True
+
+
 def _die_with_parent(parent: int) -> None:
-    """No orphans: a job whose parent (`poc run`, which measures it, times it out and holds the
-    store's lock) is gone must stop too. On Linux the kernel kills us when the parent dies
-    (PR_SET_PDEATHSIG); elsewhere a thread watches the parent's PID."""
+    """No orphans: a job whose `poc run` (which measures it, times it out and holds the store's
+    lock) is gone must stop too. The job's own parent is the fork server (or `poc run` itself
+    where jobs are spawned): on Linux the kernel kills the job when that parent dies
+    (PR_SET_PDEATHSIG), and a thread watches `poc run` itself everywhere."""
+    server = os.getppid()
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    else:
-        def watch() -> None:
-            while os.getppid() == parent:
-                time.sleep(WATCH_PARENT_S)
-            os._exit(1)
+    _release_fork_server()
 
-        threading.Thread(target=watch, name="poc-parent-watch", daemon=True).start()
-    if os.getppid() != parent:  # it died before the signal was armed
+    def watch() -> None:
+        while os.getppid() == server and _alive(parent):
+            time.sleep(WATCH_PARENT_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="poc-parent-watch", daemon=True).start()
+    if os.getppid() != server or not _alive(parent):  # gone before the watch began
         os._exit(1)
 
 
+def _release_fork_server() -> None:
+    """A forked job inherits the fork server's "a client is alive" pipe, and the server exits only
+    once no client holds it. A job starts no processes through the server, so it lets go: then
+    the server exits with `poc run`, and neither it nor its resource tracker outlives the run."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
+
+
 def child_main(job: Job, store_root: str, attempt: str, events: Queue | None, parent: int) -> None:
-    """Entry point of the spawned process: run the job, always write a record."""
+    """Entry point of the job's process: run the job, always write a record."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     store = Store(store_root)

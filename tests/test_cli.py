@@ -49,7 +49,9 @@ def test_plan_table_and_json(tiny_recipe: Path) -> None:
     # Each method's peak: at least the interpreter with torch loaded, at most the machine.
     assert all(200 < m["peak_memory_mib"] < estimate["capacity_mib"] for m in estimate["methods"].values())
     assert estimate["precision"] == plan["training"]["precision"] == "fp32" and estimate["too_large"] == []
-    assert estimate["trials_s"] == 0 and estimate["total_s"] == estimate["runs_s"] > 3 * estimate["startup_s"]
+    assert estimate["trials_s"] == 0 and estimate["total_s"] == estimate["runs_s"] > estimate["startup_s"]
+    # Jobs are forked from a server that imported torch once: starting one costs far less than that.
+    assert 0 < estimate["job_start_s"] < estimate["startup_s"] / 3
 
 
 def test_new_training_settings_keep_old_job_ids_at_their_old_values(tiny_recipe: Path, tmp_path: Path) -> None:

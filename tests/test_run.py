@@ -95,7 +95,9 @@ def wait_for_child(parent: subprocess.Popen, *, settle_s: float) -> psutil.Proce
     """The job process of a running `poc run`, once it has run for `settle_s` seconds."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        children = [c for c in psutil.Process(parent.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+        # Jobs are forked by the fork server `poc run` started (see poc_cli.processes).
+        servers = [c for c in psutil.Process(parent.pid).children() if "forkserver" in " ".join(c.cmdline())]
+        children = [job for server in servers for job in server.children()]
         if children:
             time.sleep(settle_s)
             return children[0]
@@ -207,9 +209,11 @@ def test_the_job_dies_with_its_parent(tmp_path: Path, slow_recipe: Path) -> None
     parent = subprocess.Popen([*POC, "run", str(slow_recipe), "--store", str(store)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     child = wait_for_child(parent, settle_s=2)
+    server = psutil.Process(child.ppid())  # the fork server poc run started
     parent.kill()
-    parent.communicate(timeout=60)
+    parent.communicate(timeout=60)  # its stdout closes once neither server nor job holds it
     child.wait(timeout=10)  # psutil.TimeoutExpired if the job outlived its parent
+    server.wait(timeout=10)  # and the fork server with it
     rerun = poc("run", str(slow_recipe), "--store", str(store))
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert {r["status"] for r in records(store).values()} == {"ok"}
