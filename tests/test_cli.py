@@ -109,3 +109,22 @@ def test_names_with_markup_or_terminal_escapes_print_as_written(tmp_path: Path, 
         assert "Traceback" not in result.stderr and "\x1b" not in result.stdout
         assert "exp [v2] [red] [/] ?[31mred" in result.stdout, args  # the control character shown as "?"
         assert "lora [/]" in result.stdout
+
+
+def test_a_method_that_will_not_fit_is_warned_about(capsys: pytest.CaptureFixture[str]) -> None:
+    """The sizing table marks a warm-up peak above the device's memory, and the plan says what to change."""
+    from poc_cli import cli
+    from poc_cli.estimate import Estimate, MethodTiming
+
+    def timing(peak: float) -> MethodTiming:
+        return MethodTiming(setup_s=1.0, step_s=0.5, eval_batch_s=0.1, model_metrics_s=0.0, peak_memory_mib=peak)
+
+    found = Estimate(device="cuda:0", precision="bf16-mixed", memory_scope="GPU: torch's reserved peak + 500 MiB",
+                     capacity_mib=24_000.0, startup_s=5.0, job_start_s=0.05, encode_s=1.0,
+                     methods={"lora": timing(9_000.0), "full": timing(30_000.0)}, trials_s=0.0, runs_s=60.0)
+    assert found.too_large == ["full"]
+    cli._print_estimate(found)
+    out, err = capsys.readouterr()
+    assert "Sizing: cuda:0 at bf16-mixed" in out and "30,000 MiB" in out and "the device has 24,000 MiB" in out
+    assert "warning: full peaked at 30,000 MiB" in err and "gradient_checkpointing" in err
+    assert "lora" not in err
