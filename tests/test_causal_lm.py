@@ -322,7 +322,8 @@ def test_accumulation_weighs_batches_by_their_scored_tokens(decoders: dict[str, 
         step = Step(model, task=task, training=TrainingSpec(max_grad_norm=None), lr=1e-3, steps=5,
                     precision=Precision("fp32", "cpu"))
         seen: list[torch.Tensor] = []
-        step.update.optimizer.register_step_pre_hook(lambda *_: seen.extend(p.grad.clone() for p in step.update.params))
+        step.update.optimizer.register_step_pre_hook(
+            lambda *_, seen=seen, step=step: seen.extend(p.grad.clone() for p in step.update.params))
         step(batches)
         grads.append(seen)
     for a, b in zip(*grads):
