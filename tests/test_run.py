@@ -107,10 +107,11 @@ def wait_for_child(parent: subprocess.Popen, *, settle_s: float) -> psutil.Proce
 
 @pytest.fixture()
 def slow_recipe(tmp_path: Path, tiny_model_dir: Path, tiny_data: dict[str, Path]) -> Path:
-    """Two jobs; the first trains long enough (a few seconds) to be stopped mid-run."""
+    """Two jobs; the first trains long enough to be stopped mid-run (800 steps: about 7 s of
+    training here, against the 2 to 4 s the tests let it run)."""
     return write_recipe(tmp_path / "slow.yaml", recipe_dict(
         tiny_model_dir, tiny_data, methods=[{"method": "lora"}, {"method": "full"}],
-        training={"steps": 1500, "batch_size": 16, "max_length": 16},
+        training={"steps": 800, "batch_size": 16, "max_length": 16},
     ))
 
 
