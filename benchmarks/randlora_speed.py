@@ -23,8 +23,6 @@ full fine-tuning's; peak memory <= peft's; and never slower than peft's at any s
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import statistics
 import threading
 import time
@@ -40,6 +38,7 @@ from poc_cli.methods import get_method
 from poc_cli.modelhub import Architecture, describe, load_config, resolve_model
 from poc_cli.recipe import DataSpec, FullSpec, LoraSpec, RandLoraSpec, TrainingSpec
 from poc_cli.tasks.text_classification import TextClassification
+from poc_cli.trackers.peak import release_heap
 from poc_cli.train import Step
 
 warnings.filterwarnings("ignore")
@@ -100,19 +99,10 @@ def make_step(model: nn.Module, batch: int, seq: int, device: torch.device,
     return step
 
 
-def release_heap() -> None:
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
-
-
 def peak_memory_mib(step: Callable[[], None], device: torch.device) -> float:
     """Peak memory of two steps above the level before them."""
-    release_heap()
+    release_heap()  # garbage, torch's CUDA cache, glibc's heap
     if device.type == "cuda":
-        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
         step()

@@ -28,7 +28,7 @@ from poc_cli.processes import start_seconds
 from poc_cli.recipe import TrainingSpec
 from poc_cli.search import Choice
 from poc_cli.tasks import Task
-from poc_cli.trackers.peak import WarmupPeak, capacity_mib, in_use_before_mib
+from poc_cli.trackers.peak import WarmupPeak, capacity_mib, in_use_before_mib, memory_scope
 from poc_cli.train import WARMUP_STEPS, total_steps, train
 from poc_cli.worker import build_model
 
@@ -81,11 +81,11 @@ class Estimate:
 
 
 def _measure(job: Job, task: Task, splits: Splits, device: Any, precision: Precision,
-             context_mib: float | None) -> tuple[MethodTiming, float, str]:
+             context_mib: float | None) -> tuple[MethodTiming, float]:
     """Build one method, train it a few steps (unless it does not train) and evaluate one batch, at
-    the job's precision; also time the encoding of the data. Returns the timing, the encoding
-    time and what the peak memory counts."""
+    the job's precision; also time the encoding of the data."""
     training = job.recipe.training
+    trains = get_method(job.allocation.method).TRAINS
     with WarmupPeak(device, context_mib) as peak:
         t0 = time.perf_counter()
         model, processor, _ = build_model(job, task, splits.labels, device, precision)
@@ -94,7 +94,7 @@ def _measure(job: Job, task: Task, splits: Splits, device: Any, precision: Preci
         encoded = task.encode(splits.train, processor, splits.labels, training)
         encode_s = (time.perf_counter() - t0) * (sum(splits.sizes().values()) / len(splits.train))
         step_s = 0.0
-        if get_method(job.allocation.method).TRAINS:
+        if trains:
             steps = WARMUP_STEPS + WARMUP_TIMED_STEPS
             short = training.model_copy(update={"epochs": None, "steps": steps})
             batches = task.loader(encoded, processor, batch_size=training.batch_size, shuffle=True, seed=job.seed)
@@ -111,13 +111,11 @@ def _measure(job: Job, task: Task, splits: Splits, device: Any, precision: Preci
             task.predict(model, first, device=device)
             times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()  # as the job does: the untrained measurement only for a method that trains
-        trains = get_method(job.allocation.method).TRAINS
         before = task.before_training(model, processor, device=device) if trains else None
         task.model_metrics(model, processor, device=device, before=before)
         model_metrics_s = time.perf_counter() - t0
     return MethodTiming(setup_s=setup_s, step_s=step_s, eval_batch_s=statistics.median(times),
-                        model_metrics_s=model_metrics_s, peak_memory_mib=peak.result.peak_mib), encode_s, \
-        peak.result.scope
+                        model_metrics_s=model_metrics_s, peak_memory_mib=peak.mib), encode_s
 
 
 def _job_seconds(timing: MethodTiming, training: TrainingSpec, splits: Splits, evaluated: list[str],
@@ -141,11 +139,9 @@ def estimate(plan: Plan) -> Estimate:
     startup_s, job_start_s = start_seconds()
     timings: dict[str, MethodTiming] = {}
     encode_s = 0.0
-    scope = "not measured"
     for job in runs:
         if job.allocation.label not in timings:
-            timings[job.allocation.label], encode_s, scope = _measure(job, task, plan.splits, device, precision,
-                                                                      context_mib)
+            timings[job.allocation.label], encode_s = _measure(job, task, plan.splits, device, precision, context_mib)
     trials_s = sum(
         _job_seconds(timings[job.allocation.label], job.recipe.training, plan.trial_splits, ["validation"],
                      job_start_s + encode_s)
@@ -157,6 +153,6 @@ def estimate(plan: Plan) -> Estimate:
         trials_s += startup_s
     else:
         runs_s += startup_s
-    capacity = capacity_mib(device)
-    return Estimate(device=str(device), precision=precision.name, memory_scope=scope, capacity_mib=capacity,
-                    startup_s=startup_s, job_start_s=job_start_s, encode_s=encode_s, methods=timings, trials_s=trials_s, runs_s=runs_s)
+    return Estimate(device=str(device), precision=precision.name, memory_scope=memory_scope(device, context_mib),
+                    capacity_mib=capacity_mib(device), startup_s=startup_s, job_start_s=job_start_s,
+                    encode_s=encode_s, methods=timings, trials_s=trials_s, runs_s=runs_s)

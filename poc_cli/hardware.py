@@ -143,9 +143,8 @@ def weights_options(training: TrainingSpec, precision: Precision, device: torch.
     bitsandbytes' quantization of the frozen base, placed on the job's GPU."""
     if training.quantization == "none":
         return {} if precision.weights_dtype == torch.float32 else {"dtype": precision.weights_dtype}
-    from transformers import (
-        BitsAndBytesConfig,  # only with the gpu extra installed (checked by `problems`)
-    )
+    # Only used with the gpu extra installed (`problems` checks bitsandbytes first).
+    from transformers import BitsAndBytesConfig
 
     if training.quantization == "nf4":  # QLoRA's setting: NF4, double quantization, bf16 compute
         config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,

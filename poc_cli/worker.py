@@ -138,7 +138,8 @@ def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: An
         with Stopwatch() as train_time, LoadMeter() as load:
             result = train(
                 model, train_batches, task=task, training=job.recipe.training, lr=job.method.learning_rate,
-                device=device, precision=precision, on_step=lambda step, total, loss: emit(event="step", step=step, total=total, loss=loss),
+                device=device, precision=precision,
+                on_step=lambda step, total, loss: emit(event="step", step=step, total=total, loss=loss),
             )
     except Diverged as stop:
         record.loss_curve = stop.losses

@@ -93,15 +93,20 @@ def test_factorised_path_is_taken_when_cheaper_and_still_equal() -> None:
     compare(reference, fast, torch.randn(1, 512), rtol=1e-5, atol=1e-5)
 
 
-def test_conv1d_fan_in_fan_out() -> None:
+def gpt2_pair() -> tuple[nn.Module, nn.Module, torch.Tensor]:
+    """(peft, poc) RandLoRA on a tiny GPT-2, whose Conv1D layers store their weights (in, out), and input ids."""
     torch.manual_seed(0)
     gpt2 = GPT2Model(GPT2Config(vocab_size=30, n_embd=32, n_layer=1, n_head=2, n_positions=16,
                                 resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
     config = RandLoraConfig(r=4, target_modules=["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True,
                             randlora_alpha=8, save_projection=False)
     reference, fast = pair(gpt2, config)
+    return reference, fast, torch.randint(0, 30, (3, 12), generator=torch.Generator().manual_seed(1))
+
+
+def test_conv1d_fan_in_fan_out() -> None:
+    reference, fast, ids = gpt2_pair()
     assert sum(isinstance(m, FastRandLoraLinear) for m in fast.modules()) == 4  # c_attn, attn c_proj, c_fc, mlp c_proj
-    ids = torch.randint(0, 30, (3, 12), generator=torch.Generator().manual_seed(1))
     compare(reference, fast, ids, rtol=1e-5, atol=1e-5)
 
 
@@ -176,13 +181,7 @@ def test_under_autocast_as_peft(dtype: torch.dtype, dropout: float, bases: str) 
 
 
 def test_conv1d_under_autocast() -> None:
-    torch.manual_seed(0)
-    gpt2 = GPT2Model(GPT2Config(vocab_size=30, n_embd=32, n_layer=1, n_head=2, n_positions=16,
-                                resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
-    config = RandLoraConfig(r=4, target_modules=["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True,
-                            randlora_alpha=8, save_projection=False)
-    reference, fast = pair(gpt2, config)
-    ids = torch.randint(0, 30, (3, 12), generator=torch.Generator().manual_seed(1))
+    reference, fast, ids = gpt2_pair()
     assert_as_close_to_fp32_as_peft(reference, fast, ids, torch.bfloat16)
 
 

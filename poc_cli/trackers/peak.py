@@ -13,22 +13,12 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
-from dataclasses import dataclass
-
 import psutil
 import torch
 
 from poc_cli.trackers.host_memory import ProcessTreeMemory
 
 MIB = 2**20
-
-
-@dataclass(frozen=True)
-class Peak:
-    """A method's peak memory in MiB and what it counts."""
-
-    peak_mib: float | None
-    scope: str
 
 
 def release_heap() -> None:
@@ -49,6 +39,13 @@ def capacity_mib(device: torch.device) -> float:
     return psutil.virtual_memory().total / MIB
 
 
+def memory_scope(device: torch.device, context_mib: float | None) -> str:
+    """What `WarmupPeak` counts on `device`, for the sizing table's caption."""
+    if device.type == "cuda":
+        return f"GPU: torch's reserved peak + {context_mib or 0.0:,.0f} MiB in use before (CUDA context)"
+    return "host RSS of the warm-up process (no GPU)"
+
+
 def in_use_before_mib(device: torch.device) -> float:
     """What the GPU holds that is not this process's tensors: the CUDA context and other processes."""
     torch.cuda.init()
@@ -57,13 +54,14 @@ def in_use_before_mib(device: torch.device) -> float:
 
 
 class WarmupPeak:
-    """`with WarmupPeak(device, context_mib) as peak: ...build and train...`; then `peak.result`."""
+    """`with WarmupPeak(device, context_mib) as peak: ...build and train...`; then `peak.mib` (None:
+    not measured), counted as `memory_scope` says."""
 
     def __init__(self, device: torch.device, context_mib: float | None = None) -> None:
         self._device = device
         self._context_mib = context_mib
         self._host: ProcessTreeMemory | None = None
-        self.result = Peak(None, "not measured")
+        self.mib: float | None = None
 
     def __enter__(self) -> WarmupPeak:
         release_heap()
@@ -76,11 +74,8 @@ class WarmupPeak:
 
     def __exit__(self, *exc: object) -> None:
         if self._device.type == "cuda":
-            context = self._context_mib or 0.0
-            reserved = torch.cuda.max_memory_reserved(self._device) / MIB
-            self.result = Peak(reserved + context, f"GPU: torch's reserved peak + {context:,.0f} MiB in use "
-                               "before (CUDA context)")
+            self.mib = torch.cuda.max_memory_reserved(self._device) / MIB + (self._context_mib or 0.0)
             return
         assert self._host is not None
         self._host.__exit__(*exc)
-        self.result = Peak(self._host.result.peak_tree_rss_mib, "host RSS of the warm-up process (no GPU)")
+        self.mib = self._host.result.peak_tree_rss_mib
