@@ -20,6 +20,12 @@ class RecipeError(PocError):
     exit_code = 2
 
 
+class UsageError(PocError):
+    """A command-line option is unusable (names it): exit code 2."""
+
+    exit_code = 2
+
+
 def clip(text: str, limit: int) -> str:
     """`text` cut to `limit` characters, the cut marked with an ellipsis."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

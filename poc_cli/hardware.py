@@ -104,6 +104,24 @@ def problems(training: TrainingSpec) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Facts:
+    """What the machine the jobs run on makes of a recipe's training settings: what it cannot do,
+    and the precision `auto` means there. Found where the jobs run (this machine, or a Ray worker
+    with a job's resources), so a plan made on a laptop for a GPU cluster resolves as the cluster would."""
+
+    problems: tuple[str, ...]
+    precision: Resolved | None  # None when there are problems
+
+
+def facts(training: TrainingSpec) -> Facts:
+    """`Facts` of this machine."""
+    found = problems(training)
+    if found:
+        return Facts(tuple(found), None)
+    return Facts((), resolve_precision(training.precision, pick_device(training.device)))
+
+
+@dataclass(frozen=True)
 class Precision:
     """How a job computes: autocast for the `-mixed` settings (fp16 with a gradient scaler), the
     model's own weights in bf16 for `bf16` (peft keeps adapter weights in fp32)."""

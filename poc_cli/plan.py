@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
+from poc_cli import hardware
 from poc_cli.budget import Allocation, allocate, budget_target, reference_allocation, with_spec
 from poc_cli.data import CAP_RULE, SourceFile, Splits, capped, load_splits
-from poc_cli.hardware import pick_device, resolve_precision
 from poc_cli.methods import get_method
 from poc_cli.modelhub import Architecture, by_module, describe, load_config, resolve_model, towers
 from poc_cli.preflight import check_checkpointing, check_hardware, check_runnable
-from poc_cli.recipe import MethodSpec, Recipe, ReferenceSpec
+from poc_cli.recipe import MethodSpec, Recipe, ReferenceSpec, TrainingSpec
 from poc_cli.result import Stage
 from poc_cli.search import Choice, Point, fixed_choice, grid, trial_recipe, trial_seed
 
@@ -110,14 +111,16 @@ class Plan:
         """The reference row, then the seeded runs of every method with a setting: not searched, or
         chosen in `choices`."""
         jobs = [self.reference] if self.reference is not None else []
-        for index, allocation in enumerate(self.allocations):
-            spec = self.recipe.methods[index]
+        for index, spec in enumerate(self.recipe.methods):
             choice = choices.get(index) or (None if index in self.trials else fixed_choice(spec))
-            if choice is None:
-                continue
-            jobs += [_job(self.recipe, index, allocation, choice.point, seed, self.splits.sources, Stage.RUN,
-                          choice.selection) for seed in self.recipe.seeds]
+            if choice is not None:
+                jobs += self.method_runs(index, choice)
         return jobs
+
+    def method_runs(self, index: int, choice: Choice) -> list[Job]:
+        """One method's seeded runs at `choice`."""
+        return [_job(self.recipe, index, self.allocations[index], choice.point, seed, self.splits.sources, Stage.RUN,
+                     choice.selection) for seed in self.recipe.seeds]
 
     def adapter_by_module(self, allocation: Allocation) -> dict[str, int]:
         """A fitted method's adapter parameters per top-level module (tower); empty for the others."""
@@ -175,18 +178,19 @@ class Plan:
         }
 
 
-def resolved(recipe: Recipe) -> Recipe:
-    """The recipe with `training.precision: auto` replaced by what it means on this machine's device:
-    the jobs' identities and records name the precision they ran at."""
-    training = recipe.training
-    precision = resolve_precision(training.precision, pick_device(training.device))
-    return recipe.model_copy(update={"training": training.model_copy(update={"precision": precision})})
+def resolved(recipe: Recipe, precision: str) -> Recipe:
+    """The recipe with `training.precision: auto` replaced by what it means where the jobs run: the
+    jobs' identities and records name the precision they ran at."""
+    training = recipe.training.model_copy(update={"precision": precision})
+    return recipe.model_copy(update={"training": training})
 
 
-def make_plan(recipe: Recipe) -> Plan:
-    """Validate hardware, data, model and budget; expand the trials. Every failure is a RecipeError."""
-    check_hardware(recipe)
-    recipe = resolved(recipe)
+def make_plan(recipe: Recipe, facts: Callable[[TrainingSpec], hardware.Facts] = hardware.facts) -> Plan:
+    """Validate hardware (`facts` of the machine the jobs run on), data, model and budget; expand the
+    trials. Every failure is a RecipeError."""
+    found = facts(recipe.training)
+    check_hardware(recipe, found)
+    recipe = resolved(recipe, found.precision)  # type: ignore[arg-type]  # no problems: resolved
     task = recipe.make_task()
     splits = load_splits(recipe.data, task)
     source = resolve_model(recipe.model)

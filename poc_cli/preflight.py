@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 from poc_cli.data import Splits
 from poc_cli.errors import RecipeError, listed
-from poc_cli.hardware import problems
 from poc_cli.methods import get_method
 
 if TYPE_CHECKING:
     from torch import nn
     from transformers import PretrainedConfig
 
+    from poc_cli.hardware import Facts
     from poc_cli.recipe import Recipe
     from poc_cli.tasks.base import Task
 
@@ -39,18 +39,17 @@ def _length_fits(recipe: Recipe, task: Task, config: PretrainedConfig) -> None:
                           f"({limit} positions); use at most {limit}")
 
 
-def check_hardware(recipe: Recipe) -> None:
-    """Raise a RecipeError naming the field for a training setting this machine or a method of
-    the recipe cannot do (before any data or model is read)."""
+def check_hardware(recipe: Recipe, found: Facts) -> None:
+    """Raise a RecipeError naming the field for a training setting the jobs' machine (`found`
+    there) or a method of the recipe cannot do (before any data or model is read)."""
     quantization = recipe.training.quantization
     for spec in recipe.methods:  # a contradiction on any machine: said first
         if quantization != "none" and not get_method(spec.method).FROZEN_BASE:
             raise RecipeError(f"training.quantization: {quantization} freezes the base model in "
                               f"{'4' if quantization == 'nf4' else '8'} bits, but method {spec.label!r} trains every "
                               "weight; remove it from methods or set quantization: none")
-    found = problems(recipe.training)
-    if found:
-        raise RecipeError(found[0])
+    if found.problems:
+        raise RecipeError(found.problems[0])
 
 
 def check_checkpointing(recipe: Recipe, skeleton: nn.Module) -> None:

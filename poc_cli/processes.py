@@ -11,8 +11,10 @@ available (Windows), jobs are spawned.
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import subprocess
 import sys
+import threading
 import time
 from multiprocessing.context import BaseContext
 
@@ -25,6 +27,26 @@ def job_context() -> BaseContext:
         return mp.get_context("spawn")
     context = mp.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)  # only takes effect before the server's first start
+    return context
+
+
+def start_server() -> BaseContext:
+    """Start the fork server now, with Ctrl-C ignored: every job forked from it inherits "ignore
+    SIGINT" from its first instruction, so Ctrl-C in the terminal reaches only `poc run`, which
+    stops the jobs and records them. Only the main thread may change signal handlers: executors
+    call this before their threads start jobs."""
+    context = job_context()
+    if context.get_start_method() != "forkserver":
+        return context
+    from multiprocessing import forkserver
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        forkserver.ensure_running()
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
     return context
 
 

@@ -13,8 +13,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 # 2: stage, selection, the diverged status; 3: task (name, declared metrics), per-example scores;
-# 4: load (other processes' CPU use while training), model (weights fingerprint), data.class_counts
-SCHEMA_VERSION = 4
+# 4: load (other processes' CPU use while training), model (weights fingerprint), data.class_counts;
+# 5: placement (executor, node, GPU pinning, threads)
+SCHEMA_VERSION = 5
 
 
 class Status(str, Enum):
@@ -72,6 +73,7 @@ class Record:
     stage: Stage = Stage.RUN
     selection: dict[str, Any] = field(default_factory=dict)  # how the run's setting was chosen
     task: dict[str, Any] = field(default_factory=dict)  # name and declared metrics (the first is primary)
+    placement: dict[str, Any] = field(default_factory=dict)  # where it ran: executor, node, GPU, threads
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,11 +79,33 @@ class Store:
     def adapter_dir(self, recipe_name: str, job_id: str) -> Path:
         return self.recipe_dir(recipe_name) / "adapters" / job_id
 
+    def attempts_dir(self, recipe_name: str) -> Path:
+        """Where running jobs leave their record and adapter for the driver to commit; whatever is
+        there when a run takes the recipe's lock is left over from a run that died."""
+        return self.recipe_dir(recipe_name) / ".attempts"
+
+    def commit(self, record: dict[str, Any], *, adapter: Path | None = None, log: Path | None = None) -> Path:
+        """The driver's one write per job: the adapter folder and the log the job left (on the
+        store's disk) moved into place, then the record, atomically. A record in the store
+        therefore always has its adapter beside it."""
+        stage = Stage(record.get("stage", Stage.RUN.value))
+        name, job_id = record["recipe_name"], record["job_id"]
+        if adapter is not None and adapter.is_dir():
+            target = self.adapter_dir(name, job_id)
+            shutil.rmtree(target, ignore_errors=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(adapter, target)
+            record.setdefault("adapter", {})["path"] = str(target)
+        record["log_path"] = str(self.log_path(name, job_id, stage))  # where the job's log is, wherever it ran
+        if log is not None and log.is_file():
+            os.replace(log, record["log_path"])
+        path = self.record_path(name, job_id, stage)
+        write_json_atomic(path, record)
+        return path
+
     def write(self, record: Record) -> Path:
         """Store a record atomically, replacing an earlier attempt of the same job."""
-        path = self.record_path(record.recipe_name, record.job_id, record.stage)
-        write_json_atomic(path, record.to_dict())
-        return path
+        return self.commit(record.to_dict())
 
     def read(self, recipe_name: str, job_id: str, stage: Stage = Stage.RUN) -> dict[str, Any] | None:
         """The stored record of a job, or None if there is none (or it is unreadable)."""

@@ -1,8 +1,10 @@
-"""Run one job inside a process of its own and store its record.
+"""Run one job inside a process of its own and leave its record in the attempt's folder.
 
 The process is the unit of isolation: its peak memory is its own, a crash or an
-out-of-memory kills only this job, and whatever happens a record is written (by the
-child when it can, by the parent otherwise).
+out-of-memory kills only this job, and whatever happens there is a record (the child's
+when it can write one, the parent's otherwise). The job writes no record or adapter into
+the store: it leaves them in its attempt's folder, and the driver of the run, the store's
+single writer, commits them (so a job on another machine, under Ray, works the same way).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from multiprocessing.queues import Queue
 from pathlib import Path
@@ -35,7 +39,7 @@ from poc_cli.paths import is_full, why
 from poc_cli.plan import Job
 from poc_cli.result import Record, Stage, Status
 from poc_cli.savers import after_method, before_method
-from poc_cli.store import Store
+from poc_cli.store import write_json_atomic
 from poc_cli.tasks import Task
 from poc_cli.trackers.load import LoadMeter
 from poc_cli.trackers.timing import Stopwatch
@@ -47,7 +51,25 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def base_record(job: Job, *, attempt: str, status: Status, started_at: str, store: Store) -> Record:
+@dataclass(frozen=True)
+class Attempt:
+    """One try at a job: its id, the private folder its process leaves the record and adapter in,
+    and the log it writes to."""
+
+    id: str
+    folder: Path
+    log: Path
+
+    @property
+    def record(self) -> Path:
+        return self.folder / "record.json"
+
+    @property
+    def adapter(self) -> Path:
+        return self.folder / "adapter"
+
+
+def base_record(job: Job, *, attempt: str, status: Status, started_at: str, log: Path) -> Record:
     """A record with the job's identity and nothing measured yet."""
     return Record(
         job_id=job.id,
@@ -60,7 +82,7 @@ def base_record(job: Job, *, attempt: str, status: Status, started_at: str, stor
         started_at=started_at,
         finished_at=started_at,
         job={"recipe": job.recipe.model_dump(mode="json"), **job.spec},
-        log_path=str(store.log_path(job.recipe.name, job.id, job.stage)),
+        log_path=str(log),
         stage=job.stage,
         selection=job.selection,
         task={"name": job.recipe.task, "metrics": [m.to_dict() for m in job.recipe.make_task().metrics]},
@@ -99,15 +121,15 @@ def _dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _save_model(model: torch.nn.Module, *, job: Job, store: Store) -> dict[str, Any]:
-    """Save PEFT adapters into the store; measure (and discard) a fully fine-tuned model."""
+def _save_model(model: torch.nn.Module, *, job: Job, target: Path) -> dict[str, Any]:
+    """Save PEFT adapters into `target` (the driver moves them into the store); measure (and
+    discard) a fully fine-tuned model."""
     saves = get_method(job.allocation.method).SAVES
     if job.stage is Stage.TRIAL:
         return {"kind": "not saved (search trial)", "path": None, "bytes": None}
     if saves is None:
         return {"kind": "nothing trained", "path": None, "bytes": None}
     if saves == "adapter":
-        target = store.adapter_dir(job.recipe.name, job.id)
         shutil.rmtree(target, ignore_errors=True)
         try:
             model.save_pretrained(target)
@@ -172,7 +194,7 @@ def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: An
     record.loss_curve = result.loss_curve
 
 
-def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
+def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
     """Load, adapt, train (unless the method is an untrained reference), evaluate and save;
     fills `record` section by section."""
     recipe, training = job.recipe, job.recipe.training
@@ -242,7 +264,7 @@ def execute(job: Job, record: Record, *, store: Store, emit: Any) -> None:
     record.memory.update(_cuda_peaks(device))
 
     emit(event="phase", phase="save")
-    record.adapter = _save_model(model, job=job, store=store)
+    record.adapter = _save_model(model, job=job, target=adapter)
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -293,14 +315,25 @@ def _release_fork_server() -> None:
         server._forkserver_alive_fd = None  # type: ignore[union-attr]
 
 
-def child_main(job: Job, store_root: str, attempt: str, events: Queue | None, parent: int) -> None:
-    """Entry point of the job's process: run the job, always write a record."""
+def _place(env: dict[str, str], threads: int | None, slot: str) -> dict[str, Any]:
+    """Apply the executor's placement before anything touches CUDA or starts a thread pool, and
+    say what this process got: CUDA reads CUDA_VISIBLE_DEVICES when first used, so a job pinned
+    to one GPU sees only that one (as cuda:0) and NVML is asked about it by its UUID."""
+    os.environ.update(env)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return {"slot": slot, "host": socket.gethostname(), "pid": os.getpid(), "threads": torch.get_num_threads(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+def child_main(job: Job, attempt: Attempt, events: Queue | None, parent: int, env: dict[str, str],
+               threads: int | None, slot: str) -> None:
+    """Entry point of the job's process: run the job, always leave a record in the attempt's folder."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-    store = Store(store_root)
-    log = store.log_path(job.recipe.name, job.id, job.stage)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    placement = _place(env, threads, slot)
+    attempt.log.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(attempt.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
 
@@ -308,10 +341,11 @@ def child_main(job: Job, store_root: str, attempt: str, events: Queue | None, pa
         if events is not None:
             events.put(event)
 
-    record = base_record(job, attempt=attempt, status=Status.FAILED, started_at=now(), store=store)
+    record = base_record(job, attempt=attempt.id, status=Status.FAILED, started_at=now(), log=attempt.log)
+    record.placement = placement
     t0 = time.perf_counter()
     try:
-        execute(job, record, store=store, emit=emit)
+        execute(job, record, adapter=attempt.adapter, emit=emit)
         record.status = Status.OK
     except Diverged as exc:
         record.status, record.error = Status.DIVERGED, str(exc)
@@ -328,7 +362,7 @@ def child_main(job: Job, store_root: str, attempt: str, events: Queue | None, pa
     record.memory["host_peak_rss_mib"] = usage.ru_maxrss / 1024
     record.finished_at = now()
     try:
-        store.write(record)
+        write_json_atomic(attempt.record, record.to_dict())
     except OSError as error:  # the parent writes what it can and says why
         print(f"poc: this job's record could not be written ({why(error)})", file=sys.stderr)
         sys.exit(1)
