@@ -12,6 +12,7 @@ import re
 import shlex
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -27,7 +28,7 @@ from poc_cli.cost import Price
 from poc_cli.errors import PocError, RecipeError, clip
 from poc_cli.lock import StoreBusy, recipe_lock
 from poc_cli.paths import writable_folder
-from poc_cli.recipe import TrainingSpec, load_recipe
+from poc_cli.recipe import Recipe, TrainingSpec, load_recipe
 from poc_cli.result import Stage, Status
 from poc_cli.safe_text import esc, plain
 from poc_cli.search import trial_seed
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from poc_cli.compare import MethodRow
     from poc_cli.doctor import Check
     from poc_cli.estimate import Estimate
+    from poc_cli.executors import Executor
     from poc_cli.launcher import Outcome, RunResult
     from poc_cli.plan import Job, Plan
 
@@ -333,23 +335,87 @@ def _print_next(recipe_name: str, store: Path) -> None:
                        f"  poc report {where} --format html --lang ja"), soft_wrap=True)  # never broken mid-command
 
 
+def _job_progress(progress: Progress) -> tuple[Any, Any]:
+    """Callbacks that keep one progress line per running job (its device or node, phase, step and
+    loss) and drop it when the job ends; jobs report from several threads at once."""
+    lock = threading.Lock()
+    lines: dict[tuple[Stage, str], tuple[Any, str]] = {}  # job -> (progress task, where it runs)
+
+    def on_event(job: Job, event: dict[str, Any]) -> None:
+        key = (job.stage, job.id)
+        with lock:
+            if event["event"] == "start" or key not in lines:
+                where = f" [{esc(str(event.get('where', '')))}]" if event.get("where") else ""
+                lines[key] = (progress.add_task(f"{esc(_job_name(job))}{where}", total=None, info=""), where)
+            task, where = lines[key]
+            if event["event"] == "phase":
+                progress.update(task, description=f"{esc(_job_name(job))}{where}: {event['phase']}", info="")
+                if event["phase"] == "train":
+                    progress.reset(task, total=None)
+            elif event["event"] == "step":
+                progress.update(task, completed=event["step"], total=event["total"], info=f"loss {event['loss']:.3f}")
+
+    def ended(outcome: Outcome) -> None:
+        with lock:
+            line = lines.pop((outcome.job.stage, outcome.job.id), None)
+            if line is not None:
+                progress.remove_task(line[0])
+
+    return on_event, ended
+
+
 @app.command()
 def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
         wait: bool = typer.Option(False, "--wait", help="If another run of this recipe holds the store, wait for it "
-                                                          "instead of stopping.")) -> None:
+                                                          "instead of stopping."),
+        executor: str = typer.Option("local", "--executor", help="Where the jobs run: local (this machine) or ray "
+                                                                   "(a Ray cluster)."),
+        parallel: int = typer.Option(1, "--parallel", help="local, CPU: this many jobs at once, sharing the cores "
+                                                            "equally."),
+        gpus: str | None = typer.Option(None, "--gpus", help="local: one job per listed GPU at once, e.g. 0,1,2,3, "
+                                                              "each pinned with CUDA_VISIBLE_DEVICES."),
+        ray_address: str | None = typer.Option(None, "--ray-address", help="ray: auto (this machine's cluster, or "
+                                                                            "a new local one) or ray://host:port."),
+        gpus_per_job: float | None = typer.Option(None, "--gpus-per-job", help="ray: GPUs per job (default: 1 where "
+                                                                                "the cluster has GPUs, else 0)."),
+        cpus_per_job: float | None = typer.Option(None, "--cpus-per-job", help="ray: CPUs per job (default 1); the "
+                                                                                "job uses as many threads."),
+        artifacts: Path | None = typer.Option(None, "--artifacts", help="ray: save adapters in this folder (storage "
+                                                                         "the nodes share) instead of sending them "
+                                                                         "back.")) -> None:
     """Run every job of the recipe (methods x seeds), each in its own process, and store the results.
 
     Jobs already stored as ok are skipped; failed or interrupted ones run again. One run of a
     recipe at a time writes to a store: a second one stops, naming the first (or waits, --wait).
+    Where the jobs run (--executor, --parallel, --gpus) is not part of their identity.
     """
+    from poc_cli.executors.choose import Where, open_executor
+
     try:
         writable_folder(store, "--store")  # before the plan reads any data: a bad path fails in a second
+        the_recipe = load_recipe(recipe)
+        where = Where(executor=executor, parallel=parallel, gpus=gpus, ray_address=ray_address,
+                      gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job, artifacts=artifacts)
+        the_executor = open_executor(where, the_recipe.training)
     except PocError as error:
         fail(error)
-    the_plan = _load_plan(recipe)
-    from poc_cli.launcher import DiskFull, run_plan
+    try:
+        _run_on(the_executor, recipe, the_recipe, store, wait)
+    finally:
+        the_executor.close()
 
+
+def _run_on(the_executor: Executor, recipe: Path, the_recipe: Recipe, store: Path, wait: bool) -> None:
+    from poc_cli.launcher import DiskFull, run_plan
+    from poc_cli.plan import make_plan
+
+    try:
+        the_plan = make_plan(the_recipe, facts=the_executor.facts)
+    except PocError as error:
+        fail(error)
     _print_plan(the_plan)
+    if the_executor.slots > 1 or the_executor.name != "local":
+        console.print(plain(f"executor: {the_executor.name}, {the_executor.slots} job(s) at once"), highlight=False)
     the_store = Store(store)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # `kill` stops as cleanly as Ctrl-C
     progress = Progress(
@@ -357,20 +423,11 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
         TextColumn("{task.fields[info]}"), console=console,
     )
     overall = progress.add_task("jobs", total=len(the_plan.trial_jobs) + the_plan.run_count, info="")
-    current = progress.add_task("", total=None, info="", visible=False)
-
-    def on_event(job: Job, event: dict[str, Any]) -> None:
-        name = _job_name(job)
-        if event["event"] == "phase":
-            progress.update(current, description=f"{esc(name)}: {event['phase']}", visible=True, info="")
-            if event["phase"] == "train":
-                progress.reset(current, total=None)
-        elif event["event"] == "step":
-            progress.update(current, completed=event["step"], total=event["total"], info=f"loss {event['loss']:.3f}")
+    on_event, ended = _job_progress(progress)
 
     def on_outcome(outcome: Outcome) -> None:
+        ended(outcome)
         progress.advance(overall)
-        progress.update(current, visible=False)
         if not outcome.skipped and outcome.status is not Status.OK:
             colour = "yellow" if outcome.status is Status.DIVERGED else "red"
             progress.console.print(f"[{colour}]{esc(_job_name(outcome.job))}: {outcome.status.value}[/] "
@@ -381,11 +438,12 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
 
     try:
         with recipe_lock(the_store.recipe_dir(the_plan.recipe.name), wait=wait, on_wait=on_wait), progress:
-            result = run_plan(the_plan, store=the_store, on_event=on_event, on_outcome=on_outcome)
+            result = run_plan(the_plan, store=the_store, executor=the_executor, on_event=on_event,
+                              on_outcome=on_outcome)
     except (StoreBusy, DiskFull) as stop:
         fail(stop)
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted:[/] the running job is recorded as interrupted; "
+        err_console.print("[yellow]interrupted:[/] the running jobs are recorded as interrupted; "
                           "run the same command again to resume.")
         raise typer.Exit(130) from None
     if result.trials:
@@ -536,6 +594,41 @@ def report(
     except PocError as error:
         fail(error)
     console.print(plain(f"report written to {path}"), highlight=False)
+
+
+export_app = typer.Typer(help="Send the stored records to other tools.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("mlflow")
+def export_mlflow(
+    store: Path = StoreOpt,
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking server or folder "
+                                                                          "(default: ./mlruns)."),
+    experiment: str | None = typer.Option(None, "--experiment", help="Experiment name (default: each recipe's name)."),
+    recipe: str | None = typer.Option(None, "--recipe", help="Only this recipe (its name)."),
+    strict: bool = StrictOpt,
+) -> None:
+    """Log every stored record as an MLflow run (params, metrics, tags, artifacts); exporting again
+    updates those runs instead of adding new ones (the job id is the key)."""
+    from poc_cli.mlflow_export import export, require_mlflow
+
+    try:
+        require_mlflow()
+    except PocError as error:
+        fail(error)
+    the_store = Store(store)
+    _scan_warning(the_store, strict)
+    try:
+        done = export(the_store, uri=tracking_uri, experiment=experiment, recipe=recipe)
+    except PocError as error:
+        fail(error)
+    except Exception as exc:  # MLflow's own errors (a server that is down, a bad URI): one line
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        fail(PocError(f"--tracking-uri: MLflow refused the export ({type(exc).__name__}: {first})"))
+    names = ", ".join(sorted(done.experiments))
+    console.print(plain(f"{len(done.created)} run(s) created, {len(done.updated)} updated, {len(done.unchanged)} "
+                        f"already up to date, in experiment(s) {names}"), highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -1,0 +1,262 @@
+"""The Ray executor: each job a Ray task on whichever node has its CPUs and GPUs free.
+
+Inside its Ray worker a job runs as it does locally (`run_isolated`: a child process of its
+own, measured from outside by the worker: NVML keyed by the GPU Ray assigned, the host memory
+of the job's own processes), and its record comes back to the driver, which writes the store.
+Adapters are copied to `--artifacts DIR` (storage every node shares) or sent back with the
+record. A worker lost mid-job gives a failed record naming its node; the other jobs go on.
+Progress events travel through one Ray queue (an actor) per run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from poc_cli import hardware
+from poc_cli.errors import PocError, UsageError
+from poc_cli.executors import Finished
+from poc_cli.isolation import INTERRUPTED, EventCallback, Slot, run_isolated
+from poc_cli.paths import why, writable_folder
+from poc_cli.plan import Job
+from poc_cli.processes import start_server
+from poc_cli.recipe import TrainingSpec
+from poc_cli.result import Status
+from poc_cli.store import recipe_slug
+from poc_cli.worker import Attempt, base_record, now
+
+RAY_EXTRA = "pip install 'poc-cli[ray]'"
+POLL_S = 0.2
+STEP_EVERY_S = 0.5  # progress steps sent from a worker at most this often (each is a call to the queue actor)
+PROBE_TIMEOUT_S = 300
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(f"--executor ray: Ray is not installed: {RAY_EXTRA}") from None
+    return ray
+
+
+def _probe(training: TrainingSpec) -> hardware.Facts:
+    """Runs on a worker with a job's resources: what that machine makes of the training settings."""
+    return hardware.facts(training)
+
+
+def _adapter_files(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def _publish(adapter: Path, artifacts: Path, job: Job) -> Path:
+    """Copy a job's adapter onto the shared storage, whole or not at all (copied beside, then renamed)."""
+    target = artifacts / recipe_slug(job.recipe.name) / job.id
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{job.id}."))
+    try:
+        shutil.copytree(adapter, staging, dirs_exist_ok=True)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def poc_job(job: Job, attempt_id: str, events: Any, artifacts: str | None, threads: int) -> dict[str, Any]:
+    """The Ray task (its worker's title reads `ray::poc_job` while it runs): the job in a child
+    process of this worker, then its record, log and adapter (unless copied to `artifacts`)."""
+    import ray
+
+    node = ray.util.get_node_ip_address()
+    gpu_ids = [str(g) for g in ray.get_gpu_ids()]
+    where = f"node {node}" + (f" gpu {','.join(gpu_ids)}" if gpu_ids else "")
+    last_step = 0.0
+
+    def forward(_: Job, event: dict[str, Any]) -> None:
+        nonlocal last_step
+        if event.get("event") == "step" and event["step"] != event["total"]:
+            if time.monotonic() - last_step < STEP_EVERY_S:
+                return
+            last_step = time.monotonic()
+        events.put_nowait((job.stage.value, job.id, event))
+
+    forward(job, {"event": "start", "where": where, "node": node})
+    env = {"CUDA_VISIBLE_DEVICES": os.environ["CUDA_VISIBLE_DEVICES"]} if "CUDA_VISIBLE_DEVICES" in os.environ else {}
+    start_server()
+    with tempfile.TemporaryDirectory(prefix="poc-job-") as tmp:
+        attempt = Attempt(attempt_id, Path(tmp) / "attempt", Path(tmp) / "job.log")
+        record = run_isolated(job, attempt, slot=Slot(where, env=env, threads=threads), stop=threading.Event(),
+                              on_event=forward)
+        record.setdefault("placement", {}).update(executor="ray", node=node, gpu_ids=gpu_ids, worker_pid=os.getpid(),
+                                                  node_id=ray.get_runtime_context().get_node_id())
+        adapter = None
+        if attempt.adapter.is_dir():
+            if artifacts is not None:
+                record["adapter"]["path"] = str(_publish(attempt.adapter, Path(artifacts), job))
+            else:
+                adapter = _adapter_files(attempt.adapter)
+        log = attempt.log.read_bytes() if attempt.log.is_file() else None
+    return {"record": record, "adapter": adapter, "log": log}
+
+
+class RayExecutor:
+    """Jobs as Ray tasks, as many at once as the cluster's CPUs and GPUs hold."""
+
+    name = "ray"
+
+    def __init__(self, ray: Any, *, gpus_per_job: float, cpus_per_job: float, artifacts: Path | None,
+                 slots: int) -> None:
+        from ray.util.queue import Queue
+
+        self._ray = ray
+        self.gpus_per_job, self.cpus_per_job, self.artifacts, self.slots = gpus_per_job, cpus_per_job, artifacts, slots
+        self._events = Queue(actor_options={"num_cpus": 0})
+        self._task = ray.remote(poc_job)
+        self._listeners: dict[tuple[str, str], tuple[Job, EventCallback]] = {}
+        self._where: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._pump = threading.Thread(target=self._route, name="poc-ray-events", daemon=True)
+        self._pump.start()
+
+    @classmethod
+    def connect(cls, *, address: str, gpus_per_job: float | None, cpus_per_job: float,
+                artifacts: Path | None) -> RayExecutor:
+        """Connect to the cluster at `address` (auto: this machine's, or a new local one) and size
+        the run by its resources; UsageError names the option that does not fit."""
+        ray = _ray()
+        if not math.isfinite(cpus_per_job) or cpus_per_job <= 0:
+            raise UsageError(f"--cpus-per-job: {cpus_per_job:g} is not a number of CPUs; use more than 0")
+        if gpus_per_job is not None and (not math.isfinite(gpus_per_job) or gpus_per_job < 0):
+            raise UsageError(f"--gpus-per-job: {gpus_per_job:g} is not a number of GPUs; use 0 or more")
+        if artifacts is not None:
+            writable_folder(artifacts, "--artifacts")
+        import logging
+
+        try:
+            ray.init(address=None if address == "auto" else address, logging_level=logging.ERROR,
+                     log_to_driver=False, include_dashboard=False if address == "auto" else None)
+        except Exception as error:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise UsageError(f"--ray-address: cannot connect to Ray at {address!r} ({first[:200]})") from None
+        resources = ray.cluster_resources()
+        cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+        per_gpu = gpus_per_job if gpus_per_job is not None else (1.0 if gpus > 0 else 0.0)
+        fits = [math.floor(cpus / cpus_per_job)] + ([math.floor(gpus / per_gpu)] if per_gpu > 0 else [])
+        if min(fits) < 1:
+            ray.shutdown()
+            option = "--gpus-per-job" if per_gpu > 0 and math.floor(gpus / per_gpu) < 1 else "--cpus-per-job"
+            raise UsageError(f"{option}: a job asks for {cpus_per_job:g} CPU(s) and {per_gpu:g} GPU(s), but the "
+                             f"cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s)")
+        return cls(ray, gpus_per_job=per_gpu, cpus_per_job=cpus_per_job, artifacts=artifacts, slots=min(fits))
+
+    def _options(self) -> dict[str, Any]:
+        # A lost worker is recorded, not retried behind the driver's back: a rerun resumes it.
+        return {"num_cpus": self.cpus_per_job, "num_gpus": self.gpus_per_job, "max_retries": 0}
+
+    def facts(self, training: TrainingSpec) -> hardware.Facts:
+        """Found on a worker with a job's resources (a GPU node resolves `auto` as a GPU would)."""
+        ref = self._ray.remote(_probe).options(**self._options()).remote(training)
+        try:
+            return self._ray.get(ref, timeout=PROBE_TIMEOUT_S)
+        except self._ray.exceptions.GetTimeoutError:
+            self._ray.cancel(ref, force=True)
+            raise UsageError(f"--executor ray: no worker with {self.cpus_per_job:g} CPU(s) and "
+                             f"{self.gpus_per_job:g} GPU(s) free within {PROBE_TIMEOUT_S} s") from None
+        except self._ray.exceptions.RayError as error:
+            raise PocError(f"--executor ray: the cluster could not check the recipe's hardware "
+                           f"({type(error).__name__})") from None
+
+    def _route(self) -> None:
+        """Hand each event from the workers to its job's callback (on this thread)."""
+        from ray.util.queue import Empty
+
+        while not self._closed.is_set():
+            try:
+                stage, job_id, event = self._events.get(timeout=POLL_S)
+            except Empty:
+                continue
+            except Exception:  # noqa: BLE001 - the queue is gone: the run is ending
+                return
+            key = (stage, job_id)
+            with self._lock:
+                if event.get("event") == "start":
+                    self._where[key] = event["where"]
+                listener = self._listeners.get(key)
+            if listener is not None:
+                listener[1](listener[0], event)
+
+    def _failed(self, job: Job, attempt: Attempt, status: Status, error: str) -> Finished:
+        record = base_record(job, attempt=attempt.id, status=status, started_at=now(), log=attempt.log)
+        record.error = error
+        record.placement = {"executor": self.name, "node": self._where.get((job.stage.value, job.id))}
+        return Finished(record.to_dict())
+
+    def run(self, job: Job, attempt: Attempt, *, stop: threading.Event, on_event: EventCallback) -> Finished:
+        key = (job.stage.value, job.id)
+        with self._lock:
+            self._listeners[key] = (job, on_event)
+        ref = self._task.options(**self._options(), name=f"poc_job {job.allocation.label}").remote(
+            job, attempt.id, self._events, None if self.artifacts is None else str(self.artifacts),
+            max(1, int(self.cpus_per_job)))
+        try:
+            return self._wait(job, attempt, ref, stop)
+        finally:
+            with self._lock:
+                self._listeners.pop(key, None)
+                self._where.pop(key, None)
+
+    def _wait(self, job: Job, attempt: Attempt, ref: Any, stop: threading.Event) -> Finished:
+        ray = self._ray
+        while not ray.wait([ref], timeout=POLL_S)[0]:
+            if stop.is_set():
+                ray.cancel(ref, force=True)
+                return self._failed(job, attempt, Status.INTERRUPTED, INTERRUPTED)
+        try:
+            result = ray.get(ref)
+        except ray.exceptions.OutOfMemoryError as error:
+            return self._failed(job, attempt, Status.OOM, f"Ray's memory monitor stopped the job ({_first(error)})")
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                ray.exceptions.TaskCancelledError) as error:
+            node = self._where.get((job.stage.value, job.id)) or "an unknown node (the job had not reported)"
+            return self._failed(job, attempt, Status.FAILED,
+                                f"the Ray worker on {node} was lost mid-job ({type(error).__name__}); "
+                                "a rerun runs the job again")
+        except ray.exceptions.RayError as error:
+            return self._failed(job, attempt, Status.FAILED, f"the Ray task failed: {_first(error)}")
+        return self._received(attempt, result)
+
+    def _received(self, attempt: Attempt, result: dict[str, Any]) -> Finished:
+        """The record as the worker sent it, its adapter and log written on the driver's disk for the commit."""
+        record = result["record"]
+        adapter = log = None
+        try:
+            attempt.folder.mkdir(parents=True, exist_ok=True)
+            if result["adapter"] is not None:
+                adapter = attempt.folder / "adapter"
+                for name, content in result["adapter"].items():
+                    (adapter / name).parent.mkdir(parents=True, exist_ok=True)
+                    (adapter / name).write_bytes(content)
+            if result["log"] is not None:
+                log = attempt.folder / "job.log"
+                log.write_bytes(result["log"])
+        except OSError as failure:  # the record says so; on a full disk the run stops
+            record["status"], record["error"] = Status.FAILED.value, f"{why(failure)} (receiving the job's adapter)"
+            return Finished(record)
+        return Finished(record, adapter=adapter, log=log)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._pump.join(timeout=2)
+        self._ray.shutdown()
+
+
+def _first(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return (text[-1] if text else type(error).__name__)[:300]
