@@ -1,0 +1,193 @@
+"""`poc export mlflow`: every stored record as an MLflow run, beside the team's own experiments.
+
+The job id is the key: a run carries it as the tag `poc.job_id`, so exporting again finds the
+run and updates it (metrics, tags, artifacts) instead of adding one; a run whose `poc.attempt`
+tag already names the record's attempt is left as it is. Params are the job's identity
+(method, setting, seed, budget, precision), which a job id fixes, so they never change.
+Every value comes from the stored record; the cost is the record's training time at the price
+compare and report use, with that price's source as a tag.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from poc_cli.compare import record_price
+from poc_cli.cost import run_cost
+from poc_cli.errors import PocError, UsageError
+from poc_cli.report import default_output
+from poc_cli.result import Stage
+from poc_cli.store import Store
+
+MLFLOW_EXTRA = "pip install 'poc-cli[mlflow]'"
+DEFAULT_TRACKING = Path("mlruns")
+JOB_TAG = "poc.job_id"
+
+
+@dataclass
+class Exported:
+    """What an export did, run by run."""
+
+    created: list[str] = field(default_factory=list)  # job ids
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    experiments: set[str] = field(default_factory=set)
+
+
+def require_mlflow() -> None:
+    """A one-line error naming the pip command where the extra is not installed."""
+    try:
+        import mlflow  # noqa: F401 - imported to know it can be
+    except ImportError:
+        raise UsageError(f"poc export mlflow: MLflow is not installed: {MLFLOW_EXTRA}") from None
+
+
+def tracking_uri(given: str | None) -> str:
+    """The tracking URI: the one given (a server, a database, a folder), else ./mlruns as a file store.
+    MLflow keeps its file store in maintenance mode and refuses it unless told otherwise; a local
+    folder is what this command promises by default, so poc says so for file stores only."""
+    uri = given or DEFAULT_TRACKING.resolve().as_uri()
+    if "://" not in uri or uri.startswith("file:"):
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        if "://" not in uri:
+            uri = Path(uri).resolve().as_uri()
+    return uri
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def params(record: dict[str, Any]) -> dict[str, str]:
+    """The job's identity, as MLflow params (strings)."""
+    job = record.get("job", {})
+    training = (job.get("recipe") or {}).get("training") or {}
+    method = job.get("method") or {}
+    found = {
+        "method": record["method"],
+        "method_kind": record["method_kind"],
+        "setting": json.dumps((job.get("allocation") or {}).get("settings"), sort_keys=True),
+        "seed": record["seed"],
+        "stage": record.get("stage", Stage.RUN.value),
+        "budget_parameters": (job.get("allocation") or {}).get("budget"),  # in every record, even a failed one's
+        "lr": method.get("lr"),
+        "alpha_ratio": method.get("alpha_ratio"),
+        "precision": training.get("precision"),
+        "model": (job.get("recipe") or {}).get("model"),
+        "task": (record.get("task") or {}).get("name"),
+    }
+    return {key: str(value)[:6000] for key, value in found.items() if value is not None}
+
+
+def metrics(record: dict[str, Any]) -> dict[str, float]:
+    """Test and validation metrics, time, memory, energy and cost: the record's finite numbers."""
+    found: dict[str, Any] = {}
+    for split in ("test", "validation"):
+        for name, value in (record.get("metrics", {}).get(split) or {}).items():
+            found[f"{split}_{name}"] = value
+    timing, memory = record.get("timing") or {}, record.get("memory") or {}
+    gpu, energy = record.get("gpu") or {}, record.get("energy") or {}
+    parameters = record.get("parameters") or {}
+    found |= {
+        "train_s": timing.get("train_s"), "total_s": timing.get("total_s"),
+        "examples_per_s": (record.get("throughput") or {}).get("examples_per_s"),
+        "host_peak_rss_mib": memory.get("host_peak_rss_mib"),
+        "host_tree_peak_rss_mib": memory.get("host_tree_peak_rss_mib"),
+        "gpu_peak_job_mib": gpu.get("peak_job_mib"),
+        "torch_peak_allocated_mib": memory.get("torch_peak_allocated_mib"),
+        "energy_j": energy.get("energy_j"),
+        "trainable_parameters": parameters.get("trainable_counted"),
+        "adapter_bytes": (record.get("adapter") or {}).get("bytes"),
+    }
+    if _number(timing.get("train_s")) is not None:
+        found["cost"] = run_cost(timing["train_s"], record_price(record, None))
+    return {name: number for name, value in found.items() if (number := _number(value)) is not None}
+
+
+def tags(record: dict[str, Any]) -> dict[str, str]:
+    """Status, recipe, job id, attempt and stage; the price behind the cost metric."""
+    found = {
+        JOB_TAG: record["job_id"],
+        "poc.attempt": record.get("attempt"),
+        "poc.status": record["status"],
+        "poc.recipe": record["recipe_name"],
+        "poc.stage": record.get("stage", Stage.RUN.value),
+        "poc.error": (record.get("error") or "")[:5000] or None,
+        "poc.placement": json.dumps(record.get("placement") or {}, sort_keys=True),
+    }
+    if _number((record.get("timing") or {}).get("train_s")) is not None:
+        price = record_price(record, None)
+        found["poc.cost"] = f"{price.per_hour:g} {price.currency} per hour ({price.source})"
+    return {key: str(value) for key, value in found.items() if value is not None}
+
+
+def _run_name(record: dict[str, Any]) -> str:
+    if record.get("stage") == Stage.TRIAL.value:
+        lr = ((record.get("job") or {}).get("method") or {}).get("lr")
+        return f"{record['method']} trial lr {lr:g}" if isinstance(lr, (int, float)) else f"{record['method']} trial"
+    return f"{record['method']} seed {record['seed']}"
+
+
+def _records(store: Store, recipe: str | None) -> list[tuple[dict[str, Any], Path]]:
+    """Seeded runs and search trials, each with its record file."""
+    found = []
+    for record in store.scan().records:
+        if recipe is None or record["recipe_name"] == recipe:
+            found.append((record, store.record_path(record["recipe_name"], record["job_id"], Stage.RUN)))
+    for name in sorted({r["recipe_name"] for r, _ in found} | ({recipe} if recipe else set())):
+        for record in store.trial_records(name):
+            if "job_id" in record and "recipe_name" in record and "method" in record:
+                found.append((record, store.record_path(name, record["job_id"], Stage.TRIAL)))
+    return found
+
+
+def export(store: Store, *, uri: str | None = None, experiment: str | None = None,
+           recipe: str | None = None) -> Exported:
+    """Log (or update) one MLflow run per record of the store; the experiment is `experiment`, else
+    the recipe's name."""
+    if not store.root.is_dir():
+        raise PocError(f"store not found: {store.root}")
+    found = _records(store, recipe)
+    if not found:
+        raise PocError(f"nothing to export: no records in {store.root}" + (f" for recipe {recipe!r}" if recipe else ""))
+    require_mlflow()
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri(uri))
+    done = Exported()
+    for record, path in found:
+        name = experiment or record["recipe_name"]
+        known = client.get_experiment_by_name(name)
+        experiment_id = known.experiment_id if known is not None else client.create_experiment(name)
+        done.experiments.add(name)
+        existing = client.search_runs([experiment_id], filter_string=f"tags.`{JOB_TAG}` = '{record['job_id']}'",
+                                      max_results=1)
+        if existing and existing[0].data.tags.get("poc.attempt") == record.get("attempt"):
+            done.unchanged.append(record["job_id"])
+            continue
+        run_id = existing[0].info.run_id if existing else client.create_run(
+            experiment_id, run_name=_run_name(record)).info.run_id
+        stamp = int(os.path.getmtime(path) * 1000)
+        client.log_batch(run_id,
+                         metrics=[Metric(k, v, stamp, 0) for k, v in metrics(record).items()],
+                         params=[] if existing else [Param(k, v) for k, v in params(record).items()],
+                         tags=[RunTag(k, v) for k, v in tags(record).items()])
+        client.log_artifact(run_id, str(path), artifact_path="record")
+        adapter = (record.get("adapter") or {}).get("path")
+        if adapter and Path(adapter).is_dir():
+            client.log_artifacts(run_id, adapter, artifact_path="adapter")
+        for lang in ("en", "ja"):
+            report = default_output("html", lang, record["recipe_name"])
+            if report.is_file():
+                client.log_artifact(run_id, str(report), artifact_path="report")
+        client.set_terminated(run_id, status="FINISHED" if record["status"] in ("ok", "diverged") else "FAILED")
+        (done.updated if existing else done.created).append(record["job_id"])
+    return done
