@@ -1,0 +1,320 @@
+"""Executors in real processes: `--parallel 2` on this machine, a real local Ray cluster (CPUs only,
+and one with two GPUs declared as a resource), GPU pinning by CUDA_VISIBLE_DEVICES, a job or a
+Ray worker killed mid-run, and the rerun that completes only what is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from conftest import recipe_dict, write_recipe
+from poc_cli.executors.local import LocalExecutor, cpu_slots, gpu_slots
+from poc_cli.launcher import run_plan
+from poc_cli.plan import make_plan
+from poc_cli.recipe import load_recipe
+from poc_cli.store import Store
+
+POC = [sys.executable, "-m", "poc_cli"]
+
+
+def environ() -> dict[str, str]:
+    """This process's environment as it is now (the Ray fixture adds the cluster's token)."""
+    return {**os.environ, "COLUMNS": "250"}
+
+
+def poc(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*POC, *args], capture_output=True, text=True, env=env or environ(), timeout=900)
+
+
+def stored(store: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(store.glob("*/*.json"))]
+
+
+def by_job(records: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+    keyed = {(r["method"], r["seed"]): r for r in records}
+    assert len(keyed) == len(records), "a job has two records"
+    return keyed
+
+
+def overlapping(records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Pairs of jobs whose training windows overlapped in time."""
+    spans = [(r, r["timing"]["train_started_unix"], r["timing"]["train_ended_unix"]) for r in records]
+    return [(a, b) for i, (a, a0, a1) in enumerate(spans) for (b, b0, b1) in spans[i + 1:] if a0 < b1 and b0 < a1]
+
+
+@pytest.fixture(scope="module")
+def four_jobs(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, tiny_data: dict[str, Path]) -> Path:
+    """LoRA and full fine-tuning at two seeds: 4 jobs of about 3 s of training each at one thread,
+    long enough for a second Ray worker's cold start (importing torch, starting its fork server)
+    to end while the first worker still trains."""
+    folder = tmp_path_factory.mktemp("four")
+    return write_recipe(folder / "four.yaml", recipe_dict(
+        tiny_model_dir, tiny_data, name="four", methods=[{"method": "lora"}, {"method": "full"}], seeds=[0, 1],
+        training={"steps": 750, "batch_size": 16, "max_length": 16}))
+
+
+@pytest.fixture(scope="module")
+def parallel_store(tmp_path_factory: pytest.TempPathFactory, four_jobs: Path) -> Path:
+    store = tmp_path_factory.mktemp("parallel") / "store"
+    result = poc("run", str(four_jobs), "--store", str(store), "--parallel", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "executor: local, 2 job(s) at once" in result.stdout
+    return store
+
+
+@pytest.fixture()
+def slow_pair(tmp_path: Path, tiny_model_dir: Path, tiny_data: dict[str, Path]) -> Path:
+    """Two jobs that train long enough (about 10 s each, two at once) to be killed mid-run."""
+    return write_recipe(tmp_path / "slow.yaml", recipe_dict(
+        tiny_model_dir, tiny_data, name="slow", methods=[{"method": "lora"}, {"method": "full"}],
+        training={"steps": 1500, "batch_size": 16, "max_length": 16}))
+
+
+def test_parallel_2_runs_two_jobs_at_once_with_a_core_each(parallel_store: Path, four_jobs: Path) -> None:
+    records = stored(parallel_store)
+    assert len(by_job(records)) == 4 and {r["status"] for r in records} == {"ok"}
+    assert overlapping(records), "no two jobs trained at the same time"
+    assert {r["placement"]["slot"] for r in records} == {"cpu 1/2", "cpu 2/2"}
+    assert {r["placement"]["threads"] for r in records} == {1}  # 2 cores shared by 2 jobs
+    assert {r["environment"]["hardware"]["torch_threads"] for r in records} == {1}
+    for r in records:
+        if r["method"] == "lora":  # the driver moved the adapter into the store
+            assert Path(r["adapter"]["path"]) == parallel_store / "four" / "adapters" / r["job_id"]
+            assert (Path(r["adapter"]["path"]) / "adapter_model.safetensors").is_file()
+    assert not (parallel_store / "four" / ".attempts").exists()
+
+    again = poc("run", str(four_jobs), "--store", str(parallel_store), "--parallel", "2")
+    assert again.returncode == 0 and again.stdout.count("done before, skipped") == 4
+
+
+def wait_for_jobs(parent: psutil.Process, count: int, *, settle_s: float) -> list[psutil.Process]:
+    """`count` job processes under a running `poc run` (forked by its fork server), once they have
+    run for `settle_s` seconds."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        servers = [c for c in parent.children() if "forkserver" in " ".join(c.cmdline())]
+        jobs = [job for server in servers for job in server.children()]
+        if len(jobs) >= count:
+            time.sleep(settle_s)
+            return jobs
+        time.sleep(0.1)
+    raise AssertionError(f"{count} job processes did not appear")
+
+
+def test_parallel_2_a_killed_job_is_recorded_the_other_completes_and_a_rerun_completes_it(
+        tmp_path: Path, slow_pair: Path) -> None:
+    store = tmp_path / "store"
+    proc = subprocess.Popen([*POC, "run", str(slow_pair), "--store", str(store), "--parallel", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ())
+    victim = wait_for_jobs(psutil.Process(proc.pid), 2, settle_s=3)[0]
+    victim.kill()
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1, out + err
+    records = stored(store)
+    assert sorted(r["status"] for r in records) == ["failed", "ok"] and len(records) == 2
+    failed = next(r for r in records if r["status"] == "failed")
+    assert "killed by signal 9" in failed["error"]
+    ok_attempt = next(r["attempt"] for r in records if r["status"] == "ok")
+
+    rerun = poc("run", str(slow_pair), "--store", str(store), "--parallel", "2")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert rerun.stdout.count("done before, skipped") == 1
+    after = stored(store)
+    assert {r["status"] for r in after} == {"ok"} and len(after) == 2
+    assert ok_attempt in {r["attempt"] for r in after}  # the finished job was not run again
+
+
+def test_gpu_slots_pin_each_job_to_its_own_gpu(tmp_path: Path, four_jobs: Path) -> None:
+    """Without a GPU here: the slots `--gpus 0,1` makes, given to the real executor on a CPU recipe.
+    Each job process itself reports the CUDA_VISIBLE_DEVICES it started with, and two jobs that
+    trained at once had different GPUs."""
+    slots = gpu_slots([0, 1], count=2, visible=None, cores=2)
+    assert [(s.name, s.env, s.threads) for s in slots] == [
+        ("gpu 0", {"CUDA_VISIBLE_DEVICES": "0"}, 1), ("gpu 1", {"CUDA_VISIBLE_DEVICES": "1"}, 1)]
+    store = Store(tmp_path / "store")
+    plan = make_plan(load_recipe(four_jobs))
+    result = run_plan(plan, store=store, executor=LocalExecutor(slots))
+    assert result.ok
+    records = stored(store.root)
+    assert {r["placement"]["cuda_visible_devices"] for r in records} == {"0", "1"}
+    for r in records:
+        assert r["placement"]["cuda_visible_devices"] == r["placement"]["slot"].split()[-1]
+    pairs = overlapping(records)
+    assert pairs and all(a["placement"]["cuda_visible_devices"] != b["placement"]["cuda_visible_devices"]
+                         for a, b in pairs)
+
+
+def test_gpu_indices_follow_the_drivers_own_cuda_visible_devices() -> None:
+    """`--gpus 1` inside CUDA_VISIBLE_DEVICES=2,3 is the physical GPU 3."""
+    assert [s.env for s in gpu_slots([1], count=2, visible="2,3")] == [{"CUDA_VISIBLE_DEVICES": "3"}]
+    assert [s.threads for s in cpu_slots(2, cores=8)] == [4, 4]
+    assert [s.threads for s in cpu_slots(1)] == [None]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--gpus", "0"), "error: --gpus: torch sees no CUDA GPU here; leave --gpus out (or use --parallel on the CPU)"),
+    (("--gpus", "0,x"), "error: --gpus: '0,x' is not a list of GPU indices such as 0,1,2,3"),
+    (("--gpus", "1,1"), "error: --gpus: '1,1' must list each GPU index (0 or more) once"),
+    (("--parallel", "0"), "error: --parallel: 0 is not a number of jobs; use 1 or more"),
+    (("--parallel", "64"), f"error: --parallel: 64 jobs at once on {os.cpu_count()} CPU core(s) would give each "
+                           f"less than one; use at most {os.cpu_count()}"),
+    (("--executor", "slurm"), "error: --executor: 'slurm' is not one of local, ray"),
+    (("--artifacts", "/tmp"), "error: --artifacts: only with --executor ray (this run uses --executor local)"),
+    (("--executor", "ray", "--parallel", "2"), "error: --parallel: only with --executor local (this run uses "
+                                               "--executor ray)"),
+    (("--executor", "ray", "--cpus-per-job", "0"), "error: --cpus-per-job: 0 is not a number of CPUs; use more "
+                                                   "than 0"),
+])
+def test_executor_options_that_cannot_work_are_one_line_and_exit_2(
+        tmp_path: Path, four_jobs: Path, args: tuple[str, ...], message: str) -> None:
+    result = poc("run", str(four_jobs), "--store", str(tmp_path / "store"), *args)
+    assert result.returncode == 2 and result.stdout == "", result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [message]
+
+
+def test_a_missing_extra_names_its_pip_command(tmp_path: Path, four_jobs: Path) -> None:
+    """As on a core install: `ray` and `mlflow` cannot be imported."""
+    blocked = tmp_path / "blocked"
+    for name in ("ray", "mlflow"):
+        (blocked / name).mkdir(parents=True)
+        (blocked / name / "__init__.py").write_text("raise ImportError('not installed (blocked by the test)')\n")
+    env = {**environ(), "PYTHONPATH": os.pathsep.join([str(blocked), os.environ.get("PYTHONPATH", "")])}
+    result = poc("run", str(four_jobs), "--store", str(tmp_path / "store"), "--executor", "ray", env=env)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "error: --executor ray: Ray is not installed: pip install 'poc-cli[ray]'"]
+    (tmp_path / "store" / "r").mkdir(parents=True)
+    result = poc("export", "mlflow", "--store", str(tmp_path / "store"), env=env)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "error: poc export mlflow: MLflow is not installed: pip install 'poc-cli[mlflow]'"]
+
+
+# --- a real local Ray cluster -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[dict[str, Any]]:
+    """Starts a local Ray cluster in this test process (`poc run --ray-address` connects to it, with
+    the cluster's token in its environment, as on a team's cluster); `restart(num_gpus=...)`
+    replaces it by one with GPUs declared as a resource."""
+    import logging
+    import secrets
+
+    saved = {name: os.environ.get(name) for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))  # read as Ray is imported
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+
+    cluster: dict[str, Any] = {}
+
+    def start(**resources: Any) -> str:
+        ray.shutdown()
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, **resources)
+        cluster["address"] = ray.get_runtime_context().gcs_address
+        return cluster["address"]
+
+    cluster["restart"] = start
+    start()
+    yield cluster
+    ray.shutdown()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def test_ray_runs_two_jobs_at_once_with_the_local_executors_metrics(
+        ray_cluster: dict[str, Any], tmp_path: Path, four_jobs: Path, parallel_store: Path) -> None:
+    store = tmp_path / "store"
+    result = poc("run", str(four_jobs), "--store", str(store), "--executor", "ray",
+                 "--ray-address", ray_cluster["address"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "executor: ray, 2 job(s) at once" in result.stdout
+    records = by_job(stored(store))
+    local = by_job(stored(parallel_store))
+    assert set(records) == set(local) and len(records) == 4  # no lost or duplicate record
+    for key, record in records.items():  # the same seeds, one thread each: the same numbers
+        assert record["metrics"]["test"] == local[key]["metrics"]["test"], key
+        assert record["loss_curve"] == local[key]["loss_curve"], key
+        assert record["placement"]["executor"] == "ray" and record["placement"]["node"]
+        assert record["placement"]["threads"] == 1
+        assert Path(record["log_path"]).parent == store / "four"  # a log the job wrote on its node comes back
+        if record["method"] == "lora":  # sent back with the record, committed by the driver
+            assert (Path(record["adapter"]["path"]) / "adapter_model.safetensors").is_file()
+            assert Path(record["adapter"]["path"]).parent == store / "four" / "adapters"
+    assert any(Path(r["log_path"]).is_file() for r in records.values())  # empty logs are not kept
+    assert overlapping(list(records.values())), "no two Ray jobs trained at the same time"
+
+
+def _ray_job_workers() -> list[psutil.Process]:
+    """Ray worker processes running a poc job (Ray titles a busy worker `ray::<task>`)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if cmdline.startswith("ray::poc_job"):
+            found.append(process)
+    return found
+
+
+def test_a_ray_worker_killed_mid_job_gives_a_failed_record_naming_its_node(
+        ray_cluster: dict[str, Any], tmp_path: Path, slow_pair: Path) -> None:
+    store = tmp_path / "store"
+    args = ("run", str(slow_pair), "--store", str(store), "--executor", "ray", "--ray-address", ray_cluster["address"])
+    proc = subprocess.Popen([*POC, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ())
+    deadline = time.monotonic() + 120
+    while len(workers := _ray_job_workers()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(workers) == 2, "two Ray workers did not start the jobs"
+    time.sleep(4)  # both are training
+    workers[0].kill()
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1, out + err
+    records = stored(store)
+    assert sorted(r["status"] for r in records) == ["failed", "ok"] and len(records) == 2
+    failed = next(r for r in records if r["status"] == "failed")
+    assert "the Ray worker on node " in failed["error"] and "was lost mid-job" in failed["error"], failed["error"]
+    assert failed["placement"]["node"] in failed["error"]
+
+    rerun = poc(*args)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert rerun.stdout.count("done before, skipped") == 1
+    assert {r["status"] for r in stored(store)} == {"ok"}
+
+
+def test_ray_asks_for_no_more_than_the_cluster_has(ray_cluster: dict[str, Any], tmp_path: Path,
+                                                     four_jobs: Path) -> None:
+    result = poc("run", str(four_jobs), "--store", str(tmp_path / "store"), "--executor", "ray",
+                 "--ray-address", ray_cluster["address"], "--cpus-per-job", "3")
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "error: --cpus-per-job: a job asks for 3 CPU(s) and 0 GPU(s), but the cluster has 2 CPU(s) and 0 GPU(s)"]
+
+
+def test_ray_with_gpus_declared_gives_each_running_job_its_own_gpu(
+        ray_cluster: dict[str, Any], tmp_path: Path, four_jobs: Path) -> None:
+    """Two GPUs declared as a resource (none is real): by default a job asks for one, Ray assigns
+    it, and the job process starts pinned to it. The recipe's device `auto` is resolved on a
+    worker, where torch sees no CUDA: the jobs train on its CPU."""
+    address = ray_cluster["restart"](num_gpus=2)
+    artifacts = tmp_path / "shared"
+    result = poc("run", str(four_jobs), "--store", str(tmp_path / "store"), "--executor", "ray",
+                 "--ray-address", address, "--artifacts", str(artifacts))
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = stored(tmp_path / "store")
+    assert len(by_job(records)) == 4
+    for record in records:
+        gpu_ids = record["placement"]["gpu_ids"]
+        assert len(gpu_ids) == 1 and record["placement"]["cuda_visible_devices"] == gpu_ids[0]
+        if record["method"] == "lora":  # on the shared storage, not sent back
+            assert Path(record["adapter"]["path"]) == artifacts / "four" / record["job_id"]
+            assert (artifacts / "four" / record["job_id"] / "adapter_model.safetensors").is_file()
+            assert not (tmp_path / "store" / "four" / "adapters" / record["job_id"]).exists()
+    pairs = overlapping(records)
+    assert pairs and all(a["placement"]["gpu_ids"] != b["placement"]["gpu_ids"] for a, b in pairs)

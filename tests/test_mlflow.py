@@ -1,0 +1,96 @@
+"""`poc export mlflow` into a real MLflow file store, read back through MLflow's own client."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from poc_cli.store import Store
+
+pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
+os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # this test reads a file store, as poc writes one
+
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+POC = [sys.executable, "-m", "poc_cli"]
+ENV = {**os.environ, "COLUMNS": "250"}
+
+
+def export(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*POC, "export", "mlflow", *args], capture_output=True, text=True, env=ENV, cwd=cwd,
+                          timeout=600)
+
+
+def runs_by_job(client: MlflowClient) -> dict[str, object]:
+    experiments = client.search_experiments()
+    runs = client.search_runs([e.experiment_id for e in experiments], max_results=1000)
+    keyed = {run.data.tags["poc.job_id"]: run for run in runs}
+    assert len(keyed) == len(runs), "a job was exported twice"
+    return keyed
+
+
+def test_export_logs_each_record_once_and_updates_on_a_second_export(tmp_path: Path, tiny_store: Path) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(tiny_store, store)
+    records = {r["job_id"]: r for r in Store(store).records()}
+    uri = (tmp_path / "mlruns").as_uri()
+
+    first = export("--store", str(store), "--tracking-uri", uri, cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"{len(records)} run(s) created, 0 updated, 0 already up to date" in first.stdout
+    client = MlflowClient(tracking_uri=uri)
+    runs = runs_by_job(client)
+    assert set(runs) == set(records)
+    for job_id, record in records.items():
+        run = runs[job_id]
+        assert run.data.params["method"] == record["method"] and run.data.params["seed"] == str(record["seed"])
+        assert run.data.params["precision"] == record["job"]["recipe"]["training"]["precision"]
+        assert run.data.params["budget_parameters"] == str(record["job"]["allocation"]["budget"])
+        assert run.data.tags["poc.status"] == record["status"] and run.data.tags["poc.recipe"] == record["recipe_name"]
+        assert client.get_experiment(run.info.experiment_id).name == record["recipe_name"]  # markup kept as text
+        for name, value in record["metrics"].get("test", {}).items():
+            if isinstance(value, float):
+                assert run.data.metrics[f"test_{name}"] == pytest.approx(value, rel=1e-12)
+        if record["timing"].get("train_s"):
+            assert run.data.metrics["train_s"] == pytest.approx(record["timing"]["train_s"])
+        if record["recipe_name"] == "tiny":
+            assert run.data.metrics["cost"] == pytest.approx(record["timing"]["train_s"] / 3600 * 2.0)  # EUR 2/h
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert "record" in artifacts
+        assert ("adapter" in artifacts) == bool(record["adapter"].get("path"))
+        assert run.info.status == ("FINISHED" if record["status"] == "ok" else "FAILED")
+
+    again = export("--store", str(store), "--tracking-uri", uri, cwd=tmp_path)
+    assert again.returncode == 0 and f"0 run(s) created, 0 updated, {len(records)} already up to date" in again.stdout
+    assert set(runs_by_job(client)) == set(records)
+
+    # A job run again (a new attempt, another score) updates its run, never adds one.
+    job_id, record = next((j, r) for j, r in records.items() if r["status"] == "ok")
+    path = Store(store).record_path(record["recipe_name"], job_id)
+    record = {**record, "attempt": "a-new-attempt",
+              "metrics": {**record["metrics"], "test": {**record["metrics"]["test"], "accuracy": 0.125}}}
+    path.write_text(json.dumps(record))
+    third = export("--store", str(store), "--tracking-uri", uri, cwd=tmp_path)
+    assert third.returncode == 0 and "0 run(s) created, 1 updated" in third.stdout, third.stdout + third.stderr
+    runs = runs_by_job(client)
+    assert len(runs) == len(records)
+    assert runs[job_id].data.metrics["test_accuracy"] == 0.125 and runs[job_id].data.tags["poc.attempt"] == "a-new-attempt"
+
+
+def test_export_defaults_to_a_local_mlruns_folder_and_an_empty_store_is_one_line(
+        tmp_path: Path, tiny_store: Path) -> None:
+    done = export("--store", str(tiny_store), "--experiment", "poc-team", "--recipe", "tiny", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri()).search_runs(
+        [MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri()).get_experiment_by_name("poc-team").experiment_id])
+    assert {run.data.tags["poc.recipe"] for run in runs} == {"tiny"} and len(runs) == 6
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = export("--store", str(empty), cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [f"error: nothing to export: no records in {empty}"]
