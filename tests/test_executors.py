@@ -318,3 +318,25 @@ def test_ray_with_gpus_declared_gives_each_running_job_its_own_gpu(
             assert not (tmp_path / "store" / "four" / "adapters" / record["job_id"]).exists()
     pairs = overlapping(records)
     assert pairs and all(a["placement"]["gpu_ids"] != b["placement"]["gpu_ids"] for a, b in pairs)
+
+
+def test_a_methods_seeded_runs_start_as_soon_as_its_own_trials_end(
+        tmp_path: Path, tiny_model_dir: Path, tiny_data: dict[str, Path]) -> None:
+    """Stage 2 does not wait for stage 1 as a whole: LoRA's seeded run starts while full
+    fine-tuning's trials are still queued, and the choice is the one the stored trials give."""
+    recipe = write_recipe(tmp_path / "stages.yaml", recipe_dict(
+        tiny_model_dir, tiny_data, name="stages", search=True, seeds=[0],
+        methods=[{"method": "lora", "search": {"lr": [1e-3, 1e-2]}}, {"method": "full", "search": {"lr": [1e-4, 1e-3]}}],
+        training={"steps": 12, "batch_size": 16, "max_length": 16}))
+    plan = make_plan(load_recipe(recipe))
+    order: list[tuple[str, str]] = []
+    store = Store(tmp_path / "store")
+    result = run_plan(plan, store=store, executor=LocalExecutor(cpu_slots(1)),
+                      on_outcome=lambda o: order.append((o.job.allocation.label, o.job.stage.value)))
+    assert result.ok and len(result.trials) == 4 and len(result.runs) == 2
+    assert order == [("lora", "trial"), ("lora", "trial"), ("lora", "run"),
+                     ("full", "trial"), ("full", "trial"), ("full", "run")]
+    lora_run = next(o for o in result.runs if o.job.allocation.label == "lora")
+    scores = {point.lr: store.read("stages", job.id, job.stage)["metrics"]["validation"][plan.recipe.search_metric]
+              for point, job in plan.trials[0]}
+    assert lora_run.job.method.learning_rate == max(scores, key=lambda lr: (scores[lr], -lr))  # ties: the smaller lr
