@@ -119,6 +119,7 @@ class _Driver:
 
     def run(self, jobs: Iterable[Job]) -> None:
         self.ready.extend(jobs)
+        self.executor.start()
         stop = threading.Event()
         running: dict[Future[Finished], tuple[Job, Attempt]] = {}
         with ThreadPoolExecutor(max_workers=self.executor.slots, thread_name_prefix="poc-job") as pool:

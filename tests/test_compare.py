@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from conftest import XSS_NAME
 from poc_cli.cli import app
 from poc_cli.compare import compare
+from poc_cli.result import SCHEMA_VERSION
 from poc_cli.stats import paired_t
 from poc_cli.store import Store
 
@@ -97,7 +98,7 @@ def test_a_damaged_store_is_read_around_with_one_warning_per_file(store: Path, t
         (damaged / "tiny" / name).write_bytes(content)
     reasons = {"latin1.json": "not UTF-8", "list.json": "valid dictionary", "empty-object.json": "job_id",
                "job-null.json": "job:", "seed-string.json": "seed:", "status.json": "status:",
-               "newer.json": "record schema 99; this poc reads up to 4", "truncated.json": "not valid JSON",
+               "newer.json": f"record schema 99; this poc reads up to {SCHEMA_VERSION}", "truncated.json": "not valid JSON",
                "bom.json": "byte-order mark", "zero.json": "empty file"}
     out = tmp_path / "r.md"
     for args in (["compare", "--store", str(damaged)], ["compare", "--store", str(damaged), "--json"],

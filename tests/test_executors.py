@@ -15,8 +15,11 @@ from typing import Any
 
 import psutil
 import pytest
+import torch
 
 from conftest import recipe_dict, write_recipe
+from poc_cli.errors import UsageError
+from poc_cli.executors.choose import Where, open_executor
 from poc_cli.executors.local import LocalExecutor, cpu_slots, gpu_slots
 from poc_cli.launcher import run_plan
 from poc_cli.plan import make_plan
@@ -133,7 +136,8 @@ def test_parallel_2_a_killed_job_is_recorded_the_other_completes_and_a_rerun_com
     assert ok_attempt in {r["attempt"] for r in after}  # the finished job was not run again
 
 
-def test_gpu_slots_pin_each_job_to_its_own_gpu(tmp_path: Path, four_jobs: Path) -> None:
+def test_gpu_slots_pin_each_job_to_its_own_gpu(tmp_path: Path, tiny_model_dir: Path,
+                                               tiny_data: dict[str, Path]) -> None:
     """Without a GPU here: the slots `--gpus 0,1` makes, given to the real executor on a CPU recipe.
     Each job process itself reports the CUDA_VISIBLE_DEVICES it started with, and two jobs that
     trained at once had different GPUs."""
@@ -141,8 +145,10 @@ def test_gpu_slots_pin_each_job_to_its_own_gpu(tmp_path: Path, four_jobs: Path) 
     assert [(s.name, s.env, s.threads) for s in slots] == [
         ("gpu 0", {"CUDA_VISIBLE_DEVICES": "0"}, 1), ("gpu 1", {"CUDA_VISIBLE_DEVICES": "1"}, 1)]
     store = Store(tmp_path / "store")
-    plan = make_plan(load_recipe(four_jobs))
-    result = run_plan(plan, store=store, executor=LocalExecutor(slots))
+    pair = write_recipe(tmp_path / "pair.yaml", recipe_dict(
+        tiny_model_dir, tiny_data, name="pair", methods=[{"method": "lora"}, {"method": "full"}],
+        training={"steps": 300, "batch_size": 16, "max_length": 16}))
+    result = run_plan(make_plan(load_recipe(pair)), store=store, executor=LocalExecutor(slots))
     assert result.ok
     records = stored(store.root)
     assert {r["placement"]["cuda_visible_devices"] for r in records} == {"0", "1"}
@@ -160,19 +166,39 @@ def test_gpu_indices_follow_the_drivers_own_cuda_visible_devices() -> None:
     assert [s.threads for s in cpu_slots(1)] == [None]
 
 
+@pytest.mark.parametrize(("where", "message"), [
+    pytest.param(Where(gpus="0"), "--gpus: torch sees no CUDA GPU here; leave --gpus out (or use --parallel on "
+                 "the CPU)", marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
+    (Where(gpus="0,x"), "--gpus: '0,x' is not a list of GPU indices such as 0,1,2,3"),
+    (Where(parallel=0), "--parallel: 0 is not a number of jobs; use 1 or more"),
+    (Where(parallel=64), f"--parallel: 64 jobs at once on {os.cpu_count()} CPU core(s) would give each less than "
+                         f"one; use at most {os.cpu_count()}"),
+    (Where(parallel=2, gpus="0"), "--parallel and --gpus: use one of them (--gpus runs one job per listed GPU)"),
+    (Where(executor="slurm"), "--executor: 'slurm' is not one of local, ray"),
+    (Where(artifacts=Path("/tmp")), "--artifacts: only with --executor ray (this run uses --executor local)"),
+    (Where(executor="ray", gpus="0"), "--gpus: only with --executor local (this run uses --executor ray)"),
+    (Where(executor="ray", cpus_per_job=0), "--cpus-per-job: 0 is not a number of CPUs; use more than 0"),
+    (Where(executor="ray", gpus_per_job=-1), "--gpus-per-job: -1 is not a number of GPUs; use 0 or more"),
+])
+def test_executor_options_that_cannot_work_name_the_option(four_jobs: Path, where: Where, message: str) -> None:
+    """Checked before Ray is imported or connected to."""
+    with pytest.raises(UsageError) as caught:
+        open_executor(where, load_recipe(four_jobs).training)
+    assert str(caught.value) == message and caught.value.exit_code == 2
+    assert "ray" not in sys.modules
+
+
+def test_the_gpus_of_a_recipe_pinned_to_the_cpu_or_a_gpu_are_refused(four_jobs: Path) -> None:
+    training = load_recipe(four_jobs).training
+    for device in ("cpu", "cuda:1"):
+        with pytest.raises(UsageError, match=rf"--gpus: the recipe's training.device is '{device}'"):
+            open_executor(Where(gpus="0"), training.model_copy(update={"device": device}))
+
+
 @pytest.mark.parametrize(("args", "message"), [
-    (("--gpus", "0"), "error: --gpus: torch sees no CUDA GPU here; leave --gpus out (or use --parallel on the CPU)"),
-    (("--gpus", "0,x"), "error: --gpus: '0,x' is not a list of GPU indices such as 0,1,2,3"),
     (("--gpus", "1,1"), "error: --gpus: '1,1' must list each GPU index (0 or more) once"),
-    (("--parallel", "0"), "error: --parallel: 0 is not a number of jobs; use 1 or more"),
-    (("--parallel", "64"), f"error: --parallel: 64 jobs at once on {os.cpu_count()} CPU core(s) would give each "
-                           f"less than one; use at most {os.cpu_count()}"),
-    (("--executor", "slurm"), "error: --executor: 'slurm' is not one of local, ray"),
-    (("--artifacts", "/tmp"), "error: --artifacts: only with --executor ray (this run uses --executor local)"),
     (("--executor", "ray", "--parallel", "2"), "error: --parallel: only with --executor local (this run uses "
                                                "--executor ray)"),
-    (("--executor", "ray", "--cpus-per-job", "0"), "error: --cpus-per-job: 0 is not a number of CPUs; use more "
-                                                   "than 0"),
 ])
 def test_executor_options_that_cannot_work_are_one_line_and_exit_2(
         tmp_path: Path, four_jobs: Path, args: tuple[str, ...], message: str) -> None:
@@ -231,62 +257,45 @@ def ray_cluster() -> Iterator[dict[str, Any]]:
             os.environ[name] = value
 
 
-def test_ray_runs_two_jobs_at_once_with_the_local_executors_metrics(
-        ray_cluster: dict[str, Any], tmp_path: Path, four_jobs: Path, parallel_store: Path) -> None:
-    store = tmp_path / "store"
-    result = poc("run", str(four_jobs), "--store", str(store), "--executor", "ray",
-                 "--ray-address", ray_cluster["address"])
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "executor: ray, 2 job(s) at once" in result.stdout
-    records = by_job(stored(store))
-    local = by_job(stored(parallel_store))
-    assert set(records) == set(local) and len(records) == 4  # no lost or duplicate record
-    for key, record in records.items():  # the same seeds, one thread each: the same numbers
-        assert record["metrics"]["test"] == local[key]["metrics"]["test"], key
-        assert record["loss_curve"] == local[key]["loss_curve"], key
-        assert record["placement"]["executor"] == "ray" and record["placement"]["node"]
-        assert record["placement"]["threads"] == 1
-        assert Path(record["log_path"]).parent == store / "four"  # a log the job wrote on its node comes back
-        if record["method"] == "lora":  # sent back with the record, committed by the driver
-            assert (Path(record["adapter"]["path"]) / "adapter_model.safetensors").is_file()
-            assert Path(record["adapter"]["path"]).parent == store / "four" / "adapters"
-    assert any(Path(r["log_path"]).is_file() for r in records.values())  # empty logs are not kept
-    assert overlapping(list(records.values())), "no two Ray jobs trained at the same time"
-
-
-def _ray_job_workers() -> list[psutil.Process]:
-    """Ray worker processes running a poc job (Ray titles a busy worker `ray::<task>`)."""
-    found = []
+def _ray_job_worker(label: str) -> psutil.Process | None:
+    """The Ray worker running the job of method `label` (Ray titles a busy worker with its task's
+    name, `ray::poc_job <method>`)."""
     for process in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if cmdline.startswith("ray::poc_job"):
-            found.append(process)
-    return found
+        if " ".join(process.info["cmdline"] or []).startswith(f"ray::poc_job {label}"):
+            return process
+    return None
 
 
 def test_a_ray_worker_killed_mid_job_gives_a_failed_record_naming_its_node(
         ray_cluster: dict[str, Any], tmp_path: Path, slow_pair: Path) -> None:
+    """The killed job is recorded as failed, the other completes (its adapter sent back to the
+    driver), and a rerun, here on the local executor, runs only the missing job."""
     store = tmp_path / "store"
-    args = ("run", str(slow_pair), "--store", str(store), "--executor", "ray", "--ray-address", ray_cluster["address"])
-    proc = subprocess.Popen([*POC, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ())
+    args = ("run", str(slow_pair), "--store", str(store))
+    proc = subprocess.Popen([*POC, *args, "--executor", "ray", "--ray-address", ray_cluster["address"]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ())
     deadline = time.monotonic() + 120
-    while len(workers := _ray_job_workers()) < 2 and time.monotonic() < deadline:
+    while (_ray_job_worker("lora") is None or _ray_job_worker("full") is None) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert len(workers) == 2, "two Ray workers did not start the jobs"
+    victim = _ray_job_worker("full")
+    assert victim is not None and _ray_job_worker("lora") is not None, "two Ray workers did not start the jobs"
     time.sleep(4)  # both are training
-    workers[0].kill()
+    victim.kill()
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 1, out + err
-    records = stored(store)
-    assert sorted(r["status"] for r in records) == ["failed", "ok"] and len(records) == 2
-    failed = next(r for r in records if r["status"] == "failed")
-    assert "the Ray worker on node " in failed["error"] and "was lost mid-job" in failed["error"], failed["error"]
-    assert failed["placement"]["node"] in failed["error"]
+    records = {r["method"]: r for r in stored(store)}
+    assert records["full"]["status"] == "failed" and records["lora"]["status"] == "ok" and len(records) == 2
+    error = records["full"]["error"]
+    assert "the Ray worker on node " in error and "was lost mid-job" in error, error
+    assert records["full"]["placement"]["node"] in error
+    adapter = Path(records["lora"]["adapter"]["path"])  # sent back with the record, committed by the driver
+    assert adapter.parent == store / "slow" / "adapters" and (adapter / "adapter_model.safetensors").is_file()
 
     rerun = poc(*args)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert rerun.stdout.count("done before, skipped") == 1
     assert {r["status"] for r in stored(store)} == {"ok"}
+    assert {r["attempt"] for r in stored(store)} >= {records["lora"]["attempt"]}
 
 
 def test_ray_asks_for_no_more_than_the_cluster_has(ray_cluster: dict[str, Any], tmp_path: Path,
@@ -297,18 +306,29 @@ def test_ray_asks_for_no_more_than_the_cluster_has(ray_cluster: dict[str, Any], 
         "error: --cpus-per-job: a job asks for 3 CPU(s) and 0 GPU(s), but the cluster has 2 CPU(s) and 0 GPU(s)"]
 
 
-def test_ray_with_gpus_declared_gives_each_running_job_its_own_gpu(
-        ray_cluster: dict[str, Any], tmp_path: Path, four_jobs: Path) -> None:
+def test_ray_runs_two_jobs_at_once_each_on_its_own_gpu_with_the_local_executors_metrics(
+        ray_cluster: dict[str, Any], tmp_path: Path, four_jobs: Path, parallel_store: Path) -> None:
     """Two GPUs declared as a resource (none is real): by default a job asks for one, Ray assigns
     it, and the job process starts pinned to it. The recipe's device `auto` is resolved on a
-    worker, where torch sees no CUDA: the jobs train on its CPU."""
+    worker, where torch sees no CUDA: the jobs train on its CPU, one thread each, as with
+    `--parallel 2`, and give the same numbers."""
     address = ray_cluster["restart"](num_gpus=2)
     artifacts = tmp_path / "shared"
-    result = poc("run", str(four_jobs), "--store", str(tmp_path / "store"), "--executor", "ray",
+    store = tmp_path / "store"
+    result = poc("run", str(four_jobs), "--store", str(store), "--executor", "ray",
                  "--ray-address", address, "--artifacts", str(artifacts))
     assert result.returncode == 0, result.stdout + result.stderr
-    records = stored(tmp_path / "store")
-    assert len(by_job(records)) == 4
+    assert "executor: ray, 2 job(s) at once" in result.stdout
+    records = stored(store)
+    keyed, local = by_job(records), by_job(stored(parallel_store))
+    assert set(keyed) == set(local) and len(keyed) == 4  # no lost or duplicate record
+    for key, record in keyed.items():  # the same seeds, one thread each: the same numbers
+        assert record["metrics"]["test"] == local[key]["metrics"]["test"], key
+        assert record["loss_curve"] == local[key]["loss_curve"], key
+        assert record["placement"]["executor"] == "ray" and record["placement"]["node"]
+        assert record["placement"]["threads"] == 1
+        assert Path(record["log_path"]).parent == store / "four"  # a log the job wrote on its node comes back
+    assert any(Path(r["log_path"]).is_file() for r in records)  # empty logs are not kept
     for record in records:
         gpu_ids = record["placement"]["gpu_ids"]
         assert len(gpu_ids) == 1 and record["placement"]["cuda_visible_devices"] == gpu_ids[0]
@@ -317,7 +337,8 @@ def test_ray_with_gpus_declared_gives_each_running_job_its_own_gpu(
             assert (artifacts / "four" / record["job_id"] / "adapter_model.safetensors").is_file()
             assert not (tmp_path / "store" / "four" / "adapters" / record["job_id"]).exists()
     pairs = overlapping(records)
-    assert pairs and all(a["placement"]["gpu_ids"] != b["placement"]["gpu_ids"] for a, b in pairs)
+    assert pairs, "no two Ray jobs trained at the same time"
+    assert all(a["placement"]["gpu_ids"] != b["placement"]["gpu_ids"] for a, b in pairs)
 
 
 def test_a_methods_seeded_runs_start_as_soon_as_its_own_trials_end(

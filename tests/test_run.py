@@ -108,11 +108,12 @@ def wait_for_child(parent: subprocess.Popen, *, settle_s: float) -> psutil.Proce
 
 @pytest.fixture()
 def slow_recipe(tmp_path: Path, tiny_model_dir: Path, tiny_data: dict[str, Path]) -> Path:
-    """Two jobs; the first trains long enough to be stopped mid-run (1,500 steps: 6 s of training
-    on an idle 2-core machine, more under load, against the 2 to 4 s the tests let it run)."""
+    """Two jobs; the first trains long enough to be stopped mid-run (1,000 steps: 4 s of training
+    on an idle 2-core machine, more under load, after about 1 s of loading, against the 1 to
+    2.5 s the tests let it run)."""
     return write_recipe(tmp_path / "slow.yaml", recipe_dict(
         tiny_model_dir, tiny_data, methods=[{"method": "lora"}, {"method": "full"}],
-        training={"steps": 1500, "batch_size": 16, "max_length": 16},
+        training={"steps": 1000, "batch_size": 16, "max_length": 16},
     ))
 
 
@@ -120,7 +121,7 @@ def test_killed_job_is_recorded_others_go_on_and_rerun_completes(tmp_path: Path,
     store = tmp_path / "store"
     proc = subprocess.Popen([*POC, "run", str(slow_recipe), "--store", str(store)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    wait_for_child(proc, settle_s=4).kill()
+    wait_for_child(proc, settle_s=2.5).kill()
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 1, out + err
     stored = records(store)
@@ -141,7 +142,7 @@ def test_ctrl_c_marks_the_running_job_interrupted(tmp_path: Path, slow_recipe: P
     proc = subprocess.Popen([*POC, "run", str(slow_recipe), "--store", str(store)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    child = wait_for_child(proc, settle_s=4)
+    child = wait_for_child(proc, settle_s=2.5)
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out + err

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from conftest import make_examples, recipe_dict, write_jsonl, write_recipe
 from poc_cli.cli import app
+from poc_cli.executors.local import LocalExecutor, cpu_slots
 from poc_cli.launcher import run_jobs
 from poc_cli.plan import make_plan
 from poc_cli.recipe import DEFAULT_GRID, Recipe, load_recipe
@@ -204,7 +205,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
     # Stage 1 on its own, with no test file on disk: a trial that opened it would fail.
     plan = make_plan(load_recipe(path))
     hidden = data["test"].rename(folder / "hidden.jsonl")
-    trial_outcomes = run_jobs(plan.trial_jobs, store=Store(store))
+    trial_outcomes = run_jobs(plan.trial_jobs, store=Store(store), executor=LocalExecutor(cpu_slots(1)))
     hidden.rename(data["test"])
     trials_dir = Store(store).job_dir("search", Stage.TRIAL)
     first_attempts = {p.name: json.loads(p.read_text())["attempt"] for p in trials_dir.glob("*.json")}

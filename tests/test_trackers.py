@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 
-from poc_cli.launcher import Measurements, _add_measurements
+from poc_cli.isolation import Measurements, _add_measurements
 from poc_cli.trackers import nvml
 from poc_cli.trackers.energy import energy_over
 from poc_cli.trackers.gpu_memory import CONTAINER_FALLBACK, GpuSampler

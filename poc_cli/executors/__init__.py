@@ -36,6 +36,10 @@ class Executor(Protocol):
     name: str
     slots: int
 
+    def start(self) -> None:
+        """Called once from the main thread before the first job (signal handlers can only be set there)."""
+        ...
+
     def facts(self, training: TrainingSpec) -> Facts:
         """What the machines the jobs run on make of `training` (problems, precision `auto`)."""
         ...

@@ -86,7 +86,10 @@ class LocalExecutor:
         self._free: queue.Queue[Slot] = queue.Queue()
         for slot in slots:
             self._free.put(slot)
-        start_server()  # from the main thread, before any job thread starts a job
+
+    def start(self) -> None:
+        """The fork server, started with Ctrl-C ignored (see `processes.start_server`)."""
+        start_server()
 
     def facts(self, training: TrainingSpec) -> hardware.Facts:
         return hardware.facts(training)

@@ -130,13 +130,13 @@ class RayExecutor:
                 artifacts: Path | None) -> RayExecutor:
         """Connect to the cluster at `address` (auto: this machine's, or a new local one) and size
         the run by its resources; UsageError names the option that does not fit."""
-        ray = _ray()
         if not math.isfinite(cpus_per_job) or cpus_per_job <= 0:
             raise UsageError(f"--cpus-per-job: {cpus_per_job:g} is not a number of CPUs; use more than 0")
         if gpus_per_job is not None and (not math.isfinite(gpus_per_job) or gpus_per_job < 0):
             raise UsageError(f"--gpus-per-job: {gpus_per_job:g} is not a number of GPUs; use 0 or more")
         if artifacts is not None:
             writable_folder(artifacts, "--artifacts")
+        ray = _ray()
         import logging
 
         try:
@@ -155,6 +155,9 @@ class RayExecutor:
             raise UsageError(f"{option}: a job asks for {cpus_per_job:g} CPU(s) and {per_gpu:g} GPU(s), but the "
                              f"cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s)")
         return cls(ray, gpus_per_job=per_gpu, cpus_per_job=cpus_per_job, artifacts=artifacts, slots=min(fits))
+
+    def start(self) -> None:
+        """Nothing to start here: each worker starts its own fork server."""
 
     def _options(self) -> dict[str, Any]:
         # A lost worker is recorded, not retried behind the driver's back: a rerun resumes it.
