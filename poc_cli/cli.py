@@ -345,7 +345,7 @@ def _job_progress(progress: Progress) -> tuple[Any, Any]:
         key = (job.stage, job.id)
         with lock:
             if event["event"] == "start" or key not in lines:
-                where = f" [{esc(str(event.get('where', '')))}]" if event.get("where") else ""
+                where = f" \\[{esc(str(event['where']))}]" if event.get("where") else ""  # brackets as text
                 lines[key] = (progress.add_task(f"{esc(_job_name(job))}{where}", total=None, info=""), where)
             task, where = lines[key]
             if event["event"] == "phase":

@@ -76,10 +76,10 @@ def parallel_store(tmp_path_factory: pytest.TempPathFactory, four_jobs: Path) ->
 
 @pytest.fixture()
 def slow_pair(tmp_path: Path, tiny_model_dir: Path, tiny_data: dict[str, Path]) -> Path:
-    """Two jobs that train long enough (about 10 s each, two at once) to be killed mid-run."""
+    """Two jobs that train long enough (about 6 s each at one thread, two at once) to be killed mid-run."""
     return write_recipe(tmp_path / "slow.yaml", recipe_dict(
         tiny_model_dir, tiny_data, name="slow", methods=[{"method": "lora"}, {"method": "full"}],
-        training={"steps": 1500, "batch_size": 16, "max_length": 16}))
+        training={"steps": 1000, "batch_size": 16, "max_length": 16}))
 
 
 def test_parallel_2_runs_two_jobs_at_once_with_a_core_each(parallel_store: Path, four_jobs: Path) -> None:
