@@ -25,7 +25,7 @@ from rich.text import Text
 from poc_cli import __version__
 from poc_cli.advice import advice
 from poc_cli.cost import Price
-from poc_cli.errors import PocError, RecipeError, clip
+from poc_cli.errors import PocError, RecipeError, clip, first_line
 from poc_cli.lock import StoreBusy, recipe_lock
 from poc_cli.paths import writable_folder
 from poc_cli.recipe import Recipe, TrainingSpec, load_recipe
@@ -618,14 +618,13 @@ def export_mlflow(
     except PocError as error:
         fail(error)
     the_store = Store(store)
-    _scan_warning(the_store, strict)
+    scan = _scan_warning(the_store, strict)
     try:
-        done = export(the_store, uri=tracking_uri, experiment=experiment, recipe=recipe)
+        done = export(the_store, uri=tracking_uri, experiment=experiment, recipe=recipe, scan=scan)
     except PocError as error:
         fail(error)
     except Exception as exc:  # MLflow's own errors (a server that is down, a bad URI): one line
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        fail(PocError(f"--tracking-uri: MLflow refused the export ({type(exc).__name__}: {first})"))
+        fail(PocError(f"--tracking-uri: MLflow refused the export ({type(exc).__name__}: {first_line(exc)[:300]})"))
     names = ", ".join(sorted(done.experiments))
     console.print(plain(f"{len(done.created)} run(s) created, {len(done.updated)} updated, {len(done.unchanged)} "
                         f"already up to date, in experiment(s) {names}"), highlight=False, soft_wrap=True)

@@ -26,6 +26,12 @@ class UsageError(PocError):
     exit_code = 2
 
 
+def first_line(error: BaseException) -> str:
+    """An exception in a few words: the first line of its message, or its type where it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def clip(text: str, limit: int) -> str:
     """`text` cut to `limit` characters, the cut marked with an ellipsis."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -29,7 +29,7 @@ from poc_cli.result import Status
 from poc_cli.trackers.energy import energy_over
 from poc_cli.trackers.gpu_memory import GpuMemory, GpuSample, GpuSampler
 from poc_cli.trackers.host_memory import HostMemory, ProcessTreeMemory
-from poc_cli.worker import Attempt, base_record, child_main, now
+from poc_cli.worker import Attempt, child_main, failure_record, now
 
 EventCallback = Callable[[Job, dict[str, Any]], None]
 POLL_S = 0.1
@@ -186,9 +186,6 @@ def run_isolated(job: Job, attempt: Attempt, *, slot: Slot, stop: threading.Even
             hint = " (SIGKILL: possibly the out-of-memory killer)" if code == -signal.SIGKILL else ""
             last = _last_log_line(attempt.log)
             reason = f"job process {how}{hint} before writing its record" + (f"; last log line: {last}" if last else "")
-        fallback = base_record(job, attempt=attempt.id, status=status_if_parent_writes, started_at=started,
-                               log=attempt.log)
-        fallback.error, fallback.finished_at = reason, now()
-        record = fallback.to_dict()
+        record = failure_record(job, attempt, status_if_parent_writes, reason, started_at=started).to_dict()
         shutil.rmtree(attempt.adapter, ignore_errors=True)  # a stopped job's adapter may be half-saved
     return _add_measurements(record, measured, used_gpu)

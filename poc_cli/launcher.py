@@ -26,7 +26,7 @@ from poc_cli.plan import Job, Plan
 from poc_cli.result import Stage, Status
 from poc_cli.search import Choice, NoChoice, choose
 from poc_cli.store import Store
-from poc_cli.worker import Attempt, base_record, now
+from poc_cli.worker import Attempt, failure_record
 
 POLL_S = 0.2
 
@@ -70,10 +70,9 @@ def choose_for(plan: Plan, store: Store, index: int) -> Choice:
 
 def _crashed(job: Job, attempt: Attempt, error: BaseException) -> Finished:
     """The record of a job whose executor itself failed (a bug, a lost connection): failed, saying why."""
-    record = base_record(job, attempt=attempt.id, status=Status.FAILED, started_at=now(), log=attempt.log)
-    record.error = f"the executor failed to run the job: {type(error).__name__}: {str(error).splitlines()[0][:300]}" \
-        if str(error) else f"the executor failed to run the job: {type(error).__name__}"
-    return Finished(record.to_dict())
+    detail = f": {str(error).splitlines()[0][:300]}" if str(error) else ""
+    return Finished(failure_record(job, attempt, Status.FAILED,
+                                   f"the executor failed to run the job: {type(error).__name__}{detail}").to_dict())
 
 
 @dataclass

@@ -22,7 +22,7 @@ from poc_cli.cost import run_cost
 from poc_cli.errors import PocError, UsageError
 from poc_cli.report import default_output
 from poc_cli.result import Stage
-from poc_cli.store import Store
+from poc_cli.store import Scan, Store
 
 MLFLOW_EXTRA = "pip install 'poc-cli[mlflow]'"
 DEFAULT_TRACKING = Path("mlruns")
@@ -135,10 +135,10 @@ def _run_name(record: dict[str, Any]) -> str:
     return f"{record['method']} seed {record['seed']}"
 
 
-def _records(store: Store, recipe: str | None) -> list[tuple[dict[str, Any], Path]]:
-    """Seeded runs and search trials, each with its record file."""
+def _records(store: Store, scan: Scan, recipe: str | None) -> list[tuple[dict[str, Any], Path]]:
+    """Seeded runs (from the caller's scan of the store) and search trials, each with its record file."""
     found = []
-    for record in store.scan().records:
+    for record in scan.records:
         if recipe is None or record["recipe_name"] == recipe:
             found.append((record, store.record_path(record["recipe_name"], record["job_id"], Stage.RUN)))
     for name in sorted({r["recipe_name"] for r, _ in found} | ({recipe} if recipe else set())):
@@ -149,12 +149,12 @@ def _records(store: Store, recipe: str | None) -> list[tuple[dict[str, Any], Pat
 
 
 def export(store: Store, *, uri: str | None = None, experiment: str | None = None,
-           recipe: str | None = None) -> Exported:
-    """Log (or update) one MLflow run per record of the store; the experiment is `experiment`, else
-    the recipe's name."""
+           recipe: str | None = None, scan: Scan | None = None) -> Exported:
+    """Log (or update) one MLflow run per record of the store (`scan`: the store as the caller read
+    it); the experiment is `experiment`, else the recipe's name."""
     if not store.root.is_dir():
         raise PocError(f"store not found: {store.root}")
-    found = _records(store, recipe)
+    found = _records(store, scan or store.scan(), recipe)
     if not found:
         raise PocError(f"nothing to export: no records in {store.root}" + (f" for recipe {recipe!r}" if recipe else ""))
     require_mlflow()
@@ -163,10 +163,13 @@ def export(store: Store, *, uri: str | None = None, experiment: str | None = Non
 
     client = MlflowClient(tracking_uri=tracking_uri(uri))
     done = Exported()
+    experiment_ids: dict[str, str] = {}  # looked up (or created) once per experiment, not per record
     for record, path in found:
         name = experiment or record["recipe_name"]
-        known = client.get_experiment_by_name(name)
-        experiment_id = known.experiment_id if known is not None else client.create_experiment(name)
+        if name not in experiment_ids:
+            known = client.get_experiment_by_name(name)
+            experiment_ids[name] = known.experiment_id if known is not None else client.create_experiment(name)
+        experiment_id = experiment_ids[name]
         done.experiments.add(name)
         existing = client.search_runs([experiment_id], filter_string=f"tags.`{JOB_TAG}` = '{record['job_id']}'",
                                       max_results=1)

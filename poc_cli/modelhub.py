@@ -22,7 +22,7 @@ from transformers import PretrainedConfig
 from transformers.pytorch_utils import Conv1D
 from transformers.utils import logging as hf_logging
 
-from poc_cli.errors import RecipeError
+from poc_cli.errors import RecipeError, first_line
 
 if TYPE_CHECKING:
     from poc_cli.tasks.base import Task
@@ -136,9 +136,8 @@ def load_config(task: Task, source: str, labels: tuple[str, ...], *, field_value
     try:
         return task.config(source, labels)
     except Exception as exc:  # transformers raises OSError, ValueError, HF errors...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RecipeError(
-            f"model: cannot load {field_value!r}: {first} (a Hugging Face id needs network access; "
+            f"model: cannot load {field_value!r}: {first_line(exc)} (a Hugging Face id needs network access; "
             "offline, use a local folder or builtin:all-MiniLM-L6-v2)"
         ) from None
 

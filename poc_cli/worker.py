@@ -89,6 +89,14 @@ def base_record(job: Job, *, attempt: str, status: Status, started_at: str, log:
     )
 
 
+def failure_record(job: Job, attempt: Attempt, status: Status, error: str, *, started_at: str | None = None) -> Record:
+    """The record of an attempt that ended without writing its own (killed, stopped, lost, or
+    its executor failed): the job's identity, how it ended and why."""
+    record = base_record(job, attempt=attempt.id, status=status, started_at=started_at or now(), log=attempt.log)
+    record.error, record.finished_at = error, now()
+    return record
+
+
 def build_model(job: Job, task: Task, labels: tuple[str, ...], device: torch.device,
                 precision: Precision) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
     """The pretrained model with the job's method and memory savers applied, on `device` at

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from poc_cli import hardware
-from poc_cli.errors import PocError, UsageError
+from poc_cli.errors import PocError, UsageError, first_line
 from poc_cli.executors import Finished
 from poc_cli.isolation import INTERRUPTED, EventCallback, Slot, run_isolated
 from poc_cli.paths import why, writable_folder
@@ -29,7 +29,7 @@ from poc_cli.processes import start_server
 from poc_cli.recipe import TrainingSpec
 from poc_cli.result import Status
 from poc_cli.store import recipe_slug
-from poc_cli.worker import Attempt, base_record, now
+from poc_cli.worker import Attempt, failure_record
 
 RAY_EXTRA = "pip install 'poc-cli[ray]'"
 POLL_S = 0.2
@@ -143,8 +143,7 @@ class RayExecutor:
             ray.init(address=None if address == "auto" else address, logging_level=logging.ERROR,
                      log_to_driver=False, include_dashboard=False if address == "auto" else None)
         except Exception as error:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
-            first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise UsageError(f"--ray-address: cannot connect to Ray at {address!r} ({first[:200]})") from None
+            raise UsageError(f"--ray-address: cannot connect to Ray at {address!r} ({first_line(error)[:200]})") from None
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
         per_gpu = gpus_per_job if gpus_per_job is not None else (1.0 if gpus > 0 else 0.0)
@@ -196,8 +195,7 @@ class RayExecutor:
                 listener[1](listener[0], event)
 
     def _failed(self, job: Job, attempt: Attempt, status: Status, error: str) -> Finished:
-        record = base_record(job, attempt=attempt.id, status=status, started_at=now(), log=attempt.log)
-        record.error = error
+        record = failure_record(job, attempt, status, error)
         record.placement = {"executor": self.name, "node": self._where.get((job.stage.value, job.id))}
         return Finished(record.to_dict())
 
