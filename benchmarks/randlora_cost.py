@@ -21,17 +21,23 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from randlora_speed import build, load_minilm, make_step, randlora_rank, rotated
+from randlora_speed import MINILM, build, make_step, randlora_rank, rotated
 
 import poc_cli.methods.randlora_fast as fast
+from poc_cli.hardware import precision_for
 from poc_cli.methods.randlora import n_bases
+from poc_cli.modelhub import describe
+from poc_cli.recipe import TrainingSpec
+
+DEVICE = torch.device("cpu")
+FP32 = precision_for(TrainingSpec(precision="fp32"), DEVICE)
 
 
 class _WithoutUpdate(torch.autograd.Function):
     """The fused layer minus Delta W and the basis gradient: frozen matmul, grad_x, grad W only."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, lam, gamma, basis_a, basis, scaling, input_is_min):  # noqa: ANN001, ANN205, ARG004
+    def forward(ctx, x, weight, bias, lam, gamma, basis_a, basis, scaling, input_is_min, keep):  # noqa: ANN001, ANN205, ARG004
         ctx.save_for_backward(x, weight, lam, gamma)
         return F.linear(x, weight, bias)
 
@@ -40,7 +46,7 @@ class _WithoutUpdate(torch.autograd.Function):
         x, weight, lam, gamma = ctx.saved_tensors
         grad_x = grad_out @ weight if ctx.needs_input_grad[0] else None
         grad_out.reshape(-1, grad_out.shape[-1]).t() @ x.reshape(-1, x.shape[-1])  # as the real one
-        return grad_x, None, None, torch.zeros_like(lam), torch.zeros_like(gamma), None, None, None, None
+        return grad_x, None, None, torch.zeros_like(lam), torch.zeros_like(gamma), None, None, None, None, None
 
 
 def median_ms(f: Callable[[], object], n: int = 20) -> float:
@@ -56,8 +62,8 @@ def median_ms(f: Callable[[], object], n: int = 20) -> float:
 
 def update_products_ms() -> tuple[float, int]:
     """Time of the two k-sized products per step over MiniLM's adapted layers, and their MACs."""
-    _, arch = load_minilm()
-    r = randlora_rank(arch)
+    arch = describe(MINILM.load(FP32, DEVICE), None, MINILM.task)
+    r = randlora_rank(arch, MINILM.lora_rank)
     total_ms, macs = 0.0, 0
     for layer in arch.layers:
         low, high = layer.min_dim, max(layer.in_features, layer.out_features)
@@ -78,11 +84,10 @@ def main() -> None:
     ms, macs = update_products_ms()
     print(f"Delta W build + basis gradient, all adapted layers: {macs / 1e9:.2f} G multiply-adds, "
           f"{ms:.0f} ms per step ({2 * macs / ms / 1e6:.0f} GFLOP/s)")
-    device = torch.device("cpu")
     names = ("full", "poc", "poc without the two products")
-    models = {"full": build("full", device, torch.float32), "poc": build("randlora-poc", device, torch.float32),
-              names[2]: build("randlora-poc", device, torch.float32)}
-    steps = {name: make_step(model, batch, seq, device) for name, model in models.items()}
+    models = {"full": build("full", MINILM, DEVICE, FP32), "poc": build("randlora-poc", MINILM, DEVICE, FP32),
+              names[2]: build("randlora-poc", MINILM, DEVICE, FP32)}
+    steps = {name: make_step(model, MINILM, batch, seq, DEVICE, FP32) for name, model in models.items()}
     real = fast._MergedUpdateLinear
 
     def run(name: str) -> float:

@@ -12,7 +12,7 @@ from peft import PeftModel, RandLoraConfig, get_peft_model
 from torch import nn
 from transformers import GPT2Config, GPT2Model
 
-from poc_cli.methods.randlora_fast import FastRandLoraLinear, accelerate, fused_is_cheaper
+from poc_cli.methods.randlora_fast import FastRandLoraLinear, Path as Route, accelerate, choose_path
 
 pytestmark = pytest.mark.filterwarnings("ignore:Specified to not save basis_A")
 
@@ -80,7 +80,7 @@ def test_same_function_and_gradients_as_peft(r: int, dropout: float, bases: str)
                             sparse=bases == "sparse", very_sparse=bases == "very_sparse")
     reference, fast = pair(Shapes(), config)
     x = torch.randn(6, 9, 24)  # 54 tokens: the fused path on these layers
-    assert fused_is_cheaper(54, 24, 40, 24) and fused_is_cheaper(54, 40, 24, 24)
+    assert choose_path(54, 24, 40, 24) is choose_path(54, 40, 24, 24) is Route.FUSED_KEEP
     compare(reference, fast, x, rtol=1e-5, atol=1e-5)
 
 
@@ -89,8 +89,63 @@ def test_factorised_path_is_taken_when_cheaper_and_still_equal() -> None:
     torch.manual_seed(0)
     base = nn.Sequential(nn.Linear(512, 512))
     reference, fast = pair(base, RandLoraConfig(r=64, target_modules=["0"], save_projection=False))
-    assert not fused_is_cheaper(1, 512, 512, 512)
+    assert choose_path(1, 512, 512, 512) is Route.FACTORISED
     compare(reference, fast, torch.randn(1, 512), rtol=1e-5, atol=1e-5)
+
+
+class Rectangular(nn.Module):
+    """An LLM's MLP in miniature: up to four times the width and back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.Linear(32, 128)
+        self.down = nn.Linear(128, 32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(torch.tanh(self.up(x)))
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_rebuild_path_when_keeping_the_weight_would_cost_more_than_peft(dropout: float) -> None:
+    # 64 tokens through a 32 x 128 layer, k = 32: W + Delta W (4,096) is more than peft keeps
+    # (64 x 32 + 32 x 32 = 3,072), but building it is still cheaper than peft's two products.
+    torch.manual_seed(0)
+    config = RandLoraConfig(r=8, target_modules=["up", "down"], randlora_dropout=dropout, randlora_alpha=16,
+                            save_projection=False)
+    reference, fast = pair(Rectangular(), config)
+    assert choose_path(64, 32, 128, 32) is choose_path(64, 128, 32, 32) is Route.FUSED_REBUILD
+    compare(reference, fast, torch.randn(4, 16, 32), rtol=1e-5, atol=1e-5)
+
+
+def _kept_for_backward(model: nn.Module, x: torch.Tensor) -> int:
+    """Bytes autograd keeps for backward after a forward (distinct storages), apart from the
+    model's own parameters and buffers, which exist whatever the path."""
+    own = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    kept: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in own:
+            kept[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)
+    del out
+    return sum(kept.values())
+
+
+@pytest.mark.parametrize("tokens", [16, 64, 512])
+def test_never_keeps_more_for_backward_than_peft(tokens: int) -> None:
+    """The memory half of the path choice, measured on what autograd actually keeps: at few
+    tokens keeping W + Delta W of a rectangular layer would exceed peft's projection and scaled
+    basis, so poc rebuilds it (or takes peft's path) instead."""
+    torch.manual_seed(0)
+    config = RandLoraConfig(r=8, target_modules=["up", "down"], randlora_alpha=16, save_projection=False)
+    reference, fast = pair(Rectangular(), config)
+    x = torch.randn(1, tokens, 32)
+    assert _kept_for_backward(fast, x) <= _kept_for_backward(reference, x)
 
 
 def gpt2_pair() -> tuple[nn.Module, nn.Module, torch.Tensor]:

@@ -7,17 +7,21 @@ bases, as `get_scaled_bases` returns them), so it can be built once per step, ad
 frozen weight, and applied with the single matmul the base layer does anyway. Building it
 costs out * in * k multiply-adds (k = r * n >= min(in, out)), independent of the batch.
 
-The custom autograd function below saves x and W + Delta W (one weight-sized matrix per
-layer, as full fine-tuning keeps a gradient per weight) rather than rebuilding Delta W in
-backward: on MiniLM that measured as fast or faster, within peft's memory. It builds the
-scaled basis itself and returns the gradients of lambda and gamma directly. Which path is
-cheaper depends on the tokens in the batch and the layer's shape (`fused_is_cheaper`); the
-module picks per call. The module *is* peft's RandLoRA Linear (its class is swapped for a
-subclass that only overrides `forward`), so trainable tensors, random bases, state-dict
-keys, saving and loading are peft's own.
+Backward needs W + Delta W again for the input's gradient. Keeping it costs one weight-sized
+matrix per layer until backward reaches the layer; rebuilding it costs another out * in * k.
+peft keeps, per layer, the tokens' projection (tokens x k) and the scaled basis (k x min):
+less than a weight when the tokens are few and the layer is rectangular (an LLM's MLP at 512
+tokens). So the layer picks per call (`choose_path`) the path with the fewest multiply-adds
+among those that keep no more for backward than peft's would: fused keeping W + Delta W,
+fused rebuilding it, or peft's own. The custom autograd function builds the scaled basis
+itself and returns the gradients of lambda and gamma directly. The module *is* peft's
+RandLoRA Linear (its class is swapped for a subclass that only overrides `forward`), so
+trainable tensors, random bases, state-dict keys, saving and loading are peft's own.
 """
 
 from __future__ import annotations
+
+from enum import Enum
 
 import torch
 import torch.nn.functional as F
@@ -38,36 +42,35 @@ class _MergedUpdateLinear(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, lam, gamma, basis_a, basis, scaling, input_is_min):  # noqa: ANN001, ANN205
+    def forward(ctx, x, weight, bias, lam, gamma, basis_a, basis, scaling, input_is_min, keep):  # noqa: ANN001, ANN205
         dtype = _compute_dtype(x)
         # Every product in one explicit dtype, autocast's where it is on: backward runs outside
         # the autocast context (as training loops call it) and must meet the same dtypes.
         with torch.autocast(x.device.type, enabled=False):
             x_ = x.to(dtype)
-            scaled = (lam[:, :, None].to(dtype) * basis_a.to(dtype) * gamma[None].to(dtype)).flatten(end_dim=1)
             basis_ = basis.to(dtype)
-            second, first = (basis_, scaled) if input_is_min else (scaled.t(), basis_.t())
-            if weight is None:
-                effective = torch.mm(second, first).mul_(scaling)
-            else:  # W + s * Delta W in one kernel
-                effective = torch.addmm(weight.to(dtype), second, first, alpha=scaling)
+            effective = _effective(weight, lam, gamma, basis_a, basis_, scaling, input_is_min, dtype)
             out = F.linear(x_, effective, None if bias is None else bias.to(dtype))
-        # Keep W + Delta W for grad_x: one weight-sized matrix per layer instead of a rebuild.
-        ctx.save_for_backward(x_, effective, lam, gamma, basis_a, basis_)
+        # keep: W + Delta W itself for grad_x; else the frozen weight (no copy) to rebuild it from.
+        ctx.save_for_backward(x_, effective if keep else weight, lam, gamma, basis_a, basis_)
         ctx.scaling = scaling
         ctx.input_is_min = input_is_min
+        ctx.keep = keep
         ctx.x_dtype = x.dtype
         ctx.bias_dtype = None if bias is None else bias.dtype
         return out
 
     @staticmethod
     def backward(ctx, grad_out):  # noqa: ANN001, ANN205
-        x, effective, lam, gamma, basis_a, basis = ctx.saved_tensors
+        x, kept, lam, gamma, basis_a, basis = ctx.saved_tensors
         grad_x = grad_lam = grad_gamma = grad_bias = None
-        grad_out = grad_out.to(effective.dtype)
+        grad_out = grad_out.to(x.dtype)
         g = grad_out.reshape(-1, grad_out.shape[-1])
         if ctx.needs_input_grad[0]:
+            effective = kept if ctx.keep else _effective(kept, lam, gamma, basis_a, basis, ctx.scaling,
+                                                         ctx.input_is_min, x.dtype)
             grad_x = (grad_out @ effective).to(ctx.x_dtype)
+            del effective
         if ctx.needs_input_grad[3] or ctx.needs_input_grad[4]:
             # Gradient of the whole update, as full fine-tuning computes for its weight.
             grad_delta = g.t() @ x.reshape(-1, x.shape[-1])
@@ -82,7 +85,17 @@ class _MergedUpdateLinear(torch.autograd.Function):
                 grad_gamma = (weighted * lam[:, :, None]).sum(0).to(gamma.dtype)
         if ctx.bias_dtype is not None and ctx.needs_input_grad[2]:
             grad_bias = g.sum(0).to(ctx.bias_dtype)
-        return grad_x, None, grad_bias, grad_lam, grad_gamma, None, None, None, None
+        return grad_x, None, grad_bias, grad_lam, grad_gamma, None, None, None, None, None
+
+
+def _effective(weight: torch.Tensor | None, lam: torch.Tensor, gamma: torch.Tensor, basis_a: torch.Tensor,
+               basis: torch.Tensor, scaling: float, input_is_min: bool, dtype: torch.dtype) -> torch.Tensor:
+    """W + s Delta W (s Delta W alone without a weight) in `dtype`, Delta W from the scaled basis."""
+    scaled = (lam[:, :, None].to(dtype) * basis_a.to(dtype) * gamma[None].to(dtype)).flatten(end_dim=1)
+    second, first = (basis, scaled) if input_is_min else (scaled.t(), basis.t())
+    if weight is None:
+        return torch.mm(second, first).mul_(scaling)
+    return torch.addmm(weight.to(dtype), second, first, alpha=scaling)  # W + s * Delta W in one kernel
 
 
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -91,16 +104,34 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
 
 
-def fused_is_cheaper(tokens: int, in_features: int, out_features: int, k: int) -> bool:
-    """Multiply-adds of one training step, adapter path only (the frozen layer is common to both).
+class Path(Enum):
+    """How one call of a RandLoRA layer computes (see `choose_path`)."""
 
-    factorised (peft): forward T k (in + out), backward twice that.
-    fused (poc): the weight gradient T in out (as full fine-tuning), plus two products of
-    Delta W's size (building it in forward, the gradient of the trained factor): 2 out in k.
+    FACTORISED = "factorised"  # peft's own forward
+    FUSED_KEEP = "fused, W + Delta W kept for backward"
+    FUSED_REBUILD = "fused, W + Delta W rebuilt in backward"
+
+
+def choose_path(tokens: int, in_features: int, out_features: int, k: int) -> Path:
+    """The path with the fewest multiply-adds per training step among those that keep, for
+    backward, no more than peft's does (beyond the input, which every path keeps).
+
+    Multiply-adds of the adapter path (the frozen layer's own are common to all):
+      factorised (peft): forward T k (in + out), backward twice that;
+      fused: the weight gradient T in out (as full fine-tuning), plus two products of Delta W's
+      size (building it in forward, the gradient of the scaled basis): 2 out in k; rebuilding
+      W + Delta W in backward adds a third.
+    Kept for backward (elements): peft the projection T k and the scaled basis k min(in, out);
+    fused keeping W + Delta W out in; fused rebuilding nothing weight-sized.
     """
     factorised = 3 * tokens * k * (in_features + out_features)
     fused = tokens * in_features * out_features + 2 * out_features * in_features * k
-    return fused < factorised
+    peft_keeps = tokens * k + k * min(in_features, out_features)
+    if out_features * in_features <= peft_keeps and fused < factorised:
+        return Path.FUSED_KEEP
+    if fused + out_features * in_features * k < factorised:
+        return Path.FUSED_REBUILD
+    return Path.FACTORISED
 
 
 class FastRandLoraLinear(PeftRandLoraLinear):
@@ -131,14 +162,16 @@ class FastRandLoraLinear(PeftRandLoraLinear):
         lam, gamma = self.randlora_lambda[adapter], self.randlora_gamma[adapter]
         k = lam.numel()
         tokens = x.numel() // self.in_features
-        if not fused_is_cheaper(tokens, self.in_features, self.out_features, k):
+        path = choose_path(tokens, self.in_features, self.out_features, k)
+        if path is Path.FACTORISED:
             return super().forward(x)
         basis_a, basis, compute = self._frozen_bases(adapter, x.device)
         previous_dtype = x.dtype
         scaling = self.scaling[adapter]
         dropout = self.randlora_dropout[adapter]
         input_is_min = self.in_features <= self.out_features
-        factors = (lam.to(x.device), gamma.to(x.device), basis_a, basis, scaling, input_is_min)
+        factors = (lam.to(x.device), gamma.to(x.device), basis_a, basis, scaling, input_is_min,
+                   path is Path.FUSED_KEEP)
         if isinstance(dropout, nn.Identity) or not self.training:
             # One matmul with W + Delta W: the same work as the frozen layer alone, plus Delta W.
             out = _MergedUpdateLinear.apply(x.to(compute), self._base_weight(), base.bias, *factors)
