@@ -12,7 +12,13 @@ from peft import PeftModel, RandLoraConfig, get_peft_model
 from torch import nn
 from transformers import GPT2Config, GPT2Model
 
-from poc_cli.methods.randlora_fast import FastRandLoraLinear, Path as Route, accelerate, choose_path
+from poc_cli.methods.randlora_fast import (
+    FastRandLoraLinear,
+    Path as Route,
+    accelerate,
+    choose_path,
+    gradient_through_update,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Specified to not save basis_A")
 
@@ -81,6 +87,7 @@ def test_same_function_and_gradients_as_peft(r: int, dropout: float, bases: str)
     reference, fast = pair(Shapes(), config)
     x = torch.randn(6, 9, 24)  # 54 tokens: the fused path on these layers
     assert choose_path(54, 24, 40, 24) is choose_path(54, 40, 24, 24) is Route.FUSED_KEEP
+    assert gradient_through_update(54, 40, 24, 24)  # the basis' gradient through the whole update's
     compare(reference, fast, x, rtol=1e-5, atol=1e-5)
 
 
@@ -114,6 +121,7 @@ def test_rebuild_path_when_keeping_the_weight_would_cost_more_than_peft(dropout:
                             save_projection=False)
     reference, fast = pair(Rectangular(), config)
     assert choose_path(64, 32, 128, 32) is choose_path(64, 128, 32, 32) is Route.FUSED_REBUILD
+    assert not gradient_through_update(64, 128, 32, 32)  # ... through the tokens' projection here
     compare(reference, fast, torch.randn(4, 16, 32), rtol=1e-5, atol=1e-5)
 
 

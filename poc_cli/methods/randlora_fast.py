@@ -72,12 +72,17 @@ class _MergedUpdateLinear(torch.autograd.Function):
             grad_x = (grad_out @ effective).to(ctx.x_dtype)
             del effective
         if ctx.needs_input_grad[3] or ctx.needs_input_grad[4]:
-            # Gradient of the whole update, as full fine-tuning computes for its weight.
-            grad_delta = g.t() @ x.reshape(-1, x.shape[-1])
-            if not ctx.input_is_min:
-                grad_delta = grad_delta.t()  # (max, min), the orientation of basis @ scaled
+            flat_x = x.reshape(-1, x.shape[-1])
+            # basis (max x k) meets the max side, the scaled basis the min side: g on the output,
+            # x on the input side.
+            wide, narrow = (g, flat_x) if ctx.input_is_min else (flat_x, g)
+            if gradient_through_update(g.shape[0], basis.shape[0], narrow.shape[1], basis.shape[1]):
+                # The gradient of the whole update, as full fine-tuning computes for its weight.
+                grad_scaled = basis.t() @ (wide.t() @ narrow)
+            else:  # through the tokens' projection onto the basis, as peft's backward goes
+                grad_scaled = (wide @ basis).t() @ narrow
             # The products above in the compute dtype; the small reductions below in lambda's (fp32).
-            grad_scaled = (basis.t() @ grad_delta).to(lam.dtype).mul_(ctx.scaling)
+            grad_scaled = grad_scaled.to(lam.dtype).mul_(ctx.scaling)
             weighted = grad_scaled.view(lam.shape[0], lam.shape[1], -1) * basis_a.to(lam.dtype)
             if ctx.needs_input_grad[3]:
                 grad_lam = (weighted * gamma[None].to(lam.dtype)).sum(-1)
@@ -112,24 +117,34 @@ class Path(Enum):
     FUSED_REBUILD = "fused, W + Delta W rebuilt in backward"
 
 
+def gradient_through_update(tokens: int, high: int, low: int, k: int) -> bool:
+    """Whether the scaled basis' gradient is cheaper through the whole update's gradient
+    (tokens high low + high low k multiply-adds) than through the tokens' projection onto the
+    basis (tokens k (high + low)); the first wins at many tokens, the second at a few."""
+    return tokens * high * low + high * low * k <= tokens * k * (high + low)
+
+
 def choose_path(tokens: int, in_features: int, out_features: int, k: int) -> Path:
     """The path with the fewest multiply-adds per training step among those that keep, for
     backward, no more than peft's does (beyond the input, which every path keeps).
 
-    Multiply-adds of the adapter path (the frozen layer's own are common to all):
-      factorised (peft): forward T k (in + out), backward twice that;
-      fused: the weight gradient T in out (as full fine-tuning), plus two products of Delta W's
-      size (building it in forward, the gradient of the scaled basis): 2 out in k; rebuilding
-      W + Delta W in backward adds a third.
-    Kept for backward (elements): peft the projection T k and the scaled basis k min(in, out);
-    fused keeping W + Delta W out in; fused rebuilding nothing weight-sized.
+    With T tokens, M = max(in, out), m = min(in, out), P = in out, multiply-adds of the adapter
+    path (the frozen layer's forward and input gradient, 2 T P, are common to all):
+      factorised (peft): forward T k (M + m), backward T k (M + 2 m);
+      fused: building Delta W, P k (the frozen layer's matmul then applies W + Delta W), and the
+      scaled basis' gradient, the cheaper of T P + P k and T k (M + m) (`gradient_through_update`);
+      rebuilding W + Delta W in backward adds another P k.
+    Kept for backward (elements): peft the projection T k and the scaled basis k m; fused
+    keeping W + Delta W P; fused rebuilding nothing weight-sized.
     """
-    factorised = 3 * tokens * k * (in_features + out_features)
-    fused = tokens * in_features * out_features + 2 * out_features * in_features * k
-    peft_keeps = tokens * k + k * min(in_features, out_features)
-    if out_features * in_features <= peft_keeps and fused < factorised:
+    high, low = max(in_features, out_features), min(in_features, out_features)
+    weight = in_features * out_features
+    factorised = tokens * k * (2 * high + 3 * low)
+    fused = weight * k + min(tokens * weight + weight * k, tokens * k * (high + low))
+    peft_keeps = tokens * k + k * low
+    if weight <= peft_keeps and fused < factorised:
         return Path.FUSED_KEEP
-    if fused + out_features * in_features * k < factorised:
+    if fused + weight * k < factorised:
         return Path.FUSED_REBUILD
     return Path.FACTORISED
 
