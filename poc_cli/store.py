@@ -3,7 +3,8 @@
 Layout: <store>/<recipe-slug>/<job-id>.json, with the job's log beside it
 (<job-id>.log) and PEFT adapters under <store>/<recipe-slug>/adapters/<job-id>/. Search
 trials live apart, in <store>/<recipe-slug>/trials/, so that nothing reading the seeded
-runs (compare, report) can mistake a trial for one.
+runs (compare, report) can mistake a trial for one; so do the load profiles of `poc profile`,
+in <store>/<recipe-slug>/profiles/, one file per profile (never overwritten).
 """
 
 from __future__ import annotations
@@ -115,6 +116,25 @@ class Store:
         """A job is done when its record says ok or diverged (final); anything else runs again."""
         record = self.read(recipe_name, job_id, stage)
         return record is not None and record.get("status") in {s.value for s in FINISHED}
+
+    def profile_dir(self, recipe_name: str) -> Path:
+        return self.recipe_dir(recipe_name) / "profiles"
+
+    def write_profile(self, profile: dict[str, Any]) -> Path:
+        """Store a load profile atomically under a name of its own: its time, then a random suffix,
+        so that profiles made at the same second by two commands never replace each other."""
+        stamp = profile["created_at"].replace("-", "").replace(":", "")
+        path = self.profile_dir(profile["recipe_name"]) / f"{stamp}-{os.urandom(3).hex()}.json"
+        write_json_atomic(path, profile)
+        return path
+
+    def latest_profile(self, recipe_name: str) -> dict[str, Any] | None:
+        """The newest readable profile of a recipe (a damaged file is passed over), or None."""
+        for path in sorted(self.profile_dir(recipe_name).glob("*.json"), reverse=True):
+            found = _read_json(path)
+            if isinstance(found, dict) and found.get("kind") == "profile" and isinstance(found.get("points"), list):
+                return found | {"path": str(path)}
+        return None
 
     def scan(self) -> Scan:
         """Every record of a seeded run in the store (trials excluded), in a stable order, and every

@@ -1,7 +1,7 @@
 """Assemble one report section per recipe: every number comes from the store's records.
 
 The order is the manager's: the summary and the conclusion first, then quality, resources and
-GPU sizing, cost and business value, charts, the search, risks, methodology. The context holds
+GPU sizing, the load estimate across batch sizes, cost and business value, charts, the search, risks, methodology. The context holds
 text already formatted for the chosen language; templates only lay it out (and escape it).
 """
 
@@ -22,6 +22,7 @@ from poc_cli.report import costs, tables
 from poc_cli.report.common import Inputs
 from poc_cli.report.figures import figures
 from poc_cli.report.i18n import text
+from poc_cli.report.load import load
 from poc_cli.report.methodology import methodology
 from poc_cli.report.risks import risks
 from poc_cli.report.summary import conclusion, conclusion_text, executive_summary
@@ -60,6 +61,7 @@ def _section(i: Inputs, price: Price | None) -> dict[str, Any]:
         "quality": tables.quality(i),
         "resources": tables.resources(i),
         "sizing": tables.sizing(i),
+        "load": load(i, i.profile),
         "cost": costs.cost(i, price),
         "business": costs.business(i, price),
         "charts": figures(i),
@@ -102,6 +104,7 @@ def build_sections(store: Store, *, lang: str, recipe: str | None = None, baseli
         rows = compare_records(recipe_records, baseline=reference, price=price)
         folder = store.recipe_dir(name)
         damaged = tuple(str(skip) for skip in scan.skipped if skip.path.parent == folder)
-        inputs = Inputs(name, rows, recipe_records, list(store.trial_records(name)), parsed, ok_runs, lang, damaged)
+        inputs = Inputs(name, rows, recipe_records, list(store.trial_records(name)), parsed, ok_runs, lang, damaged,
+                        store.latest_profile(name))
         sections.append(_section(inputs, price))
     return sections

@@ -243,3 +243,49 @@ def curves(series: Sequence[Curve], *, title: str, x_label: str, y_label: str) -
         ax.grid(linewidth=0.4, alpha=0.6)
         ax.legend(loc="lower left")
         return _svg(fig, title)
+
+
+@dataclass(frozen=True)
+class BatchSeries:
+    """One method's measurement at each batch size (None: not measured); `oom` the batch sizes that
+    ran out of memory, drawn as crosses on the bottom axis."""
+
+    label: str
+    kind: str
+    points: list[tuple[int, float | None]]
+    oom: tuple[int, ...] = ()
+
+
+def by_batch(series: Sequence[BatchSeries], *, title: str, x_label: str, y_label: str,
+             limit: Reference | None = None) -> str:
+    """A measurement (throughput, peak memory) against batch size (log 2 scale), one line per method
+    and basis variant, from zero; `limit` as a dashed line (the memory a job may use)."""
+    series = [s for s in series if any(y is not None for _, y in s.points)]
+    if not series:
+        return ""
+    with matplotlib.rc_context({**STYLE, "font.family": _families()}):
+        fig = _figure()
+        ax = fig.add_subplot()
+        styles = ("-", "--", ":", "-.")
+        seen: dict[str, int] = {}
+        for s in series:
+            colour = COLOURS.get(s.kind, "#555555")
+            style = styles[seen.get(s.kind, 0) % len(styles)]
+            seen[s.kind] = seen.get(s.kind, 0) + 1
+            measured = [(x, y) for x, y in s.points if y is not None]
+            ax.plot([x for x, _ in measured], [y for _, y in measured], marker="o", markersize=3, color=colour,
+                    linestyle=style, linewidth=1.2, label=s.label)
+            if s.oom:
+                ax.plot(list(s.oom), [0.0] * len(s.oom), "x", color=colour, markersize=7, clip_on=False)
+        _reference_line(ax, limit)
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(sorted({x for s in series for x, _ in s.points}))
+        ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.grid(linewidth=0.4, alpha=0.6)
+        ax.legend(loc="best")
+        return _svg(fig, title)

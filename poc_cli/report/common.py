@@ -26,6 +26,7 @@ class Inputs:
     ok_runs: dict[str, dict[int, dict[str, Any]]]  # method -> seed -> ok record
     lang: str
     skipped: tuple[str, ...] = ()  # files in the recipe's folder that could not be read as records (path: reason)
+    profile: dict[str, Any] | None = None  # the recipe's newest `poc profile`, if any
 
     @property
     def trivial(self) -> MethodRow | None:

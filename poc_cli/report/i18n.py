@@ -153,6 +153,33 @@ TEXT: dict[str, dict[str, str]] = {
                         "monthly value.",
         "payback_target": "at production scale", "payback_poc": "at PoC scale",
         # charts
+        # load profile (poc profile)
+        "h_load": "Load estimate across batch sizes",
+        "load_intro": "Measured by poc profile on {device} at {precision} ({date}): {steps} timed training steps per "
+                      "batch size after {warmup} warm-up steps, one batch per step (no accumulation), at most "
+                      "{max_length} tokens per example. Step time is the median of those steps in one profile: no "
+                      "interval, so small differences are not evidence. Peak memory: {scope}.",
+        "load_cpu": "No GPU ran the profile: its memory is host RAM and does not size a GPU.",
+        "load_fit": "Largest measured batch within {limit}: {items}.",
+        "load_fit_none": "none of those measured",
+        "load_limit_set": "report.memory_limit_mib ({mib} MiB)", "load_limit_device": "the device's {mib} MiB",
+        "load_bases": "{name} with sparse bases: peft keeps sparse bases as dense tensors, so they change which "
+                      "update is learned, not the work or memory of a step. Measured at batch {batch}: {items} of "
+                      "the dense bases' step time.",
+        "load_differs": "The profile's {what} differs from the runs' (profile: {profile}; runs: {runs}): its "
+                        "figures describe the profiled setting.",
+        "bases_dense": "dense", "bases_sparse": "sparse", "bases_very sparse": "very sparse",
+        "bases_variant": "{bases} (variant)",
+        "c_bases": "Bases", "c_batch": "Batch", "c_step": "Step time", "c_examples_s": "Examples/s",
+        "c_tokens_s": "Tokens/s", "c_peak_mib": "Peak memory, MiB",
+        "st_skipped": "skipped (a smaller batch ran out of memory)",
+        "ch_throughput": "Training throughput by batch size", "ch_load_memory": "Peak memory by batch size",
+        "ax_batch": "batch size", "ax_examples_s": "examples per second", "ax_peak_mib": "peak memory, MiB",
+        "limit_line": "limit {mib} MiB",
+        "what_model": "model", "what_precision": "precision", "what_device": "device",
+        "what_max_length": "max_length",
+        "scope_gpu": "torch's reserved peak plus the {context} MiB the GPU held before (CUDA context)",
+        "scope_host": "resident memory (RSS) of the profiling process, host RAM",
         "h_charts": "Charts",
         "ch_scores": "{Metric} with 95% interval", "ch_params": "{Metric} against trainable parameters",
         "ch_cost": "{Metric} against cost per run", "ch_cost_loaded": "{Metric} against cost per run (‡ under load)",
@@ -389,6 +416,31 @@ TEXT: dict[str, dict[str, str]] = {
         "never": "回収見込みなし",
         "payback_note": "投資回収期間 =（{method}の{which}の学習コスト {training_cost} ＋ 今回の PoC の {poc}）÷ 月間効果額。",
         "payback_target": "本番規模", "payback_poc": "PoC 規模",
+        # load profile (poc profile)
+        "h_load": "バッチサイズ別の負荷試算",
+        "load_intro": "poc profile により {device}・{precision} で計測しました（{date}）。バッチサイズごとに"
+                      "ウォームアップ {warmup} ステップの後 {steps} ステップを計測し、1 ステップ 1 バッチ（勾配累積なし）、"
+                      "1 例あたり最大 {max_length} トークンです。ステップ時間は 1 回の計測の中央値で信頼区間はないため、"
+                      "小さな差は根拠になりません。ピークメモリ：{scope}。",
+        "load_cpu": "この計測は GPU を使用していません。メモリはホストメモリであり、GPU の選定には使えません。",
+        "load_fit": "{limit}に収まる計測済みの最大バッチ：{items}。",
+        "load_fit_none": "計測した中にはなし",
+        "load_limit_set": "report.memory_limit_mib（{mib} MiB）", "load_limit_device": "デバイスの {mib} MiB",
+        "load_bases": "{name}の疎基底：peft は疎基底も密なテンソルとして保持するため、学習される更新は変わりますが、"
+                      "1 ステップの計算量とメモリは変わりません。バッチ {batch} での計測：ステップ時間は密な基底の {items}。",
+        "load_differs": "負荷試算の{what}が実験と異なります（試算：{profile}、実験：{runs}）。数値は試算時の設定のものです。",
+        "bases_dense": "密", "bases_sparse": "疎", "bases_very sparse": "超疎",
+        "bases_variant": "{bases}（比較用）",
+        "c_bases": "基底", "c_batch": "バッチ", "c_step": "ステップ時間", "c_examples_s": "例/秒",
+        "c_tokens_s": "トークン/秒", "c_peak_mib": "ピークメモリ（MiB）",
+        "st_skipped": "省略（より小さいバッチでメモリ不足）",
+        "ch_throughput": "バッチサイズ別の学習スループット", "ch_load_memory": "バッチサイズ別のピークメモリ",
+        "ax_batch": "バッチサイズ", "ax_examples_s": "例/秒", "ax_peak_mib": "ピークメモリ（MiB）",
+        "limit_line": "上限 {mib} MiB",
+        "what_model": "モデル", "what_precision": "精度", "what_device": "デバイス",
+        "what_max_length": "max_length",
+        "scope_gpu": "torch の予約メモリのピーク＋計測前に GPU が保持していた {context} MiB（CUDA コンテキスト）",
+        "scope_host": "計測プロセスの常駐メモリ（RSS、ホストメモリ）",
         "h_charts": "グラフ",
         "ch_scores": "{Metric}（95% 信頼区間）", "ch_params": "{Metric}と学習パラメータ数",
         "ch_cost": "{Metric}と学習 1 回のコスト", "ch_cost_loaded": "{Metric}と学習 1 回のコスト（‡ 負荷下の計測）",

@@ -39,11 +39,11 @@ def capacity_mib(device: torch.device) -> float:
     return psutil.virtual_memory().total / MIB
 
 
-def memory_scope(device: torch.device, context_mib: float | None) -> str:
-    """What `WarmupPeak` counts on `device`, for the sizing table's caption."""
+def memory_scope(device: torch.device, context_mib: float | None, process: str = "warm-up") -> str:
+    """What `WarmupPeak` counts on `device`, for the caption of a table of `process`'s peaks."""
     if device.type == "cuda":
         return f"GPU: torch's reserved peak + {context_mib or 0.0:,.0f} MiB in use before (CUDA context)"
-    return "host RSS of the warm-up process (no GPU)"
+    return f"host RSS of the {process} process (no GPU)"
 
 
 def in_use_before_mib(device: torch.device) -> float:

@@ -1,0 +1,237 @@
+"""`poc profile`: the load estimate across batch sizes and RandLoRA's basis variants.
+
+The PoC plan asks how heavy RandLoRA's extra compute is and whether sparse bases or another
+batch size change that. Answering it takes real steps, not a formula: for each method of the
+recipe (each RandLoRA method in its dense, sparse and very sparse variants), on the recipe's
+model, data, device and precision, a few optimizer steps at each batch size, timed one by one.
+The memory figure is what sizes a machine: on a GPU torch's reserved peak plus what the device
+held before (the CUDA context), on CPU the resident memory of this process (labelled so).
+
+A batch that runs out of memory is a measurement too: it is recorded as such, the larger ones
+of that method are skipped (they would fail the same way), and the profile goes on with the
+next method. Every step runs one batch (no gradient accumulation): the batch size is the
+micro-batch whose memory a device must hold.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, Subset
+
+from poc_cli.environment import environment
+from poc_cli.errors import first_line
+from poc_cli.hardware import Precision, pick_device, precision_for
+from poc_cli.methods import get_method
+from poc_cli.plan import Job, Plan
+from poc_cli.recipe import RandLoraSpec
+from poc_cli.search import Choice
+from poc_cli.tasks import Task
+from poc_cli.trackers.peak import WarmupPeak, capacity_mib, in_use_before_mib, memory_scope, release_heap
+from poc_cli.train import WARMUP_STEPS, Step
+from poc_cli.worker import build_model
+
+SCHEMA = 1
+DEFAULT_BATCH_SIZES = (8, 16, 32, 64)
+DEFAULT_STEPS = 5
+# RandLoRA's bases: peft's dense Gaussian ones, or sparse ones (`sparse`: 2/3 zeros; `very_sparse`: more).
+BASES = {"dense": {"sparse": False, "very_sparse": False}, "sparse": {"sparse": True, "very_sparse": False},
+         "very sparse": {"sparse": False, "very_sparse": True}}
+
+
+class Status:
+    """How one (method, batch size) point ended."""
+
+    OK = "ok"
+    OOM = "oom"  # ran out of memory
+    SKIPPED = "skipped"  # larger than a batch that ran out of memory
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing to profile: a method of the recipe, in one basis variant for RandLoRA."""
+
+    label: str  # the method's label in the recipe
+    method: str
+    bases: str | None  # None: not RandLoRA
+    in_recipe: bool  # the variant the recipe itself runs
+    job: Job
+
+
+@dataclass(frozen=True)
+class Point:
+    """One target at one batch size."""
+
+    label: str
+    method: str
+    bases: str | None
+    in_recipe: bool
+    batch_size: int
+    status: str
+    step_s: float | None = None  # median of the timed steps
+    examples_per_s: float | None = None
+    tokens_per_s: float | None = None
+    peak_memory_mib: float | None = None  # see the profile's memory_scope
+    error: str | None = None
+
+
+def _bases_of(spec: RandLoraSpec) -> str:
+    return "very sparse" if spec.very_sparse else "sparse" if spec.sparse else "dense"
+
+
+def targets(plan: Plan) -> list[Target]:
+    """Every method that trains, at its first seed; RandLoRA in each basis variant, the recipe's first.
+    A searched method takes its first grid point: the learning rate does not change the cost."""
+    jobs = plan.run_jobs({i: Choice(points[0][0], {}) for i, points in plan.trials.items()})
+    out: list[Target] = []
+    seen: set[str] = set()
+    for job in jobs:
+        label = job.allocation.label
+        if label in seen or not get_method(job.allocation.method).TRAINS:
+            continue
+        seen.add(label)
+        if not isinstance(job.method, RandLoraSpec):
+            out.append(Target(label, job.allocation.method, None, True, job))
+            continue
+        own = _bases_of(job.method)
+        for bases in sorted(BASES, key=lambda b: b != own):
+            spec = job.method.model_copy(update=BASES[bases])
+            out.append(Target(label, job.allocation.method, bases, bases == own, replace(job, method=spec)))
+    return out
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch's GPU out-of-memory error, or its CPU allocator's (a RuntimeError) and Python's own."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in str(exc) or "out of memory" in str(exc))
+
+
+def _batches(dataset: Dataset, task: Task, processor: Any, batch_size: int, count: int,
+             seed: int) -> Iterator[dict[str, torch.Tensor]]:
+    """`count` full batches drawn with replacement: every step sees `batch_size` examples even when
+    the training split is smaller than the batch."""
+    generator = torch.Generator().manual_seed(seed)
+    indices = torch.randint(0, len(dataset), (batch_size * count,), generator=generator).tolist()
+    yield from task.loader(Subset(dataset, indices), processor, batch_size=batch_size, shuffle=False, seed=seed)
+
+
+def _measure_batch(target: Target, model: torch.nn.Module, task: Task, dataset: Dataset, processor: Any,
+                   batch_size: int, steps: int, device: torch.device, precision: Precision,
+                   context_mib: float | None) -> Point:
+    """Warm-up steps, then `steps` timed ones, inside one memory scope."""
+    training = target.job.recipe.training.model_copy(update={"gradient_accumulation_steps": 1})
+    base = dict(label=target.label, method=target.method, bases=target.bases, in_recipe=target.in_recipe,
+                batch_size=batch_size)
+    times: list[float] = []
+    tokens = 0
+    with WarmupPeak(device, context_mib) as peak:
+        step = Step(model, task=task, training=training, lr=target.job.method.learning_rate,
+                    steps=WARMUP_STEPS + steps, precision=precision)
+        for n, batch in enumerate(_batches(dataset, task, processor, batch_size, WARMUP_STEPS + steps,
+                                           target.job.seed)):
+            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            t0 = time.perf_counter()
+            step([batch])
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if n >= WARMUP_STEPS:
+                times.append(time.perf_counter() - t0)
+                tokens += task.tokens(batch)
+        del step
+        model.zero_grad(set_to_none=True)
+    step_s = statistics.median(times)
+    return Point(**base, status=Status.OK, step_s=step_s, examples_per_s=batch_size / step_s,
+                 tokens_per_s=tokens / sum(times), peak_memory_mib=peak.mib)
+
+
+def profile(plan: Plan, *, batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, steps: int = DEFAULT_STEPS,
+            on_point: Callable[[Point], None] | None = None) -> dict[str, Any]:
+    """Measure every target at every batch size (ascending) in this process; returns the profile to
+    store. Nothing here raises for a method that fails or runs out of memory: the point says so."""
+    training = plan.recipe.training
+    device = pick_device(training.device)
+    precision = precision_for(training, device)
+    context_mib = in_use_before_mib(device) if device.type == "cuda" else None
+    task = plan.recipe.make_task()
+    sizes = tuple(sorted(set(batch_sizes)))
+    points: list[Point] = []
+    encoded: Dataset | None = None
+    started = time.time()
+
+    def add(point: Point) -> None:
+        points.append(point)
+        if on_point is not None:
+            on_point(point)
+
+    for target in targets(plan):
+        base = dict(label=target.label, method=target.method, bases=target.bases, in_recipe=target.in_recipe)
+        try:
+            release_heap()
+            model, processor, _ = build_model(target.job, task, plan.splits.labels, device, precision)
+            if encoded is None:  # every method reads the same tokens
+                encoded = task.encode(plan.splits.train, processor, plan.splits.labels, training)
+        except Exception as exc:  # a method that cannot be built fails its points, not the profile
+            for size in sizes:
+                add(Point(**base, batch_size=size, status=Status.FAILED, error=first_line(exc)))
+            continue
+        stopped: int | None = None
+        for size in sizes:
+            if stopped is not None:
+                add(Point(**base, batch_size=size, status=Status.SKIPPED,
+                          error=f"larger than batch {stopped}, which ran out of memory"))
+                continue
+            try:
+                add(_measure_batch(target, model, task, encoded, processor, size, steps, device, precision,
+                                   context_mib))
+            except Exception as exc:
+                model.zero_grad(set_to_none=True)
+                oom = is_out_of_memory(exc)
+                stopped = size if oom else stopped
+                add(Point(**base, batch_size=size, status=Status.OOM if oom else Status.FAILED,
+                          error=first_line(exc)))
+            release_heap()
+        del model
+    return {
+        "schema": SCHEMA,
+        "kind": "profile",
+        "recipe_name": plan.recipe.name,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "seconds": time.time() - started,
+        "model": plan.recipe.model,
+        "device": str(device),
+        "precision": precision.name,
+        "max_length": training.max_length,
+        "gradient_checkpointing": training.gradient_checkpointing,
+        "memory_scope": memory_scope(device, context_mib, "profiling"),
+        "memory_kind": "gpu" if device.type == "cuda" else "host",
+        "context_mib": context_mib,
+        "capacity_mib": capacity_mib(device),
+        "memory_limit_mib": plan.recipe.report.memory_limit_mib,
+        "steps": steps,
+        "warmup_steps": WARMUP_STEPS,
+        "batch_sizes": list(sizes),
+        "train_examples": len(plan.splits.train),
+        "points": [asdict(p) for p in points],
+        "environment": environment(),
+    }
+
+
+def largest_fitting(profile: dict[str, Any], limit_mib: float | None) -> dict[tuple[str, str | None], int | None]:
+    """Per (method label, bases): the largest measured batch whose peak is within `limit_mib` (the
+    profile's memory limit, else the device's capacity); None where none is."""
+    limit = limit_mib if limit_mib is not None else profile.get("capacity_mib")
+    out: dict[tuple[str, str | None], int | None] = {}
+    for p in profile["points"]:
+        key = (p["label"], p["bases"])
+        out.setdefault(key, None)
+        fits = p["status"] == Status.OK and (limit is None or (p["peak_memory_mib"] or 0) <= limit)
+        if fits and (out[key] is None or p["batch_size"] > out[key]):
+            out[key] = p["batch_size"]
+    return out
