@@ -130,12 +130,14 @@ def training_line(training: TrainingSpec) -> str:
 def search_table(plan: Plan) -> Table:
     """Stage 1: each searched method's grid and its trial count."""
     table = Table(title="Stage 1: search", title_justify="left")
-    for column in ("method", "learning rates", "alpha_ratio", "trials"):
+    for column in ("method", "learning rates", "alpha_ratio", "points", "jobs", "steps (vs a grid)"):
         table.add_column(column)
     for index, points in plan.trials.items():
         alphas = sorted({p.alpha_ratio for p, _ in points if p.alpha_ratio is not None})
+        jobs, steps, grid_steps = plan.search_cost(index)
         table.add_row(plain(plan.allocations[index].label), ", ".join(f"{lr:g}" for lr in sorted({p.lr for p, _ in points})),
-                      ", ".join(f"{a:g}" for a in alphas) or "-", str(len(points)))
+                      ", ".join(f"{a:g}" for a in alphas) or "-", str(len(points)), str(jobs),
+                      f"{steps:,} ({steps / grid_steps:.0%})")
     return table
 
 
@@ -148,6 +150,12 @@ def _search_note(plan: Plan) -> str:
               else "as long as the seeded runs")
     note = (f"Each trial (seed {trial_seed(plan.recipe)}) trains on {sizes['train']:,} examples, {length}, and "
             f"scores {plan.recipe.search_metric} on {sizes['validation']:,} validation examples; the test split is never read.")
+    rung = next((job.rung for points in plan.trials.values() for _, job in points if job.rung), None)
+    if rung is not None:
+        from poc_cli.halving import stops
+        note += (f" Halving: every point starts on the full {rung.total}-step schedule; at steps "
+                 f"{', '.join(map(str, stops(rung.total)[:-1]))} only the best third on validation goes on, and the "
+                 "choice is made on full-length scores.")
     if search.steps or search.epochs:
         note += (" Trials shorter than the seeded runs can favour a learning rate the full schedule cannot take; "
                  "the report flags a setting whose seeded runs fall short of its trial.")
@@ -184,7 +192,7 @@ def _print_plan(plan: Plan) -> None:
     if plan.trials:
         console.print(search_table(plan))
         console.print(_search_note(plan), highlight=False)
-        console.print(f"{len(plan.trial_jobs)} trials, then {plan.run_count} seeded run(s) (methods x seeds{reference}) "
+        console.print(f"{plan.trial_count} trial jobs, then {plan.run_count} seeded run(s) (methods x seeds{reference}) "
                       "at each method's chosen setting", highlight=False)
     else:
         console.print(f"{plan.run_count} jobs (methods x seeds{reference})", highlight=False)
@@ -291,22 +299,25 @@ def _job_name(job: Job) -> str:
 
 
 def _trials_table(result: RunResult, plan: Plan, store: Store) -> Table:
-    """Stage 1's outcome: every trial's score, the chosen one marked."""
+    """Stage 1's outcome: every trial's score (each rung's, in a halving search), the chosen one marked."""
     picked = {(i, c.point) for i, c in result.chosen.items()}
     metric = plan.recipe.search_metric
     table = Table(title=f"Search trials: validation {metric}", title_justify="left")
-    for column in ("method", "lr", "alpha_ratio", "status", f"validation {metric}", "chosen", "note"):
+    for column in ("method", "lr", "alpha_ratio", "steps", "status", f"validation {metric}", "chosen", "note"):
         table.add_column(column)
-    points = {job.id: point for pts in plan.trials.values() for point, job in pts}
+    points = {(i, job.method.model_dump_json()): point for i, pts in plan.trials.items() for point, job in pts}
     for o in result.trials:
         rec = store.read(o.job.recipe.name, o.job.id, Stage.TRIAL) or {}
         score = rec.get("metrics", {}).get("validation", {}).get(metric)
-        point = points[o.job.id]
+        point = points[(o.job.method_index, o.job.method.model_dump_json())]
+        rung = o.job.rung
+        final = rung is None or rung.final
         style = {Status.OK: "green", Status.DIVERGED: "yellow"}.get(o.status, "red")
         table.add_row(
             plain(o.job.allocation.label), f"{point.lr:g}", f"{point.alpha_ratio:g}" if point.alpha_ratio else "-",
+            "all" if rung is None else f"{rung.stop_at}/{rung.total}",
             f"[{style}]{o.status.value}[/]", f"{score:.3f}" if score is not None else "-",
-            "[bold]<- chosen[/]" if (o.job.method_index, point) in picked else "",
+            "[bold]<- chosen[/]" if final and (o.job.method_index, point) in picked else "",
             plain("done before, skipped" if o.skipped else (o.error or "")),
         )
     return table
@@ -422,7 +433,7 @@ def _run_on(the_executor: Executor, recipe: Path, the_recipe: Recipe, store: Pat
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.fields[info]}"), console=console,
     )
-    overall = progress.add_task("jobs", total=len(the_plan.trial_jobs) + the_plan.run_count, info="")
+    overall = progress.add_task("jobs", total=the_plan.trial_count + the_plan.run_count, info="")
     on_event, ended = _job_progress(progress)
 
     def on_outcome(outcome: Outcome) -> None:

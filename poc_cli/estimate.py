@@ -21,6 +21,7 @@ from typing import Any
 from torch.utils.data import Subset
 
 from poc_cli.data import Splits
+from poc_cli.halving import cost as halving_cost
 from poc_cli.hardware import Precision, pick_device, precision_for
 from poc_cli.methods import get_method
 from poc_cli.plan import Job, Plan
@@ -127,6 +128,18 @@ def _job_seconds(timing: MethodTiming, training: TrainingSpec, splits: Splits, e
             + timing.model_metrics_s)
 
 
+def _search_seconds(timing: MethodTiming, points: list[tuple[Any, Job]], splits: Splits, fixed_s: float) -> float:
+    """One method's trials: each trains its full schedule, or, halving, the rungs' share of it (a
+    job per rung reached, each loading the model and scoring the validation split)."""
+    job = points[0][1]
+    one = _job_seconds(timing, job.recipe.training, splits, ["validation"], fixed_s)
+    if job.rung is None:
+        return one * len(points)
+    per_step = timing.step_s
+    jobs, steps = halving_cost(len(points), job.rung.total)
+    return jobs * (one - job.rung.total * per_step) + steps * per_step
+
+
 def estimate(plan: Plan) -> Estimate:
     """Warm up each method once (in this process) and predict the run's duration and memory."""
     training = plan.recipe.training
@@ -142,11 +155,9 @@ def estimate(plan: Plan) -> Estimate:
     for job in runs:
         if job.allocation.label not in timings:
             timings[job.allocation.label], encode_s = _measure(job, task, plan.splits, device, precision, context_mib)
-    trials_s = sum(
-        _job_seconds(timings[job.allocation.label], job.recipe.training, plan.trial_splits, ["validation"],
-                     job_start_s + encode_s)
-        for job in plan.trial_jobs
-    ) if plan.trial_splits is not None else 0.0
+    trials_s = sum(_search_seconds(timings[points[0][1].allocation.label], points, plan.trial_splits,
+                                   job_start_s + encode_s)
+                   for points in plan.trials.values()) if plan.trial_splits is not None else 0.0
     runs_s = sum(_job_seconds(timings[job.allocation.label], job.recipe.training, plan.splits,
                               ["test", "validation"], job_start_s + encode_s) for job in runs)
     if plan.trial_jobs:  # the fork server starts with the run's first job

@@ -24,7 +24,8 @@ from poc_cli.isolation import EventCallback
 from poc_cli.paths import DISK_FULL, is_full, why
 from poc_cli.plan import Job, Plan
 from poc_cli.result import Stage, Status
-from poc_cli.search import Choice, NoChoice, choose
+from poc_cli.halving import Ladder, checkpoints_done_with, climb, decide
+from poc_cli.search import Choice, NoChoice
 from poc_cli.store import Store
 from poc_cli.worker import Attempt, failure_record
 
@@ -61,11 +62,23 @@ class RunResult:
         return not self.held and all(o.status is Status.OK for o in self.runs)
 
 
+def ladder_for(plan: Plan, store: Store, index: int) -> Ladder:
+    """A searched method's trials as stored, rung by rung (one rung for a grid search)."""
+    metric = plan.recipe.search_metric
+    higher = next(m.higher_is_better for m in plan.recipe.make_task().metrics if m.name == metric)
+    return climb(plan.trials[index], lambda job: store.read(job.recipe.name, job.id, Stage.TRIAL), metric, higher)
+
+
 def choose_for(plan: Plan, store: Store, index: int) -> Choice:
     """A searched method's setting from its stored trials (NoChoice says why there is none)."""
-    label = plan.allocations[index].label
-    stored = [(point, job.id, store.read(job.recipe.name, job.id, Stage.TRIAL)) for point, job in plan.trials[index]]
-    return choose(plan.recipe, label, stored)
+    return decide(plan.recipe, plan.allocations[index].label, ladder_for(plan, store, index))
+
+
+def _drop_checkpoints(paths: list[str]) -> None:
+    """Halving checkpoints no later rung needs (a full fine-tuning one is the whole model and its
+    optimizer state): removed as soon as they are done with."""
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _crashed(job: Job, attempt: Attempt, error: BaseException) -> Finished:
@@ -161,35 +174,45 @@ def run_jobs(jobs: list[Job], *, store: Store, executor: Executor, on_event: Eve
 
 
 def run_plan(plan: Plan, *, store: Store, executor: Executor, on_event: EventCallback | None = None,
-             on_outcome: Callable[[Outcome], None] | None = None) -> RunResult:
+             on_outcome: Callable[[Outcome], None] | None = None, with_runs: bool = True) -> RunResult:
     """Stage 1, the search trials; stage 2, the seeded runs at each method's chosen setting, a
-    method's as soon as its trials are done.
+    method's as soon as its trials are done (`with_runs=False`: stage 1 alone, as
+    benchmarks/search_halving.py measures it).
 
     Ctrl-C (KeyboardInterrupt) stops the run after recording the running jobs as interrupted.
     """
     shutil.rmtree(store.attempts_dir(plan.recipe.name), ignore_errors=True)  # left by a run that died
     waiting = {index: {job.id for _, job in points} for index, points in plan.trials.items()}
+    depth = dict.fromkeys(plan.trials, 0)  # the rung each method's search is at
     chosen: dict[int, Choice] = {}
     held: dict[str, str] = {}
 
     def release(job: Job) -> list[Job]:
-        """A method's seeded runs, once the last of its trials has ended."""
+        """A halving search's next rung once its current one has ended; a method's seeded runs once
+        the last of its trials has."""
         if job.stage is not Stage.TRIAL or job.method_index not in waiting:
             return []
         waiting[job.method_index].discard(job.id)
         if waiting[job.method_index]:
             return []
+        ladder = ladder_for(plan, store, job.method_index)
+        _drop_checkpoints(checkpoints_done_with(ladder))
+        depth[job.method_index] += 1
+        if depth[job.method_index] < len(ladder.rungs):  # a halving search's next rung (stored ones are skipped)
+            following = [j for _, j, _ in ladder.rungs[depth[job.method_index]]]
+            waiting[job.method_index] = {j.id for j in following}
+            return following
         del waiting[job.method_index]
         try:
             chosen[job.method_index] = choose_for(plan, store, job.method_index)
         except NoChoice as reason:
             held[plan.allocations[job.method_index].label] = str(reason)
             return []
-        return plan.method_runs(job.method_index, chosen[job.method_index])
+        return plan.method_runs(job.method_index, chosen[job.method_index]) if with_runs else []
 
     driver = _Driver(store, executor, on_event or _ignore, on_outcome or _ignore, release=release)
     try:
-        driver.run([*plan.trial_jobs, *plan.run_jobs({})])
+        driver.run([*plan.trial_jobs, *(plan.run_jobs({}) if with_runs else [])])
     finally:
         with contextlib.suppress(OSError):  # empty once every attempt is committed
             store.attempts_dir(plan.recipe.name).rmdir()
@@ -197,4 +220,5 @@ def run_plan(plan: Plan, *, store: Store, executor: Executor, on_event: EventCal
     def ended(jobs: list[Job]) -> list[Outcome]:
         return [driver.outcomes[(job.stage, job.id)] for job in jobs if (job.stage, job.id) in driver.outcomes]
 
-    return RunResult(trials=ended(plan.trial_jobs), chosen=chosen, runs=ended(plan.run_jobs(chosen)), held=held)
+    trials = [o for (stage, _), o in driver.outcomes.items() if stage is Stage.TRIAL]  # every rung's, in order
+    return RunResult(trials=trials, chosen=chosen, runs=ended(plan.run_jobs(chosen)) if with_runs else [], held=held)

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
 from poc_cli import hardware
 from poc_cli.budget import Allocation, allocate, budget_target, reference_allocation, with_spec
 from poc_cli.data import CAP_RULE, SourceFile, Splits, capped, load_splits
+from poc_cli.halving import Rung, first_rung
+from poc_cli.halving import cost as halving_cost
 from poc_cli.methods import get_method
 from poc_cli.modelhub import Architecture, by_module, describe, load_config, resolve_model, towers
 from poc_cli.preflight import check_checkpointing, check_hardware, check_runnable
@@ -41,6 +44,8 @@ class Job:
     sources: tuple[SourceFile, ...]
     stage: Stage = Stage.RUN
     selection: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    rung: Rung | None = None  # a halving search's trial: where it stops (part of its identity)
+    resume: str | None = field(default=None, compare=False, hash=False)  # the checkpoint it continues from
 
     @cached_property
     def spec(self) -> dict[str, Any]:
@@ -58,7 +63,8 @@ class Job:
             "allocation": self.allocation.to_dict(),
             "seed": self.seed,
             "stage": self.stage.value,
-        } | ({"caps": CAP_RULE} if capped(self.recipe.data) else {})
+        } | ({"caps": CAP_RULE} if capped(self.recipe.data) else {}) | (
+            {"rung": self.rung.to_dict()} if self.rung is not None else {})
 
     @cached_property
     def id(self) -> str:
@@ -101,6 +107,21 @@ class Plan:
     def trial_jobs(self) -> list[Job]:
         """Every search trial, method by method."""
         return [job for points in self.trials.values() for _, job in points]
+
+    def search_cost(self, index: int) -> tuple[int, int, int]:
+        """(jobs, optimizer steps, a grid's steps) of one method's search, when nothing diverges."""
+        points = self.trials[index]
+        rung = points[0][1].rung
+        if rung is None:
+            steps = total_steps_of(points[0][1].recipe.training, self.trial_splits)
+            return len(points), len(points) * steps, len(points) * steps
+        jobs, steps = halving_cost(len(points), rung.total)
+        return jobs, steps, len(points) * rung.total
+
+    @property
+    def trial_count(self) -> int:
+        """Trial jobs the search will run (a halving search's later rungs included)."""
+        return sum(self.search_cost(index)[0] for index in self.trials)
 
     @property
     def run_count(self) -> int:
@@ -171,7 +192,8 @@ class Plan:
                 "sizes": self.trial_splits.sizes() if self.trial_splits else None,
             },
             "trials": [{"id": j.id, "method": j.allocation.label, "lr": p.lr, "alpha_ratio": p.alpha_ratio,
-                        "seed": j.seed} for points in self.trials.values() for p, j in points],
+                        "seed": j.seed, "rung": j.rung.to_dict() if j.rung else None}
+                       for points in self.trials.values() for p, j in points],  # a halving search's first rung
             "runs": [{"id": j.id, "method": j.allocation.label, "seed": j.seed} for j in self.run_jobs({})]
             + [{"id": None, "method": self.allocations[i].label, "seed": seed, "setting": "chosen by the search"}
                for i in self.trials for seed in self.recipe.seeds],
@@ -183,6 +205,22 @@ def resolved(recipe: Recipe, precision: str) -> Recipe:
     jobs' identities and records name the precision they ran at."""
     training = recipe.training.model_copy(update={"precision": precision})
     return recipe.model_copy(update={"training": training})
+
+
+def total_steps_of(training: TrainingSpec, splits: Splits | None) -> int:
+    """Optimizer steps of one job training on `splits`' train split."""
+    from poc_cli.train import total_steps
+
+    assert splits is not None
+    return total_steps(training, math.ceil(len(splits.train) / training.batch_size))
+
+
+def _first_rung(recipe: Recipe, training: TrainingSpec, splits: Splits) -> Rung | None:
+    """Where a halving search's trials first stop (None: a grid search, or too few steps to halve)."""
+    assert recipe.search is not None
+    if recipe.search.strategy != "halving":
+        return None
+    return first_rung(total_steps_of(training, splits))
 
 
 def make_plan(recipe: Recipe, facts: Callable[[TrainingSpec], hardware.Facts] = hardware.facts) -> Plan:
@@ -211,11 +249,13 @@ def make_plan(recipe: Recipe, facts: Callable[[TrainingSpec], hardware.Facts] = 
     if recipe.search is not None:
         seen_by_trials = trial_recipe(recipe)
         trial_splits = load_splits(seen_by_trials.data, task, include_test=False)
+        rung = _first_rung(recipe, seen_by_trials.training, trial_splits)
         for index in recipe.searched:
+            points = grid(recipe.methods[index])
             trials[index] = [
-                (point, _job(seen_by_trials, index, allocations[index], point, trial_seed(recipe),
-                             trial_splits.sources, Stage.TRIAL))
-                for point in grid(recipe.methods[index])
+                (point, replace(_job(seen_by_trials, index, allocations[index], point, trial_seed(recipe),
+                                     trial_splits.sources, Stage.TRIAL), rung=rung if len(points) > 1 else None))
+                for point in points
             ]
     check_runnable(recipe, task, config, splits, trial_splits)
     return Plan(

@@ -352,8 +352,14 @@ class SearchSpec(Strict):
     schedule can favour a larger learning rate than the real one wants). They score on the
     validation split and never read the test split; without a validation split in `data`,
     they hold out `validation_fraction` of train (the seeded runs still train on all of it).
+
+    `strategy: halving` (the default) starts every grid point with the full-length schedule and
+    lets only the best third on validation go on at a third and at two thirds of the steps;
+    the survivors finish, and the choice is made on full-length scores only. `grid` trains every
+    point to the end.
     """
 
+    strategy: Literal["grid", "halving"] = "halving"
     epochs: Epochs | None = None
     steps: Steps | None = None
     metric: str | None = None  # a metric the task declares; default: its primary metric

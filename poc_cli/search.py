@@ -21,6 +21,7 @@ from poc_cli.recipe import DEFAULT_GRID, DataSpec, MethodSpec, Recipe, RandLoraS
 from poc_cli.result import Status
 
 TIE_BREAK = "smaller learning rate, then smaller alpha_ratio"
+PRUNED = "pruned"  # a halving search's point that stopped at a rung (its row in a stored selection)
 DEFAULT_VALIDATION_FRACTION = 0.1
 # A learning-rate grid point counts as "good" when it scores within this much of the best
 # (metric as a fraction: 0.03 = 3 points); a best point with no good neighbour is "narrow".
@@ -158,6 +159,7 @@ class Sensitivity:
     """How a method's validation score depends on its learning rate, at its chosen alpha."""
 
     curves: dict[float | None, list[tuple[float, float | None]]]  # alpha -> [(lr, score or None if diverged)]
+    # of full-length trials only: a halving search's pruned points have no full-length score
     narrow: bool | None  # None: one learning rate only, nothing to judge
     at_edge: bool
     diverged: int
@@ -169,19 +171,23 @@ def sensitivity(selection: dict[str, Any]) -> Sensitivity | None:
         return None
     curves: dict[float | None, list[tuple[float, float | None]]] = {}
     for row in selection["trials"]:
+        if row["status"] == PRUNED:  # no full-length score: left out, not drawn as diverged
+            continue
         curves.setdefault(row["alpha_ratio"], []).append((row["lr"], row["score"]))
     for points in curves.values():
         points.sort()
     chosen = selection["chosen"]
-    curve = curves[chosen["alpha_ratio"]]
-    lrs = [lr for lr, _ in curve]
-    k = lrs.index(chosen["lr"])
-    neighbours = [curve[j][1] for j in (k - 1, k + 1) if 0 <= j < len(curve)]
-    narrow = None
-    if neighbours:
-        sign = 1.0 if selection.get("higher_is_better", True) else -1.0
-        narrow = not any(s is not None and sign * (selection["score"] - s) <= GOOD_WITHIN for s in neighbours)
-    return Sensitivity(curves=curves, narrow=narrow, at_edge=len(curve) > 1 and k in (0, len(curve) - 1),
+    # The chosen point's neighbours on the grid (a halving search's pruned ones included, unscored).
+    line = sorted((row for row in selection["trials"] if row["alpha_ratio"] == chosen["alpha_ratio"]),
+                  key=lambda row: row["lr"])
+    k = [row["lr"] for row in line].index(chosen["lr"])
+    neighbours = [line[j] for j in (k - 1, k + 1) if 0 <= j < len(line)]
+    sign = 1.0 if selection.get("higher_is_better", True) else -1.0
+    good = any(row["score"] is not None and sign * (selection["score"] - row["score"]) <= GOOD_WITHIN
+               for row in neighbours)
+    unknown = any(row["status"] == PRUNED for row in neighbours)
+    narrow = None if not neighbours or (unknown and not good) else not good
+    return Sensitivity(curves=curves, narrow=narrow, at_edge=len(line) > 1 and k in (0, len(line) - 1),
                        diverged=sum(1 for row in selection["trials"] if row["status"] == Status.DIVERGED.value))
 
 

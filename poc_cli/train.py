@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -79,8 +80,9 @@ class TrainResult:
     seconds: float
     examples_per_second: float | None
     tokens_per_second: float | None
-    loss_curve: list[float]
+    loss_curve: list[float]  # every step since the start of the schedule, a resumed trial's earlier ones too
     gradient_check: GradientCheck
+    state: dict[str, Any] | None = None  # where training stopped short of its schedule: what resumes it
 
 
 def optimizer_steps_per_epoch(training: TrainingSpec, batches_per_epoch: int) -> int:
@@ -131,6 +133,16 @@ class Update:
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.max_grad_norm = training.max_grad_norm
         self.scaler = scaler or torch.amp.GradScaler("cpu", enabled=False)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
 
     def __call__(self) -> None:
         self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
@@ -198,25 +210,44 @@ def train(
     device: torch.device,
     precision: Precision | None = None,
     on_step: StepCallback | None = None,
+    stop_at: int | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train `model` in place (fp32 unless `precision` says otherwise); returns timings, the loss
     curve and the gradient check. Every count here is of optimizer steps.
 
+    `stop_at` ends training early on the full schedule (a halving rung) and returns the `state`
+    that `resume` takes to go on exactly as if it had not stopped: the optimizer, schedule and
+    scaler, the loss so far, and the random state; the data order is replayed (its loader has a
+    seeded generator), skipping the batches already trained on. The trainable weights are the
+    caller's to restore (`trainable_state`, `load_trainable`).
+
     Raises Diverged when the loss diverges (see `diverged`).
     """
     steps = total_steps(training, len(batches))
+    stop = min(stop_at or steps, steps)
     step_once = Step(model, task=task, training=training, lr=lr, steps=steps,
                      precision=precision or Precision("fp32", device.type))
     model.train()
     losses: list[float] = []
+    step = 0
+    if resume is not None:
+        step_once.update.load_state_dict(resume)
+        losses = list(resume["losses"])
+    skip = resumed_at = len(losses)
     examples = tokens = timed_examples = timed_tokens = 0
     timed_seconds = 0.0
     start = time.perf_counter()
-    step = 0
-    while step < steps:
+    while step < stop:
         for group in _groups(batches, training.gradient_accumulation_steps):
-            if step >= steps:
+            if step >= stop:
                 break
+            if skip:  # a resumed trial: these batches were trained on before it stopped
+                skip -= 1
+                step += 1
+                if not skip:
+                    _set_random_state(resume["random"])  # dropout goes on as it would have
+                continue
             t0 = time.perf_counter()
             group = [{k: v.to(device) for k, v in batch.items()} for batch in group]
             value = step_once(group)
@@ -227,7 +258,7 @@ def train(
             n_tokens = sum(task.tokens(batch) for batch in group)
             examples += n_examples
             tokens += n_tokens
-            if step >= WARMUP_STEPS or steps <= 2 * WARMUP_STEPS:
+            if step - resumed_at >= WARMUP_STEPS or stop - resumed_at <= 2 * WARMUP_STEPS:
                 timed_seconds += elapsed
                 timed_examples += n_examples
                 timed_tokens += n_tokens
@@ -239,6 +270,9 @@ def train(
                 on_step(step, steps, value)
     seconds = time.perf_counter() - start
     assert step_once.gradient_check is not None  # at least one step always runs (steps >= 1)
+    state = None
+    if step < steps:
+        state = {**step_once.update.state_dict(), "losses": losses, "random": _random_state()}
     return TrainResult(
         steps=step,
         examples=examples,
@@ -248,4 +282,35 @@ def train(
         tokens_per_second=timed_tokens / timed_seconds if timed_seconds > 0 and timed_tokens else None,
         loss_curve=losses,
         gradient_check=step_once.gradient_check,
+        state=state,
     )
+
+
+def _random_state() -> dict[str, Any]:
+    """torch's CPU and CUDA generators (dropout, and anything else a step draws)."""
+    found: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        found["cuda"] = torch.cuda.get_rng_state_all()
+    return found
+
+
+def _set_random_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors training changes (adapters, head, or every weight of full fine-tuning)."""
+    return {name: p.detach().cpu() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Put back what `trainable_state` saved; a missing or extra tensor is an error, not a silent skip."""
+    params = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    if set(params) != set(state):
+        raise RuntimeError(f"the checkpoint holds {len(state)} trainable tensors, the model {len(params)}: "
+                           "it was saved for another model or method")
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(state[name].to(p.device, p.dtype))

@@ -43,7 +43,7 @@ from poc_cli.store import write_json_atomic
 from poc_cli.tasks import Task
 from poc_cli.trackers.load import LoadMeter
 from poc_cli.trackers.timing import Stopwatch
-from poc_cli.train import WARMUP_STEPS, Diverged, train
+from poc_cli.train import WARMUP_STEPS, Diverged, load_trainable, train, trainable_state
 
 
 def now() -> str:
@@ -160,16 +160,35 @@ def _cuda_peaks(device: torch.device) -> dict[str, float | None]:
     }
 
 
+CHECKPOINT = "checkpoint.pt"
+
+
+def _resume_state(job: Job, model: torch.nn.Module) -> dict[str, Any] | None:
+    """A halving rung's starting point: the previous rung's checkpoint, its weights put back."""
+    if job.resume is None:
+        return None
+    path = Path(job.resume) / CHECKPOINT
+    if not path.is_file():
+        raise RuntimeError(f"the previous rung's checkpoint {path} is missing: delete this method's trial records "
+                           "in the store's trials/ folder to run its search again")
+    state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and numbers only: no code runs
+    load_trainable(model, state.pop("trainable"))
+    return state
+
+
 def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: Any, device: torch.device,
-                 precision: Precision, record: Record, emit: Any) -> None:
-    """Train and record timings, parameters (with the gradient check), throughput and the loss curve."""
+                 precision: Precision, record: Record, emit: Any) -> dict[str, Any] | None:
+    """Train and record timings, parameters (with the gradient check), throughput and the loss curve;
+    returns what resumes a halving rung that stopped early (None otherwise)."""
     emit(event="phase", phase="train")
+    resume = _resume_state(job, model)
     try:
         with Stopwatch() as train_time, LoadMeter() as load:
             result = train(
                 model, train_batches, task=task, training=job.recipe.training, lr=job.method.learning_rate,
                 device=device, precision=precision,
                 on_step=lambda step, total, loss: emit(event="step", step=step, total=total, loss=loss),
+                stop_at=job.rung.stop_at if job.rung is not None else None, resume=resume,
             )
     except Diverged as stop:
         record.loss_curve = stop.losses
@@ -200,6 +219,9 @@ def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: An
         "warmup_steps_excluded": WARMUP_STEPS if result.steps > 2 * WARMUP_STEPS else 0,
     }
     record.loss_curve = result.loss_curve
+    if job.rung is not None:
+        record.throughput["rung"] = {**job.rung.to_dict(), "resumed_from_step": len(resume["losses"]) if resume else 0}
+    return result.state
 
 
 def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
@@ -249,10 +271,11 @@ def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
         "deviation_from_budget": job.allocation.deviation,
     }
     before = None
+    state = None
     if method.TRAINS:  # the gradient check of the first step adds the effective count
         with precision.autocast():
             before = task.before_training(model, processor, device=device)
-        _train_phase(job, task, model, train_batches, device, precision, record, emit)
+        state = _train_phase(job, task, model, train_batches, device, precision, record, emit)
     else:  # nothing is trainable, so nothing can miss a gradient
         record.parameters.update(trainable_effective=trainable, without_gradient=[])
 
@@ -272,7 +295,12 @@ def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
     record.memory.update(_cuda_peaks(device))
 
     emit(event="phase", phase="save")
-    record.adapter = _save_model(model, job=job, target=adapter)
+    if state is not None:  # a halving rung short of the end: the next rung resumes from here
+        adapter.mkdir(parents=True, exist_ok=True)
+        torch.save({**state, "trainable": trainable_state(model)}, adapter / CHECKPOINT)
+        record.adapter = {"kind": "checkpoint (halving rung)", "path": None, "bytes": _dir_bytes(adapter)}
+    else:
+        record.adapter = _save_model(model, job=job, target=adapter)
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h

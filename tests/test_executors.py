@@ -346,7 +346,7 @@ def test_a_methods_seeded_runs_start_as_soon_as_its_own_trials_end(
     """Stage 2 does not wait for stage 1 as a whole: LoRA's seeded run starts while full
     fine-tuning's trials are still queued, and the choice is the one the stored trials give."""
     recipe = write_recipe(tmp_path / "stages.yaml", recipe_dict(
-        tiny_model_dir, tiny_data, name="stages", search=True, seeds=[0],
+        tiny_model_dir, tiny_data, name="stages", search={"strategy": "grid"}, seeds=[0],
         methods=[{"method": "lora", "search": {"lr": [1e-3, 1e-2]}}, {"method": "full", "search": {"lr": [1e-4, 1e-3]}}],
         training={"steps": 12, "batch_size": 16, "max_length": 16}))
     plan = make_plan(load_recipe(recipe))

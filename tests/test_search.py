@@ -198,7 +198,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
     data_spec = {"train": str(data["train"]), "validation": str(data["validation"]), "test": str(data["test"])}
     training = {"steps": 48, "batch_size": 16, "max_length": 16}
     path = write_recipe(folder / "search.yaml", {**recipe_dict(
-        tiny_model_dir, data, name="search", training=training, search=True,
+        tiny_model_dir, data, name="search", training=training, search={"strategy": "grid"},
         methods=[{"method": "full", "search": {"lr": GRID}}]), "data": data_spec})
     store = folder / "store"
 
@@ -309,7 +309,7 @@ def test_plan_lists_the_trials_and_estimates_both_stages(searched: dict[str, Any
     # The fork server starts once, with the first trial; then each trial costs about one run.
     assert estimate["trials_s"] - estimate["startup_s"] == pytest.approx(len(GRID) * estimate["runs_s"], rel=0.5)
     table = runner.invoke(app, ["plan", str(searched["path"])], env={"COLUMNS": "200"})
-    assert "4 trials, then 1 seeded run(s)" in table.output and "the test split is never read" in table.output
+    assert "4 trial jobs, then 1 seeded run(s)" in table.output and "the test split is never read" in table.output
 
 
 def test_report_and_compare_say_when_the_chosen_setting_did_not_hold_up(searched: dict[str, Any],

@@ -24,6 +24,7 @@ from poc_cli.report.common import (
 )
 from poc_cli.report.i18n import TEXT, text
 from poc_cli.report.money import money
+from poc_cli.search import PRUNED
 from poc_cli.result import Status
 
 GPU_SIZES_GB = (16, 24, 40, 80)
@@ -210,10 +211,15 @@ def trials(i: Inputs) -> dict[str, Any] | None:
         metric, chosen = selection["metric"], selection["chosen"]
         for t in sorted(selection["trials"], key=lambda t: (t["alpha_ratio"] or 0, t["lr"])):
             picked = t["lr"] == chosen["lr"] and t["alpha_ratio"] == chosen["alpha_ratio"]
+            score = "-" if t["score"] is None else f"{100 * t['score']:.1f}"
+            status = text(lang, "st_" + t["status"]) if t["status"] in STATUSES else t["status"]
+            if t["status"] == PRUNED:  # a halving search stopped it at a rung: its score there, at that length
+                last = t["rungs"][-1]
+                status = text(lang, "st_pruned", steps=last["steps"], total=selection["rungs"][-1])
+                score = "-" if last["score"] is None else text(lang, "rung_score", score=f"{100 * last['score']:.1f}",
+                                                                steps=last["steps"])
             rows.append([i.name_of(r), "-" if t["alpha_ratio"] is None else f"{t['alpha_ratio']:g}", f"{t['lr']:g}",
-                         text(lang, "st_" + t["status"]) if t["status"] in STATUSES else t["status"],
-                         "-" if t["score"] is None else f"{100 * t['score']:.1f}",
-                         text(lang, "chosen_mark") if picked else ""])
+                         status, score, text(lang, "chosen_mark") if picked else ""])
     if not rows:
         return None
     return {"headers": [text(lang, "c_method"), "alpha_ratio", text(lang, "c_lr"), text(lang, "c_status"),
