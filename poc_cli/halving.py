@@ -1,4 +1,5 @@
-"""Successive halving for the learning-rate search: the grid at about half its cost.
+"""Successive halving for the learning-rate search (`search.strategy: halving`): about half the
+grid's steps, at the risk of another choice (measured on Banking77: the README).
 
 Every grid point starts with the full-length schedule (the learning rate decays over the
 whole trial, as in a grid trial); at a third and at two thirds of its steps it stops, scores
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from poc_cli.result import FINISHED, Stage, Status
+from poc_cli.result import FINISHED, Status
 from poc_cli.search import PRUNED, Choice, choose
 
 FRACTIONS = (1 / 3, 2 / 3)  # of the trial's optimizer steps, where the points are compared
@@ -130,13 +131,14 @@ def checkpoints_done_with(ladder: Ladder) -> list[str]:
     after it has a finished record. The final rung saves none."""
     out = []
     for depth, level in enumerate(ladder.rungs):
-        later = {p for p, _, r in ladder.rungs[depth + 1]} if depth + 1 < len(ladder.rungs) else set()
-        finished_later = {p for p, _, r in ladder.rungs[depth + 1] if _finished(r)} if later else set()
-        for point, job, record in level:
-            path = (record or {}).get("adapter", {}).get("path") if record else None
-            if not path or job.stage is not Stage.TRIAL:
+        following = ladder.rungs[depth + 1] if depth + 1 < len(ladder.rungs) else []
+        later = {p for p, _, _ in following}
+        finished_later = {p for p, _, r in following if _finished(r)}
+        for point, _, record in level:
+            path = ((record or {}).get("adapter") or {}).get("path")
+            if not path:
                 continue
-            decided = depth + 1 < len(ladder.rungs) or ladder.done
+            decided = bool(following) or ladder.done
             if (decided and point not in later) or point in finished_later:
                 out.append(path)
     return out
