@@ -1,7 +1,8 @@
 """The driver of `poc run`: it hands jobs to an executor as slots free up, and it alone writes the store.
 
 Stage 1 (the search trials) and stage 2 (the seeded runs) overlap: a method's seeded runs start
-as soon as its own trials are done, ahead of other methods' trials still queued. Every job ends
+as soon as its own trials are done, ahead of other methods' trials still queued; a halving
+search's next rung is released the same way, when its current rung has ended. Every job ends
 with a record, committed here; a failed job never stops the others, except that a full disk
 stops the run (every later job would fail the same way) once the running ones have ended.
 """
@@ -20,11 +21,11 @@ from typing import Any
 
 from poc_cli.errors import PocError
 from poc_cli.executors import Executor, Finished
+from poc_cli.halving import Ladder, checkpoints_done_with, climb, decide
 from poc_cli.isolation import EventCallback
 from poc_cli.paths import DISK_FULL, is_full, why
 from poc_cli.plan import Job, Plan
 from poc_cli.result import Stage, Status
-from poc_cli.halving import Ladder, checkpoints_done_with, climb, decide
 from poc_cli.search import Choice, NoChoice
 from poc_cli.store import Store
 from poc_cli.worker import Attempt, failure_record
