@@ -282,7 +282,8 @@ def by_batch(series: Sequence[BatchSeries], *, title: str, x_label: str, y_label
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xticks(sorted({x for s in series for x, _ in s.points}))
-        ax.set_ylim(bottom=0)
+        top = max([y for s in series for _, y in s.points if y is not None] + ([limit.value] if limit else []))
+        ax.set_ylim(0, 1.25 * top or 1.0)  # headroom: a flat line stays visible, below the legend
         ax.yaxis.set_major_formatter(EngFormatter(sep=""))
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
