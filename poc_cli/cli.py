@@ -25,7 +25,7 @@ from rich.text import Text
 from poc_cli import __version__
 from poc_cli.advice import advice
 from poc_cli.cost import Price
-from poc_cli.errors import PocError, RecipeError, clip, first_line
+from poc_cli.errors import PocError, RecipeError, UsageError, clip, first_line
 from poc_cli.lock import StoreBusy, recipe_lock
 from poc_cli.paths import writable_folder
 from poc_cli.recipe import Recipe, TrainingSpec, load_recipe
@@ -479,8 +479,6 @@ def _run_on(the_executor: Executor, recipe: Path, the_recipe: Recipe, store: Pat
 
 def parse_batch_sizes(value: str) -> tuple[int, ...]:
     """`--batch-sizes 8,16,32`: positive whole numbers, comma separated."""
-    from poc_cli.errors import UsageError
-
     try:
         sizes = tuple(int(v) for v in value.split(",") if v.strip())
     except ValueError:

@@ -21,13 +21,11 @@ from typing import Any
 from torch.utils.data import Subset
 
 from poc_cli.data import Splits
-from poc_cli.halving import cost as halving_cost
 from poc_cli.hardware import Precision, pick_device, precision_for
 from poc_cli.methods import get_method
 from poc_cli.plan import Job, Plan
 from poc_cli.processes import start_seconds
 from poc_cli.recipe import TrainingSpec
-from poc_cli.search import Choice
 from poc_cli.tasks import Task
 from poc_cli.trackers.peak import WarmupPeak, capacity_mib, in_use_before_mib, memory_scope
 from poc_cli.train import WARMUP_STEPS, total_steps, train
@@ -120,24 +118,25 @@ def _measure(job: Job, task: Task, splits: Splits, device: Any, precision: Preci
 
 
 def _job_seconds(timing: MethodTiming, training: TrainingSpec, splits: Splits, evaluated: list[str],
-                 fixed_s: float) -> float:
-    steps = total_steps(training, math.ceil(len(splits.train) / training.batch_size))  # optimizer steps
+                 fixed_s: float, steps: int | None = None) -> float:
+    """One job: its start, set-up, `steps` optimizer steps (default: the job's whole schedule) and
+    the evaluation of the `evaluated` splits."""
+    if steps is None:
+        steps = total_steps(training, math.ceil(len(splits.train) / training.batch_size))  # optimizer steps
     sizes = splits.sizes()
     eval_batches = sum(math.ceil(sizes[s] / training.eval_batch_size) for s in evaluated if s in sizes)
     return (fixed_s + timing.setup_s + steps * timing.step_s + eval_batches * timing.eval_batch_s
             + timing.model_metrics_s)
 
 
-def _search_seconds(timing: MethodTiming, points: list[tuple[Any, Job]], splits: Splits, fixed_s: float) -> float:
-    """One method's trials: each trains its full schedule, or, halving, the rungs' share of it (a
-    job per rung reached, each loading the model and scoring the validation split)."""
-    job = points[0][1]
-    one = _job_seconds(timing, job.recipe.training, splits, ["validation"], fixed_s)
-    if job.rung is None:
-        return one * len(points)
-    per_step = timing.step_s
-    jobs, steps = halving_cost(len(points), job.rung.total)
-    return jobs * (one - job.rung.total * per_step) + steps * per_step
+def _search_seconds(timing: MethodTiming, plan: Plan, index: int, fixed_s: float) -> float:
+    """One method's trials, as `Plan.search_cost` counts them: every point's whole schedule (grid),
+    or a job per rung reached and the rungs' share of the steps (halving)."""
+    assert plan.trial_splits is not None
+    jobs, steps, _ = plan.search_cost(index)
+    training = plan.trials[index][0][1].recipe.training
+    return (jobs * _job_seconds(timing, training, plan.trial_splits, ["validation"], fixed_s, steps=0)
+            + steps * timing.step_s)
 
 
 def estimate(plan: Plan) -> Estimate:
@@ -147,17 +146,15 @@ def estimate(plan: Plan) -> Estimate:
     precision = precision_for(training, device)
     context_mib = in_use_before_mib(device) if device.type == "cuda" else None
     task = plan.recipe.make_task()
-    # Any grid point stands in for a searched method's setting: the learning rate does not change the cost.
-    runs = plan.run_jobs({i: Choice(points[0][0], {}) for i, points in plan.trials.items()})
+    runs = plan.stand_in_runs()
     startup_s, job_start_s = start_seconds()
     timings: dict[str, MethodTiming] = {}
     encode_s = 0.0
     for job in runs:
         if job.allocation.label not in timings:
             timings[job.allocation.label], encode_s = _measure(job, task, plan.splits, device, precision, context_mib)
-    trials_s = sum(_search_seconds(timings[points[0][1].allocation.label], points, plan.trial_splits,
-                                   job_start_s + encode_s)
-                   for points in plan.trials.values()) if plan.trial_splits is not None else 0.0
+    trials_s = sum(_search_seconds(timings[plan.allocations[index].label], plan, index, job_start_s + encode_s)
+                   for index in plan.trials)
     runs_s = sum(_job_seconds(timings[job.allocation.label], job.recipe.training, plan.splits,
                               ["test", "validation"], job_start_s + encode_s) for job in runs)
     if plan.trial_jobs:  # the fork server starts with the run's first job

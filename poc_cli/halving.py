@@ -9,7 +9,7 @@ same training as a grid trial's. The choice is made on full-length scores only.
 
 Each rung of each point is a stored job of its own (the rung is part of its identity), so a
 run stopped between rungs resumes where it was, and the driver knows what comes next only
-from the store (`next_jobs`): the same code decides in a first run and in a resumed one.
+from the store (`climb`): the same code decides in a first run and in a resumed one.
 """
 
 from __future__ import annotations

@@ -138,6 +138,11 @@ class Plan:
                 jobs += self.method_runs(index, choice)
         return jobs
 
+    def stand_in_runs(self) -> list[Job]:
+        """The seeded runs with each searched method at its first grid point: what sizing and
+        profiling build and time, since the learning rate does not change the cost."""
+        return self.run_jobs({i: Choice(points[0][0], {}) for i, points in self.trials.items()})
+
     def method_runs(self, index: int, choice: Choice) -> list[Job]:
         """One method's seeded runs at `choice`."""
         return [_job(self.recipe, index, self.allocations[index], choice.point, seed, self.splits.sources, Stage.RUN,

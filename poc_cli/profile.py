@@ -30,7 +30,6 @@ from poc_cli.hardware import Precision, pick_device, precision_for
 from poc_cli.methods import get_method
 from poc_cli.plan import Job, Plan
 from poc_cli.recipe import RandLoraSpec
-from poc_cli.search import Choice
 from poc_cli.tasks import Task
 from poc_cli.trackers.peak import WarmupPeak, capacity_mib, in_use_before_mib, memory_scope, release_heap
 from poc_cli.train import WARMUP_STEPS, Step
@@ -86,12 +85,11 @@ def _bases_of(spec: RandLoraSpec) -> str:
 
 
 def targets(plan: Plan) -> list[Target]:
-    """Every method that trains, at its first seed; RandLoRA in each basis variant, the recipe's first.
-    A searched method takes its first grid point: the learning rate does not change the cost."""
-    jobs = plan.run_jobs({i: Choice(points[0][0], {}) for i, points in plan.trials.items()})
+    """Every method that trains, at its first seed; RandLoRA in each basis variant, the recipe's first
+    (`Plan.stand_in_runs`: a searched method at its first grid point)."""
     out: list[Target] = []
     seen: set[str] = set()
-    for job in jobs:
+    for job in plan.stand_in_runs():
         label = job.allocation.label
         if label in seen or not get_method(job.allocation.method).TRAINS:
             continue

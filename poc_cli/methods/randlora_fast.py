@@ -117,11 +117,18 @@ class Path(Enum):
     FUSED_REBUILD = "fused, W + Delta W rebuilt in backward"
 
 
+def _basis_gradient_costs(tokens: int, high: int, low: int, k: int) -> tuple[int, int]:
+    """Multiply-adds of the scaled basis' gradient through the whole update's gradient
+    (tokens high low + high low k) and through the tokens' projection onto the basis
+    (tokens k (high + low))."""
+    return tokens * high * low + high * low * k, tokens * k * (high + low)
+
+
 def gradient_through_update(tokens: int, high: int, low: int, k: int) -> bool:
-    """Whether the scaled basis' gradient is cheaper through the whole update's gradient
-    (tokens high low + high low k multiply-adds) than through the tokens' projection onto the
-    basis (tokens k (high + low)); the first wins at many tokens, the second at a few."""
-    return tokens * high * low + high * low * k <= tokens * k * (high + low)
+    """Whether the scaled basis' gradient is cheaper through the whole update's gradient than
+    through the tokens' projection: the first wins at many tokens, the second at a few."""
+    through_update, through_projection = _basis_gradient_costs(tokens, high, low, k)
+    return through_update <= through_projection
 
 
 def choose_path(tokens: int, in_features: int, out_features: int, k: int) -> Path:
@@ -140,7 +147,7 @@ def choose_path(tokens: int, in_features: int, out_features: int, k: int) -> Pat
     high, low = max(in_features, out_features), min(in_features, out_features)
     weight = in_features * out_features
     factorised = tokens * k * (2 * high + 3 * low)
-    fused = weight * k + min(tokens * weight + weight * k, tokens * k * (high + low))
+    fused = weight * k + min(_basis_gradient_costs(tokens, high, low, k))
     peft_keeps = tokens * k + k * low
     if weight <= peft_keeps and fused < factorised:
         return Path.FUSED_KEEP

@@ -73,10 +73,16 @@ def _differs(i: Inputs, profile: dict[str, Any]) -> list[str]:
     return out
 
 
-def _fits(i: Inputs, profile: dict[str, Any]) -> str:
-    limit = profile.get("memory_limit_mib")
+def _limit(i: Inputs, profile: dict[str, Any]) -> float | None:
+    """The memory a job may use: the recipe's report.memory_limit_mib as the runs have it (it may
+    have changed since the profile), else the profile's."""
     if i.recipe is not None and i.recipe.report.memory_limit_mib is not None:
-        limit = i.recipe.report.memory_limit_mib  # the report's own limit, if the recipe changed since
+        return i.recipe.report.memory_limit_mib
+    return profile.get("memory_limit_mib")
+
+
+def _fits(i: Inputs, profile: dict[str, Any]) -> str:
+    limit = _limit(i, profile)
     capacity = profile.get("capacity_mib")
     where = (text(i.lang, "load_limit_set", mib=mib(limit)) if limit is not None
              else text(i.lang, "load_limit_device", mib=mib(capacity)))
@@ -122,9 +128,7 @@ def _series(i: Inputs, profile: dict[str, Any], field: str) -> list[charts.Batch
 
 def _charts(i: Inputs, profile: dict[str, Any]) -> list[tuple[str, Markup]]:
     lang = i.lang
-    limit = profile.get("memory_limit_mib")
-    if i.recipe is not None and i.recipe.report.memory_limit_mib is not None:
-        limit = i.recipe.report.memory_limit_mib
+    limit = _limit(i, profile)
     line = charts.Reference(text(lang, "limit_line", mib=mib(limit)), float(limit)) if limit is not None else None
     drawn = []
     title = text(lang, "ch_throughput")
