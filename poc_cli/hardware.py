@@ -90,7 +90,10 @@ def quantization_problem(quantization: str, device: torch.device) -> str | None:
                 "torch sees none for this job; use quantization: none here")
     if find_spec("bitsandbytes") is None:
         return f"training.quantization: {quantization} needs bitsandbytes, which is not installed: {GPU_EXTRA}"
-    return None
+    from poc_cli.bitsandbytes_check import bitsandbytes_problem
+
+    problem = bitsandbytes_problem(device.index if device.index is not None else 0)
+    return None if problem is None else f"training.quantization: {quantization}: {problem}"
 
 
 def problems(training: TrainingSpec) -> list[str]:
@@ -123,8 +126,8 @@ def facts(training: TrainingSpec) -> Facts:
 
 @dataclass(frozen=True)
 class Precision:
-    """How a job computes: autocast for the `-mixed` settings (fp16 with a gradient scaler), the
-    model's own weights in bf16 for `bf16` (peft keeps adapter weights in fp32)."""
+    """How a job computes: autocast for the `-mixed` settings (fp16 with a gradient scaler) over fp32
+    weights, or the model's own weights in bf16 for `bf16` (peft keeps adapter weights in fp32)."""
 
     name: Resolved
     device_type: str
@@ -135,8 +138,19 @@ class Precision:
 
     @property
     def weights_dtype(self) -> torch.dtype:
-        """The dtype the pretrained weights are loaded in."""
+        """The dtype the pretrained weights are loaded in: bf16 for `bf16`, fp32 otherwise (the
+        mixed settings keep fp32 weights, as the optimizer's master copy, and compute under autocast)."""
         return torch.bfloat16 if self.name == "bf16" else torch.float32
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype the matmuls run in: autocast's for the mixed settings, else the weights' own."""
+        return self.autocast_dtype or self.weights_dtype
+
+    @property
+    def master_weights(self) -> bool:
+        """Whether trained parameters must be fp32 (every setting but `bf16`, which trains in bf16)."""
+        return self.name != "bf16"
 
     def autocast(self) -> AbstractContextManager[object]:
         """Around every forward pass (training and evaluation); nothing in fp32 and bf16."""
@@ -157,17 +171,21 @@ def precision_for(training: TrainingSpec, device: torch.device) -> Precision:
 
 
 def weights_options(training: TrainingSpec, precision: Precision, device: torch.device) -> dict[str, Any]:
-    """`from_pretrained` keyword arguments for the pretrained weights: their dtype (`bf16`), or
-    bitsandbytes' quantization of the frozen base, placed on the job's GPU."""
+    """`from_pretrained` keyword arguments for the pretrained weights: always their dtype, since
+    transformers otherwise loads a checkpoint in its own dtype (a bf16 hub checkpoint would train in
+    bf16 whatever the recipe says); for a quantized base, bitsandbytes' settings placed on the job's
+    GPU, the parts it leaves unquantized (embeddings, norms, head) and its compute in the precision's
+    compute dtype."""
     if training.quantization == "none":
-        return {} if precision.weights_dtype == torch.float32 else {"dtype": precision.weights_dtype}
+        return {"dtype": precision.weights_dtype}
     # Only used with the gpu extra installed (`problems` checks bitsandbytes first).
     from transformers import BitsAndBytesConfig
 
-    if training.quantization == "nf4":  # QLoRA's setting: NF4, double quantization, bf16 compute
+    dtype = precision.compute_dtype
+    if training.quantization == "nf4":  # QLoRA's setting: NF4, double quantization
         config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                    bnb_4bit_compute_dtype=torch.bfloat16)
+                                    bnb_4bit_compute_dtype=dtype)
     else:
         config = BitsAndBytesConfig(load_in_8bit=True)
     index = device.index if device.index is not None else torch.cuda.current_device()
-    return {"quantization_config": config, "device_map": {"": index}}
+    return {"dtype": dtype, "quantization_config": config, "device_map": {"": index}}

@@ -14,8 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, m
 
 # 2: stage, selection, the diverged status; 3: task (name, declared metrics), per-example scores;
 # 4: load (other processes' CPU use while training), model (weights fingerprint), data.class_counts;
-# 5: placement (executor, node, GPU pinning, threads)
-SCHEMA_VERSION = 5
+# 5: placement (executor, node, GPU pinning, threads);
+# 6: runtime (what really ran: device, precision, the dtypes the parameters were loaded in and trained in,
+#    what was upcast, which implementation computed the adapters), gpu.peak_job_why
+SCHEMA_VERSION = 6
 
 
 class Status(str, Enum):
@@ -74,6 +76,7 @@ class Record:
     selection: dict[str, Any] = field(default_factory=dict)  # how the run's setting was chosen
     task: dict[str, Any] = field(default_factory=dict)  # name and declared metrics (the first is primary)
     placement: dict[str, Any] = field(default_factory=dict)  # where it ran: executor, node, GPU, threads
+    runtime: dict[str, Any] = field(default_factory=dict)  # what ran: device, dtypes, implementation
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

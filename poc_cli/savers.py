@@ -1,7 +1,13 @@
-"""Memory savers applied to a built model: a quantized base made trainable, gradient checkpointing.
+"""Memory savers applied to a built model: gradient checkpointing.
 
-Both trade time for memory and change nothing else about the job, so they are applied the
-same way for every method, around `Method.apply`, and the record and the report say they were on.
+It trades time for memory and changes nothing else about the job, so it is applied the same
+way for every method, after `Method.apply`, and the record and the report say it was on.
+
+A 4- or 8-bit base needs no step of its own: peft freezes the base as it adds adapters, and
+what peft's `prepare_model_for_kbit_training` adds beyond that, upcasting every unquantized
+half-precision weight (embeddings and `lm_head` included, about 2 GB on an 8B model with a
+128k vocabulary) to fp32, would charge QLoRA's memory with weights that never train. Only the
+parameters that train are made fp32 (`dtypes.to_master_weights`), and the record says which.
 """
 
 from __future__ import annotations
@@ -12,16 +18,6 @@ from torch import nn
 
 if TYPE_CHECKING:
     from poc_cli.recipe import TrainingSpec
-
-
-def before_method(model: nn.Module, training: TrainingSpec) -> nn.Module:
-    """A 4- or 8-bit base readied for adapters (peft's recipe: norms in fp32, everything frozen)."""
-    if training.quantization == "none":
-        return model
-    from peft import prepare_model_for_kbit_training
-
-    # Checkpointing is `after_method`'s, the same for quantized and unquantized bases.
-    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
 
 
 def after_method(model: nn.Module, training: TrainingSpec, *, frozen_base: bool) -> nn.Module:

@@ -159,16 +159,22 @@ def test_cuda_n_follows_what_torch_sees(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_weights_options_as_from_pretrained_takes_them() -> None:
-    """What the job passes to `from_pretrained`: nothing in fp32, the dtype in bf16, and QLoRA's
-    settings (NF4, double quantization, bf16 compute) placed on the job's GPU."""
+    """What the job passes to `from_pretrained`: the dtype always (transformers otherwise keeps the
+    checkpoint's own), fp32 weights for fp32 and the mixed settings, bf16 for bf16; QLoRA's settings
+    (NF4, double quantization) placed on the job's GPU, computing in the precision's compute dtype."""
     from poc_cli.hardware import weights_options
 
-    assert weights_options(TrainingSpec(), Precision("fp32", "cpu"), CPU) == {}
+    assert weights_options(TrainingSpec(), Precision("fp32", "cpu"), CPU) == {"dtype": torch.float32}
+    assert weights_options(TrainingSpec(), Precision("bf16-mixed", "cpu"), CPU) == {"dtype": torch.float32}
+    assert weights_options(TrainingSpec(), Precision("fp16-mixed", "cuda"), CPU) == {"dtype": torch.float32}
     assert weights_options(TrainingSpec(precision="bf16"), Precision("bf16", "cpu"), CPU) == {"dtype": torch.bfloat16}
     gpu = torch.device("cuda:1")
     nf4 = weights_options(TrainingSpec(quantization="nf4"), Precision("bf16-mixed", "cuda"), gpu)
     config = nf4["quantization_config"]
     assert config.load_in_4bit and config.bnb_4bit_quant_type == "nf4" and config.bnb_4bit_use_double_quant
     assert config.bnb_4bit_compute_dtype == torch.bfloat16 and nf4["device_map"] == {"": 1}
+    assert nf4["dtype"] == torch.bfloat16  # embeddings, norms and the head: not upcast to fp32
+    fp16 = weights_options(TrainingSpec(quantization="nf4"), Precision("fp16-mixed", "cuda"), gpu)
+    assert fp16["dtype"] == fp16["quantization_config"].bnb_4bit_compute_dtype == torch.float16  # a GPU without bf16
     int8 = weights_options(TrainingSpec(quantization="int8"), Precision("bf16-mixed", "cuda"), gpu)
     assert int8["quantization_config"].load_in_8bit and not int8["quantization_config"].load_in_4bit

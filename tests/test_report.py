@@ -82,6 +82,10 @@ def test_html_is_self_contained_and_shows_the_store_numbers(tiny_store: Path, tm
         assert f"{runs[(method, 0)]['parameters']['trainable_counted']:,}" in text
         assert runs[(method, 0)]["job_id"] in text  # traceable to its record
     assert runs[("lora", 0)]["model"]["sha256"] in text  # the full hash, not a prefix
+    trained = runs[("full", 0)]["runtime"]["parameter_dtypes"]["trainable"]  # what the record says ran
+    assert list(trained) == ["float32"]
+    assert {"en": "Full fine-tuning frozen -, trained float32", "ja": "フルファインチューニングは固定 -・学習 float32"}[lang] in text
+    assert {"en": "LoRA frozen float32, trained float32", "ja": "LoRAは固定 float32・学習 float32"}[lang] in text
     heading = [TEXT[lang][key] for key in ("h_summary", "h_conclusion", "h_quality", "h_resources", "h_memory",
                                            "h_cost", "h_business", "h_charts", "h_risk", "h_method")]
     assert heading[0] == {"en": "Summary", "ja": "要旨"}[lang]

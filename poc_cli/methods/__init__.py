@@ -10,6 +10,7 @@ reference included, so no caller branches on a method's name:
   fit(arch, target) -> int|None  the setting r whose count is closest to `target` (None: no setting)
   settings(spec, r) -> dict      the resolved configuration shown in plans and records
   apply(model, *, spec, r, arch, seed) -> model ready to train
+  implementation(model) -> str   what really computes the adapted layers of the built model (for the record)
 """
 
 from __future__ import annotations

@@ -30,6 +30,12 @@ def settings(spec: FullSpec, r: int | None = None) -> dict[str, float | int | bo
     return {}
 
 
+def implementation(model: nn.Module) -> str:
+    """No adapter: the model's own layers train."""
+    del model
+    return "the model's own layers"
+
+
 def apply(model: nn.Module, *, spec: FullSpec, r: int | None, arch: Architecture, seed: int) -> nn.Module:
     """Make every parameter trainable."""
     del spec, r, arch, seed

@@ -85,3 +85,21 @@ def apply(model: nn.Module, *, spec: RandLoraSpec, r: int, arch: Architecture, s
     if spec.implementation == "poc":
         accelerate(peft_model)
     return peft_model
+
+
+def implementation(model: nn.Module) -> str:
+    """Which code computes the RandLoRA layers of the built model: `implementation: poc` covers
+    plain Linear and Conv1D layers; peft's 4- and 8-bit layers keep peft's own, and the record
+    says so instead of repeating the recipe's switch."""
+    from peft.tuners.randlora.layer import RandLoraLayer
+
+    from poc_cli.methods.randlora_fast import FastRandLoraLinear
+
+    layers = [m for m in model.modules() if isinstance(m, RandLoraLayer)]
+    ours = sum(isinstance(m, FastRandLoraLinear) for m in layers)
+    if ours == len(layers):
+        return "poc"
+    if ours == 0:
+        return "peft"
+    kinds = sorted({type(m).__name__ for m in layers if not isinstance(m, FastRandLoraLinear)})
+    return f"poc on {ours} of {len(layers)} layers, peft on the rest ({', '.join(kinds)})"

@@ -92,7 +92,21 @@ def _compute(i: Inputs) -> str:
                     text(i.lang, "accumulation_n", n=n, effective=n * (training.get("batch_size") or 0)))
     return text(i.lang, "compute_text", precision=training.get("precision", "fp32"), accumulation=accumulation,
                 checkpointing=text(i.lang, "switch_on" if training.get("gradient_checkpointing") else "switch_off"),
-                quantization=text(i.lang, f"quant_{training.get('quantization', 'none')}"))
+                quantization=text(i.lang, f"quant_{training.get('quantization', 'none')}")) + _dtypes(i)
+
+
+def _dtypes(i: Inputs) -> str:
+    """The dtypes each method's parameters were loaded and trained in, as read off the built model
+    (records from before schema 6 do not say: nothing is claimed for them)."""
+    parts = []
+    for row in i.trained:
+        runtime = next((run.get("runtime") for run in i.ok_runs[row.method].values() if run.get("runtime")), None)
+        if runtime:
+            dtypes = runtime["parameter_dtypes"]
+            parts.append(text(i.lang, "dtypes_part", name=i.name_of(row), frozen=", ".join(dtypes["frozen"]) or "-",
+                              trained=", ".join(dtypes["trainable"]) or "-"))
+    sep = "、" if i.lang == "ja" else "; "
+    return text(i.lang, "dtypes_text", parts=sep.join(parts)) if parts else ""
 
 
 def _scheduler(i: Inputs, name: str | None) -> str:
