@@ -7,7 +7,9 @@ times follow from the measured step time, one evaluation batch, the model set-up
 tokenisation of the data, times the number of steps and batches each job will do, plus the
 start of each job's process (and of the fork server, once per run). The same warm-up gives
 each method's peak memory (the sizing table), so a method that will not fit the device is
-known before anything runs.
+known before anything runs: its first step trains on the longest examples of the training
+data and its evaluation runs on the longest of the evaluated splits (generation's cache
+included), the worst batches a job can meet, inside one peak with the training.
 """
 
 from __future__ import annotations
@@ -16,18 +18,21 @@ import math
 import statistics
 import time
 from dataclasses import asdict, dataclass
+from itertools import islice
 from typing import Any
 
-from torch.utils.data import Subset
+from torch.utils.data import Dataset, Subset
 
 from poc_cli.data import Splits
+from poc_cli.errors import first_line
 from poc_cli.hardware import Precision, pick_device, precision_for
 from poc_cli.methods import get_method
+from poc_cli.oom import is_out_of_memory
 from poc_cli.plan import Job, Plan
 from poc_cli.processes import start_seconds
 from poc_cli.recipe import TrainingSpec
 from poc_cli.tasks import Task
-from poc_cli.trackers.peak import WarmupPeak, capacity_mib, in_use_before_mib, memory_scope
+from poc_cli.trackers.peak import WarmupPeak, capacity_mib, memory_scope, release_heap
 from poc_cli.train import WARMUP_STEPS, total_steps, train
 from poc_cli.worker import build_model
 
@@ -43,9 +48,12 @@ class MethodTiming:
     eval_batch_s: float  # one evaluation batch at the recipe's eval batch size
     model_metrics_s: float  # what the task measures on the whole model, before and after training (forgetting)
     peak_memory_mib: float | None  # see Estimate.memory_scope
+    out_of_memory: str | None = None  # the warm-up ran out of memory (the error's first line): it cannot fit
 
     def fits(self, capacity_mib: float | None) -> bool | None:
         """Whether the measured peak fits the device (None: not known)."""
+        if self.out_of_memory is not None:
+            return False
         if self.peak_memory_mib is None or capacity_mib is None:
             return None
         return self.peak_memory_mib <= capacity_mib
@@ -79,15 +87,26 @@ class Estimate:
         return {**asdict(self), "total_s": self.total_s, "too_large": self.too_large}
 
 
-def _measure(job: Job, task: Task, splits: Splits, device: Any, precision: Precision,
-             context_mib: float | None) -> tuple[MethodTiming, float]:
+def longest(task: Task, dataset: Dataset, count: int) -> Subset:
+    """The `count` examples of `dataset` with the most tokens (the first `count` where all are alike)."""
+    tokens = task.example_tokens(dataset)
+    count = min(count, len(dataset))
+    if tokens is None:
+        return Subset(dataset, range(count))
+    return Subset(dataset, sorted(range(len(dataset)), key=lambda i: -tokens[i])[:count])
+
+
+def _measure(job: Job, task: Task, splits: Splits, device: Any, precision: Precision) -> tuple[MethodTiming, float,
+                                                                                               float | None]:
     """Build one method, train it a few steps (unless it does not train) and evaluate one batch, at
-    the job's precision; also time the encoding of the data."""
+    the job's precision, in one memory peak; also time the encoding of the data. Returns the timing,
+    the encoding's seconds and what the GPU held outside torch (None on CPU)."""
     training = job.recipe.training
     trains = get_method(job.allocation.method).TRAINS
-    with WarmupPeak(device, context_mib) as peak:
+    with WarmupPeak(device) as peak:
         t0 = time.perf_counter()
-        model, processor, _ = build_model(job, task, splits.labels, device, precision)
+        built = build_model(job, task, splits.labels, device, precision)
+        model, processor = built.model, built.processor
         setup_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         encoded = task.encode(splits.train, processor, splits.labels, training)
@@ -96,25 +115,49 @@ def _measure(job: Job, task: Task, splits: Splits, device: Any, precision: Preci
         if trains:
             steps = WARMUP_STEPS + WARMUP_TIMED_STEPS
             short = training.model_copy(update={"epochs": None, "steps": steps})
-            batches = task.loader(encoded, processor, batch_size=training.batch_size, shuffle=True, seed=job.seed)
-            result = train(model, batches, task=task, training=short, lr=job.method.learning_rate, device=device,
-                           precision=precision)
+            # The longest batch first (an untimed warm-up step): the peak of the worst batch a job meets.
+            worst = task.loader(longest(task, encoded, training.batch_size), processor,
+                                batch_size=training.batch_size, shuffle=False, seed=0)
+            shuffled = task.loader(encoded, processor, batch_size=training.batch_size, shuffle=True, seed=job.seed)
+            batches = [*worst, *islice(_cycled(shuffled), steps * training.gradient_accumulation_steps - 1)]
+            result = train(model, batches, task=task, training=short, lr=job.method.learning_rate,  # type: ignore[arg-type]
+                           device=device, precision=precision)
             step_s = (result.examples / result.steps / result.examples_per_second if result.examples_per_second
                       else result.seconds / steps)
-    first = task.loader(Subset(encoded, range(min(training.eval_batch_size, len(encoded)))), processor,
-                        batch_size=training.eval_batch_size, shuffle=False, seed=0)
-    times = []
-    with precision.autocast():
-        for _ in range(3):
-            t0 = time.perf_counter()
-            task.predict(model, first, device=device)
-            times.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()  # as the job does: the untrained measurement only for a method that trains
-        before = task.before_training(model, processor, device=device) if trains else None
-        task.model_metrics(model, processor, device=device, before=before)
-        model_metrics_s = time.perf_counter() - t0
-    return MethodTiming(setup_s=setup_s, step_s=step_s, eval_batch_s=statistics.median(times),
-                        model_metrics_s=model_metrics_s, peak_memory_mib=peak.mib), encode_s
+        evaluated = [f for f in (splits.test, splits.validation) if f is not None] or [splits.train]
+        pool = [task.encode(frame, processor, splits.labels, training) for frame in evaluated]
+        worst_eval = max((longest(task, d, training.eval_batch_size) for d in pool), key=lambda d: _tokens(task, d))
+        size = training.eval_batch_size
+        first = task.loader(Subset(pool[0], range(min(size, len(pool[0])))), processor, batch_size=size,
+                            shuffle=False, seed=0)
+        times = []
+        with precision.autocast():
+            # The longest evaluation batch for the peak; a typical one (the first) for the time.
+            task.predict(model, task.loader(worst_eval, processor, batch_size=size, shuffle=False, seed=0),
+                         device=device)
+            for _ in range(3):
+                t0 = time.perf_counter()
+                task.predict(model, first, device=device)
+                times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()  # as the job does: the untrained measurement only for a method that trains
+            before = task.before_training(model, processor, device=device) if trains else None
+            task.model_metrics(model, processor, device=device, before=before)
+            model_metrics_s = time.perf_counter() - t0
+    timing = MethodTiming(setup_s=setup_s, step_s=step_s, eval_batch_s=statistics.median(times),
+                          model_metrics_s=model_metrics_s, peak_memory_mib=peak.mib)
+    return timing, encode_s, peak.outside_mib
+
+
+def _tokens(task: Task, subset: Subset) -> int:
+    """Tokens in a subset of examples (0 where the task's examples are all one size)."""
+    tokens = task.example_tokens(subset.dataset)
+    return 0 if tokens is None else sum(tokens[i] for i in subset.indices)
+
+
+def _cycled(loader: Any) -> Any:
+    """The loader's batches, epoch after epoch."""
+    while True:
+        yield from loader
 
 
 def _job_seconds(timing: MethodTiming, training: TrainingSpec, splits: Splits, evaluated: list[str],
@@ -140,19 +183,33 @@ def _search_seconds(timing: MethodTiming, plan: Plan, index: int, fixed_s: float
 
 
 def estimate(plan: Plan) -> Estimate:
-    """Warm up each method once (in this process) and predict the run's duration and memory."""
+    """Warm up each method once (in this process) and predict the run's duration and memory. A method
+    that runs out of memory in its warm-up is marked as not fitting; the others are still measured."""
     training = plan.recipe.training
     device = pick_device(training.device)
     precision = precision_for(training, device)
-    context_mib = in_use_before_mib(device) if device.type == "cuda" else None
     task = plan.recipe.make_task()
     runs = plan.stand_in_runs()
     startup_s, job_start_s = start_seconds()
     timings: dict[str, MethodTiming] = {}
     encode_s = 0.0
+    outside: list[float] = []
     for job in runs:
-        if job.allocation.label not in timings:
-            timings[job.allocation.label], encode_s = _measure(job, task, plan.splits, device, precision, context_mib)
+        if job.allocation.label in timings:
+            continue
+        try:
+            timing, encoded_s, outside_mib = _measure(job, task, plan.splits, device, precision)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            release_heap()
+            timing = MethodTiming(setup_s=0.0, step_s=0.0, eval_batch_s=0.0, model_metrics_s=0.0,
+                                  peak_memory_mib=None, out_of_memory=first_line(exc))
+        else:
+            encode_s = encoded_s
+            if outside_mib is not None:
+                outside.append(outside_mib)
+        timings[job.allocation.label] = timing
     trials_s = sum(_search_seconds(timings[plan.allocations[index].label], plan, index, job_start_s + encode_s)
                    for index in plan.trials)
     runs_s = sum(_job_seconds(timings[job.allocation.label], job.recipe.training, plan.splits,
@@ -161,6 +218,7 @@ def estimate(plan: Plan) -> Estimate:
         trials_s += startup_s
     else:
         runs_s += startup_s
-    return Estimate(device=str(device), precision=precision.name, memory_scope=memory_scope(device, context_mib),
-                    capacity_mib=capacity_mib(device), startup_s=startup_s, job_start_s=job_start_s,
-                    encode_s=encode_s, methods=timings, trials_s=trials_s, runs_s=runs_s)
+    return Estimate(device=str(device), precision=precision.name,
+                    memory_scope=memory_scope(device, max(outside, default=None)), capacity_mib=capacity_mib(device),
+                    startup_s=startup_s, job_start_s=job_start_s, encode_s=encode_s, methods=timings,
+                    trials_s=trials_s, runs_s=runs_s)

@@ -3,30 +3,45 @@
 Every job runs in a fresh process of its own, so its peak memory, a crash or an out-of-memory
 kill stays its own. Spawning each one from scratch pays the imports (about 6 s on a 2-core CPU)
 per job; multiprocessing's fork server pays them once per `poc run`: it is started on the first
-job, imports `poc_cli.worker`, and forks each job from that state (it never touches CUDA, so a
-forked job initialises its GPU itself). The server exits when `poc run` does. Where fork is not
-available (Windows), jobs are spawned.
+job, imports what `preload` names, and forks each job from that state. It must never touch
+CUDA (see `forksafe`): a forked job initialises its GPU itself. The server exits when `poc run`
+does. Where fork is not available (Windows), jobs are spawned.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from importlib.util import find_spec
+from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 
-PRELOAD = ["poc_cli.worker"]
+from poc_cli.forksafe import NVML_CHECK
+
+# transformers' scheduler module imports peft, and peft imports bitsandbytes where it is installed.
+IMPORTS_BITSANDBYTES = ["transformers.optimization", "peft"]
+
+
+def preload() -> list[str]:
+    """What the job server imports before it forks jobs: the worker, and peft where importing it
+    cannot import bitsandbytes (which initialises CUDA); `forksafe` last, to note what that left."""
+    heavy = [] if find_spec("bitsandbytes") is not None else IMPORTS_BITSANDBYTES
+    return ["poc_cli.worker", *heavy, "poc_cli.forksafe"]
 
 
 def job_context() -> BaseContext:
-    """The multiprocessing context jobs start in."""
+    """The multiprocessing context jobs start in. torch asks NVML, not CUDA, whether a GPU is there,
+    in the server and every job (the variable must be set before the server starts)."""
+    os.environ.update(NVML_CHECK)
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     context = mp.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)  # only takes effect before the server's first start
+    context.set_forkserver_preload(preload())  # only takes effect before the server's first start
     return context
 
 
@@ -59,7 +74,7 @@ def start_seconds() -> tuple[float, float]:
     preloads: what a spawned job pays each time) and to start each job from it (timed on an
     empty job, once a server is up)."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "; ".join(f"import {m}" for m in PRELOAD)], check=True,
+    subprocess.run([sys.executable, "-c", "; ".join(f"import {m}" for m in preload())], check=True,
                    capture_output=True)
     server_s = time.perf_counter() - t0
     context = job_context()
@@ -71,3 +86,28 @@ def start_seconds() -> tuple[float, float]:
         process.join()
         times.append(time.perf_counter() - t0)
     return server_s, times[-1]
+
+
+PROBE_TIMEOUT_S = 300
+
+
+def _send_state(connection: Connection) -> None:
+    from poc_cli.forksafe import state
+
+    connection.send(state())
+    connection.close()
+
+
+def probe_server() -> dict[str, bool]:
+    """`forksafe.state` as a job forked from the job server sees it (starting the server if needed)."""
+    context = job_context()
+    receiving, sending = context.Pipe(duplex=False)
+    process = context.Process(target=_send_state, args=(sending,), name="poc-fork-probe")
+    process.start()
+    sending.close()
+    try:
+        if not receiving.poll(PROBE_TIMEOUT_S):
+            raise TimeoutError(f"the job server's probe sent nothing within {PROBE_TIMEOUT_S} s")
+        return receiving.recv()
+    finally:
+        process.join(5)

@@ -5,7 +5,8 @@ batch size change that. Answering it takes real steps, not a formula: for each m
 recipe (each RandLoRA method in its dense, sparse and very sparse variants), on the recipe's
 model, data, device and precision, a few optimizer steps at each batch size, timed one by one.
 The memory figure is what sizes a machine: on a GPU torch's reserved peak plus what the device
-held before (the CUDA context), on CPU the resident memory of this process (labelled so).
+holds outside torch once the kernels have run (the CUDA context and libraries), on CPU the
+resident memory of this process (labelled so).
 
 A batch that runs out of memory is a measurement too: it is recorded as such, the larger ones
 of that method are skipped (they would fail the same way), and the profile goes on with the
@@ -28,10 +29,12 @@ from poc_cli.environment import environment
 from poc_cli.errors import first_line
 from poc_cli.hardware import Precision, pick_device, precision_for
 from poc_cli.methods import get_method
+from poc_cli.oom import is_out_of_memory
+from poc_cli.profile_results import Status
 from poc_cli.plan import Job, Plan
 from poc_cli.recipe import RandLoraSpec
 from poc_cli.tasks import Task
-from poc_cli.trackers.peak import WarmupPeak, capacity_mib, in_use_before_mib, memory_scope, release_heap
+from poc_cli.trackers.peak import WarmupPeak, capacity_mib, memory_scope, release_heap
 from poc_cli.train import WARMUP_STEPS, Step
 from poc_cli.worker import build_model
 
@@ -41,15 +44,6 @@ DEFAULT_STEPS = 5
 # RandLoRA's bases: peft's dense Gaussian ones, or sparse ones (`sparse`: 2/3 zeros; `very_sparse`: more).
 BASES = {"dense": {"sparse": False, "very_sparse": False}, "sparse": {"sparse": True, "very_sparse": False},
          "very sparse": {"sparse": False, "very_sparse": True}}
-
-
-class Status:
-    """How one (method, batch size) point ended."""
-
-    OK = "ok"
-    OOM = "oom"  # ran out of memory
-    SKIPPED = "skipped"  # larger than a batch that ran out of memory
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -104,13 +98,6 @@ def targets(plan: Plan) -> list[Target]:
     return out
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    """torch's GPU out-of-memory error, or its CPU allocator's (a RuntimeError) and Python's own."""
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-        return True
-    return isinstance(exc, RuntimeError) and ("can't allocate memory" in str(exc) or "out of memory" in str(exc))
-
-
 def _batches(dataset: Dataset, task: Task, processor: Any, batch_size: int, count: int,
              seed: int) -> Iterator[dict[str, torch.Tensor]]:
     """`count` full batches drawn with replacement: every step sees `batch_size` examples even when
@@ -121,15 +108,14 @@ def _batches(dataset: Dataset, task: Task, processor: Any, batch_size: int, coun
 
 
 def _measure_batch(target: Target, model: torch.nn.Module, task: Task, dataset: Dataset, processor: Any,
-                   batch_size: int, steps: int, device: torch.device, precision: Precision,
-                   context_mib: float | None) -> Point:
+                   batch_size: int, steps: int, device: torch.device, precision: Precision) -> tuple[Point, float | None]:
     """Warm-up steps, then `steps` timed ones, inside one memory scope."""
     training = target.job.recipe.training.model_copy(update={"gradient_accumulation_steps": 1})
     base = dict(label=target.label, method=target.method, bases=target.bases, in_recipe=target.in_recipe,
                 batch_size=batch_size)
     times: list[float] = []
     tokens = 0
-    with WarmupPeak(device, context_mib) as peak:
+    with WarmupPeak(device) as peak:
         step = Step(model, task=task, training=training, lr=target.job.method.learning_rate,
                     steps=WARMUP_STEPS + steps, precision=precision)
         for n, batch in enumerate(_batches(dataset, task, processor, batch_size, WARMUP_STEPS + steps,
@@ -146,7 +132,7 @@ def _measure_batch(target: Target, model: torch.nn.Module, task: Task, dataset: 
         model.zero_grad(set_to_none=True)
     step_s = statistics.median(times)
     return Point(**base, status=Status.OK, step_s=step_s, examples_per_s=batch_size / step_s,
-                 tokens_per_s=tokens / sum(times), peak_memory_mib=peak.mib)
+                 tokens_per_s=tokens / sum(times), peak_memory_mib=peak.mib), peak.outside_mib
 
 
 def profile(plan: Plan, *, batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, steps: int = DEFAULT_STEPS,
@@ -156,7 +142,7 @@ def profile(plan: Plan, *, batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, s
     training = plan.recipe.training
     device = pick_device(training.device)
     precision = precision_for(training, device)
-    context_mib = in_use_before_mib(device) if device.type == "cuda" else None
+    outside: list[float] = []  # what the GPU held outside torch after each point's kernels
     task = plan.recipe.make_task()
     sizes = tuple(sorted(set(batch_sizes)))
     points: list[Point] = []
@@ -172,7 +158,8 @@ def profile(plan: Plan, *, batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, s
         base = dict(label=target.label, method=target.method, bases=target.bases, in_recipe=target.in_recipe)
         try:
             release_heap()
-            model, processor, _ = build_model(target.job, task, plan.splits.labels, device, precision)
+            built = build_model(target.job, task, plan.splits.labels, device, precision)
+            model, processor = built.model, built.processor
             if encoded is None:  # every method reads the same tokens
                 encoded = task.encode(plan.splits.train, processor, plan.splits.labels, training)
         except Exception as exc:  # a method that cannot be built fails its points, not the profile
@@ -186,14 +173,18 @@ def profile(plan: Plan, *, batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, s
                           error=f"larger than batch {stopped}, which ran out of memory"))
                 continue
             try:
-                add(_measure_batch(target, model, task, encoded, processor, size, steps, device, precision,
-                                   context_mib))
+                point, outside_mib = _measure_batch(target, model, task, encoded, processor, size, steps, device,
+                                                    precision)
             except Exception as exc:
                 model.zero_grad(set_to_none=True)
                 oom = is_out_of_memory(exc)
                 stopped = size if oom else stopped
                 add(Point(**base, batch_size=size, status=Status.OOM if oom else Status.FAILED,
                           error=first_line(exc)))
+            else:
+                add(point)
+                if outside_mib is not None:
+                    outside.append(outside_mib)
             release_heap()
         del model
     return {
@@ -207,9 +198,9 @@ def profile(plan: Plan, *, batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, s
         "precision": precision.name,
         "max_length": training.max_length,
         "gradient_checkpointing": training.gradient_checkpointing,
-        "memory_scope": memory_scope(device, context_mib, "profiling"),
+        "memory_scope": memory_scope(device, max(outside, default=None), "profiling"),
         "memory_kind": "gpu" if device.type == "cuda" else "host",
-        "context_mib": context_mib,
+        "context_mib": max(outside, default=None),  # outside torch after the kernels (the report's scope line)
         "capacity_mib": capacity_mib(device),
         "memory_limit_mib": plan.recipe.report.memory_limit_mib,
         "steps": steps,
@@ -219,17 +210,3 @@ def profile(plan: Plan, *, batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, s
         "points": [asdict(p) for p in points],
         "environment": environment(),
     }
-
-
-def largest_fitting(profile: dict[str, Any], limit_mib: float | None) -> dict[tuple[str, str | None], int | None]:
-    """Per (method label, bases): the largest measured batch whose peak is within `limit_mib` (the
-    profile's memory limit, else the device's capacity); None where none is."""
-    limit = limit_mib if limit_mib is not None else profile.get("capacity_mib")
-    out: dict[tuple[str, str | None], int | None] = {}
-    for p in profile["points"]:
-        key = (p["label"], p["bases"])
-        out.setdefault(key, None)
-        fits = p["status"] == Status.OK and (limit is None or (p["peak_memory_mib"] or 0) <= limit)
-        if fits and (out[key] is None or p["batch_size"] > out[key]):
-            out[key] = p["batch_size"]
-    return out

@@ -18,7 +18,6 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from transformers import get_scheduler
 
 from poc_cli.hardware import Precision
 from poc_cli.recipe import TrainingSpec
@@ -123,6 +122,10 @@ class Update:
 
     def __init__(self, model: nn.Module, *, training: TrainingSpec, lr: float, steps: int,
                  scaler: torch.amp.GradScaler | None = None) -> None:
+        # Imported here: its module imports peft, which the job server preloads only where that
+        # cannot import bitsandbytes (see `processes.preload`).
+        from transformers import get_scheduler
+
         self.optimizer = _optimizer(model, lr, training.weight_decay)
         self.scheduler = get_scheduler(
             training.scheduler,

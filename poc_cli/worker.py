@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import resource
 import shutil
 import signal
@@ -27,23 +28,31 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from transformers import set_seed
 
+from poc_cli import forksafe
 from poc_cli.data import load_splits
+from poc_cli.dtypes import dtype_name, parameter_dtypes, to_master_weights
 from poc_cli.environment import environment
+from poc_cli.errors import first_line
 from poc_cli.hardware import Precision, pick_device, precision_for, weights_options
 from poc_cli.methods import get_method
 from poc_cli.modelhub import describe, fingerprint, load_config, resolve_model
+from poc_cli.oom import is_out_of_memory
 from poc_cli.paths import is_full, why
 from poc_cli.plan import Job
 from poc_cli.result import Record, Stage, Status
-from poc_cli.savers import after_method, before_method
+from poc_cli.savers import after_method
 from poc_cli.store import write_json_atomic
 from poc_cli.tasks import Task
 from poc_cli.trackers.load import LoadMeter
 from poc_cli.trackers.timing import Stopwatch
 from poc_cli.train import WARMUP_STEPS, Diverged, load_trainable, train, trainable_state
+
+
+class ForkError(RuntimeError):
+    """The job was forked from a process that had initialised CUDA (see `forksafe`)."""
 
 
 def now() -> str:
@@ -97,25 +106,57 @@ def failure_record(job: Job, attempt: Attempt, status: Status, error: str, *, st
     return record
 
 
+def seed_everything(seed: int) -> None:
+    """Python's, NumPy's and torch's generators (torch's on every device), as transformers'
+    `set_seed` does: that one is not imported, because its module imports peft, and peft imports
+    bitsandbytes where it is installed, which initialises CUDA in the fork server (see `processes`)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class Built:
+    """A job's model as built: the model itself, its processor, the fingerprint of the weights it
+    started from, and what really runs (`runtime`: device, dtypes, implementation) for the record."""
+
+    model: torch.nn.Module
+    processor: Any
+    weights: dict[str, Any]
+    runtime: dict[str, Any]
+
+
 def build_model(job: Job, task: Task, labels: tuple[str, ...], device: torch.device,
-                precision: Precision) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
+                precision: Precision) -> Built:
     """The pretrained model with the job's method and memory savers applied, on `device` at
-    `precision`, its processor, and the fingerprint of the weights it started from."""
+    `precision` (trained parameters fp32 where the precision keeps master weights)."""
     recipe, training = job.recipe, job.recipe.training
     source = resolve_model(recipe.model)
     config = load_config(task, source, labels, field_value=recipe.model)
     processor = task.processor(source, config)
-    set_seed(job.seed)  # head initialisation, LoRA's A, dropout and data order follow the seed
-    model = task.load_model(source, config, **weights_options(training, precision, device))
+    seed_everything(job.seed)  # head initialisation, LoRA's A, dropout and data order follow the seed
+    options = weights_options(training, precision, device)
+    model = task.load_model(source, config, **options)
     weights = fingerprint(source, model)
     arch = describe(model, recipe.target_modules, task)
     method = get_method(job.allocation.method)
-    model = before_method(model, training)
     model = method.apply(model, spec=job.method, r=job.allocation.r, arch=arch, seed=job.seed)
     model = after_method(model, training, frozen_base=method.FROZEN_BASE)
+    upcast = to_master_weights(model, precision)
     if training.quantization == "none":  # a quantized base was placed on its GPU as it loaded
         model = model.to(device)
-    return model, processor, weights
+    runtime = {
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "precision": precision.name,
+        "autocast_dtype": None if precision.autocast_dtype is None else dtype_name(precision.autocast_dtype),
+        "loaded_dtype": dtype_name(options["dtype"]),
+        "quantization": training.quantization,
+        "parameter_dtypes": parameter_dtypes(model),
+        "upcast_to_fp32": upcast,
+        "implementation": method.implementation(model),
+    }
+    return Built(model, processor, weights, runtime)
 
 
 def _class_counts(splits: Any) -> dict[str, dict[str, int]]:
@@ -233,6 +274,9 @@ def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
     device = pick_device(training.device)
     precision = precision_for(training, device)
     if device.type == "cuda":
+        unsafe = forksafe.problem()
+        if unsafe is not None:  # before the data and model load, not at the first kernel after them
+            raise ForkError(unsafe)
         # The parent maps this UUID to its NVML handle (NVML and CUDA orders may differ).
         emit(event="device", uuid=str(torch.cuda.get_device_properties(device).uuid))
         torch.cuda.reset_peak_memory_stats(device)
@@ -247,7 +291,8 @@ def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
             "labels": list(splits.labels),
             "class_counts": _class_counts(splits),
         }
-        model, processor, record.model = build_model(job, task, splits.labels, device, precision)
+        built = build_model(job, task, splits.labels, device, precision)
+        model, processor, record.model, record.runtime = built.model, built.processor, built.weights, built.runtime
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         if trainable != job.allocation.trainable_parameters:
             raise RuntimeError(
@@ -385,11 +430,12 @@ def child_main(job: Job, attempt: Attempt, events: Queue | None, parent: int, en
         record.status = Status.OK
     except Diverged as exc:
         record.status, record.error = Status.DIVERGED, str(exc)
-    except (torch.OutOfMemoryError, MemoryError) as exc:
-        record.status, record.error = Status.OOM, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        traceback.print_exc()
     except Exception as exc:  # any failure of this job is recorded, never raised to the parent
-        record.status, record.error = Status.FAILED, _failure(exc)
+        if is_out_of_memory(exc):  # torch's, Python's, or a CUDA library's failed allocation
+            record.status, record.error = Status.OOM, f"{type(exc).__name__}: {first_line(exc)}".removesuffix(
+                f": {type(exc).__name__}")  # a bare MemoryError has no message
+        else:
+            record.status, record.error = Status.FAILED, _failure(exc)
         traceback.print_exc()
     record.timing["total_s"] = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -262,3 +262,21 @@ def instruction_rows(n: int, seed: int) -> list[dict[str, Any]]:
     """Prompt / response rows of the learnable sentiment task, with choices."""
     return [{"prompt": f"what is the sentiment of : {r['text']}", "response": r["label"],
              "choices": ["positive", "negative"]} for r in make_examples(n, seed)]
+
+
+# --- bitsandbytes: the gpu extra's, not installed here ----------------------------------------------
+
+
+@pytest.fixture()
+def bitsandbytes_stand_in(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A stand-in `bitsandbytes` package first on PYTHONPATH that appends the PID of every process
+    importing it to a file: (that environment, the file). It has none of bitsandbytes' layers."""
+    import os
+
+    package = tmp_path / "site" / "bitsandbytes"
+    package.mkdir(parents=True)
+    marker = tmp_path / "imported-by"
+    package.joinpath("__init__.py").write_text(
+        f"import os\nwith open({str(marker)!r}, 'a') as f:\n    f.write(f'{{os.getpid()}}\\n')\n")
+    path = os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, "COLUMNS": "200"}, marker

@@ -121,10 +121,16 @@ def test_a_method_that_will_not_fit_is_warned_about(capsys: pytest.CaptureFixtur
 
     found = Estimate(device="cuda:0", precision="bf16-mixed", memory_scope="GPU: torch's reserved peak + 500 MiB",
                      capacity_mib=24_000.0, startup_s=5.0, job_start_s=0.05, encode_s=1.0,
-                     methods={"lora": timing(9_000.0), "full": timing(30_000.0)}, trials_s=0.0, runs_s=60.0)
-    assert found.too_large == ["full"]
+                     methods={"lora": timing(9_000.0), "full": timing(30_000.0),
+                              "randlora": MethodTiming(setup_s=1.0, step_s=0.0, eval_batch_s=0.0, model_metrics_s=0.0,
+                                                       peak_memory_mib=None,
+                                                       out_of_memory="CUBLAS_STATUS_ALLOC_FAILED")},
+                     trials_s=0.0, runs_s=60.0)
+    assert found.too_large == ["full", "randlora"]
     cli._print_estimate(found)
     out, err = capsys.readouterr()
     assert "Sizing: cuda:0 at bf16-mixed" in out and "30,000 MiB" in out and "the device has 24,000 MiB" in out
     assert "warning: full peaked at 30,000 MiB" in err and "gradient_checkpointing" in err
-    assert "lora" not in err
+    assert "warning: randlora ran out of memory in the warm-up (CUBLAS_STATUS_ALLOC_FAILED)" in err
+    assert "out of memory" in out
+    assert "lora " not in err.replace("randlora", "")

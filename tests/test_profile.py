@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import XSS_NAME, recipe_dict, write_recipe
-from poc_cli.profile import largest_fitting
+from poc_cli.profile_results import largest_fitting
 from poc_cli.store import Store
 
 ENV = {**os.environ, "COLUMNS": "200"}
@@ -152,15 +152,3 @@ def test_report_names_the_fit_within_the_recipe_limit_and_escapes_names(tmp_path
     page = html.read_text(encoding="utf-8")
     assert "within report.memory_limit_mib (100,000 MiB)" in page and "limit 100,000 MiB" in page
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; 4" in page
-
-
-def test_out_of_memory_errors_are_told_apart_from_failures() -> None:
-    import torch
-
-    from poc_cli.profile import is_out_of_memory
-
-    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))  # a GPU's
-    assert is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8"))
-    assert is_out_of_memory(MemoryError())
-    assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
-    assert not is_out_of_memory(ValueError("out of memory"))  # only the allocators' errors

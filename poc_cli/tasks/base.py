@@ -154,6 +154,12 @@ class Task(ABC):
         del config
         return None
 
+    def example_tokens(self, dataset: Dataset) -> list[int] | None:
+        """Tokens per example, in dataset order, so that sizing can take the longest batch a job
+        will meet (None: every example is the same size, e.g. images at the processor's size)."""
+        del dataset
+        return None
+
     def data_counts(self, dataset: Dataset) -> dict[str, int]:
         """What fitting a split to the model did to its examples (e.g. truncated), for the record."""
         del dataset

@@ -213,6 +213,11 @@ class CausalLM(Task):
                               "after its prompt; raise it")
         return encoded
 
+    def example_tokens(self, dataset: Dataset) -> list[int] | None:
+        """Prompt and response as trained; generation adds up to `max_new_tokens` to the prompt."""
+        assert isinstance(dataset, _Examples)
+        return [len(e.prompt) + max(len(e.response), self.evaluation.max_new_tokens) for e in dataset.examples]
+
     def data_counts(self, dataset: Dataset) -> dict[str, int]:
         return {"examples": len(dataset), "truncated": dataset.truncated, "dropped": dataset.dropped}  # type: ignore[attr-defined]
 

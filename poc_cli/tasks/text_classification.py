@@ -58,6 +58,10 @@ class TextClassification(HeadClassification):
         index = {label: i for i, label in enumerate(labels)}
         return _Encoded(dict(encodings), [index[label] for label in frame["label"]])
 
+    def example_tokens(self, dataset: Dataset) -> list[int] | None:
+        assert isinstance(dataset, _Encoded)
+        return [len(ids) for ids in dataset.encodings["input_ids"]]
+
     def loader(self, dataset: Dataset, processor: Any, *, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
         """Batches padded to their longest example."""
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,

@@ -1,0 +1,87 @@
+"""The plan's warm-up sizes a job by its worst batches: the longest training examples, and evaluation
+inside the same peak (on CPU the peak is the host RSS of the plan's own process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import FILLER, make_examples, recipe_dict, write_jsonl, write_recipe
+from poc_cli.estimate import _measure, longest
+from poc_cli.hardware import Precision
+from poc_cli.plan import make_plan
+from poc_cli.recipe import load_recipe
+from poc_cli.tasks.text_classification import TextClassification
+
+CPU = torch.device("cpu")
+EVAL_BLOCK_MIB = 600
+
+
+@pytest.fixture(scope="module")
+def uneven_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The learnable task with four training examples much longer than the others."""
+    folder = tmp_path_factory.mktemp("uneven")
+    rows = make_examples(96, seed=1)
+    for i in (5, 33, 60, 90):
+        rows[i] = {**rows[i], "text": rows[i]["text"] + " " + " ".join(FILLER * 4)}
+    return {"train": write_jsonl(folder / "train.jsonl", rows),
+            "test": write_jsonl(folder / "test.jsonl", make_examples(40, seed=2))}
+
+
+def _plan(tmp_path: Path, model_dir: Path, data: dict[str, Path]):  # noqa: ANN202
+    recipe = recipe_dict(model_dir, data, methods=[{"method": "lora", "lr": 1e-2}],
+                         training={"epochs": 1, "batch_size": 4, "eval_batch_size": 8, "max_length": 64})
+    return make_plan(load_recipe(write_recipe(tmp_path / "r.yaml", recipe)))
+
+
+def test_longest_takes_the_examples_with_the_most_tokens(tmp_path: Path, tiny_model_dir: Path,
+                                                         uneven_data: dict[str, Path]) -> None:
+    plan = _plan(tmp_path, tiny_model_dir, uneven_data)
+    task = plan.recipe.make_task()
+    config = task.config(str(tiny_model_dir), plan.splits.labels)
+    encoded = task.encode(plan.splits.train, task.processor(str(tiny_model_dir), config), plan.splits.labels,
+                          plan.recipe.training)
+    tokens = task.example_tokens(encoded)
+    assert tokens is not None and len(tokens) == len(encoded) == 96
+    chosen = longest(task, encoded, 4)
+    assert sorted(tokens[i] for i in chosen.indices) == sorted(tokens)[-4:]
+    assert min(tokens[i] for i in chosen.indices) > max(t for i, t in enumerate(tokens) if i not in chosen.indices)
+
+
+def test_the_first_warmup_step_trains_on_the_longest_batch(tmp_path: Path, tiny_model_dir: Path,
+                                                           uneven_data: dict[str, Path],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    loss = TextClassification.loss
+    monkeypatch.setattr(TextClassification, "loss",
+                        lambda self, model, batch: seen.append(int(batch["attention_mask"].sum())) or loss(self, model,
+                                                                                                       batch))
+    plan = _plan(tmp_path, tiny_model_dir, uneven_data)
+    job = next(j for j in plan.stand_in_runs() if j.allocation.method == "lora")
+    _measure(job, plan.recipe.make_task(), plan.splits, CPU, Precision("fp32", "cpu"))
+    assert len(seen) == 5  # two warm-up steps, three timed
+    assert seen[0] == max(seen) and seen[0] > 2 * seen[1]  # the four long examples first
+
+
+def test_the_sizing_peak_covers_evaluation(tmp_path: Path, tiny_model_dir: Path, uneven_data: dict[str, Path],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """An evaluation that holds 600 MiB more (as generation's cache can) raises the warm-up's peak by
+    that much: the peak is one measurement over training and evaluation."""
+    plan = _plan(tmp_path, tiny_model_dir, uneven_data)
+    job = next(j for j in plan.stand_in_runs() if j.allocation.method == "lora")
+    task = plan.recipe.make_task()
+    plain, _, _ = _measure(job, task, plan.splits, CPU, Precision("fp32", "cpu"))
+    predict = TextClassification.predict
+
+    def heavy(self, model, batches, *, device):  # noqa: ANN001, ANN202
+        block = np.ones(EVAL_BLOCK_MIB * 2**20, dtype=np.uint8)  # every page touched
+        del block
+        return predict(self, model, batches, device=device)
+
+    monkeypatch.setattr(TextClassification, "predict", heavy)
+    loaded, _, _ = _measure(job, task, plan.splits, CPU, Precision("fp32", "cpu"))
+    assert plain.peak_memory_mib is not None and loaded.peak_memory_mib is not None
+    assert loaded.peak_memory_mib - plain.peak_memory_mib == pytest.approx(EVAL_BLOCK_MIB, rel=0.15)
