@@ -85,7 +85,8 @@ def _energy_section(m: Measurements, timing: dict[str, Any]) -> dict[str, Any]:
         return {"energy_j": None, "reason": m.gpu.reason or "no GPU samples"}
     if "train_started_unix" not in timing or "train_ended_unix" not in timing:
         return {"energy_j": None, "reason": "the job did not finish its training phase"}
-    return asdict(energy_over(m.samples, timing["train_started_unix"], timing["train_ended_unix"]))
+    scope = (m.gpu.device or {}).get("energy_scope")
+    return {**asdict(energy_over(m.samples, timing["train_started_unix"], timing["train_ended_unix"])), "scope": scope}
 
 
 def _add_measurements(record: dict[str, Any], m: Measurements, used_gpu: bool) -> dict[str, Any]:
@@ -177,7 +178,7 @@ def run_isolated(job: Job, attempt: Attempt, *, slot: Slot, stop: threading.Even
         except (queue_mod.Empty, OSError, EOFError, ValueError):
             break
     _drop_if_empty(attempt.log)
-    measured = Measurements(host.result, gpu.stop(), gpu.samples)
+    gpu.stop()
     record = _childs_record(attempt) if reason is None else None
     if record is None:
         if reason is None:
@@ -188,4 +189,7 @@ def run_isolated(job: Job, attempt: Attempt, *, slot: Slot, stop: threading.Even
             reason = f"job process {how}{hint} before writing its record" + (f"; last log line: {last}" if last else "")
         record = failure_record(job, attempt, status_if_parent_writes, reason, started_at=started).to_dict()
         shutil.rmtree(attempt.adapter, ignore_errors=True)  # a stopped job's adapter may be half-saved
+    # torch's own reserved peak, where the job reported one, is a floor for NVML's per-process figure.
+    reserved = (record.get("memory") or {}).get("torch_peak_reserved_mib")
+    measured = Measurements(host.result, gpu.memory(torch_reserved_mib=reserved), gpu.samples)
     return _add_measurements(record, measured, used_gpu)

@@ -18,7 +18,7 @@ import pytest
 from poc_cli.isolation import Measurements, _add_measurements
 from poc_cli.trackers import nvml
 from poc_cli.trackers.energy import energy_over
-from poc_cli.trackers.gpu_memory import CONTAINER_FALLBACK, GpuSampler
+from poc_cli.trackers.gpu_memory import CONTAINER_FALLBACK, DEVICE_FALLBACK, NO_FIGURE, PER_PROCESS, GpuSampler
 from poc_cli.trackers.host_memory import ProcessTreeMemory
 from poc_cli.trackers.timing import Stopwatch
 
@@ -88,13 +88,14 @@ class FakeDevice:
     name: str = "NVIDIA H100 80GB HBM3"
     total: int = 80 * 1024 * MIB
     used: list[int] = field(default_factory=lambda: [500 * MIB])  # successive readings; last one repeats
-    processes: list[tuple[int, int]] = field(default_factory=list)  # (pid, bytes)
+    processes: list[tuple[int, int | None]] = field(default_factory=list)  # (pid, bytes; None: no figure)
     energy_supported: bool = True
     energy_mj_per_s: float = 300_000.0  # 300 W
     power_mw: int = 200_000
     mig: bool = False
     fail_after: int | None = None  # memory queries raise after this many successful ones
     reads: int = 0
+    parent: FakeDevice | None = None  # a MIG slice's whole GPU
 
 
 class FakeNvml:
@@ -119,6 +120,11 @@ class FakeNvml:
             device.reads += 1
             return SimpleNamespace(total=device.total, used=used, free=device.total - used)
 
+        def parent(device: FakeDevice) -> FakeDevice:
+            if device.parent is None:
+                raise pynvml.NVMLError(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+            return device.parent
+
         def energy(device: FakeDevice) -> int:
             if not device.energy_supported:
                 raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
@@ -133,6 +139,7 @@ class FakeNvml:
             "nvmlDeviceGetUUID": lambda d: d.uuid,
             "nvmlDeviceGetName": lambda d: d.name,
             "nvmlDeviceIsMigDeviceHandle": lambda d: int(d.mig),
+            "nvmlDeviceGetDeviceHandleFromMigDeviceHandle": parent,
             "nvmlDeviceGetMemoryInfo": memory,
             "nvmlDeviceGetComputeRunningProcesses": lambda d: [
                 SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in d.processes],
@@ -233,6 +240,72 @@ def test_container_fallback_uses_device_memory_minus_baseline(
     assert memory.peak_job_mib == 2000
     assert memory.peak_job_scope == CONTAINER_FALLBACK
     assert memory.peak_device_used_mib == 2500
+
+
+def test_a_process_without_a_figure_is_no_figure_not_zero(monkeypatch: pytest.MonkeyPatch,
+                                                           job_tree: tuple[int, int]) -> None:
+    """NVML lists the job's PID with usedGpuMemory None (containers with recent drivers): summing it as 0
+    would record 0 MiB as the job's memory; the device's used memory minus the baseline is used, and why."""
+    job, _ = job_tree
+    device = FakeDevice("GPU-aaaa", used=[500 * MIB, 2500 * MIB, 3500 * MIB], processes=[(job, None)])
+    FakeNvml([device]).install(monkeypatch)
+    sampler = GpuSampler(interval_s=0.02)
+    sampler.open()
+    memory = sample_for(sampler, job, "GPU-aaaa")
+    assert memory.peak_job_mib == 3000
+    assert memory.peak_job_scope == f"{DEVICE_FALLBACK}: {NO_FIGURE}" and memory.peak_job_why == NO_FIGURE
+
+
+def test_only_processes_with_a_figure_count(monkeypatch: pytest.MonkeyPatch, job_tree: tuple[int, int]) -> None:
+    job, child = job_tree
+    device = FakeDevice("GPU-aaaa", processes=[(job, None), (child, 700 * MIB)])
+    FakeNvml([device]).install(monkeypatch)
+    sampler = GpuSampler(interval_s=0.02)
+    sampler.open()
+    memory = sample_for(sampler, job, "GPU-aaaa")
+    assert memory.peak_job_mib == 700 and memory.peak_job_scope == PER_PROCESS and memory.peak_job_why is None
+
+
+@pytest.mark.parametrize(("figure_mib", "reserved_mib", "why"), [
+    (0, None, "NVML's per-process figure was 0 MiB"),
+    (1000, 1500.0, "NVML's per-process figure (1,000 MiB) was below torch's own reserved peak (1,500 MiB)"),
+])
+def test_a_figure_that_cannot_be_the_job_falls_back(monkeypatch: pytest.MonkeyPatch, job_tree: tuple[int, int],
+                                                     figure_mib: int, reserved_mib: float | None, why: str) -> None:
+    job, _ = job_tree
+    device = FakeDevice("GPU-aaaa", used=[500 * MIB, 2600 * MIB], processes=[(job, figure_mib * MIB)])
+    FakeNvml([device]).install(monkeypatch)
+    sampler = GpuSampler(interval_s=0.02)
+    sampler.open()
+    sample_for(sampler, job, "GPU-aaaa")
+    memory = sampler.memory(torch_reserved_mib=reserved_mib)
+    assert memory.peak_job_mib == 2100 and memory.peak_job_why == why
+    assert memory.peak_job_scope == f"{DEVICE_FALLBACK}: {why}"
+    # A figure at or above torch's reserved peak is the job's own.
+    if reserved_mib is not None:
+        assert sampler.memory(torch_reserved_mib=900.0).peak_job_mib == figure_mib
+
+
+def test_energy_on_a_mig_slice_is_the_whole_gpus_and_says_so(monkeypatch: pytest.MonkeyPatch,
+                                                             job_tree: tuple[int, int]) -> None:
+    whole = FakeDevice("GPU-aaaa", energy_mj_per_s=400_000)
+    mig = FakeDevice("MIG-cccc", mig=True, energy_supported=False, parent=whole)
+    FakeNvml([whole], [mig]).install(monkeypatch)
+    sampler = GpuSampler(interval_s=0.02)
+    sampler.open()
+    sampler.attach(job_tree[0], "MIG-cccc")
+    time.sleep(0.1)
+    start = time.time()
+    time.sleep(0.4)
+    end = time.time()
+    time.sleep(0.1)
+    memory = sampler.stop()
+    assert memory.device["mig"] and memory.device["energy_scope"].startswith("the whole GPU the MIG slice is part of")
+    record = _add_measurements({"timing": {"train_started_unix": start, "train_ended_unix": end}},
+                               Measurements(_host(), memory, sampler.samples), used_gpu=True)
+    assert record["energy"]["method"] == "NVML total-energy counter"
+    assert record["energy"]["energy_j"] == pytest.approx(400 * (end - start), rel=0.05)
+    assert record["energy"]["scope"] == memory.device["energy_scope"]
 
 
 def training_window(pid: int, seconds: float) -> tuple[GpuSampler, float, float]:

@@ -3,9 +3,13 @@
 NVML gives instantaneous values only, so a background thread polls every 10-50 ms and
 keeps the series: the job's own memory (its PID and its children's, from the compute
 process list), the device's used memory, and energy, power and utilisation for the
-energy tracker. The device's used memory before the job starts is the baseline. Where
-NVML lists no PID of the job although the device fills up (containers report host PIDs),
-the figure falls back to device-level memory minus the baseline and says so.
+energy tracker. The device's used memory before the job starts is the baseline.
+
+The job's own figure is NVML's per-process memory where NVML gives one. Where it cannot (no
+PID of the job listed: containers report host PIDs; the PID listed with no figure: containers
+with recent drivers; a figure of 0, or one below what torch itself reserved), the job's figure
+is the device's used memory minus the baseline, and the record says which and why: a missing
+figure is never summed as 0 MiB.
 """
 
 from __future__ import annotations
@@ -22,10 +26,14 @@ from poc_cli.trackers import nvml
 from poc_cli.trackers.sampler import PeriodicSampler
 
 MIB = 2**20
-CONTAINER_FALLBACK = (
-    "device used memory minus the baseline: NVML listed none of the job's PIDs "
-    "(in a container NVML reports host PIDs)"
-)
+PER_PROCESS = "NVML per-process used memory of the job and its children"
+DEVICE_FALLBACK = "device used memory minus the baseline"
+NOT_LISTED = "NVML listed none of the job's PIDs (in a container NVML reports host PIDs)"
+NO_FIGURE = ("NVML listed the job's process without a memory figure (usedGpuMemory None, as in containers with "
+             "recent drivers)")
+ZERO_FIGURE = "NVML's per-process figure was 0 MiB"
+CONTAINER_FALLBACK = f"{DEVICE_FALLBACK}: {NOT_LISTED}"
+WHOLE_GPU = "the whole GPU the MIG slice is part of (other slices' work included)"
 
 
 @dataclass(frozen=True)
@@ -34,10 +42,11 @@ class GpuSample:
 
     unix: float
     device_used_bytes: int | None
-    job_used_bytes: int | None  # None: no PID of the job in NVML's process list
+    job_used_bytes: int | None  # None: NVML gave no figure for any PID of the job
     energy_mj: int | None
     power_mw: int | None
     util_pct: int | None
+    job_listed: bool = False  # a PID of the job was in NVML's process list (with or without a figure)
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class GpuMemory:
     baseline_used_mib: float | None
     peak_job_mib: float | None
     peak_job_scope: str | None
+    peak_job_why: str | None  # why the device-level fallback was used (None: NVML's per-process figure)
     peak_device_used_mib: float | None
     busy_at_start: bool
     samples: int
@@ -92,6 +102,7 @@ class GpuSampler:
         self.errors: list[str] = []
         self._baselines: dict[str, int] = {}
         self._handle: Any = None
+        self._energy_handle: Any = None  # the whole GPU's handle: a MIG slice has no energy counter of its own
         self._device: dict[str, Any] | None = None
         self._pids: Callable[[], set[int]] = set
         self._lock = threading.Lock()
@@ -125,6 +136,13 @@ class GpuSampler:
         except Exception as exc:  # noqa: BLE001
             self.reason = f"cannot map the job's CUDA device to NVML: {exc}"
             return
+        self._energy_handle, self._device["energy_scope"] = self._handle, "the job's GPU"
+        if info.mig:
+            try:
+                self._energy_handle = nvml.pynvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(self._handle)
+                self._device["energy_scope"] = WHOLE_GPU
+            except Exception as exc:  # noqa: BLE001 - then the slice's own counter, if it has one
+                _note(self.errors, "MIG parent GPU", exc)
         self._pids = pids or (lambda: process_tree(pid))
         self._sampler = PeriodicSampler(self._sample, self.interval_s)
         self._sampler.start()
@@ -133,23 +151,26 @@ class GpuSampler:
         handle, errors, p = self._handle, self.errors, nvml.pynvml
         used = _optional(lambda: p.nvmlDeviceGetMemoryInfo(handle).used, errors, "memory info")
         procs = _optional(lambda: p.nvmlDeviceGetComputeRunningProcesses(handle), errors, "process list")
-        job_bytes = None
+        job_bytes, listed = None, False
         if procs is not None:
             ours = self._pids()
             matched = [proc for proc in procs if proc.pid in ours]
-            if matched:
-                job_bytes = sum(int(proc.usedGpuMemory or 0) for proc in matched)
+            listed = bool(matched)
+            figures = [int(proc.usedGpuMemory) for proc in matched if proc.usedGpuMemory is not None]
+            if figures:  # a process NVML could not measure adds nothing, not 0
+                job_bytes = sum(figures)
         energy = None
         if self._energy_supported:
             try:
-                energy = int(p.nvmlDeviceGetTotalEnergyConsumption(handle))
+                energy = int(p.nvmlDeviceGetTotalEnergyConsumption(self._energy_handle))
             except p.NVMLError_NotSupported:
                 self._energy_supported = False
             except Exception as exc:  # noqa: BLE001
                 _note(errors, "energy counter", exc)
-        power = _optional(lambda: int(p.nvmlDeviceGetPowerUsage(handle)), errors, "power")
-        util = _optional(lambda: int(p.nvmlDeviceGetUtilizationRates(handle).gpu), errors, "utilisation")
-        sample = GpuSample(time.time(), used, job_bytes, energy, power, util)
+        whole = self._energy_handle
+        power = _optional(lambda: int(p.nvmlDeviceGetPowerUsage(whole)), errors, "power")
+        util = _optional(lambda: int(p.nvmlDeviceGetUtilizationRates(whole).gpu), errors, "utilisation")
+        sample = GpuSample(time.time(), used, job_bytes, energy, power, util, listed)
         with self._lock:
             self.samples.append(sample)
 
@@ -166,8 +187,9 @@ class GpuSampler:
             nvml.shutdown()
         return self.memory()
 
-    def memory(self) -> GpuMemory:
-        """Peaks over the samples taken so far."""
+    def memory(self, torch_reserved_mib: float | None = None) -> GpuMemory:
+        """Peaks over the samples taken so far. `torch_reserved_mib`, the job's own reserved peak,
+        is a floor: NVML's per-process figure below it cannot be the job's whole use."""
         with self._lock:
             samples = list(self.samples)
         baseline = None
@@ -175,11 +197,12 @@ class GpuSampler:
             baseline = self._baselines.get(nvml.normalise_uuid(self._device["uuid"]))
         busy = baseline is not None and baseline / MIB > self.busy_threshold_mib
         device_used = [s.device_used_bytes for s in samples if s.device_used_bytes is not None]
-        job_used = [s.job_used_bytes for s in samples if s.job_used_bytes is not None]
-        if job_used:
-            peak_job, scope = max(job_used) / MIB, "NVML per-process used memory of the job and its children"
+        per_process = max((s.job_used_bytes for s in samples if s.job_used_bytes is not None), default=None)
+        why = _why_not_per_process(per_process, any(s.job_listed for s in samples), torch_reserved_mib)
+        if why is None:
+            peak_job, scope = per_process / MIB, PER_PROCESS  # type: ignore[operator]  # why is None: a figure
         elif device_used and baseline is not None:
-            peak_job, scope = max(0, max(device_used) - baseline) / MIB, CONTAINER_FALLBACK
+            peak_job, scope = max(0, max(device_used) - baseline) / MIB, f"{DEVICE_FALLBACK}: {why}"
         else:
             peak_job, scope = None, None
         reason = self.reason
@@ -190,6 +213,7 @@ class GpuSampler:
             baseline_used_mib=baseline / MIB if baseline is not None else None,
             peak_job_mib=peak_job,
             peak_job_scope=scope,
+            peak_job_why=why if peak_job is not None else None,
             peak_device_used_mib=max(device_used) / MIB if device_used else None,
             busy_at_start=busy,
             samples=len(samples),
@@ -197,3 +221,15 @@ class GpuSampler:
             errors=tuple(self.errors),
             reason=reason,
         )
+
+
+def _why_not_per_process(peak_bytes: int | None, listed: bool, torch_reserved_mib: float | None) -> str | None:
+    """Why NVML's per-process figure cannot be the job's memory (None: it can)."""
+    if peak_bytes is None:
+        return NO_FIGURE if listed else NOT_LISTED
+    if peak_bytes == 0:
+        return ZERO_FIGURE
+    if torch_reserved_mib is not None and peak_bytes / MIB < torch_reserved_mib:
+        return (f"NVML's per-process figure ({peak_bytes / MIB:,.0f} MiB) was below torch's own reserved peak "
+                f"({torch_reserved_mib:,.0f} MiB)")
+    return None
