@@ -179,12 +179,30 @@ def test_gpu_indices_follow_the_drivers_own_cuda_visible_devices() -> None:
     (Where(executor="ray", gpus="0"), "--gpus: only with --executor local (this run uses --executor ray)"),
     (Where(executor="ray", cpus_per_job=0), "--cpus-per-job: 0 is not a number of CPUs; use more than 0"),
     (Where(executor="ray", gpus_per_job=-1), "--gpus-per-job: -1 is not a number of GPUs; use 0 or more"),
+    (Where(executor="ray", gpus_per_job=0.5), "--gpus-per-job: 0.5: a job runs on one whole GPU or on none (0 or 1); "
+                                              "a fraction shares a GPU between jobs and mixes their step times, "
+                                              "energy and memory, and a job uses only one"),
+    (Where(executor="ray", gpus_per_job=2), "--gpus-per-job: 2: a job runs on one whole GPU or on none (0 or 1); "
+                                            "a fraction shares a GPU between jobs and mixes their step times, "
+                                            "energy and memory, and a job uses only one"),
 ])
 def test_executor_options_that_cannot_work_name_the_option(four_jobs: Path, where: Where, message: str) -> None:
     """Checked before Ray is imported or connected to."""
     with pytest.raises(UsageError) as caught:
         open_executor(where, load_recipe(four_jobs).training)
     assert str(caught.value) == message and caught.value.exit_code == 2
+    assert "ray" not in sys.modules
+
+
+def test_a_ray_job_is_pinned_to_the_gpu_ray_assigned_or_to_none() -> None:
+    from poc_cli.executors.ray_cluster import gpu_pinning
+
+    assert gpu_pinning(["3"], 1) == {"CUDA_VISIBLE_DEVICES": "3"}
+    assert gpu_pinning(["GPU-5d1f"], 1) == {"CUDA_VISIBLE_DEVICES": "GPU-5d1f"}
+    assert gpu_pinning(["3"], 0) == gpu_pinning([], 0) == {"CUDA_VISIBLE_DEVICES": ""}  # sees no GPU at all
+    for assigned in ([], ["0", "1"]):
+        with pytest.raises(RuntimeError, match=r"Ray assigned \d GPU\(s\) .* to a job that asked for one"):
+            gpu_pinning(assigned, 1)
     assert "ray" not in sys.modules
 
 

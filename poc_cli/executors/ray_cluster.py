@@ -68,7 +68,20 @@ def _publish(adapter: Path, artifacts: Path, job: Job) -> Path:
     return target
 
 
-def poc_job(job: Job, attempt_id: str, events: Any, artifacts: str | None, threads: int) -> dict[str, Any]:
+def gpu_pinning(gpu_ids: list[str], gpus_per_job: float) -> dict[str, str]:
+    """The job process's CUDA_VISIBLE_DEVICES, from the GPUs Ray assigned to this task (not from the
+    worker's environment, which a reused worker may have from another task): the one GPU a job asked
+    for, or none at all. RuntimeError where Ray assigned other than what the job asked for."""
+    if gpus_per_job == 0:
+        return {"CUDA_VISIBLE_DEVICES": ""}
+    if len(gpu_ids) != 1:
+        raise RuntimeError(f"Ray assigned {len(gpu_ids)} GPU(s) ({', '.join(gpu_ids) or 'none'}) to a job that "
+                           "asked for one (ray.get_gpu_ids()); check the cluster's GPU resources")
+    return {"CUDA_VISIBLE_DEVICES": gpu_ids[0]}
+
+
+def poc_job(job: Job, attempt_id: str, events: Any, artifacts: str | None, threads: int,
+            gpus_per_job: float) -> dict[str, Any]:
     """The Ray task (its worker's title reads `ray::poc_job` while it runs): the job in a child
     process of this worker, then its record, log and adapter (unless copied to `artifacts`)."""
     import ray
@@ -87,10 +100,15 @@ def poc_job(job: Job, attempt_id: str, events: Any, artifacts: str | None, threa
         events.put_nowait((job.stage.value, job.id, event))
 
     forward(job, {"event": "start", "where": where, "node": node})
-    env = {"CUDA_VISIBLE_DEVICES": os.environ["CUDA_VISIBLE_DEVICES"]} if "CUDA_VISIBLE_DEVICES" in os.environ else {}
-    start_server()
     with tempfile.TemporaryDirectory(prefix="poc-job-") as tmp:
         attempt = Attempt(attempt_id, Path(tmp) / "attempt", Path(tmp) / "job.log")
+        try:
+            env = gpu_pinning(gpu_ids, gpus_per_job)
+        except RuntimeError as error:
+            record = failure_record(job, attempt, Status.FAILED, str(error)).to_dict()
+            record["placement"] = {"executor": "ray", "node": node, "gpu_ids": gpu_ids}
+            return {"record": record, "adapter": None, "log": None}
+        start_server()
         record = run_isolated(job, attempt, slot=Slot(where, env=env, threads=threads), stop=threading.Event(),
                               on_event=forward)
         record.setdefault("placement", {}).update(executor="ray", node=node, gpu_ids=gpu_ids, worker_pid=os.getpid(),
@@ -134,6 +152,10 @@ class RayExecutor:
             raise UsageError(f"--cpus-per-job: {cpus_per_job:g} is not a number of CPUs; use more than 0")
         if gpus_per_job is not None and (not math.isfinite(gpus_per_job) or gpus_per_job < 0):
             raise UsageError(f"--gpus-per-job: {gpus_per_job:g} is not a number of GPUs; use 0 or more")
+        if gpus_per_job is not None and gpus_per_job not in (0, 1):
+            raise UsageError(f"--gpus-per-job: {gpus_per_job:g}: a job runs on one whole GPU or on none (0 or 1); "
+                             "a fraction shares a GPU between jobs and mixes their step times, energy and memory, "
+                             "and a job uses only one")
         if artifacts is not None:
             writable_folder(artifacts, "--artifacts")
         ray = _ray()
@@ -205,7 +227,7 @@ class RayExecutor:
             self._listeners[key] = (job, on_event)
         ref = self._task.options(**self._options(), name=f"poc_job {job.allocation.label}").remote(
             job, attempt.id, self._events, None if self.artifacts is None else str(self.artifacts),
-            max(1, int(self.cpus_per_job)))
+            max(1, int(self.cpus_per_job)), self.gpus_per_job)
         try:
             return self._wait(job, attempt, ref, stop)
         finally:
