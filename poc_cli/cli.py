@@ -222,8 +222,9 @@ def sizing_table(found: Estimate) -> Table:
         table.add_column(column)
     for label, timing in found.methods.items():
         fits = timing.fits(found.capacity_mib)
-        table.add_row(plain(label), f"{timing.step_s:.3g} s" if timing.step_s else "no training",
-                      f"{timing.peak_memory_mib:,.0f} MiB" if timing.peak_memory_mib is not None else "not measured",
+        peak = ("out of memory" if timing.out_of_memory is not None else "not measured"
+                if timing.peak_memory_mib is None else f"{timing.peak_memory_mib:,.0f} MiB")
+        table.add_row(plain(label), f"{timing.step_s:.3g} s" if timing.step_s else "no training", peak,
                       "?" if fits is None else "[green]yes[/]" if fits else "[red]no[/]")
     return table
 
@@ -234,10 +235,13 @@ def _print_estimate(found: Estimate) -> None:
     console.print(f"estimated duration on {found.device}: {stages}[bold]{_hms(found.total_s)}[/] "
                   f"(start-up {found.startup_s:.1f} s once, then {found.job_start_s:.2f} s per job)", highlight=False)
     for label in found.too_large:
+        timing = found.methods[label]
+        what = (f"ran out of memory in the warm-up ({timing.out_of_memory})" if timing.out_of_memory is not None
+                else f"peaked at {timing.peak_memory_mib:,.0f} MiB in the warm-up, more than the "
+                f"{found.capacity_mib:,.0f} MiB of {found.device}")
         err_console.print(plain(
-            f"warning: {label} peaked at {found.methods[label].peak_memory_mib:,.0f} MiB in the warm-up, more than "
-            f"the {found.capacity_mib:,.0f} MiB of {found.device}: lower training.batch_size or max_length, or set "
-            "training.gradient_checkpointing or gradient_accumulation_steps"), highlight=False)
+            f"warning: {label} {what}: lower training.batch_size or max_length, or set "
+            "training.gradient_checkpointing or gradient_accumulation_steps"), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -387,8 +391,8 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
                                                               "each pinned with CUDA_VISIBLE_DEVICES."),
         ray_address: str | None = typer.Option(None, "--ray-address", help="ray: auto (this machine's cluster, or "
                                                                             "a new local one) or ray://host:port."),
-        gpus_per_job: float | None = typer.Option(None, "--gpus-per-job", help="ray: GPUs per job (default: 1 where "
-                                                                                "the cluster has GPUs, else 0)."),
+        gpus_per_job: float | None = typer.Option(None, "--gpus-per-job", help="ray: GPUs per job, 0 or 1 (default: 1 "
+                                                                                "where the cluster has GPUs, else 0)."),
         cpus_per_job: float | None = typer.Option(None, "--cpus-per-job", help="ray: CPUs per job (default 1); the "
                                                                                 "job uses as many threads."),
         artifacts: Path | None = typer.Option(None, "--artifacts", help="ray: save adapters in this folder (storage "
@@ -495,7 +499,7 @@ def _fmt(value: float | None, spec: str, unit: str = "") -> str:
 
 def profile_table(found: dict[str, Any]) -> Table:
     """One row per method, basis variant and batch size, with the largest batch that fits."""
-    from poc_cli.profile import largest_fitting
+    from poc_cli.profile_results import largest_fitting
 
     limit = found.get("memory_limit_mib")
     capacity = found.get("capacity_mib")
@@ -739,6 +743,8 @@ def export_mlflow(
 @app.command()
 def doctor(
     recipe: Path | None = typer.Argument(None, help="Also check that this recipe can run here.", show_default=False),
+    gpu: bool = typer.Option(False, "--gpu", help="Run a tiny job on each visible GPU and say what poc measures "
+                                                  "there (about a minute)."),
 ) -> None:
     """Print the environment and which measurements are available; with RECIPE, check it can run here."""
     from poc_cli.doctor import environment_checks, recipe_checks
@@ -749,6 +755,8 @@ def doctor(
         versions.add_row(name, value)
     console.print(versions)
     console.print(_checks_table("Measurements", checks))
+    if gpu:
+        _doctor_gpu()
     if recipe is None:
         return
     try:
@@ -761,6 +769,23 @@ def doctor(
         err_console.print("[red]the recipe cannot run here:[/] " + "; ".join(f"{esc(c.name)}: {esc(c.detail)}" for c in failed),
                           highlight=False)
         raise typer.Exit(2)  # as `poc plan` refuses it: the recipe asks for what this machine lacks
+
+
+def _doctor_gpu() -> None:
+    """`poc doctor --gpu`: exit 1 unless every GPU check passed (no GPU at all is said plainly)."""
+    from poc_cli.gpu_doctor import gpu_checks, no_gpu_reason
+
+    reason = no_gpu_reason()
+    if reason is not None:
+        err_console.print(Text.assemble(("GPU checks: ", "bold red"), plain(reason)), highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    failed = []
+    for title, found in gpu_checks():
+        console.print(_checks_table(f"GPU checks: {title}", found))
+        failed += [f"{title}: {c.name}" for c in found if not c.ok]
+    if failed:
+        err_console.print(plain("GPU checks failed: " + "; ".join(failed)), highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def _checks_table(title: str, checks: list[Check]) -> Table:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pynvml
 import pytest
 import torch
 import yaml
@@ -67,3 +69,58 @@ def test_doctor_invalid_recipe_exits_2(tmp_path: Path, tiny_model_dir: Path, tin
     path.write_text(yaml.safe_dump(recipe))
     result = runner.invoke(app, ["doctor", str(path)])
     assert result.exit_code == 2 and "methods.0" in result.stderr
+
+
+# --- poc doctor --gpu ------------------------------------------------------------------------------
+
+
+def test_doctor_gpu_says_plainly_that_there_is_no_gpu() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = runner.invoke(app, ["doctor", "--gpu"], env=WIDE)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("GPU checks: there is no NVIDIA GPU here: torch ")
+    assert "sees no CUDA device" in result.stderr and "poc measures time and host memory (RSS)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_machine_checks_flag_an_r535_driver_and_pass_fork_safety(monkeypatch: pytest.MonkeyPatch) -> None:
+    from poc_cli import gpu_doctor
+
+    FakeNvml([FakeDevice("GPU-aaaa")]).install(monkeypatch)
+    monkeypatch.setattr(pynvml, "nvmlSystemGetDriverVersion", lambda: "535.54.03")
+    checks = {c.name: c for c in gpu_doctor.machine_checks()}
+    assert not checks["NVIDIA driver"].ok and "upgrade to 535.104.05" in checks["NVIDIA driver"].detail
+    assert checks["fork safety"].ok and "has not initialised CUDA" in checks["fork safety"].detail
+
+
+def test_probe_findings_name_what_is_wrong() -> None:
+    from poc_cli.gpu_doctor import probe_checks
+
+    good = {"error": None, "uuid": "GPU-aaaa", "name": "NVIDIA H100", "visible": 1, "capability": "9.0",
+            "bf16": True, "fp16": True}
+    assert all(c.ok for c in probe_checks(good, "aaaa"))
+    leaked = probe_checks({**good, "visible": 2}, "GPU-aaaa")[0]  # not pinned: the job saw every GPU
+    assert not leaked.ok and "the job saw 2 GPU(s)" in leaked.detail
+    t4 = {c.name: c for c in probe_checks({**good, "capability": "7.5", "bf16": False}, "GPU-aaaa")}
+    assert not t4["bf16"].ok and "use fp16-mixed or fp32" in t4["bf16"].detail and t4["fp16"].ok
+    assert probe_checks({"error": "RuntimeError: CUDA error: no kernel image"}, "x")[0].detail.startswith("Runtime")
+
+
+def test_job_findings_say_how_memory_and_energy_were_measured(tiny_store: Path) -> None:
+    """From a real record, with the GPU sections as a container with a MIG slice fills them."""
+    from poc_cli.gpu_doctor import job_checks
+    from poc_cli.trackers.gpu_memory import NO_FIGURE, WHOLE_GPU
+
+    record = next(r for f in sorted((tiny_store / "tiny").glob("*.json"))
+                  if (r := json.loads(f.read_text(encoding="utf-8")))["status"] == "ok")
+    on_cpu = {c.name: c for c in job_checks(record)}
+    assert on_cpu["a tiny training job"].ok and "ok at fp32 on cpu" in on_cpu["a tiny training job"].detail
+    assert not on_cpu["GPU memory per job"].ok and "no NVIDIA GPU" in on_cpu["GPU memory per job"].detail
+    record["gpu"] = {**record["gpu"], "peak_job_mib": 2100.0, "peak_job_why": NO_FIGURE, "reason": None}
+    record["energy"] = {"energy_j": 812.5, "method": "NVML total-energy counter", "scope": WHOLE_GPU}
+    record["memory"] = {**record["memory"], "torch_peak_reserved_mib": 1800.0}
+    found = {c.name: c for c in job_checks(record)}
+    assert found["GPU memory per job"].ok and f"because {NO_FIGURE}" in found["GPU memory per job"].detail
+    assert found["energy"].detail == f"812.5 J from the NVML total-energy counter, {WHOLE_GPU}"
+    assert found["torch's own peak"].detail == "1,800 MiB reserved"

@@ -37,6 +37,15 @@ def test_every_method_trains_on_the_gpu(tmp_path: Path, tiny_model_dir: Path, ti
         assert sum(curve[-5:]) / 5 < sum(curve[:5]) / 5, (method, curve)
         assert rec["memory"]["torch_peak_reserved_mib"] > 0
         assert rec["gpu"]["device"]["uuid"].lower().endswith(uuid.lower()[-12:])  # NVML followed cuda:0
+        # NVML's figure, per process or the device's with its reason, is never below torch's own.
+        assert rec["gpu"]["peak_job_mib"] >= rec["memory"]["torch_peak_reserved_mib"], rec["gpu"]
+        runtime = rec["runtime"]
+        assert runtime["device"].startswith("cuda") and runtime["precision"] == precision
+        trained = set(runtime["parameter_dtypes"]["trainable"])
+        assert trained == ({"bfloat16"} if precision == "bf16" and method == "full" else
+                           {"float32", "bfloat16"} if precision == "bf16" else {"float32"}), (method, runtime)
+        if method == "randlora":
+            assert runtime["implementation"] == "poc"
 
 
 @needs_bitsandbytes
@@ -56,6 +65,11 @@ def test_adapters_train_on_a_quantized_base(tmp_path: Path, decoders: dict[str, 
     for method, rec in records(tmp_path / "store").items():
         assert rec["status"] == "ok", (method, rec["error"])
         assert rec["parameters"]["trainable_effective"] == rec["parameters"]["trainable_counted"]
+        runtime = rec["runtime"]
+        assert runtime["loaded_dtype"] == "bfloat16" and "float32" not in runtime["parameter_dtypes"]["frozen"]
+        assert set(runtime["parameter_dtypes"]["trainable"]) == {"float32"}  # adapters; nothing frozen upcast
+        if method == "randlora":  # peft's 4- and 8-bit layers: the record says so
+            assert runtime["implementation"] == "peft"
 
 
 def test_plan_sizes_each_method_on_the_gpu(tiny_recipe: Path) -> None:
@@ -67,3 +81,30 @@ def test_plan_sizes_each_method_on_the_gpu(tiny_recipe: Path) -> None:
     total = torch.cuda.get_device_properties(0).total_memory / 2**20
     assert estimate["capacity_mib"] == pytest.approx(total)
     assert all(0 < m["peak_memory_mib"] < total for m in estimate["methods"].values())
+
+
+def test_poc_randlora_computes_in_bf16_on_the_gpu() -> None:
+    from test_dtypes import MatmulDtypes, _randlora_layer
+
+    model, _ = _randlora_layer("poc")
+    model = model.cuda()
+    for tokens in (2, 512):
+        x = torch.randn(tokens, 64, dtype=torch.bfloat16, device="cuda")
+        with MatmulDtypes() as mode:
+            model(x).float().square().sum().backward()
+        assert mode.seen == {torch.bfloat16}, (tokens, mode.seen)
+
+
+def test_doctor_gpu_passes_on_this_machine() -> None:
+    proc = poc("doctor", "--gpu")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for check in ("fork safety", "pinning (--gpus)", "bf16", "a tiny training job", "GPU memory per job", "energy"):
+        assert check in proc.stdout, check
+
+
+def test_the_sizing_peak_includes_the_context_read_after_the_first_kernels(tiny_recipe: Path) -> None:
+    proc = poc("plan", str(tiny_recipe), "--json")
+    assert proc.returncode == 0, proc.stderr
+    scope = json.loads(proc.stdout)["estimate"]["memory_scope"]
+    outside = float(scope.split("+ ")[1].split(" MiB")[0].replace(",", ""))
+    assert "outside torch after the first kernels" in scope and outside > 100  # a CUDA context is hundreds of MiB
