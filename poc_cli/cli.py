@@ -27,6 +27,7 @@ from poc_cli.advice import advice
 from poc_cli.cost import Price
 from poc_cli.errors import PocError, RecipeError, UsageError, clip, first_line
 from poc_cli.lock import StoreBusy, recipe_lock
+from poc_cli.numbers import duration, mib
 from poc_cli.paths import writable_folder
 from poc_cli.recipe import Recipe, TrainingSpec, load_recipe
 from poc_cli.result import Stage, Status
@@ -207,15 +208,9 @@ def _load_plan(recipe_path: Path) -> Plan:
         fail(error)
 
 
-def _hms(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
-
-
 def sizing_table(found: Estimate) -> Table:
     """Each method's measured step time and peak memory on the recipe's device and precision."""
-    capacity = f"{found.capacity_mib:,.0f} MiB" if found.capacity_mib is not None else "unknown"
+    capacity = f"{mib(found.capacity_mib)} MiB" if found.capacity_mib is not None else "unknown"
     table = Table(title=f"Sizing: {found.device} at {found.precision}", title_justify="left",
                   caption=plain(f"peak memory: {found.memory_scope}; the device has {capacity}"), caption_justify="left")
     for column in ("method", "step", "peak memory", "fits"):
@@ -223,7 +218,7 @@ def sizing_table(found: Estimate) -> Table:
     for label, timing in found.methods.items():
         fits = timing.fits(found.capacity_mib)
         peak = ("out of memory" if timing.out_of_memory is not None else "not measured"
-                if timing.peak_memory_mib is None else f"{timing.peak_memory_mib:,.0f} MiB")
+                if timing.peak_memory_mib is None else f"{mib(timing.peak_memory_mib)} MiB")
         table.add_row(plain(label), f"{timing.step_s:.3g} s" if timing.step_s else "no training", peak,
                       "?" if fits is None else "[green]yes[/]" if fits else "[red]no[/]")
     return table
@@ -231,14 +226,15 @@ def sizing_table(found: Estimate) -> Table:
 
 def _print_estimate(found: Estimate) -> None:
     console.print(sizing_table(found))
-    stages = f"trials {_hms(found.trials_s)} + seeded runs {_hms(found.runs_s)} = " if found.trials_s else ""
-    console.print(f"estimated duration on {found.device}: {stages}[bold]{_hms(found.total_s)}[/] "
+    stages = (f"trials {duration(found.trials_s, 'en')} + seeded runs {duration(found.runs_s, 'en')} = "
+              if found.trials_s else "")
+    console.print(f"estimated duration on {found.device}: {stages}[bold]{duration(found.total_s, 'en')}[/] "
                   f"(start-up {found.startup_s:.1f} s once, then {found.job_start_s:.2f} s per job)", highlight=False)
     for label in found.too_large:
         timing = found.methods[label]
         what = (f"ran out of memory in the warm-up ({timing.out_of_memory})" if timing.out_of_memory is not None
-                else f"peaked at {timing.peak_memory_mib:,.0f} MiB in the warm-up, more than the "
-                f"{found.capacity_mib:,.0f} MiB of {found.device}")
+                else f"peaked at {mib(timing.peak_memory_mib)} MiB in the warm-up, more than the "
+                f"{mib(found.capacity_mib)} MiB of {found.device}")
         err_console.print(plain(
             f"warning: {label} {what}: lower training.batch_size or max_length, or set "
             "training.gradient_checkpointing or gradient_accumulation_steps"), highlight=False, soft_wrap=True)

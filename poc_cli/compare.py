@@ -25,7 +25,7 @@ from poc_cli.learning import (
 )
 from poc_cli.methods import METHODS, get_method
 from poc_cli.search import did_not_hold
-from poc_cli.stats import PairedDifference, Summary, mean_interval, summarize
+from poc_cli.stats import PairedDifference, Summary, holm, mean_interval, summarize
 from poc_cli.store import Scan, Store
 
 TRIVIAL_KIND = "trivial"  # the method_kind of the computed row for the task's trivial answer
@@ -307,6 +307,24 @@ def compare_records(records: list[dict[str, Any]], *, baseline: str | None = Non
         learning_ref = _learning_reference(by_method, any_ok, metric)
         row = _trivial_row(recipe_name, any_ok, reference=reference, base=base, price=price)
         rows += [row] if row else []
-        rows += [_row(recipe_name, method, runs, reference=reference, base=base, learning_ref=learning_ref,
-                      price=price) for method, runs in by_method.items()]
+        rows += _holm_adjusted([_row(recipe_name, method, runs, reference=reference, base=base,
+                                     learning_ref=learning_ref, price=price) for method, runs in by_method.items()],
+                               by_method, base, metric)
     return rows
+
+
+def _holm_adjusted(rows: list[MethodRow], by_method: dict[str, list[dict[str, Any]]], base: dict[int, Scored],
+                   metric: str) -> list[MethodRow]:
+    """The trained methods' differences against the baseline, Holm-adjusted where there are two or more:
+    each p adjusted, each interval recomputed by the same procedure at the level Holm's step used."""
+    family = [k for k, r in enumerate(rows) if r.difference is not None and r.difference.p_value is not None
+              and r.method_kind in METHODS and get_method(r.method_kind).TRAINS]
+    if len(family) < 2:
+        return rows
+    out = list(rows)
+    for k, (p_value, confidence) in zip(family, holm([rows[k].difference.p_value for k in family])):  # type: ignore[union-attr]
+        ok = {r["seed"]: r for r in by_method[rows[k].method] if r["status"] == "ok"}
+        again = paired_difference(scored(ok, metric), base, confidence)
+        assert again is not None  # the same data gave a difference at 95%
+        out[k] = replace(rows[k], difference=replace(again, p_value=p_value, adjusted_for=len(family)))
+    return out

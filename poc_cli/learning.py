@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from poc_cli.stats import PairedDifference, paired_bootstrap, paired_t
+from poc_cli.stats import CONFIDENCE, PairedDifference, mcnemar, paired_bootstrap, paired_t
 from poc_cli.tasks import TASKS
 from poc_cli.tasks.base import Trivial
 
@@ -62,15 +62,19 @@ def scored(records: dict[int, dict[str, Any]], metric: str) -> dict[int, Scored]
             if metric in r.get("metrics", {}).get("test", {})}
 
 
-def paired_difference(a: dict[int, Scored], b: dict[int, Scored]) -> PairedDifference | None:
-    """a minus b, paired by seed: a t-interval over two or more seeds, else a bootstrap over examples."""
+def paired_difference(a: dict[int, Scored], b: dict[int, Scored],
+                      confidence: float = CONFIDENCE) -> PairedDifference | None:
+    """a minus b, paired by seed, by one procedure (see stats.py): the paired t-test over two or more
+    seeds; with one seed, McNemar's exact test where the per-example scores are right or wrong,
+    else a paired bootstrap over the examples."""
     seeds = sorted(set(a) & set(b))
     if len(seeds) >= 2:
-        return paired_t([a[s].score - b[s].score for s in seeds])
+        return paired_t([a[s].score - b[s].score for s in seeds], confidence)
     if len(seeds) == 1:
         x, y = a[seeds[0]].per_example, b[seeds[0]].per_example
         if x is not None and y is not None and len(x) == len(y) and x:
-            return paired_bootstrap(x, y)
+            binary = set(x) <= {0.0, 1.0} and set(y) <= {0.0, 1.0}
+            return mcnemar(x, y, confidence) if binary else paired_bootstrap(x, y, confidence=confidence)
     return None
 
 

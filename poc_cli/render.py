@@ -11,7 +11,9 @@ from poc_cli.compare import TRIVIAL_KIND, MethodRow
 from poc_cli.formatting import config_text, metric_header, metric_text, summary_text
 from poc_cli.learning import LearningCheck
 from poc_cli.methods import get_method
+from poc_cli.numbers import duration, level, mib, money, p_text
 from poc_cli.safe_text import plain
+from poc_cli.stats import CONFIDENCE
 
 HIDDEN_SETTINGS = frozenset({"implementation"})
 
@@ -46,14 +48,29 @@ def difference_text(row: MethodRow, sep: str = " ") -> str:
     if d is None:
         return "reference" if row.method == row.baseline else "-"
     scale, digits = _scale(row)
-    verdict = "" if d.significant else (" not significant" if sep == " " else f"{sep}n.s.")
-    p = f", p={p_text(d.p_value)}" if d.p_value is not None and sep == " " else ""
-    comma = "," if sep == "\n" else ", "
-    return f"{scale * d.mean:+.{digits}f}{sep}[{scale * d.low:+.{digits}f}{comma}{scale * d.high:+.{digits}f}]{p}{verdict}"
+    at = f"{level(d.confidence)}%" if d.confidence != CONFIDENCE else ""
+    interval = f"[{scale * d.low:+.{digits}f}{',' if sep == chr(10) else ', '}{scale * d.high:+.{digits}f}]"
+    if sep == "\n":  # narrow: value, interval, then its level (where above 95%) and n.s.
+        last = " ".join(part for part in (at, "" if d.significant else "n.s.") if part)
+        return f"{scale * d.mean:+.{digits}f}\n{interval}" + (f"\n{last}" if last else "")
+    holm = " Holm" if d.adjusted_for > 1 else ""
+    p = f", p{holm}={p_text(d.p_value)}" if d.p_value is not None else ""
+    return (f"{scale * d.mean:+.{digits}f} {interval}{' ' + at if at else ''}{p}"
+            f"{'' if d.significant else ' not significant'}")
 
 
-def p_text(p: float) -> str:
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+def detectable_text(row: MethodRow) -> str:
+    """What the comparison could have seen: the smallest difference it detects at 80% power, and what
+    detecting 2 points would take (shares only)."""
+    d = row.difference
+    if d is None or d.detectable is None:
+        return "-"
+    scale, digits = _scale(row)
+    text = f"{scale * d.detectable:.{digits}f}"
+    if row.units.get(row.metric, "fraction") == "fraction":
+        unit = "ex." if d.counts == "examples" else "seeds"
+        text += f", 2 pts: {d.needed:,} {unit}" if d.needed is not None else ", 2 pts: not practical"
+    return text
 
 
 def _setting(row: MethodRow) -> str:
@@ -68,7 +85,7 @@ def _memory(row: MethodRow, sep: str) -> str:
     if not row.peak_memory_mib:
         return "-"
     where = "GPU" if row.memory_label.startswith("GPU") else "host"
-    return f"{row.peak_memory_mib:,.0f} MiB{sep}{where}"
+    return f"{mib(row.peak_memory_mib)} MiB{sep}{where}"
 
 
 def _loaded(row: MethodRow, cell: str) -> str:
@@ -76,11 +93,11 @@ def _loaded(row: MethodRow, cell: str) -> str:
 
 
 def _time(row: MethodRow) -> str:
-    return _loaded(row, f"{row.train_s.mean:.1f} s" if row.train_s else "-")
+    return _loaded(row, duration(row.train_s.mean if row.train_s else None, "en"))
 
 
 def _cost(row: MethodRow, sep: str) -> str:
-    return _loaded(row, f"{row.cost_per_run:.4f}{sep}{row.price.currency}" if row.cost_per_run is not None else "-")
+    return _loaded(row, money(row.cost_per_run, row.price.currency, "en").replace(" ", sep))
 
 
 def _setting_cell(row: MethodRow) -> Text:
@@ -132,9 +149,11 @@ def wide_table(rows: list[MethodRow], title: str) -> Table:
     table = Table(title=plain(title), title_justify="left")
     for column in ("method", "configuration", "chosen by", "trainable", f"{first.metric} [95%]",
                    *[metric_header(m, units.get(m, "fraction")) for m in metrics], f"Δ {first.metric} [95% CI]",
-                   "learned", "peak memory", "train time", "examples/s", "energy", "cost/run", "adapter", "runs",
+                   "MDE", "learned", "peak memory", "train time", "examples/s", "energy", "cost/run", "adapter", "runs",
                    "job ids"):
-        table.add_column(plain(column), overflow="fold")
+        # How the setting was chosen reads as a phrase; the power figures may wrap instead.
+        widths = {"chosen by": {"min_width": 26}, "MDE": {"max_width": 16}}.get(column, {})
+        table.add_column(plain(column), overflow="fold", **widths)
     for row in rows:
         trains = row.method_kind != TRIVIAL_KIND and get_method(row.method_kind).TRAINS
         table.add_row(
@@ -143,7 +162,7 @@ def wide_table(rows: list[MethodRow], title: str) -> Table:
             else "-",
             _score(row, " "),
             *[metric_text(row.scores.get(m), units.get(m, "fraction")) for m in metrics], difference_text(row),
-            learned_text(row.learning) if trains else "-", _memory(row, " "),
+            detectable_text(row), learned_text(row.learning) if trains else "-", _memory(row, " "),
             _loaded(row, summary_text(row.train_s, scale=1.0, digits=1).replace(" (n=", " s (n=")) if row.train_s
             else "-",
             f"{row.examples_per_s:.1f}" if row.examples_per_s else "-",
@@ -179,8 +198,21 @@ def footnotes(rows: list[MethodRow]) -> list[str]:
         notes.append("search ×N: the learning rate was chosen by a search of N trials on validation data"
                      + ("; not held up: the seeded runs scored far below the winning trial"
                         if any(r.selection.get("held") is False for r in rows) else ""))
-    if any(r.difference is not None and not r.difference.significant for r in rows):
-        notes.append("n.s.: not significant, the 95% interval of the paired difference includes 0")
+    compared = [r for r in rows if r.difference is not None]
+    if compared:
+        notes.append(f"Δ: {compared[0].difference.method} against {compared[0].baseline}, its interval and p from "  # type: ignore[union-attr]
+                     "that one test")
+    adjusted = next((r.difference.adjusted_for for r in compared if r.difference.adjusted_for > 1), None)  # type: ignore[union-attr]
+    if adjusted:
+        notes.append(f"Holm: {adjusted} methods compared with the baseline; their p-values are adjusted and each "
+                     "interval is at the level Holm's step used (above 95% where shown)")
+    unclear = [r for r in compared if r.method_kind != TRIVIAL_KIND and not r.difference.significant  # type: ignore[union-attr]
+               and r.difference.detectable is not None]  # type: ignore[union-attr]
+    if any(not r.difference.significant for r in compared):  # type: ignore[union-attr]
+        could = "; ".join(f"{r.method} {detectable_text(r)}" for r in unclear)
+        notes.append("n.s.: not significant, the interval of the paired difference includes 0"
+                     + (f"; the smallest difference this PoC detects at 80% power (MDE), and what 2 points "
+                        f"would take: {could}" if could else ""))
     if any(r.loaded for r in rows):
         notes.append("‡ timed while other processes kept the machine busy: not a clean time or cost")
     if any(r.memory_label.startswith("host") for r in rows if r.peak_memory_mib):

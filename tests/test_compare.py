@@ -15,7 +15,7 @@ from conftest import XSS_NAME
 from poc_cli.cli import app
 from poc_cli.compare import compare
 from poc_cli.result import SCHEMA_VERSION
-from poc_cli.stats import paired_t
+from poc_cli.stats import holm, paired_t
 from poc_cli.store import Store
 
 runner = CliRunner()
@@ -34,13 +34,21 @@ def test_rows_follow_the_stored_records(store: Path) -> None:
     rows = {(r.recipe, r.method): r for r in compare(Store(store))}
     stored = {(r["recipe_name"], r["method"], r["seed"]): r for r in records(store)}
     lora, rand = rows[("tiny", "lora")], rows[("tiny", "randlora")]
-    acc = {m: [stored[("tiny", m, s)]["metrics"]["test"]["accuracy"] for s in (0, 1)] for m in ("lora", "randlora")}
+    acc = {m: [stored[("tiny", m, s)]["metrics"]["test"]["accuracy"] for s in (0, 1)]
+           for m in ("lora", "randlora", "full")}
     assert lora.metric == "accuracy" and list(lora.scores) == ["accuracy", "macro_f1"]
     assert lora.score.mean == pytest.approx(sum(acc["lora"]) / 2) and lora.score.n == 2
     assert lora.difference is None and rand.baseline == "lora"
-    expected = paired_t([a - b for a, b in zip(acc["randlora"], acc["lora"])])
+    # Two methods against LoRA: Holm adjusts both p-values, and each interval is the t-test's own at
+    # the level Holm's step used.
+    diffs = {m: [a - b for a, b in zip(acc[m], acc["lora"])] for m in ("randlora", "full")}
+    adjusted = dict(zip(diffs, holm([paired_t(d).p_value for d in diffs.values()])))
+    p_value, confidence = adjusted["randlora"]
+    expected = paired_t(diffs["randlora"], confidence)
     assert rand.difference.mean == pytest.approx(expected.mean)
     assert (rand.difference.low, rand.difference.high) == pytest.approx((expected.low, expected.high))
+    assert rand.difference.p_value == pytest.approx(p_value) and rand.difference.adjusted_for == 2
+    assert rand.difference.significant == (p_value < 0.05)
     assert rand.trainable_parameters == stored[("tiny", "randlora", 0)]["parameters"]["trainable_counted"]
     assert rand.memory_label == "host RSS peak (no GPU)" and rand.peak_memory_mib > 100
     assert rand.energy_j is None and rand.price.per_hour == 2.0 and rand.price.currency == "EUR"

@@ -17,10 +17,11 @@ from poc_cli.business import business_outcome
 from poc_cli.compare import MethodRow
 from poc_cli.cost import Price
 from poc_cli.learning import LearningCheck
+from poc_cli.numbers import money, payback
 from poc_cli.recipe import BusinessSpec
 from poc_cli.report.conclusion import decide
 from poc_cli.report.i18n import TEXT
-from poc_cli.stats import PairedDifference, Summary
+from poc_cli.stats import PairedDifference, Summary, paired_t, wilson
 
 runner = CliRunner()
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -206,11 +207,57 @@ def test_business_by_hand() -> None:
     out = business_outcome(spec, y_true=y_true, y_pred=y_pred, labels=["fine", "defect"], investment=500)
     assert out.detection_rate == pytest.approx(0.8) and out.false_alarm_rate == pytest.approx(0.1)
     assert out.precision == pytest.approx(8 / 17) and out.prevalence == pytest.approx(0.1)
-    assert out.monthly_missed == pytest.approx(20) and out.monthly_false_alarms == pytest.approx(90)
-    assert out.monthly_error_cost == pytest.approx(20 * 100 + 90 * 10)
-    assert out.monthly_hours_saved == pytest.approx((1000 - 80 - 90) * 6 / 60)
+    month = out.month
+    assert month.missed == pytest.approx(20) and month.false_alarms == pytest.approx(90)
+    assert month.error_cost == pytest.approx(20 * 100 + 90 * 10)
+    assert month.hours_saved == pytest.approx((1000 - 80 - 90) * 6 / 60)
+    assert month.work_value == pytest.approx(83 * 30) and month.missed_cost == pytest.approx(2000)
+    assert month.alarm_cost == pytest.approx(900)
     assert out.monthly_value == pytest.approx(83 * 30 - 2900)
     assert out.payback_months is None  # the errors cost more than the hours save
+    # the ranges follow from the Wilson intervals: 8 of 10 detected, 9 of 90 false alarms
+    assert out.detection_interval == pytest.approx(wilson(0.8, 10)) and out.false_alarm_interval == pytest.approx(
+        wilson(0.1, 90))
+    assert out.value_range[0] < out.monthly_value < out.value_range[1]
+    assert not out.reliable and out.positives == 10 and out.positives_for_reliable == 385
+
+
+@pytest.mark.parametrize(("positives", "reliable", "needed"), [(4, False, 384), (30, True, None), (300, True, None)])
+def test_business_with_few_and_many_positives(positives: int, reliable: bool, needed: int | None) -> None:
+    """Half of the positives found, 5% false alarms on 1,000 negatives: below 30 positives the figures
+    cannot be relied on, and the outcome says how many a +-5-point detection interval needs."""
+    spec = BusinessSpec(positive_class="defect", cost_missed=100, cost_false_alarm=10, monthly_items=10_000,
+                        minutes_per_item=6, hourly_rate=30)
+    found = positives // 2
+    y_true = [1] * positives + [0] * 1000
+    y_pred = [1] * found + [0] * (positives - found) + [1] * 50 + [0] * 950
+    out = business_outcome(spec, y_true=y_true, y_pred=y_pred, labels=["fine", "defect"], investment=10_000)
+    assert out.reliable is reliable and out.positives_for_reliable == (385 if needed and found else needed)
+    low, high = out.detection_interval
+    assert (low, high) == pytest.approx(wilson(found / positives, positives))
+    assert high - low > 0.3 if positives == 4 else high - low < (0.4 if positives == 30 else 0.12)
+    shortest, longest = out.payback_range
+    assert out.value_range[0] <= out.monthly_value <= out.value_range[1]
+    if out.payback_months is not None and longest is not None:
+        assert shortest <= out.payback_months <= longest
+
+
+def test_a_method_that_detects_nothing_is_flagged_whatever_its_value() -> None:
+    """The 150-intent case: 4 positives, none detected, yet a positive value from automated work alone."""
+    spec = BusinessSpec(positive_class="defect", cost_missed=1000, cost_false_alarm=100, monthly_items=10_000,
+                        minutes_per_item=2, hourly_rate=2600)
+    out = business_outcome(spec, y_true=[1] * 4 + [0] * 996, y_pred=[0] * 1000, labels=["fine", "defect"],
+                           investment=100)
+    assert out.detects_nothing and out.monthly_value > 0 and out.month.missed_cost > 0
+    assert out.month.work_value == pytest.approx(out.monthly_value + out.month.error_cost)
+
+
+@pytest.mark.parametrize(("months", "en", "ja"), [
+    (None, "never", "回収できない"), (0.001, "under a day", "1日未満"), (0.5, "15 days", "15日"),
+    (3.21, "3.2 months", "3.2か月"), (200.0, "over 10 years", "10年超"),
+])
+def test_payback_reads_as_people_say_it(months: float | None, en: str, ja: str) -> None:
+    assert payback(months, "en") == en and payback(months, "ja") == ja
 
 
 def test_no_recommendation_while_a_searched_setting_did_not_hold_up() -> None:
@@ -287,8 +334,6 @@ def test_score_axes_start_at_the_reference_or_below(collapsed_store: Path, tiny_
 
 
 def test_money_in_the_recipes_currency_both_languages() -> None:
-    from poc_cli.report.money import money
-
     assert money(1234.567, "USD", "en") == "1,234.57 USD" and money(0.0042, "USD", "en") == "0.0042 USD"
     assert money(12345.6, "JPY", "en") == "12,346 JPY" and money(0.2, "JPY", "en") == "< 1 JPY"
     assert money(5000, "JPY", "ja") == "5,000円" and money(123_456, "JPY", "ja") == "12.3万円"
@@ -320,15 +365,20 @@ def test_payback_is_the_investment_over_the_monthly_value(tiny_store: Path) -> N
     lora = [r for r in records if r["method"] == "lora"]
     throughput = sum(r["throughput"]["examples_per_s"] for r in lora) / len(lora)
     projected = 100_000 * 2 / throughput / 3600 * 2.0  # cost.target_*: 100,000 examples x 2 epochs at 2 EUR/h
+    spec = BusinessSpec(positive_class="positive", cost_missed=100, cost_false_alarm=5, monthly_items=20000,
+                        minutes_per_item=1.5, hourly_rate=40)
+    out = business_outcome(spec, y_true=[y for r in lora for y in r["predictions"]["test"]["y_true"]],
+                           y_pred=[y for r in lora for y in r["predictions"]["test"]["y_pred"]],
+                           labels=lora[0]["data"]["labels"], investment=projected + poc, seeds=2)
     monthly = {row[0]: row for row in section["business"]["monthly"]["rows"]}
-    value = float(monthly["LoRA"][5].replace(",", "").split()[0])
-    payback = monthly["LoRA"][6]
-    if value > 0:
-        assert float(payback) == pytest.approx((projected + poc) / value, rel=0.02)
-    else:
-        assert payback == "does not pay back"
+    assert monthly["LoRA"][4].startswith(money(out.monthly_value, "EUR", "en") + " [")
+    assert monthly["LoRA"][5].startswith(payback(out.payback_months, "en") + " [")
+    if out.payback_months is not None:
+        assert out.payback_months == pytest.approx((projected + poc) / out.monthly_value, rel=0.02)
     assert section["cost"]["title"] == "Cost"  # at target scale, not "at PoC scale"
     assert any("Payback = (training at production scale" in note for note in section["business"]["notes"])
+    # 20 positive test examples (the two seeds share them): too few to rely on, and said so
+    assert section["business"]["warnings"][0].startswith("Only 20 positive test examples")
 
 
 def test_compare_fits_100_columns_without_cutting_a_number(tiny_store: Path) -> None:
@@ -394,3 +444,90 @@ def test_gpu_runs_get_a_sizing_table(tiny_store: Path, tmp_path: Path) -> None:
     assert any(caption == "Accuracy against GPU peak memory" for caption, _ in section["charts"])
     html = write(store, tmp_path, "html", "ja")
     assert "80 GB に収まるか" in html and "GPUのピークメモリ" in html  # the trade names GPU memory
+
+
+# --- one procedure per verdict, business uncertainty, one number formatter ---------------------------
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_the_report_names_its_one_test_and_what_the_poc_could_see(tiny_store: Path, tmp_path: Path, lang: str,
+                                                                 fmt: str) -> None:
+    """Two seeds and two methods against LoRA: the paired t-test, Holm-adjusted; beside each difference that
+    is not significant, what the PoC could have detected; the business figures with 20 positives flagged."""
+    page = write(tiny_store, tmp_path, fmt, lang, "--recipe", "tiny")
+    expected = {"en": ["by a paired t-test over the 2 seeds", "method adjusts their p-values",
+                       "p (Holm, 2 comparisons)", "(97.5%)", "not significant (could detect",
+                       "Only 20 positive test examples", "Detection rate", "Payback"],
+                "ja": ["2 個のシードにわたる対応のある t 検定", "Holm 法で p 値を調整し", "p 値（Holm 法、2 件の比較）",
+                       "(97.5%)", "有意差なし（検出可能な最小の差", "テストデータの検出対象はわずか 20 件",
+                       "検出率［95%］", "投資回収期間［範囲］"]}[lang]
+    if fmt == "html":  # the table headings as written (Markdown escapes their brackets)
+        expected += {"en": ["Detection rate [95%]", "Payback [range]"], "ja": []}[lang]
+    for fragment in expected:
+        assert fragment in page, fragment
+
+
+def test_compare_and_report_print_the_same_money(collapsed_store: Path, tmp_path: Path) -> None:
+    table = runner.invoke(app_(), ["compare", "--store", str(collapsed_store), "--wide"], env={"COLUMNS": "400"})
+    assert table.exit_code == 0, table.output
+    amounts = set(re.findall(r"([0-9][0-9,.]*|< 1) JPY", table.output))
+    assert amounts and all("." not in a for a in amounts)  # yen without decimals, as the report writes them
+    report = write(collapsed_store, tmp_path, "md", "en")
+    for amount in amounts:
+        assert f"{amount} JPY" in report or f"{amount}\u00a0JPY" in report, amount
+
+
+def test_a_method_that_detects_nothing_is_flagged_in_the_report(collapsed_store: Path, tmp_path: Path) -> None:
+    """The collapsed LoRA answers "negative" for all 40 test examples: with a business block about the
+    positive class it detects none of the 20 positives, and the report says so beside its value."""
+    store = tmp_path / "store"
+    shutil.copytree(collapsed_store, store)
+    business = {"positive_class": "positive", "cost_missed": 500, "cost_false_alarm": 50, "monthly_items": 20000,
+                "minutes_per_item": 1.5, "hourly_rate": 4000}
+    for path in (store / "collapsed").glob("*.json"):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        record["job"]["recipe"]["business"] = business
+        path.write_text(json.dumps(record), encoding="utf-8")
+    expected = {"en": "LoRA detected none of the 20 positive test examples: its monthly value",
+                "ja": "LoRAはテストデータの検出対象 20 件を 1 件も検出していません"}
+    for lang, flag in expected.items():
+        page = write(store, tmp_path, "md", lang)
+        assert flag in page
+        assert "RandLoRA detected none" not in page and "RandLoRAはテストデータの検出対象" not in page
+
+
+def test_the_next_step_of_an_inconclusive_comparison_is_sized_by_power() -> None:
+    """One seed (McNemar over 300 examples): label more test data, as many as a 2-point difference needs;
+    seeds: as many as the t-test needs, with the time they take."""
+    from types import SimpleNamespace
+
+    from poc_cli.report.conclusion import Conclusion
+    from poc_cli.report.summary import _power_step
+    from poc_cli.stats import mcnemar
+
+    a = [1.0] * 30 + [0.0] * 25 + [1.0] * 200 + [0.0] * 45
+    b = [0.0] * 30 + [1.0] * 25 + [1.0] * 200 + [0.0] * 45
+    one_seed = mcnemar(a, b)
+    assert not one_seed.significant and one_seed.needed is not None
+
+    def inputs(lang: str, seeds: int) -> SimpleNamespace:
+        methods = [SimpleNamespace(method=m, score=Summary(0.8, None, seeds)) for m in ("lora", "randlora")]
+        runs = {s: {"timing": {"total_s": 60.0}} for s in range(seeds)}
+        return SimpleNamespace(lang=lang, trained=methods, measured=methods, ok_runs={"lora": runs, "randlora": runs})
+
+    def step(d: PairedDifference, lang: str, seeds: int) -> str:
+        return _power_step(inputs(lang, seeds), Conclusion("inconclusive", "lora", d, None, None))  # type: ignore[arg-type]
+
+    text_en = step(one_seed, "en", 1)
+    assert f"with 300 test examples this PoC can only detect differences of about " \
+           f"{100 * one_seed.detectable:.1f} points" in text_en
+    assert f"a 2-point difference needs about {one_seed.needed:,} test examples" in text_en
+    assert f"テストデータが約 {one_seed.needed:,} 件必要です" in step(one_seed, "ja", 1)
+    seeds = paired_t([0.01, -0.01, 0.02])
+    assert seeds.needed is not None and seeds.needed <= 20
+    assert step(seeds, "en", 3).startswith(f"Next step: {seeds.needed - 3} more seed(s) per method "
+                                           f"({seeds.needed} in all), enough to detect a 2-point difference")
+    noisy = paired_t([0.2, -0.2, 0.1])
+    assert noisy.needed is None or noisy.needed > 20
+    assert "treat the two as equal and choose LoRA" in step(noisy, "en", 3)

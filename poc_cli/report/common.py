@@ -8,9 +8,8 @@ from typing import Any
 
 from poc_cli.compare import TRIVIAL_KIND, MethodRow
 from poc_cli.recipe import Recipe
+from poc_cli.numbers import NBSP
 from poc_cli.report.i18n import TEXT, text
-
-NBSP = "\u00a0"
 
 
 @dataclass(frozen=True)
@@ -108,34 +107,6 @@ def title_metric(lang: str, metric: str) -> str:
     """The metric's name at the start of a heading."""
     name = metric_name(lang, metric)
     return name[:1].upper() + name[1:]
-
-
-def points(value: float) -> str:
-    """A difference of fractions in signed percentage points."""
-    return f"{100 * value:+.1f}"
-
-
-def score_text(value: float | None, percent: bool) -> str:
-    if value is None:
-        return "-"
-    return f"{100 * value:.1f}%" if percent else f"{value:.3f}"
-
-
-def duration(seconds: float | None, lang: str) -> str:
-    if seconds is None:
-        return "-"
-    units = {"en": ("s", "min", "h"), "ja": ("秒", "分", "時間")}[lang]
-    if seconds < 120:
-        value, unit = f"{seconds:.1f}", units[0]
-    elif seconds < 7200:
-        value, unit = f"{seconds / 60:.1f}", units[1]
-    else:
-        value, unit = f"{seconds / 3600:.1f}", units[2]
-    return f"{value}{NBSP}{unit}" if lang == "en" else f"{value}{unit}"
-
-
-def mib(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"
 
 
 def statuses(counts: dict[str, int], lang: str) -> str:

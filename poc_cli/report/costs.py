@@ -13,9 +13,9 @@ from typing import Any
 from poc_cli.business import business_outcome
 from poc_cli.compare import MethodRow, record_price
 from poc_cli.cost import Price, energy_cost, projected_cost, run_cost
-from poc_cli.report.common import Inputs, duration, metric_name
+from poc_cli.numbers import NBSP, duration, money, payback, percent
+from poc_cli.report.common import Inputs, metric_name
 from poc_cli.report.i18n import text
-from poc_cli.report.money import money
 
 
 def scale(i: Inputs) -> tuple[int, float, bool]:
@@ -99,16 +99,25 @@ def cost(i: Inputs, price: Price | None) -> dict[str, Any]:
     }
 
 
+def _rate(value: float, interval: tuple[float, float]) -> str:
+    return f"{percent(value)} [{percent(interval[0])},{NBSP}{percent(interval[1])}]"
+
+
+def _span(low: str, high: str) -> str:
+    return low if low == high else f"{low}{NBSP}–{NBSP}{high}"
+
+
 def business(i: Inputs, price: Price | None) -> dict[str, Any]:
-    """The business tables, or the one line saying what a business block would add."""
+    """The business tables, or the one line saying what a business block would add. Rates carry their
+    intervals, the monthly value its parts and its range, the payback its range in words."""
     lang, currency = i.lang, i.currency
     if i.recipe is None or i.recipe.business is None:
         return {"missing": text(lang, "no_business")}
     spec = i.recipe.business
     _, _, poc = poc_spend(i, price)
     _, _, target = scale(i)
-    rates, monthly = [], []
-    payback_example = None
+    rates, months, flags = [], [], []
+    payback_example = unreliable = None
     for r in i.trained:
         runs = list(i.ok_runs[r.method].values())
         projected = projection(i, r)
@@ -116,17 +125,26 @@ def business(i: Inputs, price: Price | None) -> dict[str, Any]:
         outcome = business_outcome(
             spec, y_true=[y for run in runs for y in run["predictions"]["test"]["y_true"]],
             y_pred=[y for run in runs for y in run["predictions"]["test"]["y_pred"]],
-            labels=runs[0]["data"]["labels"], investment=training + poc)
+            labels=runs[0]["data"]["labels"], investment=training + poc, seeds=len(runs))
         payback_example = payback_example or (r, training)
-        rates.append([i.name_of(r), f"{100 * outcome.detection_rate:.1f}%", f"{100 * outcome.false_alarm_rate:.1f}%",
-                      f"{100 * outcome.precision:.1f}%" if outcome.precision is not None else "-",
+        unreliable = unreliable or (None if outcome.reliable else outcome)
+        if outcome.detects_nothing:
+            flags.append(text(lang, "detects_nothing", method=i.name_of(r), n=f"{outcome.positives:,}",
+                              value=money(outcome.monthly_value, currency, lang)))
+        rates.append([i.name_of(r), _rate(outcome.detection_rate, outcome.detection_interval),
+                      _rate(outcome.false_alarm_rate, outcome.false_alarm_interval),
+                      percent(outcome.precision),
                       f"{outcome.true_positives:,} / {outcome.false_negatives:,} / {outcome.false_positives:,} / "
                       f"{outcome.true_negatives:,}"])
-        monthly.append([i.name_of(r), f"{outcome.monthly_missed:,.0f}", f"{outcome.monthly_false_alarms:,.0f}",
-                        money(outcome.monthly_error_cost, currency, lang), f"{outcome.monthly_hours_saved:,.0f}",
-                        money(outcome.monthly_value, currency, lang),
-                        f"{outcome.payback_months:.2f}" if outcome.payback_months is not None
-                        else text(lang, "never")])
+        month, (low, high) = outcome.month, outcome.value_range
+        shortest, longest = outcome.payback_range
+        months.append([i.name_of(r), f"{month.hours_saved:,.0f}{NBSP}h / {money(month.work_value, currency, lang)}",
+                       f"{month.missed:,.0f} / {money(month.missed_cost, currency, lang)}",
+                       f"{month.false_alarms:,.0f} / {money(month.alarm_cost, currency, lang)}",
+                       f"{money(month.value, currency, lang)} "
+                       f"[{_span(money(low, currency, lang), money(high, currency, lang))}]",
+                       f"{payback(outcome.payback_months, lang)} "
+                       f"[{_span(payback(shortest, lang), payback(longest, lang))}]"])
     notes = [text(lang, "business_note", positive=spec.positive_class, items=f"{spec.monthly_items:,}",
                   minutes=f"{spec.minutes_per_item:g}", missed=money(spec.cost_missed, currency, lang),
                   alarm=money(spec.cost_false_alarm, currency, lang))]
@@ -135,12 +153,17 @@ def business(i: Inputs, price: Price | None) -> dict[str, Any]:
         notes.append(text(lang, "payback_note", which=text(lang, "payback_target" if target else "payback_poc"),
                           training_cost=money(training, currency, lang), method=i.name_of(row),
                           poc=money(poc, currency, lang)))
+    warnings = flags
+    if unreliable is not None:
+        warnings = [text(lang, "business_unreliable", n=f"{unreliable.positives:,}",
+                         needed=f"{unreliable.positives_for_reliable:,}"), *flags]
     return {
         "missing": None,
+        "warnings": warnings,
         "rates": {"headers": [text(lang, k) for k in ("c_method", "c_detection", "c_false_alarm", "c_precision",
                                                       "c_confusion")], "rows": rates, "numeric_from": 1},
-        "monthly": {"headers": [text(lang, k) for k in ("c_method", "c_missed", "c_alarms", "c_error_cost",
-                                                        "c_hours", "c_value", "c_payback")],
-                    "rows": monthly, "numeric_from": 1},
+        "monthly": {"headers": [text(lang, k) for k in ("c_method", "c_work", "c_missed_cost", "c_alarm_cost",
+                                                        "c_value", "c_payback")],
+                    "rows": months, "numeric_from": 1},
         "notes": notes,
     }

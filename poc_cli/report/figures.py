@@ -7,10 +7,10 @@ from __future__ import annotations
 from markupsafe import Markup
 
 from poc_cli.compare import MethodRow
+from poc_cli.numbers import currency_name, score_text
 from poc_cli.report import charts
-from poc_cli.report.common import Inputs, metric_name, score_text, title_metric
+from poc_cli.report.common import Inputs, metric_name, title_metric
 from poc_cli.report.i18n import text
-from poc_cli.report.money import currency_name
 from poc_cli.search import sensitivity
 
 

@@ -35,8 +35,14 @@ TEXT: dict[str, dict[str, str]] = {
                        "rates: about {time} on this machine.",
         "next_research": "Next step: search again with trials as long as the runs ({trials} trials), then the "
                          "seeded runs: about {time} on this machine.",
-        "next_seeds": "Next step: {more} more seed(s) per method ({total} in all) to narrow the interval: about "
-                      "{time} on this machine.",
+        "next_seeds": "Next step: {more} more seed(s) per method ({total} in all), enough to detect a 2-point "
+                      "difference at 80% power: about {time} on this machine.",
+        "next_examples": "Next step: with {n} test examples this PoC can only detect differences of about "
+                         "{detectable} points between RandLoRA and LoRA; a 2-point difference needs about {needed} "
+                         "test examples: label more test data before deciding.",
+        "next_power_limit": "Next step: these runs can only detect differences of about {detectable} points, and a "
+                            "2-point difference would take more seeds or test data than a PoC has; if a smaller "
+                            "difference does not matter to you, treat the two as equal and choose LoRA, the cheaper.",
         "next_production": "Next step: the production training with {method} ({examples} examples x {epochs} "
                            "epochs): about {time} and {cost} at the measured throughput.",
         "next_target": "Next step: set cost.target_train_examples and cost.target_epochs to price the production "
@@ -47,14 +53,14 @@ TEXT: dict[str, dict[str, str]] = {
         # conclusion
         "h_conclusion": "Conclusion",
         "rule_full": "Recommendation: full fine-tuning. Its {metric} is {gain} points higher than {best}'s "
-                     "(95% interval {lo} to {hi}), and its peak memory ({mem}) fits the memory available.",
+                     "({level}% interval {lo} to {hi}), and its peak memory ({mem}) fits the memory available.",
         "rule_randlora": "Recommendation: RandLoRA. At the same number of trainable parameters its {metric} is "
-                         "{gain} points higher than LoRA's (95% interval {lo} to {hi}). A training run takes {ratio}x "
+                         "{gain} points higher than LoRA's ({level}% interval {lo} to {hi}). A training run takes {ratio}x "
                          "LoRA's time.",
         "rule_lora": "Recommendation: LoRA. At the same number of trainable parameters RandLoRA's {metric} is "
-                     "{loss} points lower (95% interval {lo} to {hi}).",
+                     "{loss} points lower ({level}% interval {lo} to {hi}).",
         "rule_inconclusive": "Inconclusive: at the same number of trainable parameters there is no significant "
-                             "difference in {metric} between RandLoRA and LoRA ({diff} points, 95% interval {lo} to "
+                             "difference in {metric} between RandLoRA and LoRA ({diff} points, {level}% interval {lo} to "
                              "{hi}). Until the next step in the summary settles it, LoRA is the lower-cost choice.",
         "rule_unreliable": "No recommendation yet: the learning rate the search chose for {methods} did not hold "
                            "up in the seeded runs (see Risks), so a difference now would measure a tuning failure, "
@@ -74,7 +80,7 @@ TEXT: dict[str, dict[str, str]] = {
         "h_quality": "Quality",
         "c_method": "Method", "c_config": "Configuration; how it was chosen",
         "c_score": "{metric} % [95% interval]", "c_other": "{metric}",
-        "c_diff": "vs {baseline}, points [95% interval]", "c_p": "p", "c_words": "In words",
+        "c_diff": "vs {baseline}, points [95% interval]", "c_p": "p", "c_p_holm": "p (Holm, {m} comparisons)", "c_words": "In words",
         "c_learned": "Learned?",
         "learned_yes": "yes", "learned_one": "no: one answer for {share}%",
         "learned_no_gain": "no: not above {reference}",
@@ -82,11 +88,14 @@ TEXT: dict[str, dict[str, str]] = {
                                                                           "{n} per seed",
         "more": "more", "fewer": "fewer", "words_same": "as many correct",
         "reference": "reference", "not_significant": "not significant",
+        "could_detect": "could detect {value}",
         "trivial_config": "always the test split's most frequent class (learns nothing)",
         "quality_note": "Scores: mean over the seeds with its 95% interval ({how}). Differences are paired "
                         "against {baseline} on the same seeds and test examples; \"points\" are percentage points. "
-                        "p: McNemar's exact test over the test examples (one seed) or a paired t-test over seeds. "
-                        "Not significant: the interval includes zero, so these data cannot tell the two apart.",
+                        "Each difference's interval and p come from one test (see Methodology, Statistical tests), "
+                        "so they always agree; an interval above 95% is marked with its level. Not significant: "
+                        "the interval includes zero, so these data cannot tell the two apart; beside it, the "
+                        "smallest difference this PoC could have detected (80% power).",
         "how_seeds": "t-interval over seeds", "how_examples": "bootstrap over the test examples, one seed",
         # resources table
         "h_resources": "Resources",
@@ -144,12 +153,18 @@ TEXT: dict[str, dict[str, str]] = {
         "h_business": "Business impact",
         "business_note": "Positive class: {positive}. {items} items a month, {minutes} minutes of manual work "
                          "each; a miss costs {missed}, a false alarm {alarm}. Rates are pooled over the seeds' test "
-                         "predictions.",
-        "c_detection": "Detection rate", "c_false_alarm": "False-alarm rate", "c_precision": "Precision",
+                         "predictions, with their 95% Wilson intervals; the ranges of the monthly value and the "
+                         "payback follow from those intervals.",
+        "business_unreliable": "Only {n} positive test examples: the detection rate, and every figure below that "
+                               "follows from it, cannot be relied on. A detection rate within ±5 points needs about "
+                               "{needed} positive test examples.",
+        "detects_nothing": "{method} detected none of the {n} positive test examples: its monthly value ({value}) "
+                           "comes from automated work alone, not from detection.",
+        "c_detection": "Detection rate [95%]", "c_false_alarm": "False-alarm rate [95%]", "c_precision": "Precision",
         "c_confusion": "Found / missed / false alarms / correct passes",
-        "c_missed": "Missed / month", "c_alarms": "False alarms / month", "c_error_cost": "Error cost / month",
-        "c_hours": "Hours saved / month", "c_value": "Value / month", "c_payback": "Payback, months",
-        "never": "does not pay back",
+        "c_work": "Work saved / month (hours / value)", "c_missed_cost": "Misses / month (count / cost)",
+        "c_alarm_cost": "False alarms / month (count / cost)", "c_value": "Value / month [range]",
+        "c_payback": "Payback [range]",
         "payback_note": "Payback = (training {which}, {training_cost} for {method}, plus this PoC's {poc}) / the "
                         "monthly value.",
         "payback_target": "at production scale", "payback_poc": "at PoC scale",
@@ -229,7 +244,7 @@ TEXT: dict[str, dict[str, str]] = {
         "m_hardware": "Hardware", "m_versions": "Software", "m_model": "Model", "m_data": "Data files",
         "m_splits": "Splits and classes", "m_fitting": "Inputs cut at max_length", "m_training": "Training settings",
         "m_seeds": "Seeds", "m_budget": "Budget matching", "m_params": "Parameter counts", "m_search": "Learning rates",
-        "m_rules": "Decision rules", "m_learned": "\"Did not learn\"", "m_jobs": "Job ids", "m_missing": "Not measured",
+        "m_rules": "Decision rules", "m_stats": "Statistical tests", "m_learned": "\"Did not learn\"", "m_jobs": "Job ids", "m_missing": "Not measured",
         "hw_cpu": "{cpus} CPU cores, {ram} MiB RAM", "commit": "poc commit {commit}",
         "model_hash": "{model} (sha256 {sha}, {files} files, {bytes} bytes)", "model_commit": "{model} (hub commit {commit})",
         "data_file": "{path} (sha256 {sha}, {bytes} bytes)",
@@ -262,9 +277,24 @@ TEXT: dict[str, dict[str, str]] = {
         "rules_text": "0. None when LoRA or RandLoRA did not learn, or while a searched setting did not hold up in its "
                       "seeded runs. 1. Full fine-tuning when it learned, is significantly better than the best PEFT "
                       "method and fits the memory limit. 2. RandLoRA when significantly better than LoRA. 3. LoRA "
-                      "when significantly better than RandLoRA. 4. Otherwise inconclusive. Significant: the 95% "
-                      "interval of the paired difference excludes zero (t-interval over seeds; with one seed, a "
-                      "paired bootstrap over test examples).",
+                      "when significantly better than RandLoRA. 4. Otherwise inconclusive. Significant: the interval "
+                      "of the paired difference excludes zero, after the adjustment for several comparisons where "
+                      "there is one (see Statistical tests).",
+        "stats_t": "Each method is compared with {baseline} by a paired t-test over the {n} seeds; the interval "
+                   "shown is that test's t interval, so the two always agree on significance.",
+        "stats_mcnemar": "With one seed, each method is compared with {baseline} on the same {n} test examples by "
+                         "McNemar's exact test, which counts only the examples exactly one of the two got right; "
+                         "the interval for the difference in {metric} is the exact interval of that same test, so "
+                         "the two always agree on significance.",
+        "stats_bootstrap": "With one seed, each method is compared with {baseline} on the same {n} test examples by "
+                           "a paired bootstrap (10,000 resamples); the interval and p come from the same resamples, "
+                           "so they agree on significance.",
+        "stats_holm": " {m} methods are compared with {baseline}, so Holm's method adjusts their p-values, and each "
+                      "interval is taken at the level Holm's step used for it: a difference counts as significant "
+                      "only after the adjustment.",
+        "stats_power": " Beside a difference that is not significant stands the smallest difference the same test "
+                       "detects with 80% power on these data, and the seeds or test examples a 2-point difference "
+                       "would need.",
         "learned_text": "A trained method did not learn when it gave the same answer for at least 95% of the test "
                         "examples, or when its {metric} is not significantly above {reference} (same paired "
                         "statistics as every other comparison).",
@@ -308,8 +338,15 @@ TEXT: dict[str, dict[str, str]] = {
                        "おすすめします。このマシンで約 {time}かかる見込みです。",
         "next_research": "次の一手として、試行をシードごとの学習と同じ長さにした再探索（{trials} 通り）と、学習の"
                          "やり直しをおすすめします。このマシンで約 {time}かかる見込みです。",
-        "next_seeds": "次の一手として、各手法のシードを {more} 個追加し（合計 {total} 個）、信頼区間を狭めることを"
-                      "おすすめします。このマシンで約 {time}かかる見込みです。",
+        "next_seeds": "次の一手として、各手法のシードを {more} 個追加する（合計 {total} 個）ことをおすすめします。"
+                      "2 ポイントの差を検出力 80% で検出できる数です。このマシンで約 {time}かかる見込みです。",
+        "next_examples": "次の一手として、判断の前にテストデータを増やすことをおすすめします。テストデータ {n} 件の"
+                         "この PoC で検出できるのは RandLoRA と LoRA の約 {detectable} ポイント以上の差だけで、"
+                         "2 ポイントの差を検出するにはテストデータが約 {needed} 件必要です。",
+        "next_power_limit": "次の一手について：この実行で検出できるのは約 {detectable} ポイント以上の差だけで、"
+                            "2 ポイントの差を検出するには PoC の規模を超えるシード数またはテストデータが必要です。"
+                            "それより小さな差が問題にならないなら、両者を同等とみなし、費用の低い LoRA を選んで"
+                            "ください。",
         "next_production": "次の一手は、{method}による本番規模の学習（{examples} 件 × {epochs} エポック）です。"
                            "計測したスループットでは約 {time}、{cost}の見込みです。",
         "next_target": "次の一手として、レシピに cost.target_train_examples と cost.target_epochs を設定し、{method}"
@@ -319,13 +356,13 @@ TEXT: dict[str, dict[str, str]] = {
                          "します）、探索（search: true）で選んでください。",
         "h_conclusion": "結論",
         "rule_full": "推奨：フルファインチューニング。{best}より{metric}が {gain} ポイント高く"
-                     "（95% 信頼区間 {lo}〜{hi}）、ピークメモリ（{mem}）も利用可能な範囲に収まります。",
+                     "（{level}% 信頼区間 {lo}〜{hi}）、ピークメモリ（{mem}）も利用可能な範囲に収まります。",
         "rule_randlora": "推奨：RandLoRA。学習パラメータ数をそろえた条件で、LoRA より{metric}が {gain} ポイント"
-                         "高い結果でした（95% 信頼区間 {lo}〜{hi}）。1 回の学習時間は LoRA の {ratio} 倍です。",
+                         "高い結果でした（{level}% 信頼区間 {lo}〜{hi}）。1 回の学習時間は LoRA の {ratio} 倍です。",
         "rule_lora": "推奨：LoRA。学習パラメータ数をそろえた条件で、RandLoRA の{metric}は LoRA より {loss} ポイント"
-                     "低い結果でした（95% 信頼区間 {lo}〜{hi}）。",
+                     "低い結果でした（{level}% 信頼区間 {lo}〜{hi}）。",
         "rule_inconclusive": "結論保留：学習パラメータ数をそろえた条件では、RandLoRA と LoRA の{metric}に有意な差は"
-                             "認められませんでした（差 {diff} ポイント、95% 信頼区間 {lo}〜{hi}）。要旨に記載した"
+                             "認められませんでした（差 {diff} ポイント、{level}% 信頼区間 {lo}〜{hi}）。要旨に記載した"
                              "次の一手で判断できるまでは、コストの低い LoRA を選ぶのが妥当です。",
         "rule_unreliable": "現時点では推奨できません：探索で {methods} に選ばれた学習率が、シードごとの学習で再現"
                            "しませんでした（「リスクと制約」参照）。このまま比較すると、手法の差ではなく調整の失敗を"
@@ -345,19 +382,21 @@ TEXT: dict[str, dict[str, str]] = {
         "h_quality": "品質",
         "c_method": "手法", "c_config": "設定と決め方",
         "c_score": "{metric} %［95% 信頼区間］", "c_other": "{metric}",
-        "c_diff": "{baseline}との差（ポイント）［95% 信頼区間］", "c_p": "p 値", "c_words": "件数での差",
+        "c_diff": "{baseline}との差（ポイント）［95% 信頼区間］", "c_p": "p 値", "c_p_holm": "p 値（Holm 法、{m} 件の比較）", "c_words": "件数での差",
         "c_learned": "学習の成否",
         "learned_yes": "成功", "learned_one": "失敗：{share}% が同じ答え",
         "learned_no_gain": "失敗：{reference}を上回らず",
         "words": "{n} 件中、正解が {count} 件{direction}", "words_seeds": "1 シードあたり {n} 件中、正解が約 {count} 件{direction}",
         "more": "多い", "fewer": "少ない", "words_same": "正解数は同じ",
         "reference": "基準", "not_significant": "有意差なし",
+        "could_detect": "検出可能な最小の差 {value}",
         "trivial_config": "常にテストデータで最も多いクラスを答える（何も学習しない場合の値）",
         "quality_note": "スコアはシード間の平均と 95% 信頼区間（{how}）です。差は同じシード・同じテストデータでの"
-                        "{baseline}との対応のある比較で、単位はパーセントポイントです。p 値は、1 シードではテスト"
-                        "データに対する McNemar の正確検定、複数シードではシード間の対応のある t 検定です。"
-                        "「有意差なし」は信頼区間が 0 を含むことを指し、このデータでは両者を区別できないことを意味"
-                        "します。",
+                        "{baseline}との対応のある比較で、単位はパーセントポイントです。差の信頼区間と p 値は同じ"
+                        "ひとつの検定から求めており（手法の「統計的検定」を参照）、有意かどうかの判定は必ず一致"
+                        "します。95% を超える水準の区間にはその水準を付記しています。「有意差なし」は信頼区間が 0 を"
+                        "含むことを指し、このデータでは両者を区別できないことを意味します。その横に、この PoC で"
+                        "検出できた最小の差（検出力 80%）を示します。",
         "how_seeds": "シード間の t 区間", "how_examples": "1 シードのためテストデータのブートストラップ",
         "h_resources": "計算資源",
         "c_params": "学習パラメータ数（全体比）", "c_memory": "ピークメモリ（MiB）",
@@ -412,12 +451,18 @@ TEXT: dict[str, dict[str, str]] = {
         "h_business": "業務への効果",
         "business_note": "検出対象：{positive}。月間 {items} 件、1 件あたり手作業 {minutes} 分。見逃し 1 件の損失は "
                          "{missed}、誤検知 1 件の損失は {alarm} として試算しています。各率は全シードのテスト結果を"
-                         "合算したものです。",
-        "c_detection": "検出率", "c_false_alarm": "誤検知率", "c_precision": "適合率",
+                         "合算したもので、95% 信頼区間（Wilson 法）を付けています。月間効果額と投資回収期間の範囲は"
+                         "その信頼区間から求めています。",
+        "business_unreliable": "テストデータの検出対象はわずか {n} 件のため、検出率とそこから計算した以下の数値は"
+                               "信頼できません。検出率の信頼区間を ±5 ポイント以内にするには、検出対象が約 {needed} 件"
+                               "必要です。",
+        "detects_nothing": "{method}はテストデータの検出対象 {n} 件を 1 件も検出していません。月間効果額（{value}）は"
+                           "自動化による作業削減だけによるもので、検出によるものではありません。",
+        "c_detection": "検出率［95%］", "c_false_alarm": "誤検知率［95%］", "c_precision": "適合率",
         "c_confusion": "検出／見逃し／誤検知／正しく通過",
-        "c_missed": "月間見逃し件数", "c_alarms": "月間誤検知件数", "c_error_cost": "月間エラー損失",
-        "c_hours": "月間削減時間", "c_value": "月間効果額", "c_payback": "投資回収期間（月）",
-        "never": "回収見込みなし",
+        "c_work": "月間削減作業（時間／金額）", "c_missed_cost": "月間見逃し（件数／損失）",
+        "c_alarm_cost": "月間誤検知（件数／損失）", "c_value": "月間効果額［範囲］",
+        "c_payback": "投資回収期間［範囲］",
         "payback_note": "投資回収期間 =（{method}の{which}の学習コスト {training_cost} ＋ 今回の PoC の {poc}）÷ 月間効果額。",
         "payback_target": "本番規模", "payback_poc": "PoC 規模",
         # load profile (poc profile)
@@ -490,7 +535,7 @@ TEXT: dict[str, dict[str, str]] = {
         "m_hardware": "ハードウェア", "m_versions": "ソフトウェア", "m_model": "モデル", "m_data": "データファイル",
         "m_splits": "データの分割とクラス", "m_fitting": "max_length による切り詰め", "m_training": "学習条件",
         "m_seeds": "シード", "m_budget": "パラメータ数のそろえ方", "m_params": "パラメータ数の内訳",
-        "m_search": "学習率の決め方", "m_rules": "判定ルール", "m_learned": "「学習できていない」の判定",
+        "m_search": "学習率の決め方", "m_rules": "判定ルール", "m_stats": "統計的検定", "m_learned": "「学習できていない」の判定",
         "m_jobs": "ジョブ ID", "m_missing": "計測していない項目",
         "hw_cpu": "CPU {cpus} コア、メモリ {ram} MiB", "commit": "poc のコミット {commit}",
         "model_hash": "{model}（sha256 {sha}、ファイル {files} 個、{bytes} バイト）",
@@ -527,8 +572,20 @@ TEXT: dict[str, dict[str, str]] = {
                       "再現しない場合は推奨なし。1. フルファインチューニングが学習でき、最良の PEFT 手法より有意に"
                       "高く、メモリ上限にも収まる場合はフルファインチューニング。2. RandLoRA が LoRA より有意に高い"
                       "場合は RandLoRA。3. LoRA が RandLoRA より有意に高い場合は LoRA。4. いずれでもなければ結論"
-                      "保留。「有意」とは、対応のある差の 95% 信頼区間が 0 を含まないことを指します（複数シードでは"
-                      "シード間の t 区間、1 シードではテストデータのブートストラップ）。",
+                      "保留。「有意」とは、対応のある差の信頼区間が 0 を含まないことを指し、複数の比較がある場合は"
+                      "その調整後に判定します（「統計的検定」を参照）。",
+        "stats_t": "各手法は{baseline}と、{n} 個のシードにわたる対応のある t 検定で比較しています。表示している"
+                   "区間はこの検定の t 区間なので、有意かどうかの判定は必ず一致します。",
+        "stats_mcnemar": "シードが 1 個のため、各手法は{baseline}と同じテストデータ {n} 件で、McNemar の正確検定に"
+                         "より比較しています。この検定は、片方だけが正解した件数だけを数えます。{metric}の差の"
+                         "区間は同じ検定から求めた正確な区間なので、有意かどうかの判定は必ず一致します。",
+        "stats_bootstrap": "シードが 1 個のため、各手法は{baseline}と同じテストデータ {n} 件で、対応のある"
+                           "ブートストラップ（10,000 回の再標本化）により比較しています。区間と p 値は同じ再標本から"
+                           "求めているので、有意かどうかの判定は一致します。",
+        "stats_holm": "{baseline}と比較する手法が {m} 個あるため、Holm 法で p 値を調整し、各区間は Holm 法の各段階"
+                      "で用いた水準で求めています。差は調整後に初めて有意と判定します。",
+        "stats_power": "有意差のない差の横には、このデータで同じ検定が検出力 80% で検出できる最小の差と、2 ポイントの"
+                       "差の検出に必要なシード数またはテストデータ件数を示しています。",
         "learned_text": "学習した手法が、テストデータの 95% 以上に同じ答えを出した場合、または{metric}が{reference}を"
                         "有意に上回らない場合（他の比較と同じ対応のある統計で判定）に「学習できていない」と"
                         "判定します。",

@@ -11,9 +11,10 @@ from typing import Any
 
 from markupsafe import Markup
 
+from poc_cli.numbers import mib
 from poc_cli.profile_results import Status, largest_fitting
 from poc_cli.report import charts
-from poc_cli.report.common import Inputs, join, mib
+from poc_cli.report.common import Inputs, join
 from poc_cli.report.i18n import text
 
 SETTINGS = ("model", "precision", "max_length")

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from poc_cli.compare import TRIVIAL_KIND
 from poc_cli.report.common import Inputs, join, length_text, metric_name, split_name
 from poc_cli.report.i18n import TEXT, reason_text, text
+from poc_cli.stats import BOOTSTRAP, MCNEMAR, T_TEST
 
 
 def _hardware(i: Inputs) -> str:
@@ -144,6 +146,19 @@ def _search(i: Inputs) -> str:
     return " ".join(parts) or "-"
 
 
+def _tests(i: Inputs) -> str:
+    """Which one procedure made the differences against the baseline, in a sentence a manager reads."""
+    compared = [r.difference for r in i.rows if r.difference is not None and r.method_kind != TRIVIAL_KIND]
+    if not compared:
+        return "-"
+    first = compared[0]
+    key = {T_TEST: "stats_t", MCNEMAR: "stats_mcnemar", BOOTSTRAP: "stats_bootstrap"}[first.method]
+    sentence = text(i.lang, key, baseline=i.name_of(i.baseline), n=f"{first.n:,}", metric=metric_name(i.lang, i.metric))
+    if first.adjusted_for > 1:
+        sentence += text(i.lang, "stats_holm", m=first.adjusted_for, baseline=i.name_of(i.baseline))
+    return sentence + text(i.lang, "stats_power")
+
+
 def _jobs(i: Inputs) -> str:
     sep = "、" if i.lang == "ja" else "; "
     return sep.join(text(i.lang, "jobs_text", method=i.name_of(r["method"]), seed=text(i.lang, "seed"),
@@ -169,6 +184,7 @@ def methodology(i: Inputs) -> list[tuple[str, str]]:
                                       budget=f"{params.get('budget', 0):,}", head=f"{params.get('head', 0):,}")),
         (text(lang, "m_params"), _parameters(i)),
         (text(lang, "m_search"), _search(i)),
+        (text(lang, "m_stats"), _tests(i)),
         (text(lang, "m_rules"), text(lang, "rules_text")),
         (text(lang, "m_learned"), text(lang, "learned_text", metric=metric_name(lang, i.metric),
                                        reference=i.name_of(reference or "-"))),

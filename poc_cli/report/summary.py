@@ -7,25 +7,14 @@ number a stored measurement, and "more seeds" always comes with a count and a ti
 
 from __future__ import annotations
 
-import math
-
-from scipy import stats as sps
-
 from poc_cli.compare import MethodRow
 from poc_cli.cost import projected_cost
 from poc_cli.learning import LearningCheck, paired_difference, scored
 from poc_cli.methods import get_method
-from poc_cli.report.common import (
-    Inputs,
-    duration,
-    join,
-    metric_name,
-    points,
-    score_text,
-)
+from poc_cli.numbers import duration, level, money, points, score_text
+from poc_cli.report.common import Inputs, join, metric_name
 from poc_cli.report.conclusion import Conclusion, decide
 from poc_cli.report.i18n import text
-from poc_cli.report.money import money
 from poc_cli.search import grid
 
 MIN_SEEDS = 3  # fewer cannot measure seed-to-seed variation
@@ -104,19 +93,22 @@ def _rule_text(i: Inputs, c: Conclusion) -> str:
         f = c.full_vs_best_peft
         peak = kinds["full"].peak_memory_mib
         return text(lang, "rule_full", metric=metric, gain=f"{100 * f.mean:.1f}", best=i.name_of(c.best_peft),
-                    lo=points(f.low), hi=points(f.high), mem="-" if peak is None else f"{peak:,.0f} MiB")
+                    lo=points(f.low), hi=points(f.high), mem="-" if peak is None else f"{peak:,.0f} MiB",
+                    level=level(f.confidence))
     if c.rule == "randlora":
         lora, rand = kinds["lora"], kinds["randlora"]
         ratio = rand.train_s.mean / lora.train_s.mean if rand.train_s and lora.train_s else float("nan")
         return text(lang, "rule_randlora", metric=metric, gain=f"{100 * d.mean:.1f}", lo=points(d.low),
-                    hi=points(d.high), ratio=f"{ratio:.2f}")
+                    hi=points(d.high), ratio=f"{ratio:.2f}", level=level(d.confidence))
     if c.rule == "lora":
-        return text(lang, "rule_lora", metric=metric, loss=f"{-100 * d.mean:.1f}", lo=points(d.low), hi=points(d.high))
+        return text(lang, "rule_lora", metric=metric, loss=f"{-100 * d.mean:.1f}", lo=points(d.low), hi=points(d.high),
+                    level=level(d.confidence))
     if c.rule == "unreliable":
         return text(lang, "rule_unreliable", methods=join(lang, [i.name_of(r) for r in i.rows
                                                                 if r.selection.get("held") is False]))
     if c.rule == "inconclusive" and d is not None:
-        return text(lang, "rule_inconclusive", metric=metric, diff=points(d.mean), lo=points(d.low), hi=points(d.high))
+        return text(lang, "rule_inconclusive", metric=metric, diff=points(d.mean), lo=points(d.low), hi=points(d.high),
+                    level=level(d.confidence))
     return text(lang, "rule_insufficient")
 
 
@@ -183,32 +175,20 @@ def _search_size(i: Inputs) -> tuple[int, float]:
     return trials, seconds
 
 
-def seeds_needed(differences: list[float]) -> int | None:
-    """Seeds in all for the observed mean paired difference to clear its 95% t-interval, if at most
-    MAX_SEEDS can do it (None: a difference this small would need more, or there is no spread yet)."""
-    if len(differences) < 2:
-        return None
-    mean = sum(differences) / len(differences)
-    sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (len(differences) - 1))
-    if mean == 0 or sd == 0:
-        return None
-    for n in range(max(MIN_SEEDS, len(differences)), MAX_SEEDS + 1):
-        if sps.t.ppf(0.975, n - 1) * sd / math.sqrt(n) < abs(mean):
-            return n
-    return None
-
-
-def _more_seeds(i: Inputs) -> tuple[int, int]:
-    """(more seeds, seeds in all) for an inconclusive comparison of RandLoRA and LoRA."""
-    lora, rand = i.by_kind.get("lora"), i.by_kind.get("randlora")
+def _power_step(i: Inputs, c: Conclusion) -> str:
+    """For an inconclusive RandLoRA-against-LoRA comparison: what a 2-point difference would take, from
+    the same test's power on these data (more seeds, or more test examples with one seed)."""
+    lang, d = i.lang, c.randlora_vs_lora
     have = min((r.score.n for r in i.trained), default=1)
-    needed = None
-    if lora and rand:
-        a, b = i.ok_runs[rand.method], i.ok_runs[lora.method]
-        needed = seeds_needed([a[s]["metrics"]["test"][i.metric] - b[s]["metrics"]["test"][i.metric]
-                               for s in sorted(set(a) & set(b))])
-    total = max(needed or MIN_SEEDS, have + 1)
-    return total - have, total
+    if d is None or d.needed is None or (d.counts == "seeds" and d.needed > MAX_SEEDS):
+        detectable = "-" if d is None or d.detectable is None else points(d.detectable).lstrip("+")
+        return text(lang, "next_power_limit", detectable=detectable)
+    if d.counts == "examples":
+        return text(lang, "next_examples", n=f"{d.n:,}", needed=f"{d.needed:,}",
+                    detectable=points(d.detectable or 0).lstrip("+"))
+    total = max(d.needed, have + 1)
+    per_seed = sum(_job_seconds(i, r) for r in i.measured)
+    return text(lang, "next_seeds", more=total - have, total=total, time=duration((total - have) * per_seed, lang))
 
 
 def _next_step(i: Inputs, c: Conclusion) -> str:
@@ -226,9 +206,7 @@ def _next_step(i: Inputs, c: Conclusion) -> str:
         key = "next_research" if c.rule == "unreliable" else "next_search"
         return text(lang, key, trials=trials, time=duration(seconds + reruns, lang))
     if c.rule == "inconclusive":
-        more, total = _more_seeds(i)
-        per_seed = sum(_job_seconds(i, r) for r in i.measured)
-        return text(lang, "next_seeds", more=more, total=total, time=duration(more * per_seed, lang))
+        return _power_step(i, c)
     chosen = next(r for r in i.rows if r.method == c.recommended)
     spec = i.recipe.cost if i.recipe else None
     if spec and spec.target_train_examples and spec.target_epochs and chosen.examples_per_s:

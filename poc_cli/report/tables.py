@@ -12,19 +12,11 @@ from typing import Any
 from poc_cli.compare import TRIVIAL_KIND, MethodRow
 from poc_cli.formatting import config_text
 from poc_cli.methods import get_method
-from poc_cli.render import p_text
-from poc_cli.report.common import (
-    NBSP,
-    Inputs,
-    duration,
-    metric_name,
-    mib,
-    statuses,
-    title_metric,
-)
+from poc_cli.numbers import NBSP, duration, level, mib, money, p_text
+from poc_cli.report.common import Inputs, metric_name, statuses, title_metric
 from poc_cli.report.i18n import TEXT, text
-from poc_cli.report.money import money
 from poc_cli.search import PRUNED
+from poc_cli.stats import CONFIDENCE
 from poc_cli.result import Status
 
 GPU_SIZES_GB = (16, 24, 40, 80)
@@ -75,12 +67,21 @@ def _other_cell(row: MethodRow, metric: str) -> str:
 
 
 def _diff_cell(i: Inputs, row: MethodRow) -> str:
+    """The difference with its interval (its level where Holm asked for more than 95%); where it is not
+    significant, the smallest difference this comparison could have detected."""
     d = row.difference
     if d is None:
         return text(i.lang, "reference") if row.method == row.baseline else "-"
     scale, digits = (100.0, 1) if i.percent else (1.0, 3)
     cell = f"{scale * d.mean:+.{digits}f} [{scale * d.low:+.{digits}f},{NBSP}{scale * d.high:+.{digits}f}]"
-    return cell if d.significant else f"{cell} {text(i.lang, 'not_significant')}"
+    if d.confidence != CONFIDENCE:
+        cell += f" ({level(d.confidence)}%)"
+    if d.significant:
+        return cell
+    could = "" if d.detectable is None else (
+        ("（" if i.lang == "ja" else " (")
+        + text(i.lang, "could_detect", value=f"{scale * d.detectable:.{digits}f}") + ("）" if i.lang == "ja" else ")"))
+    return f"{cell} {text(i.lang, 'not_significant')}{could}"
 
 
 def _p(p: float | None) -> str:
@@ -130,7 +131,9 @@ def quality(i: Inputs) -> dict[str, Any]:
                text(lang, "c_score", metric=title_metric(lang, i.metric)) if i.percent
                else f"{title_metric(lang, i.metric)} ({i.first.units.get(i.metric)}) [95%]"]
     headers += [text(lang, "c_other", metric=title_metric(lang, m)) + _unit(i.first.units.get(m, "")) for m in others]
-    headers += [text(lang, "c_diff", baseline=baseline), text(lang, "c_p"), text(lang, "c_words"),
+    adjusted = max((r.difference.adjusted_for for r in i.rows if r.difference is not None), default=1)
+    headers += [text(lang, "c_diff", baseline=baseline),
+                text(lang, "c_p_holm", m=adjusted) if adjusted > 1 else text(lang, "c_p"), text(lang, "c_words"),
                 text(lang, "c_learned")]
     sep = "；" if lang == "ja" else "; "
     rows = [[i.name_of(r), sep.join(part for part in (_settings(i, r), _chosen(i, r)) if part and part != "-"), _score_cell(i, r),
