@@ -68,6 +68,7 @@ def test_cli_table_json_csv_and_filters(store: Path) -> None:
                                                             ("tiny", "randlora"), ("tiny", "full"), (XSS_NAME, "lora")}
     frame = pd.read_csv(io.StringIO(runner.invoke(app, ["compare", "--store", str(store), "--csv"]).stdout))
     assert len(frame) == 5 and {"diff_low", "score_low", "learned", "diff_p_value", "job_ids"} <= set(frame.columns)
+    assert {"diff_confidence", "diff_adjusted_for", "diff_detectable", "diff_needed"} <= set(frame.columns)
 
     only = json.loads(runner.invoke(app, ["compare", "--store", str(store), "--json", "--recipe", "tiny",
                                           "--method", "full", "--method", "randlora", "--baseline", "full"]).stdout)
