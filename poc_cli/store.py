@@ -43,11 +43,16 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
 
 
 def write_text_atomic(path: Path, content: str) -> None:
+    """Write UTF-8 text as `write_atomic` writes bytes."""
+    write_atomic(path, content.encode("utf-8"))
+
+
+def write_atomic(path: Path, content: bytes) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "wb") as fh:
             fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())

@@ -1,4 +1,5 @@
-"""The management report: HTML (self-contained, printable on A4) or Markdown, English or Japanese."""
+"""The management report: HTML (self-contained, printable on A4), PDF (A4, for the approval file) or
+Markdown, English or Japanese."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from poc_cli.cost import Price
 from poc_cli.errors import PocError
 from poc_cli.paths import why, writable_file
+from poc_cli.report import pdf
 from poc_cli.report.i18n import TEXT
-from poc_cli.store import Scan, Store, write_text_atomic
+from poc_cli.store import Scan, Store, write_atomic
 
-FORMATS = {"html": "report.html.j2", "md": "report.md.j2"}
+FORMATS = {"html": "report.html.j2", "md": "report.md.j2", "pdf": "report.html.j2"}  # a PDF is laid out HTML
 REPORTS_DIR = Path("reports")
 
 
@@ -33,7 +35,7 @@ def render(store: Store, *, fmt: str, lang: str, recipe: str | None = None, base
     from poc_cli.report.build import build_sections  # compare, statistics and charts: seconds to import
 
     sections = build_sections(store, lang=lang, recipe=recipe, baseline=baseline, price=price, scan=scan)
-    env = Environment(loader=PackageLoader("poc_cli.report", "templates"), autoescape=fmt == "html",
+    env = Environment(loader=PackageLoader("poc_cli.report", "templates"), autoescape=fmt != "md",
                       undefined=StrictUndefined, keep_trailing_newline=True)
     env.filters["md"] = _markdown_escape
     return env.get_template(FORMATS[fmt]).render(sections=sections, t=TEXT[lang], lang=lang)
@@ -50,9 +52,11 @@ def write_report(store: Store, *, fmt: str, lang: str, output: Path | None = Non
     """Render (from `scan` when the caller has read the store) and write atomically; returns the path."""
     path = output or default_output(fmt, lang, recipe)
     writable_file(path, "--output")  # before the work of rendering
+    if fmt == "pdf":
+        pdf.check(lang)  # a missing library or font: one line before the work of rendering
     content = render(store, fmt=fmt, lang=lang, recipe=recipe, baseline=baseline, price=price, scan=scan)
     try:
-        write_text_atomic(path, content)
+        write_atomic(path, pdf.to_pdf(content) if fmt == "pdf" else content.encode("utf-8"))
     except OSError as error:
         raise PocError(f"--output: {path} could not be written ({why(error)}); nothing was left behind") from None
     return path

@@ -36,12 +36,11 @@ def _recipe(records: list[dict[str, Any]]) -> Recipe | None:
         return None
 
 
-def _generated(i: Inputs) -> str:
+def _date(i: Inputs) -> str:
     """When the report was made, in the recipe's time zone (report.timezone) or the machine's."""
     zone = i.recipe.report.timezone if i.recipe else None
     now = datetime.now(ZoneInfo(zone)) if zone else datetime.now().astimezone()
-    date = now.strftime("%Y年%-m月%-d日 %H:%M（%Z）") if i.lang == "ja" else now.strftime("%Y-%m-%d %H:%M %Z")
-    return text(i.lang, "generated", date=date, n=len(i.records))
+    return now.strftime("%Y年%-m月%-d日 %H:%M（%Z）") if i.lang == "ja" else now.strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _section(i: Inputs, price: Price | None) -> dict[str, Any]:
@@ -51,7 +50,8 @@ def _section(i: Inputs, price: Price | None) -> dict[str, Any]:
         "title": text(i.lang, "title", recipe=i.name),
         "subtitle": text(i.lang, "subtitle"),
         "description": i.recipe.description if i.recipe else "",
-        "generated": _generated(i),
+        "date": (date := _date(i)),
+        "generated": text(i.lang, "generated", date=date, n=len(i.records)),
         "summary": executive_summary(i, decided),
         "conclusion": conclusion_text(i, decided),
         "rule": decided.rule,

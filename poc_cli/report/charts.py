@@ -10,9 +10,9 @@ Every text drawn comes from the report (user names included); matplotlib escapes
 from __future__ import annotations
 
 import io
-import logging
 import math
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -21,23 +21,20 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display; must precede any figure
 
-from matplotlib import font_manager  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import EngFormatter, FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
+
+from poc_cli.report.fonts import cjk_family  # noqa: E402
 
 COLOURS = {"lora": "#1f77b4", "randlora": "#d62728", "full": "#2ca02c", "trivial": "#7f7f7f"}
 FAILED_COLOUR = "#9e9e9e"
 SIZE_IN = (3.5, 2.6)  # about 89 x 66 mm: one of two columns on A4
-CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans JP", "IPAexGothic", "IPAGothic", "TakaoGothic", "Hiragino Sans",
-                "Yu Gothic", "Meiryo")
-
-logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 
 
 def _families() -> list[str]:
     """DejaVu Sans, then the first Japanese font installed (matplotlib measures text with it)."""
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return ["DejaVu Sans", *[f for f in CJK_FAMILIES if f in installed][:1], "sans-serif"]
+    cjk = cjk_family()
+    return ["DejaVu Sans", *([cjk] if cjk else []), "sans-serif"]
 
 
 STYLE = {"svg.fonttype": "none", "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
@@ -68,7 +65,9 @@ class Reference:
 
 def _svg(fig: Figure, title: str) -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None})
+    with warnings.catch_warnings():  # without a Japanese font: the text stays text, drawn by the reader's fonts
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg"):]  # drop the XML prologue and DOCTYPE: the SVG is inlined in HTML
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.S)  # RDF naming external vocabularies
