@@ -52,6 +52,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help, as CLIs print it: flags as flags, paragraphs wrapped to the terminal
 )
 console = Console()
 err_console = Console(stderr=True)
@@ -240,7 +241,7 @@ def _print_estimate(found: Estimate) -> None:
             "training.gradient_checkpointing or gradient_accumulation_steps"), highlight=False, soft_wrap=True)
 
 
-@app.command()
+@app.command(short_help="Show the jobs, their budget and the estimated duration and memory.")
 def plan(
     recipe: Path = RecipeArg,
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
@@ -375,7 +376,7 @@ def _job_progress(progress: Progress) -> tuple[Any, Any]:
     return on_event, ended
 
 
-@app.command()
+@app.command(short_help="Run every job of the recipe and store the results.")
 def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
         wait: bool = typer.Option(False, "--wait", help="If another run of this recipe holds the store, wait for it "
                                                           "instead of stopping."),
@@ -519,7 +520,7 @@ def profile_table(found: dict[str, Any]) -> Table:
     return table
 
 
-@app.command(name="profile")
+@app.command(name="profile", short_help="Measure step time and memory of each method at several batch sizes.")
 def profile_command(
     recipe: Path = RecipeArg,
     store: Path = StoreOpt,
@@ -635,7 +636,7 @@ def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
     return pd.DataFrame(flat)
 
 
-@app.command(name="compare")
+@app.command(name="compare", short_help="Compare the stored runs: scores, differences, memory, time, cost.")
 def compare_command(
     store: Path = StoreOpt,
     recipe: str | None = typer.Option(None, "--recipe", help="Only this recipe (its name)."),
@@ -671,15 +672,15 @@ def compare_command(
         mine = [r for r in rows if r.recipe == recipe_name]
         first = next((r for r in mine if r.method_kind != TRIVIAL_KIND), mine[0])
         title = f"Recipe {recipe_name}: test {first.metric}, difference against {first.baseline}"
-        console.print(wide_table(mine, title) if wide else narrow_table(mine, title))
+        console.print(wide_table(mine, title) if wide else narrow_table(mine, title, console.width))
         for note in footnotes(mine):
             console.print(Text(note, style="dim"))
 
 
-@app.command()
+@app.command(short_help="Write the management report (HTML, PDF or Markdown; en or ja).")
 def report(
     store: Path = StoreOpt,
-    fmt: str = typer.Option("html", "--format", help="html (self-contained, A4) or md."),
+    fmt: str = typer.Option("html", "--format", help="html (self-contained, A4), pdf (A4, page numbers) or md."),
     lang: str = typer.Option("en", "--lang", help="en or ja."),
     output: Path | None = typer.Option(None, "--output", help="File to write (default: reports/...)."),
     recipe: str | None = typer.Option(None, "--recipe", help="Only this recipe (its name)."),
@@ -692,7 +693,7 @@ def report(
     from poc_cli.report import FORMATS, write_report
 
     if fmt not in FORMATS:
-        fail(RecipeError(f"--format: {fmt!r} is not supported; use html or md"))
+        fail(RecipeError(f"--format: {fmt!r} is not supported; use html, pdf or md"))
     if lang not in {"en", "ja"}:
         fail(RecipeError(f"--lang: {lang!r} is not supported; use en or ja"))
     price = _cli_price(price_per_hour, currency)
@@ -703,17 +704,25 @@ def report(
     except PocError as error:
         fail(error)
     console.print(plain(f"report written to {path}"), highlight=False)
+    if lang == "ja":
+        from poc_cli.report.fonts import INSTALL, cjk_family
+
+        if cjk_family() is None:
+            err_console.print(plain(f"note: no Japanese font here for the charts: {INSTALL}; their text stays text, "
+                                    "which a browser draws in its own fonts"), highlight=False, soft_wrap=True)
 
 
 export_app = typer.Typer(help="Send the stored records to other tools.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
 
-@export_app.command("mlflow")
+@export_app.command("mlflow", short_help="Log the stored records as MLflow runs.")
 def export_mlflow(
     store: Path = StoreOpt,
-    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking server or folder "
-                                                                          "(default: ./mlruns)."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="An MLflow server (http://...), a "
+                                                                          "database (sqlite:///x.db) or a folder "
+                                                                          "(file:/x or a path); default: "
+                                                                          "sqlite:///mlflow.db here."),
     experiment: str | None = typer.Option(None, "--experiment", help="Experiment name (default: each recipe's name)."),
     recipe: str | None = typer.Option(None, "--recipe", help="Only this recipe (its name)."),
     strict: bool = StrictOpt,
@@ -735,11 +744,17 @@ def export_mlflow(
     except Exception as exc:  # MLflow's own errors (a server that is down, a bad URI): one line
         fail(PocError(f"--tracking-uri: MLflow refused the export ({type(exc).__name__}: {first_line(exc)[:300]})"))
     names = ", ".join(sorted(done.experiments))
+    where = done.tracking
+    assert where is not None
     console.print(plain(f"{len(done.created)} run(s) created, {len(done.updated)} updated, {len(done.unchanged)} "
-                        f"already up to date, in experiment(s) {names}"), highlight=False, soft_wrap=True)
+                        f"already up to date, in experiment(s) {names}, at {where.uri}"), highlight=False,
+                  soft_wrap=True)
+    if where.note:
+        console.print(plain(f"note: exported {where.note}"), highlight=False, soft_wrap=True)
+    console.print(plain(f"to look at them: {where.open_with}"), highlight=False, soft_wrap=True)
 
 
-@app.command()
+@app.command(short_help="Check this machine, its GPUs (--gpu) and a recipe.")
 def doctor(
     recipe: Path | None = typer.Argument(None, help="Also check that this recipe can run here.", show_default=False),
     gpu: bool = typer.Option(False, "--gpu", help="Run a tiny job on each visible GPU and say what poc measures "

@@ -43,19 +43,16 @@ def _score(row: MethodRow, sep: str) -> str:
         f"{value}{sep}[{scale * interval[0]:.{digits}f}{comma}{scale * interval[1]:.{digits}f}]"
 
 
-def difference_text(row: MethodRow, sep: str = " ") -> str:
+def difference_text(row: MethodRow) -> str:
+    """The difference in one line: value, interval (its level where above 95%), p and n.s."""
     d = row.difference
     if d is None:
         return "reference" if row.method == row.baseline else "-"
     scale, digits = _scale(row)
-    at = f"{level(d.confidence)}%" if d.confidence != CONFIDENCE else ""
-    interval = f"[{scale * d.low:+.{digits}f}{',' if sep == chr(10) else ', '}{scale * d.high:+.{digits}f}]"
-    if sep == "\n":  # narrow: value, interval, then its level (where above 95%) and n.s.
-        last = " ".join(part for part in (at, "" if d.significant else "n.s.") if part)
-        return f"{scale * d.mean:+.{digits}f}\n{interval}" + (f"\n{last}" if last else "")
+    at = f" {level(d.confidence)}%" if d.confidence != CONFIDENCE else ""
     holm = " Holm" if d.adjusted_for > 1 else ""
     p = f", p{holm}={p_text(d.p_value)}" if d.p_value is not None else ""
-    return (f"{scale * d.mean:+.{digits}f} {interval}{' ' + at if at else ''}{p}"
+    return (f"{scale * d.mean:+.{digits}f} [{scale * d.low:+.{digits}f}, {scale * d.high:+.{digits}f}]{at}{p}"
             f"{'' if d.significant else ' not significant'}")
 
 
@@ -81,11 +78,10 @@ def _setting(row: MethodRow) -> str:
                        nothing_trained="nothing trained")
 
 
-def _memory(row: MethodRow, sep: str) -> str:
+def _memory(row: MethodRow) -> str:
     if not row.peak_memory_mib:
         return "-"
-    where = "GPU" if row.memory_label.startswith("GPU") else "host"
-    return f"{mib(row.peak_memory_mib)} MiB{sep}{where}"
+    return f"{mib(row.peak_memory_mib)} MiB {'GPU' if row.memory_label.startswith('GPU') else 'host'}"
 
 
 def _loaded(row: MethodRow, cell: str) -> str:
@@ -96,48 +92,92 @@ def _time(row: MethodRow) -> str:
     return _loaded(row, duration(row.train_s.mean if row.train_s else None, "en"))
 
 
-def _cost(row: MethodRow, sep: str) -> str:
-    return _loaded(row, money(row.cost_per_run, row.price.currency, "en").replace(" ", sep))
+def _cost(row: MethodRow) -> str:
+    return _loaded(row, money(row.cost_per_run, row.price.currency, "en"))
+
+
+def _short_setting(row: MethodRow) -> str:
+    """The setting in a few characters: the learning rate and rank (alpha and the rest are in --wide)."""
+    if row.method_kind == TRIVIAL_KIND:
+        return "majority class"
+    if not get_method(row.method_kind).TRAINS:
+        return "not trained"
+    parts = [f"lr={row.lr:g}"] if row.lr is not None else []
+    if not get_method(row.method_kind).FITTED:
+        return ", ".join([*parts, "all"])
+    shown = {k: v for k, v in row.settings.items() if k == "r" or (v is True and k not in HIDDEN_SETTINGS)}
+    return ", ".join([*parts, *(f"r={v}" if k == "r" else k for k, v in shown.items())])
 
 
 def _setting_cell(row: MethodRow) -> Text:
-    """The setting, and in short how it was chosen (a search that did not hold up in red)."""
-    cell = plain(_setting(row))
+    """The setting, and on its second line how it was chosen (a search that did not hold up in red)."""
+    cell = plain(_short_setting(row))
     selection = row.selection
     if selection.get("how") == "search":
-        cell.append(f"\nsearch ×{selection['trials']}", style="dim")  # short: the column is narrow
-        if not selection.get("held", True):
-            cell.append("\nnot held up", style="bold red")
+        held = selection.get("held", True)
+        cell.append(f"\nsearch ×{selection['trials']}" + ("" if held else " !"), style="dim" if held else "bold red")
     elif selection.get("how") == "default":
         cell.append("\ndefault lr", style="dim")
     return cell
 
 
 def _method(row: MethodRow) -> Text:
+    """The name, and on its second line whether it did not learn, else the runs that did not finish."""
     cell = plain(row.method)
-    unfinished = {status: n for status, n in row.statuses.items() if status != "ok"}
-    if unfinished:
-        cell.append("\n" + ", ".join(f"{n} {status}" for status, n in unfinished.items()), style="yellow")
+    unfinished = ", ".join(f"{n} {status}" for status, n in row.statuses.items() if status != "ok")
     if row.learning is not None and row.learning.learned is False:
         cell.append("\ndid not learn", style="bold red")
+    elif unfinished:
+        cell.append("\n" + unfinished, style="yellow")
     return cell
 
 
-def narrow_table(rows: list[MethodRow], title: str) -> Table:
-    """Method, setting, parameters, score with interval, difference, memory, time, cost: 100 columns."""
-    table = Table(title=plain(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+def _difference_cell(row: MethodRow) -> str:
+    """The difference, n.s. and † (an interval above 95%, Holm) on one line, its interval on the next."""
+    d = row.difference
+    if d is None:
+        return "reference" if row.method == row.baseline else "-"
+    scale, digits = _scale(row)
+    marks = ("" if d.significant else " n.s.") + ("†" if d.confidence != CONFIDENCE else "")
+    return f"{scale * d.mean:+.{digits}f}{marks}\n[{scale * d.low:+.{digits}f},{scale * d.high:+.{digits}f}]"
+
+
+def _time_and_cost(row: MethodRow) -> str:
+    """Training time over the cost of a run (its currency in the heading), ‡ where timed under load."""
+    if row.train_s is None:
+        return "-"
+    mark = "‡" if row.loaded else ""
+    cost = money(row.cost_per_run, row.price.currency, "en").removesuffix(f" {row.price.currency}")
+    return f"{duration(row.train_s.mean, 'en')}{mark}\n{cost}{mark}"
+
+
+NARROW_PARAMS_FROM = 100  # columns from which the narrow table has room for the parameter count
+
+
+def narrow_table(rows: list[MethodRow], title: str, width: int = 100) -> Table:
+    """Method, setting, score with interval, difference, memory, time and cost (parameters too from 100
+    columns), each row on at most two lines within `width` columns: no number is cut, no word broken."""
+    # Columns apart by the box's blank rule alone (no padding): 80 columns hold the row.
+    table = Table(title=plain(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
     first = next((r for r in rows if r.method_kind != TRIVIAL_KIND), rows[0])
-    table.add_column("method", overflow="fold", min_width=8)
-    table.add_column("setting", overflow="fold", min_width=9)
-    for name in ("params", metric_header(first.metric, first.units.get(first.metric, "fraction")) + "\n[95%]",
-                 f"Δ vs\n{first.baseline}", "peak\nmemory", "train", "cost\n/run"):
-        table.add_column(plain(name), justify="right", no_wrap=True, overflow="fold")
+    longest = max((len(r.method) for r in rows), default=8)
+    table.add_column("method", min_width=min(longest, 16), max_width=16, overflow="ellipsis")
+    table.add_column("setting", no_wrap=True, overflow="ellipsis", max_width=18)
+    with_params = width >= NARROW_PARAMS_FROM
+    headers = [*(["params"] if with_params else []),
+               metric_header(first.metric, first.units.get(first.metric, "fraction")) + "\n[95%]",
+               f"Δ vs\n{first.baseline}", "peak\nMiB", f"train\ncost {first.price.currency}"]
+    for name in headers:
+        table.add_column(plain(name), justify="right", no_wrap=True)
     for row in rows:
         table.add_row(
             _method(row), _setting_cell(row),
-            f"{row.trainable_parameters:,}" if row.trainable_parameters is not None else "-",
-            _score(row, "\n"), difference_text(row, "\n"), _memory(row, "\n"), _time(row),
-            _cost(row, "\n"))
+            *([f"{row.trainable_parameters:,}" if row.trainable_parameters is not None else "-"] if with_params
+              else []),
+            _score(row, "\n"), _difference_cell(row),
+            f"{mib(row.peak_memory_mib)}\n{'GPU' if row.memory_label.startswith('GPU') else 'host'}"
+            if row.peak_memory_mib else "-",
+            _time_and_cost(row))
     return table
 
 
@@ -162,12 +202,12 @@ def wide_table(rows: list[MethodRow], title: str) -> Table:
             else "-",
             _score(row, " "),
             *[metric_text(row.scores.get(m), units.get(m, "fraction")) for m in metrics], difference_text(row),
-            detectable_text(row), learned_text(row.learning) if trains else "-", _memory(row, " "),
+            detectable_text(row), learned_text(row.learning) if trains else "-", _memory(row),
             _loaded(row, summary_text(row.train_s, scale=1.0, digits=1).replace(" (n=", " s (n=")) if row.train_s
             else "-",
             f"{row.examples_per_s:.1f}" if row.examples_per_s else "-",
             f"{row.energy_j:,.0f} J" if row.energy_j is not None else "n/a (no GPU)",
-            _cost(row, " "),
+            _cost(row),
             f"{row.adapter_bytes / 2**20:.2f} MiB" if row.adapter_bytes else "-",
             ", ".join(f"{n} {status}" for status, n in row.statuses.items()) or "-",
             ", ".join(row.job_ids.values()) or "-",
@@ -196,7 +236,7 @@ def footnotes(rows: list[MethodRow]) -> list[str]:
                      "trivial reference; never recommended")
     if any(r.selection.get("how") == "search" for r in rows):
         notes.append("search ×N: the learning rate was chosen by a search of N trials on validation data"
-                     + ("; not held up: the seeded runs scored far below the winning trial"
+                     + ("; !: the chosen setting did not hold up, the seeded runs scored far below the winning trial"
                         if any(r.selection.get("held") is False for r in rows) else ""))
     compared = [r for r in rows if r.difference is not None]
     if compared:

@@ -233,7 +233,7 @@ CASES = [
     Bad("options", "currency with markup", "--currency",
         argv=("compare", "--store", "{store}", "--price-per-hour", "1", "--currency", "[red]JPY")),
     Bad("options", "--json and --csv", "--json, --csv", argv=("compare", "--store", "{store}", "--json", "--csv")),
-    Bad("options", "unknown report format", "--format", argv=("report", "--store", "{store}", "--format", "pdf")),
+    Bad("options", "unknown report format", "--format", argv=("report", "--store", "{store}", "--format", "docx")),
     Bad("options", "unknown language", "--lang", argv=("report", "--store", "{store}", "--lang", "fr")),
     Bad("options", "baseline not in the store", "--baseline: 'nosuch' is not a method of recipe 'tiny'",
         argv=("compare", "--store", "{store}", "--recipe", "tiny", "--baseline", "nosuch")),

@@ -22,6 +22,19 @@ def test_help(command: list[str]) -> None:
     assert "Usage" in result.output
 
 
+def test_help_reads_as_cli_help_does_at_80_columns() -> None:
+    """Flags as flags (no "<bool>"), and each command's summary whole on one line."""
+    top = runner.invoke(app, ["--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert top.exit_code == 0 and "<bool>" not in top.output
+    commands = top.output.split("Commands:", 1)[1].strip().splitlines()
+    assert [line.split()[0] for line in commands] == ["plan", "run", "profile", "compare", "report", "doctor",
+                                                      "export"]
+    assert all(len(line) <= 80 and line.rstrip().endswith(".") and "..." not in line for line in commands)
+    run = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert "<bool>" not in run.output and "  --wait  " in run.output
+    assert "One run of a recipe at a time writes to a store" in " ".join(run.output.split())  # one paragraph
+
+
 def test_console_script_and_module_agree() -> None:
     proc = subprocess.run([sys.executable, "-m", "poc_cli", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("poc ")

@@ -85,7 +85,7 @@ def test_html_is_self_contained_and_shows_the_store_numbers(tiny_store: Path, tm
     assert runs[("lora", 0)]["model"]["sha256"] in text  # the full hash, not a prefix
     trained = runs[("full", 0)]["runtime"]["parameter_dtypes"]["trainable"]  # what the record says ran
     assert list(trained) == ["float32"]
-    assert {"en": "Full fine-tuning frozen -, trained float32", "ja": "フルファインチューニングは固定 -・学習 float32"}[lang] in text
+    assert {"en": "Full fine-tuning frozen none, trained float32", "ja": "フルファインチューニングは固定 なし・学習 float32"}[lang] in text
     assert {"en": "LoRA frozen float32, trained float32", "ja": "LoRAは固定 float32・学習 float32"}[lang] in text
     heading = [TEXT[lang][key] for key in ("h_summary", "h_conclusion", "h_quality", "h_resources", "h_memory",
                                            "h_cost", "h_business", "h_charts", "h_risk", "h_method")]
@@ -120,7 +120,7 @@ def test_default_output_and_bad_options(tiny_store: Path, tmp_path: Path, monkey
     result = runner.invoke(app_(), ["report", "--store", str(tiny_store), "--recipe", "tiny"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "reports" / "tiny-report.en.html").is_file()
-    assert runner.invoke(app_(), ["report", "--store", str(tiny_store), "--format", "pdf"]).exit_code == 2
+    assert runner.invoke(app_(), ["report", "--store", str(tiny_store), "--format", "docx"]).exit_code == 2
     assert runner.invoke(app_(), ["report", "--store", str(tiny_store), "--lang", "fr"]).exit_code == 2
     missing = runner.invoke(app_(), ["report", "--store", str(tmp_path / "none")])
     assert missing.exit_code == 1 and "store not found" in missing.stderr
@@ -381,17 +381,36 @@ def test_payback_is_the_investment_over_the_monthly_value(tiny_store: Path) -> N
     assert section["business"]["warnings"][0].startswith("Only 20 positive test examples")
 
 
-def test_compare_fits_100_columns_without_cutting_a_number(tiny_store: Path) -> None:
+@pytest.mark.parametrize("width", [80, 100, 200])
+def test_compare_fits_the_terminal_without_cutting_a_number_or_a_word(tiny_store: Path, width: int) -> None:
+    """A row per method on at most two lines; every name, score, interval and cost whole; the parameter
+    counts from 100 columns."""
     result = runner.invoke(app_(), ["compare", "--store", str(tiny_store), "--recipe", "tiny"],
-                           env={"COLUMNS": "100"})
+                           env={"COLUMNS": str(width)})
     assert result.exit_code == 0, result.output
-    assert "…" not in result.output and max(len(line) for line in result.output.splitlines()) <= 100
-    runs = stored(tiny_store)
-    for method in ("lora", "randlora", "full"):
-        assert f"{runs[(method, 0)]['parameters']['trainable_counted']:,}" in result.output
+    lines = result.output.splitlines()
+    assert "…" not in result.output and max(len(line) for line in lines) <= width
+    rows = json.loads(runner.invoke(app_(), ["compare", "--store", str(tiny_store), "--recipe", "tiny",
+                                             "--json"]).stdout)
+    names = [r["method"] for r in rows]
+    rule = next(k for k, line in enumerate(lines) if line.strip().startswith("─"))
+    body_end = next(k for k in range(rule, len(lines)) if not lines[k].strip())  # the footnotes follow
+    starts = [k for k in range(rule, body_end) if lines[k].split() and lines[k].split()[0] in names]
+    assert [lines[k].split()[0] for k in starts] == names  # each name whole, in order
+    ends = [*starts[1:], body_end]
+    assert all(end - start <= 2 for start, end in zip(starts, ends)), lines
+    table = "\n".join(lines[:ends[-1]])
+    for r in rows:
+        if r["interval"]:
+            assert f"[{100 * r['interval'][0]:.1f},{100 * r['interval'][1]:.1f}]" in table, r["method"]
+        if r["cost_per_run"] is not None:
+            assert money(r["cost_per_run"], "EUR", "en").removesuffix(" EUR") in table
+        if r["trainable_parameters"] is not None:
+            assert (f"{r['trainable_parameters']:,}" in table) == (width >= 100)
+    assert "did not learn" in table or all(r["learning"] is None or r["learning"]["learned"] for r in rows)
     wide = runner.invoke(app_(), ["compare", "--store", str(tiny_store), "--recipe", "tiny", "--wide"],
                          env={"COLUMNS": "400"})
-    assert "examples/s" in wide.output and runs[("lora", 0)]["job_id"] in wide.output
+    assert "examples/s" in wide.output and rows[1]["job_ids"]["0"] in wide.output
 
 
 def test_timings_under_load_are_marked(tiny_store: Path, tmp_path: Path) -> None:
