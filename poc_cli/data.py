@@ -7,8 +7,10 @@ job of a PoC trains and evaluates on exactly the same examples.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import importlib.util
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,13 +27,14 @@ BUILTIN_PREFIX = "builtin:"
 # How `max_*_examples` draw their rows; part of a capped job's identity, so that results drawn by an
 # earlier rule are never mistaken for this one's.
 CAP_RULE = "one per label, then stratified"
-READERS = {
-    ".jsonl": lambda p: pd.read_json(p, lines=True, dtype=False),
-    ".json": lambda p: pd.read_json(p, dtype=False),
-    ".csv": lambda p: pd.read_csv(p, dtype=str, keep_default_na=False),
-    ".tsv": lambda p: pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, quoting=3),
-    ".parquet": pd.read_parquet,
+# Text formats parse the file's text, decoded first (`decoded`); parquet stores its own encoding.
+TEXT_READERS = {
+    ".jsonl": lambda text: pd.read_json(io.StringIO(text), lines=True, dtype=False),
+    ".json": lambda text: pd.read_json(io.StringIO(text), dtype=False),
+    ".csv": lambda text: pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False),
+    ".tsv": lambda text: pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False, quoting=3),
 }
+READERS = [*TEXT_READERS, ".parquet"]
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,24 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_table(location: str, *, field: str) -> tuple[pd.DataFrame, SourceFile]:
-    """Read one file (or built-in corpus) named by recipe field `field`."""
+def decoded(path: Path, encoding: str, *, field: str) -> str:
+    """The file's text. `utf-8` (the default) also takes a file that starts with a byte-order mark, as
+    Excel's "CSV UTF-8" and some JSONL writers save it; line ends may be CRLF. Bytes the encoding
+    cannot decode are one line naming the file, the line and `data.encoding`."""
+    codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    raw = path.read_bytes()
+    try:
+        return raw.decode(codec)
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        hint = ("; files saved as CSV by Excel in Japanese are cp932: set data.encoding: cp932"
+                if codec == "utf-8-sig" else "; set data.encoding to the file's encoding")
+        raise RecipeError(f"data.{field}: {path} is not {encoding} text: line {line} has bytes "
+                          f"{raw[error.start:error.start + 2].hex(' ')} that {encoding} cannot decode{hint}") from None
+
+
+def read_table(location: str, *, field: str, encoding: str = "utf-8") -> tuple[pd.DataFrame, SourceFile]:
+    """Read one file (or built-in corpus) named by recipe field `field`, its text in `encoding`."""
     if location.startswith(BUILTIN_PREFIX):
         name = location.removeprefix(BUILTIN_PREFIX)
         if name not in BUILTIN_CORPORA:
@@ -111,13 +130,16 @@ def read_table(location: str, *, field: str) -> tuple[pd.DataFrame, SourceFile]:
     path = Path(location)
     if not path.is_file():
         raise RecipeError(f"data.{field}: file not found: {location} (relative paths start at {Path.cwd()})")
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
+    suffix = path.suffix.lower()
+    if suffix not in READERS:
         raise RecipeError(
             f"data.{field}: cannot read {location}: unsupported extension; use one of {', '.join(READERS)}"
         )
     try:
-        frame = reader(path)
+        frame = pd.read_parquet(path) if suffix == ".parquet" else TEXT_READERS[suffix](decoded(path, encoding,
+                                                                                                  field=field))
+    except RecipeError:
+        raise
     except Exception as exc:  # pandas raises many types for malformed files
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RecipeError(f"data.{field}: cannot read {location}: {first}") from None
@@ -148,16 +170,19 @@ def _columns(frame: pd.DataFrame, spec: DataSpec, task: Task, *, field: str, loc
                 f"data.{key}: column {column!r} not in {location} ({field}); columns: "
                 + ", ".join(map(str, frame.columns))
             )
+    for name, key in wanted.items():  # a cell that is a list or an object is not text nor a label
+        column = getattr(spec, key)
+        nested = frame[column].map(lambda v: not pd.api.types.is_scalar(v))
+        if name not in task.raw_columns and nested.any():
+            row = int(nested.to_numpy().nonzero()[0][0])
+            what = "one label per row" if name == "label" else "text"
+            raise RecipeError(f"data.{key}: column {column!r} of {location} holds lists or mappings, not {what} "
+                              f"(first at row {row + 1})")
     out = pd.DataFrame({name: frame[getattr(spec, key)] if name in task.raw_columns
                         else frame[getattr(spec, key)].astype("string") for name, key in wanted.items()
                         if name != "label"})
     if task.labelled:
         values = frame[spec.label_column]
-        nested = values.map(lambda v: not pd.api.types.is_scalar(v))
-        if nested.any():
-            row = int(nested.to_numpy().nonzero()[0][0])
-            raise RecipeError(f"data.label_column: column {spec.label_column!r} of {location} holds lists or "
-                              f"mappings, not one label per row (first at row {row + 1})")
         out["label"] = [_label_text(v) if pd.notna(v) else "" for v in values]
     return _no_empty_cells(out, location=location, field=field, raw=task.raw_columns)
 
@@ -279,7 +304,7 @@ def load_splits(spec: DataSpec, task: Task, *, include_test: bool = True) -> Spl
             frame, source = task.folder_reader(location, field)
             frame = _no_empty_cells(frame, location=location, field=field)
         else:
-            frame, source = read_table(location, field=field)
+            frame, source = read_table(location, field=field, encoding=spec.encoding)
             frame = _columns(frame, spec, task, field=field, location=location)
         sources.append(source)
         return task.finish_split(frame, location=location, field=field)

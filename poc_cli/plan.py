@@ -54,9 +54,9 @@ class Job:
         return {
             "model": recipe["model"],
             "task": recipe["task"],
-            "data": recipe["data"],
+            "data": _identity("data", recipe["data"]),
             "data_sha256": [s.sha256 for s in self.sources],
-            "training": _identity(recipe["training"]),
+            "training": _identity("training", recipe["training"]),
             "evaluation": recipe["evaluation"],
             "target_modules": recipe["target_modules"],
             "method": self.method.model_dump(mode="json", exclude={"search"}),  # lr resolved
@@ -72,14 +72,19 @@ class Job:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-# Training settings added after stores existed, at the value every job ran with before them: left
-# out of the identity there, so the jobs of an older store keep their ids and are not run again.
-ADDED_LATER = {"precision": "fp32", "gradient_checkpointing": False, "gradient_accumulation_steps": 1,
-               "quantization": "none"}
+# Settings added after stores existed, at the value every job ran with before them: left out of the
+# identity there, so the jobs of an older store keep their ids and are not run again.
+ADDED_LATER = {
+    "training": {"precision": "fp32", "gradient_checkpointing": False, "gradient_accumulation_steps": 1,
+                 "quantization": "none"},
+    "data": {"encoding": "utf-8"},
+}
 
 
-def _identity(training: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in training.items() if k not in ADDED_LATER or ADDED_LATER[k] != v}
+def _identity(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A recipe section without the later-added settings at their old values."""
+    added = ADDED_LATER[section]
+    return {k: v for k, v in values.items() if k not in added or added[k] != v}
 
 
 def _job(recipe: Recipe, index: int, allocation: Allocation, point: Point, seed: int,

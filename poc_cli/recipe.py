@@ -7,6 +7,7 @@ silently ignored and producing a comparison that is not the one intended.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import re
 from pathlib import Path
@@ -112,6 +113,19 @@ class DataSpec(Strict):
     max_train_examples: Examples | None = None
     max_validation_examples: Examples | None = None
     max_test_examples: Examples | None = None
+    # The text files' encoding: UTF-8 with or without a byte-order mark by default; cp932 (shift_jis)
+    # for the "CSV" Excel saves in Japanese, or any other codec Python knows.
+    encoding: str = Field(default="utf-8", min_length=1, max_length=40)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"{value!r} is not an encoding Python knows; e.g. utf-8, cp932, shift_jis, "
+                             "euc_jp, latin-1") from None
+        return value
 
     @model_validator(mode="after")
     def _one_source_per_split(self) -> DataSpec:

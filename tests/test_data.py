@@ -159,3 +159,69 @@ def test_shared_banking77_reads() -> None:
                               test=str(SHARED_DATA / "banking77/test.jsonl")))
     assert splits.sizes() == {"train": 10003, "test": 3080}
     assert len(splits.labels) == 77
+
+
+# --- data as offices export it ---------------------------------------------------------------------
+
+JAPANESE = [{"text": "画面に傷があります", "label": "不良"}, {"text": "問題なく動作します", "label": "良品"},
+            {"text": "ボタンが反応しない", "label": "不良"}, {"text": "梱包もきれいでした", "label": "良品"}]
+
+
+def _csv(rows: list[dict[str, str]], newline: str = "\n") -> str:
+    return newline.join(["text,label", *(f"{r['text']},{r['label']}" for r in rows)]) + newline
+
+
+@pytest.mark.parametrize("form", ["csv utf-8 with BOM (Excel)", "csv CRLF", "jsonl with BOM", "jsonl CRLF with BOM",
+                                  "tsv with BOM"])
+def test_utf8_with_or_without_a_byte_order_mark_and_crlf(tmp_path: Path, form: str) -> None:
+    import json
+
+    path = tmp_path / ("a.csv" if form.startswith("csv") else "a.tsv" if form.startswith("tsv") else "a.jsonl")
+    newline = "\r\n" if "CRLF" in form else "\n"
+    if path.suffix == ".jsonl":
+        text = newline.join(json.dumps(r, ensure_ascii=False) for r in JAPANESE) + newline
+    else:
+        text = _csv(JAPANESE, newline).replace(",", "\t" if path.suffix == ".tsv" else ",")
+    path.write_bytes(("\ufeff" if "BOM" in form else "") .encode("utf-8") + text.encode("utf-8"))
+    frame = load_splits(spec(train=str(path), test=str(path))).train
+    assert sorted(frame["text"]) == sorted(r["text"] for r in JAPANESE)  # no mark glued to the first cell
+    assert set(frame["label"]) == {"不良", "良品"} and not any(t.endswith("\r") for t in frame["label"])
+
+
+def test_excels_japanese_csv_needs_its_encoding_and_reads_with_it(tmp_path: Path) -> None:
+    path = tmp_path / "inspection.csv"
+    path.write_bytes(_csv(JAPANESE, "\r\n").encode("cp932"))  # Excel's "CSV (comma delimited)" in Japan
+    with pytest.raises(RecipeError) as caught:
+        load_splits(spec(train=str(path), test=str(path)))
+    message = str(caught.value)
+    assert message.startswith(f"data.train: {path} is not utf-8 text: line 2 has bytes ")
+    assert message.endswith("set data.encoding: cp932") and "\n" not in message
+    frame = load_splits(spec(train=str(path), test=str(path), encoding="cp932")).train
+    assert sorted(frame["text"]) == sorted(r["text"] for r in JAPANESE)
+    with pytest.raises(ValueError, match="'klingon' is not an encoding Python knows"):
+        spec(train=str(path), test=str(path), encoding="klingon")
+
+
+def test_the_default_encoding_leaves_job_ids_unchanged(tiny_model_dir: Path, tiny_data: dict[str, Path],
+                                                       tmp_path: Path) -> None:
+    from conftest import recipe_dict, write_recipe
+    from poc_cli.plan import make_plan
+    from poc_cli.recipe import load_recipe
+
+    base = recipe_dict(tiny_model_dir, tiny_data)
+    ids = {}
+    for name, encoding in (("default", None), ("utf-8", "utf-8"), ("latin-1", "latin-1")):
+        recipe = {**base, "data": {**base["data"], **({"encoding": encoding} if encoding else {})}}
+        plan = make_plan(load_recipe(write_recipe(tmp_path / f"{name}.yaml", recipe)))
+        ids[name] = [job.id for job in plan.run_jobs({})]
+        assert "encoding" not in plan.run_jobs({})[0].spec["data"] or encoding == "latin-1"
+    assert ids["default"] == ids["utf-8"] != ids["latin-1"]
+
+
+@pytest.mark.parametrize("cell", [["a", "b"], {"text": "a"}])
+def test_a_text_cell_that_is_a_list_or_an_object_names_its_column(tmp_path: Path, cell: object) -> None:
+    rows = [{"review": "fine", "label": "ok"}, {"review": cell, "label": "bad"}]
+    path = write_jsonl(tmp_path / "a.jsonl", rows)
+    with pytest.raises(RecipeError, match=r"data.text_column: column 'review' of .*a.jsonl holds lists or "
+                                          r"mappings, not text \(first at row 2\)"):
+        load_splits(spec(train=str(path), test=str(path), text_column="review"))
