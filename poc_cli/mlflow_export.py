@@ -10,12 +10,15 @@ compare and report use, with that price's source as a tag.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from poc_cli.compare import record_price
 from poc_cli.cost import run_cost
@@ -25,18 +28,32 @@ from poc_cli.result import Stage
 from poc_cli.store import Scan, Store
 
 MLFLOW_EXTRA = "pip install 'poc-cli[mlflow]'"
-DEFAULT_TRACKING = Path("mlruns")
+DEFAULT_DATABASE = Path("mlflow.db")  # MLflow's recommended backend: a real database, here SQLite
+ARTIFACTS = "mlflow-artifacts"  # beside a database poc creates experiments in: a database holds no files
+LEGACY_FOLDER = Path("mlruns")  # where poc exported before: kept while it is the only store here
 JOB_TAG = "poc.job_id"
 
 
 @dataclass
 class Exported:
-    """What an export did, run by run."""
+    """What an export did, run by run, and where."""
 
     created: list[str] = field(default_factory=list)  # job ids
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     experiments: set[str] = field(default_factory=set)
+    tracking: Tracking | None = None
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """Where the runs go: the URI MLflow is given, where new experiments keep their artifacts (None:
+    the backend's own choice), the command that opens it, and a note where poc chose for the user."""
+
+    uri: str
+    artifacts: str | None
+    open_with: str
+    note: str | None = None
 
 
 def require_mlflow() -> None:
@@ -47,16 +64,52 @@ def require_mlflow() -> None:
         raise UsageError(f"poc export mlflow: MLflow is not installed: {MLFLOW_EXTRA}") from None
 
 
-def tracking_uri(given: str | None) -> str:
-    """The tracking URI: the one given (a server, a database, a folder), else ./mlruns as a file store.
-    MLflow keeps its file store in maintenance mode and refuses it unless told otherwise; a local
-    folder is what this command promises by default, so poc says so for file stores only."""
-    uri = given or DEFAULT_TRACKING.resolve().as_uri()
-    if "://" not in uri or uri.startswith("file:"):
-        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-        if "://" not in uri:
-            uri = Path(uri).resolve().as_uri()
-    return uri
+def _file_store(folder: Path, note: str | None = None) -> Tracking:
+    """A folder as MLflow's file store: MLflow keeps it in maintenance mode and refuses it unless told
+    otherwise, which poc does for file stores only."""
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = folder.expanduser().resolve().as_uri()
+    return Tracking(uri, None, f"mlflow ui --backend-store-uri {uri}", note)
+
+
+def _database(path: Path) -> Tracking:
+    absolute = path.expanduser().resolve()
+    uri = f"sqlite:///{absolute}"  # four slashes in all: an absolute path, openable from any folder
+    return Tracking(uri, (absolute.parent / ARTIFACTS).as_uri(), f"mlflow ui --backend-store-uri {uri}")
+
+
+def _file_uri_path(uri: str) -> Path:
+    """The folder a `file:` URI names, in any of its forms: file:/x, file:///x, file://localhost/x, file:x."""
+    parsed = urlparse(uri)
+    if parsed.netloc not in ("", "localhost"):
+        raise UsageError(f"--tracking-uri: {uri!r} names a file on host {parsed.netloc!r}; use a local folder, "
+                         "a database (sqlite:///mlflow.db) or an MLflow server (http://...)")
+    return Path(unquote(parsed.path))
+
+
+def tracking(given: str | None) -> Tracking:
+    """Where to export: the URI given (a server, a database, a `file:` URI or a plain folder), else
+    ./mlflow.db, or ./mlruns where an earlier poc exported there and there is no database yet."""
+    if given is None:
+        if LEGACY_FOLDER.is_dir() and not DEFAULT_DATABASE.exists():
+            return _file_store(LEGACY_FOLDER, note=f"into ./{LEGACY_FOLDER}, where poc exported before; pass "
+                                                   f"--tracking-uri sqlite:///{DEFAULT_DATABASE} for a database")
+        return _database(DEFAULT_DATABASE)
+    if given.startswith("file:"):
+        return _file_store(_file_uri_path(given))
+    if "://" not in given:  # a plain path: a folder, as MLflow itself reads one
+        return _file_store(Path(given))
+    if given.startswith("sqlite:///"):
+        return _database(Path(given.removeprefix("sqlite:///")))
+    return Tracking(given, None, f"open {given} in a browser" if given.startswith("http") else
+                    f"mlflow ui --backend-store-uri {given}")
+
+
+def _slug(name: str) -> str:
+    """An experiment's folder name among the artifacts: its name in safe characters, and a hash so that two
+    names never share one."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:60] or "experiment"
+    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def _number(value: Any) -> float | None:
@@ -161,14 +214,16 @@ def export(store: Store, *, uri: str | None = None, experiment: str | None = Non
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri(uri))
-    done = Exported()
+    where = tracking(uri)
+    client = MlflowClient(tracking_uri=where.uri)
+    done = Exported(tracking=where)
     experiment_ids: dict[str, str] = {}  # looked up (or created) once per experiment, not per record
     for record, path in found:
         name = experiment or record["recipe_name"]
         if name not in experiment_ids:
             known = client.get_experiment_by_name(name)
-            experiment_ids[name] = known.experiment_id if known is not None else client.create_experiment(name)
+            experiment_ids[name] = known.experiment_id if known is not None else client.create_experiment(
+                name, artifact_location=None if where.artifacts is None else f"{where.artifacts}/{_slug(name)}")
         experiment_id = experiment_ids[name]
         done.experiments.add(name)
         existing = client.search_runs([experiment_id], filter_string=f"tags.`{JOB_TAG}` = '{record['job_id']}'",

@@ -1,4 +1,4 @@
-"""`poc export mlflow` into a real MLflow file store, read back through MLflow's own client."""
+"""`poc export mlflow` into a real MLflow database and file stores, read back through MLflow's own client."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from poc_cli.store import Store
 
 pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
-os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # this test reads a file store, as poc writes one
+os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # these tests read file stores, as poc writes them
 
 from mlflow.tracking import MlflowClient  # noqa: E402
 
@@ -83,14 +83,51 @@ def test_export_logs_each_record_once_and_updates_on_a_second_export(tmp_path: P
     assert runs[job_id].data.metrics["test_accuracy"] == 0.125 and runs[job_id].data.tags["poc.attempt"] == "a-new-attempt"
 
 
-def test_export_defaults_to_a_local_mlruns_folder_and_an_empty_store_is_one_line(
+def _files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)).split("/")[0] for p in folder.iterdir()}
+
+
+def test_export_defaults_to_an_sqlite_database_and_an_empty_store_is_one_line(
         tmp_path: Path, tiny_store: Path) -> None:
-    done = export("--store", str(tiny_store), "--experiment", "poc-team", "--recipe", "tiny", cwd=tmp_path)
+    """MLflow's recommended backend, a database, in the current folder; nothing written elsewhere; the
+    export ends with the command that opens it."""
+    here = tmp_path / "here"
+    here.mkdir()
+    done = export("--store", str(tiny_store), "--experiment", "poc-team", "--recipe", "tiny", cwd=here)
     assert done.returncode == 0, done.stdout + done.stderr
-    runs = MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri()).search_runs(
-        [MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri()).get_experiment_by_name("poc-team").experiment_id])
+    database = f"sqlite:///{here / 'mlflow.db'}"
+    assert f"at {database}" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == f"to look at them: mlflow ui --backend-store-uri {database}"
+    assert _files(here) == {"mlflow.db", "mlflow-artifacts"}  # the database and its runs' files beside it
+    client = MlflowClient(tracking_uri=database)
+    runs = client.search_runs([client.get_experiment_by_name("poc-team").experiment_id])
     assert {run.data.tags["poc.recipe"] for run in runs} == {"tiny"} and len(runs) == 6
+    assert all("record" in {a.path for a in client.list_artifacts(run.info.run_id)} for run in runs)
     empty = tmp_path / "empty"
     empty.mkdir()
     result = export("--store", str(empty), cwd=tmp_path)
     assert result.returncode == 1 and result.stderr.strip().splitlines() == [f"error: nothing to export: no records in {empty}"]
+
+
+@pytest.mark.parametrize("form", ["file:{path}", "file://{path}", "file://localhost{path}", "{path}"])
+def test_a_file_uri_in_any_form_goes_where_it_says(tmp_path: Path, tiny_store: Path, form: str) -> None:
+    """file:/x (one slash), file:///x (three), file://localhost/x and a plain path: the folder named, never a
+    folder called "file:" in the current directory."""
+    here, target = tmp_path / "here", tmp_path / "elsewhere" / "mlruns"
+    here.mkdir()
+    done = export("--store", str(tiny_store), "--recipe", "tiny", "--tracking-uri", form.format(path=target), cwd=here)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _files(here) == set() and target.is_dir()
+    client = MlflowClient(tracking_uri=target.as_uri())
+    assert len(client.search_runs([client.get_experiment_by_name("tiny").experiment_id])) == 6
+    assert done.stdout.strip().splitlines()[-1] == f"to look at them: mlflow ui --backend-store-uri {target.as_uri()}"
+
+
+def test_an_existing_mlruns_folder_keeps_working(tmp_path: Path, tiny_store: Path) -> None:
+    """Where an earlier poc exported into ./mlruns (and there is no database yet), exports go on there."""
+    first = export("--store", str(tiny_store), "--recipe", "tiny", "--tracking-uri", "mlruns", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = export("--store", str(tiny_store), "--recipe", "tiny", cwd=tmp_path)
+    assert again.returncode == 0 and "0 run(s) created, 0 updated, 6 already up to date" in again.stdout
+    assert "note: exported into ./mlruns, where poc exported before" in again.stdout
+    assert _files(tmp_path) == {"mlruns"}
