@@ -258,7 +258,7 @@ TEXT: dict[str, dict[str, str]] = {
         "compute_text": " Precision {precision}; gradient checkpointing {checkpointing}; {accumulation}; base weights "
                         "{quantization}.",
         "dtypes_text": " Parameters as loaded and trained, read off each job's model: {parts}.",
-        "dtypes_part": "{name} frozen {frozen}, trained {trained}",
+        "dtypes_part": "{name} frozen {frozen}, trained {trained}", "dtypes_none": "none",
         "accumulation_one": "one batch per optimizer step",
         "accumulation_n": "{n} batches accumulated per optimizer step (effective batch {effective})",
         "switch_on": "on",
@@ -553,7 +553,7 @@ TEXT: dict[str, dict[str, str]] = {
         "compute_text": "計算形式 {precision}、勾配チェックポイント {checkpointing}、{accumulation}、ベースモデルの重み "
                         "{quantization}。",
         "dtypes_text": "各ジョブのモデルから読み取った、パラメータの読み込み時と学習時の型：{parts}。",
-        "dtypes_part": "{name}は固定 {frozen}・学習 {trained}",
+        "dtypes_part": "{name}は固定 {frozen}・学習 {trained}", "dtypes_none": "なし",
         "accumulation_one": "1 ステップにつき 1 バッチ",
         "accumulation_n": "{n} バッチの勾配を累積して 1 ステップ（実効バッチ {effective}）",
         "switch_on": "あり",

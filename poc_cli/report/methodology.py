@@ -105,8 +105,9 @@ def _dtypes(i: Inputs) -> str:
         runtime = next((run.get("runtime") for run in i.ok_runs[row.method].values() if run.get("runtime")), None)
         if runtime:
             dtypes = runtime["parameter_dtypes"]
-            parts.append(text(i.lang, "dtypes_part", name=i.name_of(row), frozen=", ".join(dtypes["frozen"]) or "-",
-                              trained=", ".join(dtypes["trainable"]) or "-"))
+            none = text(i.lang, "dtypes_none")
+            parts.append(text(i.lang, "dtypes_part", name=i.name_of(row), frozen=", ".join(dtypes["frozen"]) or none,
+                              trained=", ".join(dtypes["trainable"]) or none))
     sep = "、" if i.lang == "ja" else "; "
     return text(i.lang, "dtypes_text", parts=sep.join(parts)) if parts else ""
 
