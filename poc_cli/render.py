@@ -88,10 +88,6 @@ def _loaded(row: MethodRow, cell: str) -> str:
     return f"{cell} ‡" if row.loaded and cell != "-" else cell
 
 
-def _time(row: MethodRow) -> str:
-    return _loaded(row, duration(row.train_s.mean if row.train_s else None, "en"))
-
-
 def _cost(row: MethodRow) -> str:
     return _loaded(row, money(row.cost_per_run, row.price.currency, "en"))
 
