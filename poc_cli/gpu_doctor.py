@@ -67,7 +67,7 @@ def machine_checks() -> list[Check]:
     return checks
 
 
-def _probe_gpu(env: dict[str, str], sending: Any) -> None:
+def _probe_gpu(env: dict[str, str]) -> dict[str, Any]:
     """In a job forked from the server, pinned by `env`: the GPU as the job sees it, and a product in
     bf16 and in fp16 on it."""
     os.environ.update(env)
@@ -85,27 +85,17 @@ def _probe_gpu(env: dict[str, str], sending: Any) -> None:
                 found[name] = str(exc).splitlines()[0][:200]
     except Exception as exc:  # noqa: BLE001 - the parent reports it as the check's reason
         found["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-    sending.send(found)
-    sending.close()
+    return found
 
 
 def probe_gpu(env: dict[str, str]) -> dict[str, Any]:
     """`_probe_gpu` in a job forked from poc's job server."""
-    from poc_cli.processes import PROBE_TIMEOUT_S, job_context
+    from poc_cli.processes import forked
 
-    context = job_context()
-    receiving, sending = context.Pipe(duplex=False)
-    process = context.Process(target=_probe_gpu, args=(env, sending), name="poc-gpu-probe")
-    process.start()
-    sending.close()
     try:
-        if not receiving.poll(PROBE_TIMEOUT_S):
-            return {"error": f"the probe sent nothing within {PROBE_TIMEOUT_S} s"}
-        return receiving.recv()
-    except EOFError:
-        return {"error": f"the probe died (exit code {process.exitcode})"}
-    finally:
-        process.join(5)
+        return forked(_probe_gpu, env)
+    except RuntimeError as error:
+        return {"error": str(error)}
 
 
 def probe_checks(found: dict[str, Any], expected_uuid: str) -> list[Check]:

@@ -17,9 +17,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from importlib.util import find_spec
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
+from typing import Any
 
 from poc_cli.forksafe import NVML_CHECK
 
@@ -91,23 +93,31 @@ def start_seconds() -> tuple[float, float]:
 PROBE_TIMEOUT_S = 300
 
 
-def _send_state(connection: Connection) -> None:
-    from poc_cli.forksafe import state
-
-    connection.send(state())
+def _reply(connection: Connection, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    connection.send(function(*args))
     connection.close()
 
 
-def probe_server() -> dict[str, bool]:
-    """`forksafe.state` as a job forked from the job server sees it (starting the server if needed)."""
+def forked(function: Callable[..., Any], *args: Any) -> Any:
+    """`function(*args)` (a module-level function, so it travels by name) in a job forked from the job
+    server, starting the server if needed; RuntimeError where it sends nothing back (timed out, died)."""
     context = job_context()
     receiving, sending = context.Pipe(duplex=False)
-    process = context.Process(target=_send_state, args=(sending,), name="poc-fork-probe")
+    process = context.Process(target=_reply, args=(sending, function, args), name="poc-probe")
     process.start()
     sending.close()
     try:
         if not receiving.poll(PROBE_TIMEOUT_S):
-            raise TimeoutError(f"the job server's probe sent nothing within {PROBE_TIMEOUT_S} s")
+            raise RuntimeError(f"the probe sent nothing within {PROBE_TIMEOUT_S} s")
         return receiving.recv()
+    except EOFError:
+        raise RuntimeError(f"the probe died (exit code {process.exitcode})") from None
     finally:
         process.join(5)
+
+
+def probe_server() -> dict[str, bool]:
+    """`forksafe.state` as a job forked from the job server sees it."""
+    from poc_cli.forksafe import state
+
+    return forked(state)
