@@ -35,7 +35,6 @@ from poc_cli import forksafe
 from poc_cli.data import load_splits
 from poc_cli.dtypes import dtype_name, parameter_dtypes, to_master_weights
 from poc_cli.environment import environment
-from poc_cli.errors import first_line
 from poc_cli.hardware import Precision, pick_device, precision_for, weights_options
 from poc_cli.methods import get_method
 from poc_cli.modelhub import describe, fingerprint, load_config, resolve_model
@@ -432,8 +431,7 @@ def child_main(job: Job, attempt: Attempt, events: Queue | None, parent: int, en
         record.status, record.error = Status.DIVERGED, str(exc)
     except Exception as exc:  # any failure of this job is recorded, never raised to the parent
         if is_out_of_memory(exc):  # torch's, Python's, or a CUDA library's failed allocation
-            record.status, record.error = Status.OOM, f"{type(exc).__name__}: {first_line(exc)}".removesuffix(
-                f": {type(exc).__name__}")  # a bare MemoryError has no message
+            record.status, record.error = Status.OOM, _error_line(exc)
         else:
             record.status, record.error = Status.FAILED, _failure(exc)
         traceback.print_exc()
@@ -454,5 +452,10 @@ def _failure(exc: Exception) -> str:
     """A job's failure in one line: a full disk says so (what helps is space, then a rerun)."""
     if is_full(exc):
         return f"{why(exc)} ({exc.filename or 'writing'}), then run again"
+    return _error_line(exc)
+
+
+def _error_line(exc: Exception) -> str:
+    """`Type: first line of the message`."""
     message = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {message}"
