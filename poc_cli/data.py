@@ -101,12 +101,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def decoded(path: Path, encoding: str, *, field: str) -> str:
-    """The file's text. `utf-8` (the default) also takes a file that starts with a byte-order mark, as
+def decoded(raw: bytes, path: Path, encoding: str, *, field: str) -> str:
+    """The text of the file `path` whose bytes are `raw`. `utf-8` (the default) also takes a file that starts with a byte-order mark, as
     Excel's "CSV UTF-8" and some JSONL writers save it; line ends may be CRLF. Bytes the encoding
     cannot decode are one line naming the file, the line and `data.encoding`."""
     codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
-    raw = path.read_bytes()
     try:
         return raw.decode(codec)
     except UnicodeDecodeError as error:
@@ -136,15 +135,17 @@ def read_table(location: str, *, field: str, encoding: str = "utf-8") -> tuple[p
             f"data.{field}: cannot read {location}: unsupported extension; use one of {', '.join(READERS)}"
         )
     try:
-        frame = pd.read_parquet(path) if suffix == ".parquet" else TEXT_READERS[suffix](decoded(path, encoding,
-                                                                                                  field=field))
+        raw = None if suffix == ".parquet" else path.read_bytes()  # a text file is read once: parsed and hashed
+        frame = pd.read_parquet(path) if raw is None else TEXT_READERS[suffix](decoded(raw, path, encoding,
+                                                                                         field=field))
     except RecipeError:
         raise
     except Exception as exc:  # pandas raises many types for malformed files
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RecipeError(f"data.{field}: cannot read {location}: {first}") from None
     try:
-        return frame, SourceFile(path=str(path), sha256=_sha256(path), bytes=path.stat().st_size)
+        digest = _sha256(path) if raw is None else hashlib.sha256(raw).hexdigest()
+        return frame, SourceFile(path=str(path), sha256=digest, bytes=path.stat().st_size if raw is None else len(raw))
     except OSError as error:
         raise RecipeError(f"data.{field}: cannot read {location} ({error.strerror or error})") from None
 
