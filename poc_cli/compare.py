@@ -28,8 +28,7 @@ from poc_cli.search import did_not_hold
 from poc_cli.stats import PairedDifference, Summary, holm, mean_interval, summarize
 from poc_cli.store import Scan, Store
 
-TRIVIAL_KIND = "trivial"  # the method_kind of the computed row for the task's trivial answer
-TRIVIAL_LABEL = "majority-class"
+TRIVIAL_KIND = "trivial"  # the method_kind of the computed row for the task's trivial answer (its name is the task's)
 
 
 @dataclass(frozen=True)
@@ -258,7 +257,7 @@ def _trivial_row(recipe_name: str, ok: dict[int, dict[str, Any]], *, reference: 
     primary = declared[0]["name"]
     mine = trivial_scores(ok, primary)
     return MethodRow(
-        recipe=recipe_name, method=TRIVIAL_LABEL, method_kind=TRIVIAL_KIND, settings={}, lr=None,
+        recipe=recipe_name, method=next(iter(found.values())).name, method_kind=TRIVIAL_KIND, settings={}, lr=None,
         selection={"how": TRIVIAL_KIND}, trainable_parameters=None, adapter_parameters=None,
         head_parameters=None, total_parameters=None, percent_of_full=None, metric=primary,
         higher_is_better=declared[0]["higher_is_better"],
@@ -278,7 +277,8 @@ def _learning_reference(by_method: dict[str, list[dict[str, Any]]], any_ok: dict
     """What "learned" is checked against: the task's trivial answer, else its untrained model's row."""
     trivial_by_seed = trivial_scores(any_ok, metric)
     if trivial_by_seed:
-        return TRIVIAL_LABEL, trivial_by_seed
+        found = trivial(any_ok[next(iter(trivial_by_seed))])
+        return (found.name if found else None), trivial_by_seed
     for method, runs in by_method.items():
         kind = runs[0]["method_kind"]
         if kind in METHODS and not get_method(kind).TRAINS:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from poc_cli.data import Splits
 from poc_cli.errors import RecipeError, listed
 from poc_cli.methods import get_method
+from poc_cli.recipe import BusinessSpec
 
 if TYPE_CHECKING:
     from torch import nn
@@ -61,7 +62,7 @@ def check_checkpointing(recipe: Recipe, skeleton: nn.Module) -> None:
 
 def _positive_class_is_a_label(recipe: Recipe, splits: Splits) -> None:
     business = recipe.business
-    if business is not None and business.positive_class not in splits.labels:
+    if isinstance(business, BusinessSpec) and business.positive_class not in splits.labels:
         raise RecipeError(f"business.positive_class: {business.positive_class!r} is not a label of the data; "
                           f"labels: {listed(splits.labels)}")
 

@@ -11,7 +11,7 @@ import codecs
 import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -19,7 +19,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -110,6 +112,15 @@ class DataSpec(Strict):
     response_column: str = "response"  # ... and the answer the model learns to give
     messages_column: str | None = None  # causal-lm: chat messages instead; the last is the assistant's answer
     choices_column: str | None = None  # causal-lm: candidate answers, scored by log-likelihood
+    # forecasting: a long table, one row per (series, time); see tasks/forecasting.py
+    series_column: str = "series_id"
+    time_column: str = "t"
+    value_column: str = "value"
+    horizon: Annotated[int, Field(strict=True, ge=1, le=10_000)] | None = None  # points forecast
+    context_length: Annotated[int, Field(strict=True, ge=1, le=100_000)] | None = None  # points the model reads
+    season_length: Annotated[int, Field(strict=True, ge=1, le=10_000)] | None = None  # 12 monthly, 7 daily
+    windows_per_series: Annotated[int, Field(strict=True, ge=1, le=10_000)] = 8  # training windows drawn per series
+    drop_short_series: bool = False  # drop (and count) series too short to forecast, instead of an error
     max_train_examples: Examples | None = None
     max_validation_examples: Examples | None = None
     max_test_examples: Examples | None = None
@@ -133,8 +144,6 @@ class DataSpec(Strict):
             raise ValueError("give either 'validation' (a file) or 'validation_fraction', not both")
         if self.test is not None and self.test_fraction is not None:
             raise ValueError("give either 'test' (a file) or 'test_fraction', not both")
-        if self.test is None and self.test_fraction is None:
-            raise ValueError("a test split is required: set 'test' (a file) or 'test_fraction'")
         return self
 
 
@@ -332,12 +341,48 @@ class CostSpec(Strict):
 class BusinessSpec(Strict):
     """Stage 3 of a PoC: what errors cost and what automation saves, per month."""
 
+    kind: ClassVar[str] = "rates"  # the task's `business_block` it prices
     positive_class: str = Field(min_length=1)
     cost_missed: Amount
     cost_false_alarm: Amount
     monthly_items: Annotated[int, Field(strict=True, ge=1, le=10**12)]
     minutes_per_item: Annotated[Number, Field(gt=0, le=60 * 24 * 31)]
     hourly_rate: Amount
+
+
+class ForecastBusinessSpec(Strict):
+    """Stage 3 of a forecasting PoC: what one unit forecast too low (a lost sale) and too high
+    (holding or disposal) costs, how many units the forecasts cover per month, and optionally the
+    accuracy of the forecasts the company makes today (MASE, as the report scores)."""
+
+    kind: ClassVar[str] = "forecast"
+    under_forecast_cost: Amount
+    over_forecast_cost: Amount
+    monthly_volume: Annotated[Number, Field(gt=0, le=1e15)]
+    current_mase: Annotated[Number, Field(gt=0, le=1000)] | None = None
+
+
+FORECAST_KEYS = frozenset(ForecastBusinessSpec.model_fields)
+
+
+def _business_kind(value: Any) -> str:
+    """Which business block a recipe wrote: the forecasting one where any of its keys is set."""
+    if isinstance(value, dict):
+        return "forecast" if FORECAST_KEYS & set(value) else "rates"
+    return getattr(value, "kind", "rates")
+
+
+BusinessBlock = Annotated[Union[Annotated[BusinessSpec, Tag("rates")],
+                                Annotated[ForecastBusinessSpec, Tag("forecast")]], Discriminator(_business_kind)]
+
+
+BUSINESS_NEEDS = {"rates": "detection and false-alarm rates need classes (positive_class, cost_missed ...)",
+                  "forecast": "forecast costs (under_forecast_cost, over_forecast_cost, monthly_volume) need "
+                              "task forecasting"}
+BUSINESS_WHAT = {"rates": "detection and false-alarm rates: set positive_class, cost_missed, cost_false_alarm, "
+                          "monthly_items, minutes_per_item, hourly_rate",
+                 "forecast": "forecast errors: set under_forecast_cost, over_forecast_cost, monthly_volume "
+                             "(and current_mase)"}
 
 
 class ReportSpec(Strict):
@@ -419,7 +464,7 @@ class Recipe(Strict):
     measure: MeasureSpec = MeasureSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
     cost: CostSpec = CostSpec()
-    business: BusinessSpec | None = None
+    business: BusinessBlock | None = None
     report: ReportSpec = ReportSpec()
     search: SearchSpec | None = None
 
@@ -445,11 +490,14 @@ class Recipe(Strict):
             users = ", ".join(t.name for t in TASKS.values() if field in t.data_fields)
             raise ValueError(f"data.{field}: not read by task {self.task} (only by {users})")
         task.check_spec()
-        if not task.labelled:
-            if self.data.shots_per_class is not None:
-                raise ValueError(f"data.shots_per_class: task {self.task} has no classes to draw shots from")
-            if self.business is not None:
-                raise ValueError(f"business: detection and false-alarm rates need classes; task {self.task} has none")
+        if not task.labelled and self.data.shots_per_class is not None:
+            raise ValueError(f"data.shots_per_class: task {self.task} has no classes to draw shots from")
+        if self.business is not None and self.business.kind != task.business_block:
+            raise ValueError(f"business: {BUSINESS_NEEDS[self.business.kind]}; task {self.task} "
+                             + (f"prices {BUSINESS_WHAT[task.business_block]}" if task.business_block else "has no "
+                                "business block"))
+        if self.data.test is None and self.data.test_fraction is None and not task.test_from_train:
+            raise ValueError("data: a test split is required: set 'test' (a file) or 'test_fraction'")
         names = [m.name for m in task.metrics]
         if self.search is not None and self.search.metric is not None and self.search.metric not in names:
             raise ValueError(f"search.metric: {self.search.metric!r} is not a metric of task {self.task}; "

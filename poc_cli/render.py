@@ -25,7 +25,7 @@ def learned_text(check: LearningCheck | None) -> str:
         return "yes"
     if check.reason == "one_answer":
         return f"NO: one answer for {100 * (check.top_share or 0):.0f}%"
-    return f"NO: not above {check.reference}"
+    return f"NO: not better than {check.reference}"
 
 
 def _scale(row: MethodRow) -> tuple[float, int]:
@@ -70,9 +70,19 @@ def detectable_text(row: MethodRow) -> str:
     return text
 
 
+# Each task's trivial answer (`Task.trivial`): its setting, the same in a few characters, its footnote.
+TRIVIAL_TEXT = {
+    "majority-class": ("majority class of test", "majority class",
+                       "majority-class: always the test split's most frequent class, what learning nothing scores"),
+    "seasonal-naive": ("the value one season earlier", "seasonal naive",
+                       "seasonal-naive: every point forecast as the value one season earlier, what learning "
+                       "nothing scores"),
+}
+
+
 def _setting(row: MethodRow) -> str:
     if row.method_kind == TRIVIAL_KIND:
-        return "majority class of test"
+        return TRIVIAL_TEXT[row.method][0]
     settings = {k: v for k, v in row.settings.items() if k not in HIDDEN_SETTINGS}
     return config_text(row.method_kind, settings, row.lr, all_parameters="all parameters",
                        nothing_trained="nothing trained")
@@ -95,7 +105,7 @@ def _cost(row: MethodRow) -> str:
 def _short_setting(row: MethodRow) -> str:
     """The setting in a few characters: the learning rate and rank (alpha and the rest are in --wide)."""
     if row.method_kind == TRIVIAL_KIND:
-        return "majority class"
+        return TRIVIAL_TEXT[row.method][1]
     if not get_method(row.method_kind).TRAINS:
         return "not trained"
     parts = [f"lr={row.lr:g}"] if row.lr is not None else []
@@ -225,10 +235,10 @@ def chosen_text(selection: dict[str, object]) -> str:
 def footnotes(rows: list[MethodRow]) -> list[str]:
     """What the marks in the tables mean, and where the prices came from."""
     notes = []
-    if any(r.method_kind == TRIVIAL_KIND for r in rows):
-        notes.append("majority-class: always the test split's most frequent class, what learning nothing scores")
+    for name in dict.fromkeys(r.method for r in rows if r.method_kind == TRIVIAL_KIND):
+        notes.append(TRIVIAL_TEXT[name][2])
     if any(r.learning is not None and r.learning.learned is False for r in rows):
-        notes.append("did not learn: one answer for >=95% of test examples, or not significantly above the "
+        notes.append("did not learn: one answer for >=95% of test examples, or not significantly better than the "
                      "trivial reference; never recommended")
     if any(r.selection.get("how") == "search" for r in rows):
         notes.append("search ×N: the learning rate was chosen by a search of N trials on validation data"

@@ -257,7 +257,7 @@ def train(
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             elapsed = time.perf_counter() - t0
-            n_examples = sum(int(batch["labels"].shape[0]) for batch in group)
+            n_examples = sum(task.examples(batch) for batch in group)
             n_tokens = sum(task.tokens(batch) for batch in group)
             examples += n_examples
             tokens += n_tokens

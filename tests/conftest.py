@@ -280,3 +280,46 @@ def bitsandbytes_stand_in(tmp_path: Path) -> tuple[dict[str, str], Path]:
         f"import os\nwith open({str(marker)!r}, 'a') as f:\n    f.write(f'{{os.getpid()}}\\n')\n")
     path = os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")])
     return {**os.environ, "PYTHONPATH": path, "COLUMNS": "200"}, marker
+
+
+M3 = SHARED_DATA / "m3-monthly"
+TOURISM = SHARED_DATA / "tourism-monthly"
+
+
+def build_forecaster(kind: str, folder: Path, *, horizon: int = 24, context: int = 32) -> Path:
+    """Save a tiny random TimesFM or PatchTST (no pretrained time-series weights exist offline)."""
+    from transformers import PatchTSTConfig, PatchTSTForPrediction, TimesFmConfig, TimesFmModelForPrediction
+
+    torch.manual_seed(0)
+    if kind == "timesfm":
+        model = TimesFmModelForPrediction(TimesFmConfig(
+            patch_length=8, context_length=context, horizon_length=horizon, hidden_size=32, intermediate_size=32,
+            head_dim=8, num_attention_heads=4, num_hidden_layers=2, quantiles=[0.1, 0.5, 0.9]))
+    else:
+        model = PatchTSTForPrediction(PatchTSTConfig(
+            num_input_channels=1, context_length=context, prediction_length=horizon, patch_length=8, patch_stride=8,
+            d_model=32, num_attention_heads=4, num_hidden_layers=2, ffn_dim=32))
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def forecasters(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny random TimesFM and a tiny random PatchTST, saved like hub models."""
+    return {kind: build_forecaster(kind, tmp_path_factory.mktemp(f"tiny-{kind}")) for kind in ("timesfm", "patchtst")}
+
+
+def series_subset(source: Path, folder: Path, series: int, *, category: str | None = None) -> dict[str, Path]:
+    """The first `series` series of a real ../shared/data set (train and test tables), in `folder`."""
+    import pandas as pd
+
+    info = pd.read_csv(source / "series.csv")
+    if category is not None:
+        info = info[info["category"] == category]
+    names = set(info["series_id"].head(series))
+    out = {}
+    for split in ("train", "test"):
+        table = pd.read_csv(source / f"{split}.csv")
+        out[split] = folder / f"{split}.csv"
+        table[table["series_id"].isin(names)].to_csv(out[split], index=False)
+    return out

@@ -91,7 +91,7 @@ class Inputs:
             row = next((r for r in self.rows if r.method == row), None) or row
             if isinstance(row, str):
                 return row
-        key = "name_" + row.method_kind
+        key = "name_" + (row.method if row.method_kind == TRIVIAL_KIND else row.method_kind)
         if (row.method == row.method_kind or row.method_kind == TRIVIAL_KIND) and key in TEXT[self.lang]:
             return text(self.lang, key)
         return row.method
@@ -106,7 +106,7 @@ def metric_name(lang: str, metric: str) -> str:
 def title_metric(lang: str, metric: str) -> str:
     """The metric's name at the start of a heading."""
     name = metric_name(lang, metric)
-    return name[:1].upper() + name[1:]
+    return name if name[1:2].isupper() else name[:1].upper() + name[1:]  # sMAPE stays sMAPE
 
 
 def statuses(counts: dict[str, int], lang: str) -> str:

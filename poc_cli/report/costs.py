@@ -14,7 +14,9 @@ from poc_cli.business import business_outcome
 from poc_cli.compare import MethodRow, record_price
 from poc_cli.cost import Price, energy_cost, projected_cost, run_cost
 from poc_cli.numbers import NBSP, duration, money, payback, percent
+from poc_cli.recipe import ForecastBusinessSpec
 from poc_cli.report.common import Inputs, metric_name
+from poc_cli.report.forecast_costs import forecast_business
 from poc_cli.report.i18n import text
 
 
@@ -107,6 +109,12 @@ def _span(low: str, high: str) -> str:
     return low if low == high else f"{low}{NBSP}–{NBSP}{high}"
 
 
+def _training(i: Inputs, row: MethodRow) -> float:
+    """What one production training of the method costs: the projection, else the PoC run's cost."""
+    projected = projection(i, row)
+    return projected[1] if projected else (row.cost_per_run or 0.0)
+
+
 def business(i: Inputs, price: Price | None) -> dict[str, Any]:
     """The business tables, or the one line saying what a business block would add. Rates carry their
     intervals, the monthly value its parts and its range, the payback its range in words."""
@@ -116,12 +124,13 @@ def business(i: Inputs, price: Price | None) -> dict[str, Any]:
     spec = i.recipe.business
     _, _, poc = poc_spend(i, price)
     _, _, target = scale(i)
+    if isinstance(spec, ForecastBusinessSpec):
+        return forecast_business(i, spec, investment={r.method: _training(i, r) + poc for r in i.trained}, poc=poc)
     rates, months, flags = [], [], []
     payback_example = unreliable = None
     for r in i.trained:
         runs = list(i.ok_runs[r.method].values())
-        projected = projection(i, r)
-        training = projected[1] if projected else (r.cost_per_run or 0.0)
+        training = _training(i, r)
         outcome = business_outcome(
             spec, y_true=[y for run in runs for y in run["predictions"]["test"]["y_true"]],
             y_pred=[y for run in runs for y in run["predictions"]["test"]["y_pred"]],

@@ -14,7 +14,8 @@ TEXT: dict[str, dict[str, str]] = {
         "subtitle": "LoRA, RandLoRA and full fine-tuning at the same number of trainable parameters",
         "generated": "Generated {date} from {n} stored runs.",
         "name_lora": "LoRA", "name_randlora": "RandLoRA", "name_full": "Full fine-tuning",
-        "name_zero-shot": "Zero-shot (not trained)", "name_untuned": "Untuned model", "name_trivial": "Majority class",
+        "name_zero-shot": "Zero-shot (not trained)", "name_untuned": "Untuned model", "name_majority-class": "Majority class",
+        "name_seasonal-naive": "Seasonal naive",
         # executive summary
         "h_summary": "Summary",
         "dec_did_not_learn": "No recommendation: {methods} did not learn.",
@@ -52,15 +53,16 @@ TEXT: dict[str, dict[str, str]] = {
                          "diverge again), or let the search choose it (search: true).",
         # conclusion
         "h_conclusion": "Conclusion",
-        "rule_full": "Recommendation: full fine-tuning. Its {metric} is {gain} points higher than {best}'s "
+        "unit_points": "points",
+        "rule_full": "Recommendation: full fine-tuning. Its {metric} is {gain} better than {best}'s "
                      "({level}% interval {lo} to {hi}), and its peak memory ({mem}) fits the memory available.",
         "rule_randlora": "Recommendation: RandLoRA. At the same number of trainable parameters its {metric} is "
-                         "{gain} points higher than LoRA's ({level}% interval {lo} to {hi}). A training run takes {ratio}x "
+                         "{gain} better than LoRA's ({level}% interval {lo} to {hi}). A training run takes {ratio}x "
                          "LoRA's time.",
         "rule_lora": "Recommendation: LoRA. At the same number of trainable parameters RandLoRA's {metric} is "
-                     "{loss} points lower ({level}% interval {lo} to {hi}).",
+                     "{loss} worse ({level}% interval {lo} to {hi}).",
         "rule_inconclusive": "Inconclusive: at the same number of trainable parameters there is no significant "
-                             "difference in {metric} between RandLoRA and LoRA ({diff} points, {level}% interval {lo} to "
+                             "difference in {metric} between RandLoRA and LoRA ({diff}, {level}% interval {lo} to "
                              "{hi}). Until the next step in the summary settles it, LoRA is the lower-cost choice.",
         "rule_unreliable": "No recommendation yet: the learning rate the search chose for {methods} did not hold "
                            "up in the seeded runs (see Risks), so a difference now would measure a tuning failure, "
@@ -72,7 +74,7 @@ TEXT: dict[str, dict[str, str]] = {
         "dnl_other_learned": "{method} did learn ({score}, {gain} points above {reference}).",
         "dnl_left_out": "Did not learn: {reasons}; left out of the decision.",
         "dnl_one_answer": "{method} gave the same answer for {share}% of the test examples",
-        "dnl_no_gain": "{method}'s {metric} ({score}) is not significantly above {reference} ({ref})",
+        "dnl_no_gain": "{method}'s {metric} ({score}) is not significantly better than {reference} ({ref})",
         "conclusion_forgetting": "Forgetting (the rise of the loss on general text, lower is better): RandLoRA "
                                  "{r} nats, LoRA {l} nats.",
         "rules_note": "The recommendation follows fixed rules, described under Methodology.",
@@ -80,16 +82,17 @@ TEXT: dict[str, dict[str, str]] = {
         "h_quality": "Quality",
         "c_method": "Method", "c_config": "Configuration; how it was chosen",
         "c_score": "{metric} % [95% interval]", "c_other": "{metric}",
-        "c_diff": "vs {baseline}, points [95% interval]", "c_p": "p", "c_p_holm": "p (Holm, {m} comparisons)", "c_words": "In words",
+        "c_diff": "vs {baseline}, points [95% interval]", "c_diff_value": "vs {baseline} [95% interval]", "c_p": "p", "c_p_holm": "p (Holm, {m} comparisons)", "c_words": "In words",
         "c_learned": "Learned?",
         "learned_yes": "yes", "learned_one": "no: one answer for {share}%",
-        "learned_no_gain": "no: not above {reference}",
+        "learned_no_gain": "no: not better than {reference}",
         "words": "{count} {direction} correct out of {n}", "words_seeds": "about {count} {direction} correct out of "
                                                                           "{n} per seed",
         "more": "more", "fewer": "fewer", "words_same": "as many correct",
         "reference": "reference", "not_significant": "not significant",
         "could_detect": "could detect {value}",
-        "trivial_config": "always the test split's most frequent class (learns nothing)",
+        "trivial_config_majority-class": "always the test split's most frequent class (learns nothing)",
+        "trivial_config_seasonal-naive": "every point forecast as the value one season earlier (learns nothing)",
         "quality_note": "Scores: mean over the seeds with its 95% interval ({how}). Differences are paired "
                         "against {baseline} on the same seeds and test examples; \"points\" are percentage points. "
                         "Each difference's interval and p come from one test (see Methodology, Statistical tests), "
@@ -122,6 +125,7 @@ TEXT: dict[str, dict[str, str]] = {
         "metric_contains": "contains-match", "metric_choice_accuracy": "multiple-choice accuracy",
         "metric_response_loss": "response loss", "metric_perplexity": "perplexity",
         "metric_forgetting": "forgetting (rise of the loss on general text)",
+        "metric_mase": "MASE", "metric_smape": "sMAPE", "metric_wql": "weighted quantile loss",
         # memory
         "h_memory": "Memory and GPU sizing",
         "memory_cpu": "No GPU ran. The memory above is host RAM (the peak resident memory of each job's process); it "
@@ -165,6 +169,21 @@ TEXT: dict[str, dict[str, str]] = {
         "c_work": "Work saved / month (hours / value)", "c_missed_cost": "Misses / month (count / cost)",
         "c_alarm_cost": "False alarms / month (count / cost)", "c_value": "Value / month [range]",
         "c_payback": "Payback [range]",
+        "forecast_business_note": "A unit forecast too low (a lost sale) costs {under}, a unit too high (held or "
+                                  "disposed of) {over}; the forecasts cover {volume} units a month. Each method's "
+                                  "units short and in excess per unit of actual demand on the test windows, scaled to "
+                                  "that volume (seeds averaged per series).",
+        "forecast_against_seasonal-naive": "Saving: against seasonal naive (each month the value a season earlier), "
+                                           "{cost} a month; its range is a 95% bootstrap over the test series.",
+        "forecast_against_current": "Saving: against today's forecasts, estimated at {cost} a month from their "
+                                    "stated MASE {mase} (seasonal naive scores {naive} on this test; its cost is "
+                                    "scaled by that ratio, assuming today's errors split into too low and too high as "
+                                    "seasonal naive's do); its range is a 95% bootstrap over the test series.",
+        "forecast_payback_note": "Payback = (the method's production training plus this PoC's {poc}) / the "
+                                 "monthly saving.",
+        "c_under_units": "Units short / month", "c_over_units": "Units in excess / month",
+        "c_error_cost": "Cost of errors / month", "c_saving_seasonal-naive": "Saving vs seasonal naive / month [95%]",
+        "c_saving_current": "Saving vs today's forecasts / month [95%]",
         "payback_note": "Payback = (training {which}, {training_cost} for {method}, plus this PoC's {poc}) / the "
                         "monthly value.",
         "payback_target": "at production scale", "payback_poc": "at PoC scale",
@@ -296,7 +315,7 @@ TEXT: dict[str, dict[str, str]] = {
                        "detects with 80% power on these data, and the seeds or test examples a 2-point difference "
                        "would need.",
         "learned_text": "A trained method did not learn when it gave the same answer for at least 95% of the test "
-                        "examples, or when its {metric} is not significantly above {reference} (same paired "
+                        "examples, or when its {metric} is not significantly better than {reference} (same paired "
                         "statistics as every other comparison).",
         "seeds_text": "{seeds}: the same seeds for every method (head initialisation, data order, dropout, "
                       "RandLoRA's random bases).",
@@ -318,7 +337,8 @@ TEXT: dict[str, dict[str, str]] = {
         "subtitle": "学習パラメータ数をそろえた LoRA・RandLoRA・フルファインチューニングの比較",
         "generated": "{date} 作成（保存済みの実行結果 {n} 件に基づく）",
         "name_lora": "LoRA", "name_randlora": "RandLoRA", "name_full": "フルファインチューニング",
-        "name_zero-shot": "ゼロショット（学習なし）", "name_untuned": "学習前のモデル", "name_trivial": "多数クラス",
+        "name_zero-shot": "ゼロショット（学習なし）", "name_untuned": "学習前のモデル", "name_majority-class": "多数クラス",
+        "name_seasonal-naive": "季節ナイーブ",
         "h_summary": "要旨",
         "dec_did_not_learn": "推奨なし：{methods}が学習できていません。",
         "dec_unreliable": "現時点では推奨できません：探索で選んだ学習率が、シードごとの学習で再現しませんでした。",
@@ -355,14 +375,15 @@ TEXT: dict[str, dict[str, str]] = {
         "next_diverged": "次の一手として、学習が発散した{methods}の学習率を下げるか（そのまま再実行しても再び発散"
                          "します）、探索（search: true）で選んでください。",
         "h_conclusion": "結論",
-        "rule_full": "推奨：フルファインチューニング。{best}より{metric}が {gain} ポイント高く"
+        "unit_points": "ポイント",
+        "rule_full": "推奨：フルファインチューニング。{best}より{metric}が {gain} 良く"
                      "（{level}% 信頼区間 {lo}〜{hi}）、ピークメモリ（{mem}）も利用可能な範囲に収まります。",
-        "rule_randlora": "推奨：RandLoRA。学習パラメータ数をそろえた条件で、LoRA より{metric}が {gain} ポイント"
-                         "高い結果でした（{level}% 信頼区間 {lo}〜{hi}）。1 回の学習時間は LoRA の {ratio} 倍です。",
-        "rule_lora": "推奨：LoRA。学習パラメータ数をそろえた条件で、RandLoRA の{metric}は LoRA より {loss} ポイント"
-                     "低い結果でした（{level}% 信頼区間 {lo}〜{hi}）。",
+        "rule_randlora": "推奨：RandLoRA。学習パラメータ数をそろえた条件で、LoRA より{metric}が {gain} "
+                         "良い結果でした（{level}% 信頼区間 {lo}〜{hi}）。1 回の学習時間は LoRA の {ratio} 倍です。",
+        "rule_lora": "推奨：LoRA。学習パラメータ数をそろえた条件で、RandLoRA の{metric}は LoRA より {loss} "
+                     "悪い結果でした（{level}% 信頼区間 {lo}〜{hi}）。",
         "rule_inconclusive": "結論保留：学習パラメータ数をそろえた条件では、RandLoRA と LoRA の{metric}に有意な差は"
-                             "認められませんでした（差 {diff} ポイント、{level}% 信頼区間 {lo}〜{hi}）。要旨に記載した"
+                             "認められませんでした（差 {diff}、{level}% 信頼区間 {lo}〜{hi}）。要旨に記載した"
                              "次の一手で判断できるまでは、コストの低い LoRA を選ぶのが妥当です。",
         "rule_unreliable": "現時点では推奨できません：探索で {methods} に選ばれた学習率が、シードごとの学習で再現"
                            "しませんでした（「リスクと制約」参照）。このまま比較すると、手法の差ではなく調整の失敗を"
@@ -375,14 +396,14 @@ TEXT: dict[str, dict[str, str]] = {
         "dnl_other_learned": "{method}は学習できています（{score}、{reference}より {gain} ポイント高い）。",
         "dnl_left_out": "学習できていません：{reasons}。判定の対象から外しています。",
         "dnl_one_answer": "{method}はテストデータの {share}% に同じ答えを出しています",
-        "dnl_no_gain": "{method}の{metric}（{score}）は{reference}（{ref}）を有意に上回っていません",
+        "dnl_no_gain": "{method}の{metric}（{score}）は{reference}（{ref}）より有意に良くなっていません",
         "conclusion_forgetting": "忘却（一般的な文章での損失の増加、小さいほど良い）は RandLoRA が {r} nats、"
                                  "LoRA が {l} nats でした。",
         "rules_note": "推奨は「検証方法」に記載した判定ルールに従って、数値から機械的に導いています。",
         "h_quality": "品質",
         "c_method": "手法", "c_config": "設定と決め方",
         "c_score": "{metric} %［95% 信頼区間］", "c_other": "{metric}",
-        "c_diff": "{baseline}との差（ポイント）［95% 信頼区間］", "c_p": "p 値", "c_p_holm": "p 値（Holm 法、{m} 件の比較）", "c_words": "件数での差",
+        "c_diff": "{baseline}との差（ポイント）［95% 信頼区間］", "c_diff_value": "{baseline}との差［95% 信頼区間］", "c_p": "p 値", "c_p_holm": "p 値（Holm 法、{m} 件の比較）", "c_words": "件数での差",
         "c_learned": "学習の成否",
         "learned_yes": "成功", "learned_one": "失敗：{share}% が同じ答え",
         "learned_no_gain": "失敗：{reference}を上回らず",
@@ -390,7 +411,8 @@ TEXT: dict[str, dict[str, str]] = {
         "more": "多い", "fewer": "少ない", "words_same": "正解数は同じ",
         "reference": "基準", "not_significant": "有意差なし",
         "could_detect": "検出可能な最小の差 {value}",
-        "trivial_config": "常にテストデータで最も多いクラスを答える（何も学習しない場合の値）",
+        "trivial_config_majority-class": "常にテストデータで最も多いクラスを答える（何も学習しない場合の値）",
+        "trivial_config_seasonal-naive": "各時点を1季節前の値で予測する（何も学習しない場合の値）",
         "quality_note": "スコアはシード間の平均と 95% 信頼区間（{how}）です。差は同じシード・同じテストデータでの"
                         "{baseline}との対応のある比較で、単位はパーセントポイントです。差の信頼区間と p 値は同じ"
                         "ひとつの検定から求めており（手法の「統計的検定」を参照）、有意かどうかの判定は必ず一致"
@@ -423,6 +445,7 @@ TEXT: dict[str, dict[str, str]] = {
         "metric_contains": "部分一致率", "metric_choice_accuracy": "選択式の正解率",
         "metric_response_loss": "応答の損失", "metric_perplexity": "パープレキシティ",
         "metric_forgetting": "忘却（一般文での損失の増加）",
+        "metric_mase": "MASE（平均絶対尺度誤差）", "metric_smape": "sMAPE", "metric_wql": "加重分位点損失",
         "h_memory": "メモリと GPU の選定",
         "memory_cpu": "今回は GPU を使用していません。上記のメモリはホストメモリ（各ジョブのプロセスの最大常駐"
                       "メモリ）で、GPU の選定には使えません。GPU ではモデルの重み、中間値、最適化の状態が GPU メモリ"
@@ -463,6 +486,20 @@ TEXT: dict[str, dict[str, str]] = {
         "c_work": "月間削減作業（時間／金額）", "c_missed_cost": "月間見逃し（件数／損失）",
         "c_alarm_cost": "月間誤検知（件数／損失）", "c_value": "月間効果額［範囲］",
         "c_payback": "投資回収期間［範囲］",
+        "forecast_business_note": "過少予測 1 単位（販売機会の損失）の損失は {under}、過大予測 1 単位（在庫の保管・"
+                                  "廃棄）の損失は {over}、予測の対象は月間 {volume} 単位として試算しています。各手法の"
+                                  "テスト期間での不足・過剰の単位数を実需要 1 単位あたりに換算し、この数量に掛けています"
+                                  "（シードは系列ごとに平均）。",
+        "forecast_against_seasonal-naive": "削減額：季節ナイーブ予測（1 季節前の値）の月間損失 {cost} との差。範囲は"
+                                           "テスト系列のブートストラップによる 95% 区間です。",
+        "forecast_against_current": "削減額：現在の予測（申告された MASE {mase}）の月間損失の推定値 {cost} との差。"
+                                    "このテストでの季節ナイーブ予測の MASE は {naive} で、その損失を MASE の比で換算して"
+                                    "います（現在の誤差の過少・過大の割合が季節ナイーブと同じと仮定）。範囲はテスト系列の"
+                                    "ブートストラップによる 95% 区間です。",
+        "forecast_payback_note": "投資回収期間 =（本番学習のコスト ＋ 今回の PoC の {poc}）÷ 月間削減額。",
+        "c_under_units": "月間の不足単位数", "c_over_units": "月間の過剰単位数",
+        "c_error_cost": "月間の誤差による損失", "c_saving_seasonal-naive": "季節ナイーブ比の月間削減額［95%］",
+        "c_saving_current": "現在の予測比の月間削減額［95%］",
         "payback_note": "投資回収期間 =（{method}の{which}の学習コスト {training_cost} ＋ 今回の PoC の {poc}）÷ 月間効果額。",
         "payback_target": "本番規模", "payback_poc": "PoC 規模",
         # load profile (poc profile)

@@ -11,7 +11,8 @@ from poc_cli.compare import MethodRow
 from poc_cli.cost import projected_cost
 from poc_cli.learning import LearningCheck, paired_difference, scored
 from poc_cli.methods import get_method
-from poc_cli.numbers import duration, level, money, points, score_text
+from poc_cli.numbers import NBSP, duration, level, money, points, score_text
+from poc_cli.stats import PairedDifference
 from poc_cli.report.common import Inputs, join, metric_name
 from poc_cli.report.conclusion import Conclusion, decide
 from poc_cli.report.i18n import text
@@ -86,29 +87,41 @@ def _forgetting(i: Inputs, c: Conclusion) -> str:
                                                   l=f"{lora.scores['forgetting'].mean:+.3f}")
 
 
+def _amount(i: Inputs, value: float) -> str:
+    """How much better (or worse) a difference is, without its sign: points for shares, else the metric's own units."""
+    if i.percent:
+        return f"{100 * abs(value):.1f}{NBSP}" + text(i.lang, "unit_points")
+    return f"{abs(value):.3f}"
+
+
+def _ends(i: Inputs, d: PairedDifference) -> dict[str, str]:
+    """An interval's ends as the tables print them: signed points for shares, else signed values."""
+    if i.percent:
+        return {"lo": points(d.low), "hi": points(d.high)}
+    return {"lo": f"{d.low:+.3f}", "hi": f"{d.high:+.3f}"}
+
+
 def _rule_text(i: Inputs, c: Conclusion) -> str:
     lang, kinds, metric = i.lang, i.by_kind, metric_name(i.lang, i.metric)
     d = c.randlora_vs_lora
     if c.rule == "full":
         f = c.full_vs_best_peft
         peak = kinds["full"].peak_memory_mib
-        return text(lang, "rule_full", metric=metric, gain=f"{100 * f.mean:.1f}", best=i.name_of(c.best_peft),
-                    lo=points(f.low), hi=points(f.high), mem="-" if peak is None else f"{peak:,.0f} MiB",
-                    level=level(f.confidence))
+        return text(lang, "rule_full", metric=metric, gain=_amount(i, f.mean), best=i.name_of(c.best_peft),
+                    mem="-" if peak is None else f"{peak:,.0f} MiB", level=level(f.confidence), **_ends(i, f))
     if c.rule == "randlora":
         lora, rand = kinds["lora"], kinds["randlora"]
         ratio = rand.train_s.mean / lora.train_s.mean if rand.train_s and lora.train_s else float("nan")
-        return text(lang, "rule_randlora", metric=metric, gain=f"{100 * d.mean:.1f}", lo=points(d.low),
-                    hi=points(d.high), ratio=f"{ratio:.2f}", level=level(d.confidence))
+        return text(lang, "rule_randlora", metric=metric, gain=_amount(i, d.mean), ratio=f"{ratio:.2f}",
+                    level=level(d.confidence), **_ends(i, d))
     if c.rule == "lora":
-        return text(lang, "rule_lora", metric=metric, loss=f"{-100 * d.mean:.1f}", lo=points(d.low), hi=points(d.high),
-                    level=level(d.confidence))
+        return text(lang, "rule_lora", metric=metric, loss=_amount(i, d.mean), level=level(d.confidence), **_ends(i, d))
     if c.rule == "unreliable":
         return text(lang, "rule_unreliable", methods=join(lang, [i.name_of(r) for r in i.rows
                                                                 if r.selection.get("held") is False]))
     if c.rule == "inconclusive" and d is not None:
-        return text(lang, "rule_inconclusive", metric=metric, diff=points(d.mean), lo=points(d.low), hi=points(d.high),
-                    level=level(d.confidence))
+        diff = points(d.mean) + NBSP + text(lang, "unit_points") if i.percent else f"{d.mean:+.3f}"
+        return text(lang, "rule_inconclusive", metric=metric, diff=diff, level=level(d.confidence), **_ends(i, d))
     return text(lang, "rule_insufficient")
 
 

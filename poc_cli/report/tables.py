@@ -27,7 +27,7 @@ STATUSES = {s.value for s in Status}
 
 def _settings(i: Inputs, row: MethodRow) -> str:
     if row.method_kind == TRIVIAL_KIND:
-        return text(i.lang, "trivial_config")
+        return text(i.lang, f"trivial_config_{row.method}")
     if not get_method(row.method_kind).TRAINS:
         return ""  # how it was chosen says it all: the pretrained model, not trained
     settings = {k: v for k, v in row.settings.items() if k not in HIDDEN_SETTINGS}
@@ -129,10 +129,10 @@ def quality(i: Inputs) -> dict[str, Any]:
     baseline = i.name_of(i.baseline)
     headers = [text(lang, "c_method"), text(lang, "c_config"),
                text(lang, "c_score", metric=title_metric(lang, i.metric)) if i.percent
-               else f"{title_metric(lang, i.metric)} ({i.first.units.get(i.metric)}) [95%]"]
+               else f"{title_metric(lang, i.metric)}{_unit(i.first.units.get(i.metric, ''))} [95%]"]
     headers += [text(lang, "c_other", metric=title_metric(lang, m)) + _unit(i.first.units.get(m, "")) for m in others]
     adjusted = max((r.difference.adjusted_for for r in i.rows if r.difference is not None), default=1)
-    headers += [text(lang, "c_diff", baseline=baseline),
+    headers += [text(lang, "c_diff" if i.percent else "c_diff_value", baseline=baseline),
                 text(lang, "c_p_holm", m=adjusted) if adjusted > 1 else text(lang, "c_p"), text(lang, "c_words"),
                 text(lang, "c_learned")]
     sep = "；" if lang == "ja" else "; "

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from poc_cli.errors import RecipeError
 from poc_cli.tasks.base import Metric, Task
 from poc_cli.tasks.causal_lm import CausalLM
+from poc_cli.tasks.forecasting import Forecasting
 from poc_cli.tasks.image_classification import ImageClassification
 from poc_cli.tasks.image_text import ImageText
 from poc_cli.tasks.text_classification import TextClassification
@@ -14,7 +15,8 @@ from poc_cli.tasks.text_classification import TextClassification
 if TYPE_CHECKING:
     from poc_cli.recipe import DataSpec, EvaluationSpec
 
-TASKS: dict[str, type[Task]] = {t.name: t for t in (TextClassification, ImageClassification, ImageText, CausalLM)}
+TASKS: dict[str, type[Task]] = {t.name: t for t in (TextClassification, ImageClassification, ImageText, CausalLM,
+                                                           Forecasting)}
 
 
 def get_task(name: str, data: DataSpec, evaluation: EvaluationSpec | None = None) -> Task:

@@ -53,7 +53,7 @@ class Metric:
 class Trivial:
     """What a model that learned nothing scores on one test split (e.g. always the majority class)."""
 
-    name: str  # "majority"
+    name: str  # "majority-class": the row's label in compare and the report
     metrics: dict[str, float]
     per_example: dict[str, list[float]]
 
@@ -78,6 +78,10 @@ class Task(ABC):
     labelled: ClassVar[bool] = True
     # Columns kept as read (lists such as chat messages), not made text.
     raw_columns: ClassVar[frozenset[str]] = frozenset()
+    # The recipe's business block this task prices ("rates": detection and false alarms; "forecast"); None: none.
+    business_block: ClassVar[str | None] = None
+    # Whether a recipe may leave the test out: the task cuts it from the training table itself.
+    test_from_train: ClassVar[bool] = False
 
     def __init__(self, spec: DataSpec, evaluation: EvaluationSpec | None = None) -> None:
         from poc_cli.recipe import EvaluationSpec  # the recipe imports the tasks lazily: no cycle at import time
@@ -95,6 +99,13 @@ class Task(ABC):
     @abstractmethod
     def columns(self) -> dict[str, str]:
         """The columns a split must have: name inside poc -> the recipe field that names it in the file."""
+
+    def make_splits(self, read: Callable[[str, str], pd.DataFrame],
+                    include_test: bool) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None] | None:
+        """Train, validation and test cut by the task itself from the files `read(location, field)` returns
+        (e.g. forecasting cuts by time, not by row); None: poc's row-wise cuts, caps and label checks."""
+        del read, include_test
+        return None
 
     def finish_split(self, frame: pd.DataFrame, *, location: str, field: str) -> pd.DataFrame:
         """Last checks and conversions of one split read from `location` (e.g. resolve image paths)."""
@@ -187,6 +198,10 @@ class Task(ABC):
         batches of unequal size weigh as one large batch would."""
         return int(batch["labels"].shape[0])
 
+    def examples(self, batch: dict[str, torch.Tensor]) -> int:
+        """Examples in a batch, for examples/s."""
+        return int(batch["labels"].shape[0])
+
     def tokens(self, batch: dict[str, torch.Tensor]) -> int:
         """Text tokens in a batch, for tokens/s (0 where the input is not text)."""
         mask = batch.get("attention_mask")
@@ -220,6 +235,7 @@ class ClassificationTask(Task):
     """
 
     metrics = (ACCURACY, MACRO_F1)
+    business_block = "rates"
 
     @abstractmethod
     def logits(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -260,7 +276,7 @@ class ClassificationTask(Task):
         ids = range(max(len(labels), max(y_true) + 1))
         names = tuple(labels) or tuple(str(i) for i in ids)
         metrics = classification_metrics(y_true, constant, names)
-        return Trivial("majority", metrics={m.name: metrics[m.name] for m in cls.metrics},
+        return Trivial("majority-class", metrics={m.name: metrics[m.name] for m in cls.metrics},
                        per_example={"accuracy": [float(t == majority) for t in y_true]})
 
 

@@ -1,0 +1,83 @@
+"""The business section of a forecasting report: each method's forecast errors in units and money
+per month, its saving against seasonal naive (or the company's forecasts today) and the payback.
+
+Same shape as the classification section (`costs.business`): a first table of the errors, a
+second of the money, notes that say how each figure was made. Every number comes from the stored
+test forecasts (forecast_business.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from poc_cli.forecast_business import Errors, errors, forecast_outcome, month_of
+from poc_cli.numbers import NBSP, money, payback
+from poc_cli.recipe import ForecastBusinessSpec
+from poc_cli.report.common import Inputs
+from poc_cli.report.i18n import text
+
+
+def _span(low: str, high: str) -> str:
+    return low if low == high else f"{low}{NBSP}–{NBSP}{high}"
+
+
+def _stored(runs: list[dict[str, Any]], key: str) -> list[list[list[float]]]:
+    return [run["predictions"]["test"][key] for run in runs]
+
+
+def forecast_business(i: Inputs, spec: ForecastBusinessSpec, *, investment: dict[str, float],
+                      poc: float) -> dict[str, Any]:
+    """The two tables and their notes; `investment` is each method's production training plus `poc`."""
+    lang, currency = i.lang, i.currency
+    first = list(i.ok_runs[i.trained[0].method].values()) if i.trained else []
+    if not first:
+        return {"missing": text(lang, "no_business")}
+    actual = _stored(first[:1], "actual")
+    demand = np.asarray(actual[0], dtype=float).sum(-1)
+    naive = errors(actual, _stored(first[:1], "naive"))
+    naive_mase = np.asarray(_naive_mase(first[0]), dtype=float)
+    units, months, baseline = [], [], 0.0
+
+    def unit_row(name: str, month: Any) -> list[str]:
+        return [name, f"{month.under_units:,.0f}", f"{month.over_units:,.0f}", money(month.cost, currency, lang)]
+
+    units.append(unit_row(text(lang, "name_seasonal-naive"), month_of(spec, naive, demand)))
+    for row in i.trained:
+        runs = list(i.ok_runs[row.method].values())
+        mine: Errors = errors(_stored(runs, "actual"), _stored(runs, "forecast"))
+        outcome = forecast_outcome(spec, method=mine, naive=naive, demand=demand, naive_mase=naive_mase,
+                                   investment=investment[row.method])
+        units.append(unit_row(i.name_of(row), outcome.month))
+        low, high = outcome.saving_range
+        shortest, longest = outcome.payback_range
+        months.append([i.name_of(row), money(outcome.month.cost, currency, lang),
+                       f"{money(outcome.saving, currency, lang)} "
+                       f"[{_span(money(low, currency, lang), money(high, currency, lang))}]",
+                       f"{payback(outcome.payback_months, lang)} "
+                       f"[{_span(payback(shortest, lang), payback(longest, lang))}]"])
+        baseline = outcome.baseline_cost
+    against = "current" if spec.current_mase is not None else "seasonal-naive"
+    notes = [text(lang, "forecast_business_note", under=money(spec.under_forecast_cost, currency, lang),
+                  over=money(spec.over_forecast_cost, currency, lang), volume=f"{spec.monthly_volume:,.0f}"),
+             text(lang, f"forecast_against_{against}", cost=money(baseline, currency, lang),
+                  mase=f"{spec.current_mase or 0:g}", naive=f"{float(naive_mase.mean()):.3f}"),
+             text(lang, "forecast_payback_note", poc=money(poc, currency, lang))]
+    return {
+        "missing": None, "warnings": [],
+        "rates": {"headers": [text(lang, k) for k in ("c_method", "c_under_units", "c_over_units", "c_error_cost")],
+                  "rows": units, "numeric_from": 1},
+        "monthly": {"headers": [text(lang, k) for k in ("c_method", "c_error_cost", f"c_saving_{against}",
+                                                        "c_payback")],
+                    "rows": months, "numeric_from": 1},
+        "notes": notes,
+    }
+
+
+def _naive_mase(record: dict[str, Any]) -> list[float]:
+    """Each test series' seasonal-naive MASE, from the stored forecasts."""
+    from poc_cli.tasks.forecast_scores import scores
+
+    test = record["predictions"]["test"]
+    return scores(test["actual"], test["naive"], test["scale"])["mase"]

@@ -1,0 +1,336 @@
+"""Demand forecasting on real M3 and Tourism series with tiny random TimesFM and PatchTST models.
+
+No pretrained time-series weights exist offline, so the models are tiny random ones built from
+configs and saved like hub models; the series are the real competitions' from ../shared/data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from peft import LoraConfig, RandLoraConfig, get_peft_model
+
+from conftest import M3, TOURISM, build_forecaster, needs_shared_data, series_subset, write_recipe
+from poc_cli.data import load_splits
+from poc_cli.forecast_business import errors, forecast_outcome, month_of
+from poc_cli.modelhub import describe
+from poc_cli.methods import get_method
+from poc_cli.recipe import DataSpec, ForecastBusinessSpec, Recipe
+from poc_cli.tasks.forecast_scores import seasonal_naive, seasonal_scale
+from poc_cli.tasks.forecasting import Forecasting
+
+pytestmark = needs_shared_data()
+ENV = {**os.environ, "COLUMNS": "200"}
+H, CONTEXT, SEASON = 18, 12, 12
+
+
+def poc(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "poc_cli", *args], capture_output=True, text=True, env=ENV,
+                          timeout=900)
+
+
+def forecasting_recipe(name: str, model: Path, files: dict[str, Path], **overrides: Any) -> dict[str, Any]:
+    """A forecasting recipe on `files` (train and test tables); `data` overrides merge into its data section."""
+    recipe: dict[str, Any] = {
+        "name": name, "model": str(model), "task": "forecasting",
+        "data": {"train": str(files["train"]), "test": str(files["test"]), "horizon": H, "context_length": CONTEXT,
+                 "season_length": SEASON, "windows_per_series": 4},
+        "methods": [{"method": "lora", "lr": 0.005}, {"method": "randlora", "lr": 0.005},
+                    {"method": "full", "lr": 0.002}],
+        "budget": {"lora_rank": 4}, "training": {"epochs": 4, "batch_size": 8}, "seeds": [0],
+        "cost": {"currency": "JPY", "gpu_hourly_price": 600},
+        "business": {"under_forecast_cost": 40, "over_forecast_cost": 8, "monthly_volume": 200000,
+                     "current_mase": 1.1},
+    }
+    for key, value in overrides.items():
+        recipe[key] = {**recipe[key], **value} if key == "data" else value
+    return recipe
+
+
+@pytest.fixture(scope="module")
+def m3_micro(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """30 real M3 MICRO (sales and shipments) series."""
+    return series_subset(M3, tmp_path_factory.mktemp("m3"), 30, category="MICRO")
+
+
+@pytest.fixture(scope="module")
+def m3_store(tmp_path_factory: pytest.TempPathFactory, m3_micro: dict[str, Path]) -> Path:
+    """A real `poc run` of LoRA, RandLoRA and full fine-tuning of a tiny TimesFM on M3 MICRO series."""
+    folder = tmp_path_factory.mktemp("m3-run")
+    model = build_forecaster("timesfm", folder / "timesfm")
+    recipe = write_recipe(folder / "recipe.yaml", forecasting_recipe("m3-micro", model, m3_micro))
+    result = poc("run", str(recipe), "--store", str(folder / "store"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return folder / "store"
+
+
+def _records(store: Path) -> dict[str, dict[str, Any]]:
+    return {r["method"]: r for r in (json.loads(p.read_text()) for p in store.glob("*/*.json"))}
+
+
+# --- scores, windows, budgets ------------------------------------------------------------------------
+
+
+def test_seasonal_naive_row_matches_hand_computed_mase_and_smape(m3_store: Path, m3_micro: dict[str, Path]) -> None:
+    train, test = pd.read_csv(m3_micro["train"]), pd.read_csv(m3_micro["test"])
+    by_hand = []
+    for name in list(dict.fromkeys(train["series_id"]))[:3]:
+        history = train[train["series_id"] == name]["value"].to_numpy(dtype=float)
+        actual = test[test["series_id"] == name]["value"].to_numpy(dtype=float)[:H]
+        naive = np.tile(history[-SEASON:], 2)[:H]
+        scale = np.mean(np.abs(history[SEASON:] - history[:-SEASON]))
+        by_hand.append((np.mean(np.abs(actual - naive)) / scale,
+                        np.mean(2 * np.abs(actual - naive) / (np.abs(actual) + np.abs(naive)))))
+        assert seasonal_scale(history.tolist(), SEASON) == pytest.approx(scale)
+        assert seasonal_naive(history.tolist(), SEASON, H) == pytest.approx(naive.tolist())
+    result = poc("compare", "--store", str(m3_store), "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {r["method"]: r for r in json.loads(result.stdout)}
+    naive_row = rows["seasonal-naive"]
+    assert naive_row["method_kind"] == "trivial" and naive_row["metric"] == "mase"
+    record = _records(m3_store)["lora"]
+    test_pred = record["predictions"]["test"]
+    from poc_cli.tasks.forecast_scores import scores
+
+    per = scores(test_pred["actual"][:3], test_pred["naive"][:3], test_pred["scale"][:3])
+    assert per["mase"] == pytest.approx([m for m, _ in by_hand])
+    assert per["smape"] == pytest.approx([s for _, s in by_hand])
+    assert naive_row["score"]["mean"] == pytest.approx(np.mean(scores(test_pred["actual"], test_pred["naive"],
+                                                                       test_pred["scale"])["mase"]))
+
+
+def test_training_windows_never_read_validation_or_test_values(m3_micro: dict[str, Path]) -> None:
+    spec = DataSpec(train=str(m3_micro["train"]), test=str(m3_micro["test"]), horizon=H, context_length=CONTEXT,
+                    season_length=SEASON, windows_per_series=50)
+    splits = load_splits(spec, Forecasting(spec))
+    lengths = pd.read_csv(m3_micro["train"]).groupby("series_id", sort=False).size()
+    assert splits.validation is not None and splits.test is not None
+    assert len(splits.test) == len(splits.validation) == 30
+    for row in splits.train.itertuples():
+        before_validation = lengths[row.series] - H  # the validation window is the last H training points
+        assert row.start - CONTEXT >= 0 and row.start + H <= before_validation
+        assert len(row.context) == CONTEXT and len(row.actual) == H
+    train = pd.read_csv(m3_micro["train"])
+    first = splits.validation.iloc[0]
+    history = train[train["series_id"] == first["series"]]["value"].tolist()
+    assert first["actual"] == history[-H:] and first["context"] == history[-H - CONTEXT:-H]
+    again = load_splits(spec, Forecasting(spec))
+    assert again.train["start"].tolist() == splits.train["start"].tolist()  # seeded by data.split_seed
+    trials = load_splits(spec, Forecasting(spec), include_test=False)
+    assert trials.test is None and trials.train["start"].tolist() == splits.train["start"].tolist()
+
+
+def test_test_cut_from_the_table_is_each_series_last_horizon(tmp_path: Path, m3_micro: dict[str, Path]) -> None:
+    h = 6
+    spec = DataSpec(train=str(m3_micro["train"]), horizon=h, context_length=CONTEXT, season_length=SEASON)
+    splits = load_splits(spec, Forecasting(spec))
+    train = pd.read_csv(m3_micro["train"])
+    first = splits.test.iloc[0]
+    history = train[train["series_id"] == first["series"]]["value"].tolist()
+    assert first["actual"] == history[-h:] and splits.validation.iloc[0]["actual"] == history[-2 * h:-h]
+    assert first["naive"] == history[-h - SEASON:-h][:h]  # the season before the test window
+
+
+@pytest.mark.parametrize("kind", ["timesfm", "patchtst"])
+def test_budgets_equal_peft_counts(tmp_path: Path, kind: str) -> None:
+    model_dir = build_forecaster(kind, tmp_path / kind)
+    spec = DataSpec(train="unused.csv", horizon=H, context_length=CONTEXT, season_length=SEASON)
+    task = Forecasting(spec)
+    config = task.config(str(model_dir), ())
+    arch = describe(task.skeleton(config), None, task)
+    targets = [layer.name for layer in arch.layers]
+    assert targets and not task.head_modules(task.skeleton(config))  # every Linear; no new head
+    for name, peft_config in (("lora", LoraConfig(r=4, target_modules=targets)),
+                              ("randlora", RandLoraConfig(r=4, target_modules=targets))):
+        wrapped = get_peft_model(task.load_model(str(model_dir), config), peft_config)
+        counted = sum(p.numel() for p in wrapped.parameters() if p.requires_grad)
+        assert get_method(name).count(arch, 4) == counted, name
+
+
+def test_plan_of_timesfm_2_500m_architecture_fits_lora_and_randlora_within_5_percent(tmp_path: Path,
+                                                                                       m3_micro: dict[str, Path]) -> None:
+    from transformers import TimesFmConfig
+
+    folder = tmp_path / "timesfm-2.0-500m"  # google/timesfm-2.0-500m-pytorch's architecture, config only
+    TimesFmConfig(context_length=2048, horizon_length=128, hidden_size=1280, intermediate_size=1280,
+                  num_hidden_layers=50, num_attention_heads=16, head_dim=80, patch_length=32,
+                  architectures=["TimesFmModelForPrediction"]).save_pretrained(folder)
+    recipe = write_recipe(tmp_path / "recipe.yaml", forecasting_recipe("timesfm-500m", folder, m3_micro,
+                                                                       budget={"lora_rank": 8}))
+    result = poc("plan", str(recipe), "--no-estimate", "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    rows = {a["method"]: a for a in plan["methods"]}
+    assert abs(rows["lora"]["deviation"]) <= 0.05 and abs(rows["randlora"]["deviation"]) <= 0.05
+    assert plan["reference"]["method"] == "zero-shot"
+    assert plan["full_model_parameters"] > 490_000_000  # TimesFM 2.0 500M: about 499M parameters
+
+
+# --- real runs -------------------------------------------------------------------------------------
+
+
+def test_timesfm_on_m3_trains_and_scores_with_both_references(m3_store: Path) -> None:
+    records = _records(m3_store)
+    assert {r["status"] for r in records.values()} == {"ok"} and set(records) == {"lora", "randlora", "full",
+                                                                                   "zero-shot"}
+    for method in ("lora", "randlora", "full"):
+        curve = records[method]["loss_curve"]
+        quarter = len(curve) // 4
+        assert np.mean(curve[-quarter:]) < np.mean(curve[:quarter]), method  # the loss falls
+        test = records[method]["metrics"]["test"]
+        assert test["n"] == 30 and test["points"] == 30 * H and {"mase", "smape", "wql"} <= set(test)
+        assert len(records[method]["predictions"]["test"]["per_example"]["mase"]) == 30  # a series is the unit
+    assert records["zero-shot"]["loss_curve"] == []
+    assert records["lora"]["task"]["metrics"][0] == {"name": "mase", "unit": "", "higher_is_better": False,
+                                                      "per_example": True}
+
+
+def test_patchtst_on_tourism_trains(tmp_path: Path) -> None:
+    data = series_subset(TOURISM, tmp_path, 20)
+    model = build_forecaster("patchtst", tmp_path / "patchtst", horizon=24)
+    recipe = write_recipe(tmp_path / "recipe.yaml", forecasting_recipe(
+        "tourism", model, data, data={"horizon": 24, "context_length": 24}, methods=[{"method": "lora", "lr": 0.01}],
+        business=None))
+    result = poc("run", str(recipe), "--store", str(tmp_path / "store"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = _records(tmp_path / "store")
+    curve = records["lora"]["loss_curve"]
+    quarter = len(curve) // 4
+    assert np.mean(curve[-quarter:]) < np.mean(curve[:quarter])
+    test = records["lora"]["metrics"]["test"]
+    assert test["n"] == 20 and "wql" not in test  # PatchTST forecasts points, not quantiles
+
+
+def test_compare_and_report_end_to_end(m3_store: Path, tmp_path: Path) -> None:
+    result = poc("compare", "--store", str(m3_store))
+    assert result.returncode == 0, result.stderr
+    assert "seasonal-naive" in result.stdout and "zero-shot" in result.stdout and "mase" in result.stdout
+    for fmt, lang in (("md", "en"), ("md", "ja"), ("html", "en"), ("html", "ja")):
+        out = tmp_path / f"report-{lang}.{fmt}"
+        result = poc("report", "--store", str(m3_store), "--format", fmt, "--lang", lang, "--output", str(out))
+        assert result.returncode == 0, result.stderr
+        body = out.read_text()
+        assert ("Seasonal naive" if lang == "en" else "季節ナイーブ") in body
+        assert "MASE" in body and "95%" in body
+        assert ("Saving vs today" if lang == "en" else "現在の予測比の月間削減額") in body
+
+
+def test_business_figures_by_hand() -> None:
+    spec = ForecastBusinessSpec(under_forecast_cost=10, over_forecast_cost=2, monthly_volume=1000)
+    actual = [[[10.0, 10.0], [20.0, 20.0]]]  # one seed, two series, horizon 2
+    method = errors(actual, [[[9.0, 11.0], [20.0, 18.0]]])  # under 1+2, over 1
+    naive = errors(actual, [[[5.0, 5.0], [25.0, 25.0]]])  # under 10, over 10
+    demand = np.array([20.0, 40.0])
+    month = month_of(spec, method, demand)
+    assert month.under_units == pytest.approx(3 / 60 * 1000) and month.over_units == pytest.approx(1 / 60 * 1000)
+    assert month.cost == pytest.approx(50 * 10 + 1000 / 60 * 2)
+    outcome = forecast_outcome(spec, method=method, naive=naive, demand=demand, naive_mase=np.array([1.0, 1.0]),
+                               investment=1000.0)
+    naive_cost = (10 / 60 * 1000) * 10 + (10 / 60 * 1000) * 2
+    assert outcome.against == "seasonal-naive" and outcome.saving == pytest.approx(naive_cost - month.cost)
+    assert outcome.payback_months == pytest.approx(1000 / outcome.saving)
+    assert outcome.saving_range[0] <= outcome.saving <= outcome.saving_range[1]
+    current = forecast_outcome(spec.model_copy(update={"current_mase": 2.0}), method=method, naive=naive,
+                               demand=demand, naive_mase=np.array([1.0, 1.0]), investment=1000.0)
+    assert current.against == "current" and current.baseline_cost == pytest.approx(2 * naive_cost)
+
+
+# --- bad input: one line naming the series or column, exit 2 at plan time ------------------------------
+
+
+def _bad(tmp_path: Path, m3_micro: dict[str, Path], edit: Any = None, *, model_horizon: int = 24,
+         **data: Any) -> subprocess.CompletedProcess:
+    train = pd.read_csv(m3_micro["train"], dtype=str)
+    test = pd.read_csv(m3_micro["test"], dtype=str)
+    if edit is not None:
+        train, test = edit(train, test)
+    train.to_csv(tmp_path / "train.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    model = tmp_path / f"model-{model_horizon}"
+    if not model.exists():
+        build_forecaster("timesfm", model, horizon=model_horizon)
+    files = {"train": tmp_path / "train.csv", "test": tmp_path / "test.csv"}
+    recipe = write_recipe(tmp_path / "recipe.yaml", forecasting_recipe("bad", model, files, data=data))
+    return poc("plan", str(recipe), "--no-estimate")
+
+
+def _one_line(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_bad_forecasting_inputs_are_one_line_errors(tmp_path: Path, m3_micro: dict[str, Path]) -> None:
+    first = pd.read_csv(m3_micro["train"])["series_id"].iloc[0]
+
+    def short(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        keep = ~((train["series_id"] == first) & (train["t"].astype(int) > 40))
+        cut = train[keep]
+        moved = test.copy()
+        moved.loc[moved["series_id"] == first, "t"] = (moved.loc[moved["series_id"] == first, "t"].astype(int)
+                                                       - (len(train) - len(cut))).astype(str)
+        return cut, moved
+
+    _one_line(_bad(tmp_path, m3_micro, short), "data.train", first, "drop_short_series")
+    dropped = _bad(tmp_path, m3_micro, short, drop_short_series=True)
+    assert dropped.returncode == 0 and "1 series shorter" in dropped.stdout, dropped.stderr
+
+    def text_value(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        train = train.copy()
+        train.loc[5, "value"] = "n/a"
+        return train, test
+
+    _one_line(_bad(tmp_path, m3_micro, text_value), "data.value_column", "n/a", "row 6")
+
+    def empty_value(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        train = train.copy()
+        train.loc[7, "value"] = None
+        return train, test
+
+    _one_line(_bad(tmp_path, m3_micro, empty_value), "data.train", "'value'")
+
+    def duplicate(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return pd.concat([train.iloc[:3], train.iloc[2:3], train.iloc[3:]]), test
+
+    _one_line(_bad(tmp_path, m3_micro, duplicate), "data.time_column", first, "twice")
+
+    def gap(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        test = test.copy()
+        test["t"] = (test["t"].astype(int) + 5).astype(str)
+        return train, test
+
+    _one_line(_bad(tmp_path, m3_micro, gap), "data.test", "does not follow")
+
+    def stranger(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        extra = test.iloc[:1].copy()
+        extra["series_id"] = "<b>X</b>"
+        return train, pd.concat([test, extra])
+
+    _one_line(_bad(tmp_path, m3_micro, stranger), "data.test", "not in the training table")
+    _one_line(_bad(tmp_path, m3_micro, model_horizon=12), "data.horizon", "18", "12")
+    _one_line(_bad(tmp_path, m3_micro, season_length=None), "data.season_length")
+    _one_line(_bad(tmp_path, m3_micro, validation_fraction=0.2), "data.validation_fraction", "cuts by time")
+
+
+def test_business_block_must_match_the_task(tmp_path: Path, m3_micro: dict[str, Path]) -> None:
+    recipe = forecasting_recipe("x", tmp_path, m3_micro, business={"positive_class": "defect", "cost_missed": 1,
+                                                                   "cost_false_alarm": 1, "monthly_items": 10,
+                                                                   "minutes_per_item": 1, "hourly_rate": 1})
+    with pytest.raises(ValueError, match="business: detection and false-alarm rates need classes"):
+        Recipe.model_validate(recipe)
+    with pytest.raises(ValueError, match="monthly_volume"):
+        Recipe.model_validate(forecasting_recipe("x", tmp_path, m3_micro, business={"under_forecast_cost": 1}))
+    with pytest.raises(ValueError, match="need task forecasting"):
+        Recipe.model_validate({"name": "t", "model": "m", "data": {"train": "a.csv", "test": "b.csv"},
+                               "methods": [{"method": "lora"}],
+                               "business": {"under_forecast_cost": 1, "over_forecast_cost": 1, "monthly_volume": 5}})
