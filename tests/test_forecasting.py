@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from peft import LoraConfig, RandLoraConfig, get_peft_model
 
-from conftest import M3, TOURISM, build_forecaster, needs_shared_data, series_subset, write_recipe
+from conftest import M3, PROJECT, TOURISM, build_forecaster, needs_shared_data, series_subset, write_recipe
 from poc_cli.data import load_splits
 from poc_cli.forecast_business import errors, forecast_outcome, month_of
 from poc_cli.modelhub import describe
@@ -107,8 +108,9 @@ def test_seasonal_naive_row_matches_hand_computed_mase_and_smape(m3_store: Path,
                                                                        test_pred["scale"])["mase"]))
 
 
-def test_training_windows_never_read_validation_or_test_values(m3_micro: dict[str, Path]) -> None:
-    spec = DataSpec(train=str(m3_micro["train"]), test=str(m3_micro["test"]), horizon=H, context_length=CONTEXT,
+@pytest.mark.parametrize("context", [CONTEXT, 24])
+def test_training_windows_never_read_validation_or_test_values(m3_micro: dict[str, Path], context: int) -> None:
+    spec = DataSpec(train=str(m3_micro["train"]), test=str(m3_micro["test"]), horizon=H, context_length=context,
                     season_length=SEASON, windows_per_series=50)
     splits = load_splits(spec, Forecasting(spec))
     lengths = pd.read_csv(m3_micro["train"]).groupby("series_id", sort=False).size()
@@ -116,16 +118,22 @@ def test_training_windows_never_read_validation_or_test_values(m3_micro: dict[st
     assert len(splits.test) == len(splits.validation) == 30
     for row in splits.train.itertuples():
         before_validation = lengths[row.series] - H  # the validation window is the last H training points
-        assert row.start - CONTEXT >= 0 and row.start + H <= before_validation
-        assert len(row.context) == CONTEXT and len(row.actual) == H
+        assert row.start >= 1 and row.start + H <= before_validation
+        assert len(row.context) == min(context, row.start) and len(row.actual) == H  # padded where the part is short
     train = pd.read_csv(m3_micro["train"])
     first = splits.validation.iloc[0]
     history = train[train["series_id"] == first["series"]]["value"].tolist()
-    assert first["actual"] == history[-H:] and first["context"] == history[-H - CONTEXT:-H]
+    assert first["actual"] == history[-H:] and first["context"] == history[-H - context:-H]
     again = load_splits(spec, Forecasting(spec))
     assert again.train["start"].tolist() == splits.train["start"].tolist()  # seeded by data.split_seed
     trials = load_splits(spec, Forecasting(spec), include_test=False)
     assert trials.test is None and trials.train["start"].tolist() == splits.train["start"].tolist()
+    encoded = Forecasting(spec).encode(splits.train, None, (), None)  # type: ignore[arg-type]
+    short = min(range(len(splits.train)), key=lambda k: len(splits.train["context"].iloc[k]))
+    item = encoded[short]
+    observed = len(splits.train["context"].iloc[short])
+    assert item["observed"].sum() == observed and item["past"][: context - observed].abs().sum() == 0
+    assert (context == 24) == (observed < context)  # M3's 48-point series have short early parts at 24
 
 
 def test_test_cut_from_the_table_is_each_series_last_horizon(tmp_path: Path, m3_micro: dict[str, Path]) -> None:
@@ -155,23 +163,25 @@ def test_budgets_equal_peft_counts(tmp_path: Path, kind: str) -> None:
         assert get_method(name).count(arch, 4) == counted, name
 
 
-def test_plan_of_timesfm_2_500m_architecture_fits_lora_and_randlora_within_5_percent(tmp_path: Path,
-                                                                                       m3_micro: dict[str, Path]) -> None:
+def test_shipped_recipe_plans_on_the_timesfm_2_500m_architecture_within_5_percent(tmp_path: Path) -> None:
+    """recipes/m3-forecasting.yaml on all 1,428 M3 series, its model a local folder holding only the config of
+    google/timesfm-2.0-500m-pytorch (the offline route the README shows; no weights are needed to plan)."""
     from transformers import TimesFmConfig
 
-    folder = tmp_path / "timesfm-2.0-500m"  # google/timesfm-2.0-500m-pytorch's architecture, config only
+    folder = tmp_path / "timesfm-2.0-500m"
     TimesFmConfig(context_length=2048, horizon_length=128, hidden_size=1280, intermediate_size=1280,
                   num_hidden_layers=50, num_attention_heads=16, head_dim=80, patch_length=32,
                   architectures=["TimesFmModelForPrediction"]).save_pretrained(folder)
-    recipe = write_recipe(tmp_path / "recipe.yaml", forecasting_recipe("timesfm-500m", folder, m3_micro,
-                                                                       budget={"lora_rank": 8}))
-    result = poc("plan", str(recipe), "--no-estimate", "--json")
+    recipe = yaml.safe_load((PROJECT / "recipes/m3-forecasting.yaml").read_text())
+    recipe["model"] = str(folder)
+    recipe["data"] = {**recipe["data"], "train": str(M3 / "train.csv"), "test": str(M3 / "test.csv")}
+    result = poc("plan", str(write_recipe(tmp_path / "recipe.yaml", recipe)), "--no-estimate", "--json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     rows = {a["method"]: a for a in plan["methods"]}
     assert abs(rows["lora"]["deviation"]) <= 0.05 and abs(rows["randlora"]["deviation"]) <= 0.05
-    assert plan["reference"]["method"] == "zero-shot"
-    assert plan["full_model_parameters"] > 490_000_000  # TimesFM 2.0 500M: about 499M parameters
+    assert plan["reference"]["method"] == "zero-shot" and plan["full_model_parameters"] > 490_000_000
+    assert plan["data"]["sizes"]["test"] == plan["data"]["sizes"]["validation"] == 1428  # no series dropped
 
 
 # --- real runs -------------------------------------------------------------------------------------
@@ -221,6 +231,13 @@ def test_compare_and_report_end_to_end(m3_store: Path, tmp_path: Path) -> None:
         assert ("Seasonal naive" if lang == "en" else "季節ナイーブ") in body
         assert "MASE" in body and "95%" in body
         assert ("Saving vs today" if lang == "en" else "現在の予測比の月間削減額") in body
+    rows = {r["method"]: r for r in json.loads(poc("compare", "--store", str(m3_store), "--json").stdout)}
+    english = (tmp_path / "report-en.md").read_text()
+    business = english[english.index("## Business impact"):english.index("## Risks")]
+    assert business.count("| Seasonal naive |") == 2  # its own cost, and what it saves against today's forecasts
+    for method, name in (("lora", "LoRA"), ("randlora", "RandLoRA"), ("full", "Full fine-tuning")):
+        learned = rows[method]["learning"]["learned"]
+        assert (f"{name} is not significantly better than seasonal naive" in business) == (learned is False)
 
 
 def test_business_figures_by_hand() -> None:
@@ -274,7 +291,7 @@ def test_bad_forecasting_inputs_are_one_line_errors(tmp_path: Path, m3_micro: di
     first = pd.read_csv(m3_micro["train"])["series_id"].iloc[0]
 
     def short(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        keep = ~((train["series_id"] == first) & (train["t"].astype(int) > 40))
+        keep = ~((train["series_id"] == first) & (train["t"].astype(int) > 30))
         cut = train[keep]
         moved = test.copy()
         moved.loc[moved["series_id"] == first, "t"] = (moved.loc[moved["series_id"] == first, "t"].astype(int)

@@ -38,8 +38,11 @@ def _reference(i: Inputs) -> charts.Reference | None:
 
 def _y_label(i: Inputs) -> str:
     name = metric_name(i.lang, i.metric)
-    return text(i.lang, "ax_metric", metric=name) if i.percent else \
-        text(i.lang, "ax_metric_unit", metric=name, unit=i.first.units.get(i.metric, ""))
+    unit = i.first.units.get(i.metric, "")
+    if not i.percent and not unit:  # a ratio such as MASE: its name alone
+        return name
+    return text(i.lang, "ax_metric", metric=name) if i.percent else text(i.lang, "ax_metric_unit", metric=name,
+                                                                          unit=unit)
 
 
 def _sensitivity(i: Inputs) -> tuple[str, str] | None:

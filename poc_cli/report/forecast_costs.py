@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from poc_cli.forecast_business import Errors, errors, forecast_outcome, month_of
+from poc_cli.forecast_business import Errors, ForecastOutcome, errors, forecast_outcome, month_of
 from poc_cli.numbers import NBSP, money, payback
 from poc_cli.recipe import ForecastBusinessSpec
 from poc_cli.report.common import Inputs
@@ -44,20 +44,21 @@ def forecast_business(i: Inputs, spec: ForecastBusinessSpec, *, investment: dict
         return [name, f"{month.under_units:,.0f}", f"{month.over_units:,.0f}", money(month.cost, currency, lang)]
 
     units.append(unit_row(text(lang, "name_seasonal-naive"), month_of(spec, naive, demand)))
+    warnings = []
+    if spec.current_mase is not None:  # seasonal naive itself, against today's forecasts: what learning nothing saves
+        months.append(_money_row(text(lang, "name_seasonal-naive"), forecast_outcome(
+            spec, method=naive, naive=naive, demand=demand, naive_mase=naive_mase, investment=0.0), lang, currency,
+            invested=False))
     for row in i.trained:
         runs = list(i.ok_runs[row.method].values())
         mine: Errors = errors(_stored(runs, "actual"), _stored(runs, "forecast"))
         outcome = forecast_outcome(spec, method=mine, naive=naive, demand=demand, naive_mase=naive_mase,
                                    investment=investment[row.method])
         units.append(unit_row(i.name_of(row), outcome.month))
-        low, high = outcome.saving_range
-        shortest, longest = outcome.payback_range
-        months.append([i.name_of(row), money(outcome.month.cost, currency, lang),
-                       f"{money(outcome.saving, currency, lang)} "
-                       f"[{_span(money(low, currency, lang), money(high, currency, lang))}]",
-                       f"{payback(outcome.payback_months, lang)} "
-                       f"[{_span(payback(shortest, lang), payback(longest, lang))}]"])
+        months.append(_money_row(i.name_of(row), outcome, lang, currency))
         baseline = outcome.baseline_cost
+        if row.learning is not None and row.learning.learned is False:
+            warnings.append(text(lang, "forecast_dnl", method=i.name_of(row)))
     against = "current" if spec.current_mase is not None else "seasonal-naive"
     notes = [text(lang, "forecast_business_note", under=money(spec.under_forecast_cost, currency, lang),
                   over=money(spec.over_forecast_cost, currency, lang), volume=f"{spec.monthly_volume:,.0f}"),
@@ -65,7 +66,7 @@ def forecast_business(i: Inputs, spec: ForecastBusinessSpec, *, investment: dict
                   mase=f"{spec.current_mase or 0:g}", naive=f"{float(naive_mase.mean()):.3f}"),
              text(lang, "forecast_payback_note", poc=money(poc, currency, lang))]
     return {
-        "missing": None, "warnings": [],
+        "missing": None, "warnings": warnings,
         "rates": {"headers": [text(lang, k) for k in ("c_method", "c_under_units", "c_over_units", "c_error_cost")],
                   "rows": units, "numeric_from": 1},
         "monthly": {"headers": [text(lang, k) for k in ("c_method", "c_error_cost", f"c_saving_{against}",
@@ -73,6 +74,17 @@ def forecast_business(i: Inputs, spec: ForecastBusinessSpec, *, investment: dict
                     "rows": months, "numeric_from": 1},
         "notes": notes,
     }
+
+
+def _money_row(name: str, outcome: ForecastOutcome, lang: str, currency: str, *, invested: bool = True) -> list[str]:
+    """A forecaster's cost of errors, its saving with its range, and (where something was invested) the
+    payback with its range."""
+    low, high = outcome.saving_range
+    shortest, longest = outcome.payback_range
+    return [name, money(outcome.month.cost, currency, lang),
+            f"{money(outcome.saving, currency, lang)} [{_span(money(low, currency, lang), money(high, currency, lang))}]",
+            f"{payback(outcome.payback_months, lang)} [{_span(payback(shortest, lang), payback(longest, lang))}]"
+            if invested else "-"]
 
 
 def _naive_mase(record: dict[str, Any]) -> list[float]:

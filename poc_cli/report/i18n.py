@@ -181,6 +181,8 @@ TEXT: dict[str, dict[str, str]] = {
                                     "seasonal naive's do); its range is a 95% bootstrap over the test series.",
         "forecast_payback_note": "Payback = (the method's production training plus this PoC's {poc}) / the "
                                  "monthly saving.",
+        "forecast_dnl": "{method} is not significantly better than seasonal naive (it did not learn): whatever it "
+                        "saves, seasonal naive would save as well; read its row as no gain from fine-tuning.",
         "c_under_units": "Units short / month", "c_over_units": "Units in excess / month",
         "c_error_cost": "Cost of errors / month", "c_saving_seasonal-naive": "Saving vs seasonal naive / month [95%]",
         "c_saving_current": "Saving vs today's forecasts / month [95%]",
@@ -224,7 +226,7 @@ TEXT: dict[str, dict[str, str]] = {
         "ax_gpu": "GPU peak memory (MiB)", "ax_cost": "cost per run ({currency})", "ax_step": "step", "ax_loss": "loss",
         "ax_lr": "learning rate (log scale)", "ax_validation": "validation {metric} (%)",
         "chart_ns": "n.s. vs {baseline}", "chart_dnl": "did not learn", "chart_ref": "{name} {value}",
-        "charts_note": "Bars: 95% intervals. The score axis starts at zero or at the majority-class reference, "
+        "charts_note": "Bars: 95% intervals. The score axis starts at zero or at the trivial reference, "
                        "never closer. n.s.: no significant difference from {baseline}.",
         # search
         "h_search": "Learning-rate search (validation split)", "c_lr": "Learning rate", "c_status": "Status",
@@ -261,6 +263,13 @@ TEXT: dict[str, dict[str, str]] = {
         # methodology
         "h_method": "Methodology",
         "m_hardware": "Hardware", "m_versions": "Software", "m_model": "Model", "m_data": "Data files",
+        "m_forecast": "Forecast windows",
+        "forecast_text": "Each of the {series} test series is forecast {horizon} points ahead from its last {context} "
+                         "points (season {season}); one test example is one series' forecast, so the intervals and "
+                         "paired tests resample series. Validation: the {horizon} points before the test window. "
+                         "Training: {windows} windows (at most {per} per series, drawn with the split seed) from "
+                         "what lies before validation; no window reads a validation or test value. MASE divides "
+                         "each series' mean absolute error by its in-sample seasonal-naive error.",
         "m_splits": "Splits and classes", "m_fitting": "Inputs cut at max_length", "m_training": "Training settings",
         "m_seeds": "Seeds", "m_budget": "Budget matching", "m_params": "Parameter counts", "m_search": "Learning rates",
         "m_rules": "Decision rules", "m_stats": "Statistical tests", "m_learned": "\"Did not learn\"", "m_jobs": "Job ids", "m_missing": "Not measured",
@@ -497,6 +506,9 @@ TEXT: dict[str, dict[str, str]] = {
                                     "います（現在の誤差の過少・過大の割合が季節ナイーブと同じと仮定）。範囲はテスト系列の"
                                     "ブートストラップによる 95% 区間です。",
         "forecast_payback_note": "投資回収期間 =（本番学習のコスト ＋ 今回の PoC の {poc}）÷ 月間削減額。",
+        "forecast_dnl": "{method}は季節ナイーブ予測より有意に良くなっていません（学習できていません）。削減額が"
+                        "あっても季節ナイーブ予測でも同程度が見込めるため、ファインチューニングの効果とは読まないで"
+                        "ください。",
         "c_under_units": "月間の不足単位数", "c_over_units": "月間の過剰単位数",
         "c_error_cost": "月間の誤差による損失", "c_saving_seasonal-naive": "季節ナイーブ比の月間削減額［95%］",
         "c_saving_current": "現在の予測比の月間削減額［95%］",
@@ -536,7 +548,7 @@ TEXT: dict[str, dict[str, str]] = {
         "ax_gpu": "GPU ピークメモリ（MiB）", "ax_cost": "学習 1 回のコスト（{currency}）", "ax_step": "ステップ",
         "ax_loss": "損失", "ax_lr": "学習率（対数目盛）", "ax_validation": "検証データの{metric}（%）",
         "chart_ns": "{baseline}と有意差なし", "chart_dnl": "学習失敗", "chart_ref": "{name} {value}",
-        "charts_note": "縦棒は 95% 信頼区間です。スコアの軸は 0 または多数クラスの値から始め、差を誇張しない"
+        "charts_note": "縦棒は 95% 信頼区間です。スコアの軸は 0 または自明な予測（多数クラスなど）の値から始め、差を誇張しない"
                        "ようにしています。",
         "h_search": "学習率の探索（検証データ）", "c_lr": "学習率", "c_status": "状態",
         "c_val_score": "検証データの{metric} %", "chosen_mark": "採用",
@@ -570,6 +582,13 @@ TEXT: dict[str, dict[str, str]] = {
                           "順位が入れ替わることがあります。レシピに search: true を追加してください。",
         "h_method": "検証方法",
         "m_hardware": "ハードウェア", "m_versions": "ソフトウェア", "m_model": "モデル", "m_data": "データファイル",
+        "m_forecast": "予測の窓",
+        "forecast_text": "テストの {series} 系列それぞれについて、直近 {context} 点（季節周期 {season}）から先の "
+                         "{horizon} 点を予測しています。テストデータ 1 件は 1 系列の予測で、信頼区間と対応のある検定は"
+                         "系列を単位に再標本化しています。検証データはテスト期間直前の {horizon} 点です。学習には検証"
+                         "期間より前の部分から {windows} 個の窓（1 系列あたり最大 {per} 個、分割シードで抽出）を使い、"
+                         "検証・テストの値を読む窓はありません。MASE は各系列の平均絶対誤差を、その系列の学習期間での"
+                         "季節ナイーブ予測の誤差で割った値です。",
         "m_splits": "データの分割とクラス", "m_fitting": "max_length による切り詰め", "m_training": "学習条件",
         "m_seeds": "シード", "m_budget": "パラメータ数のそろえ方", "m_params": "パラメータ数の内訳",
         "m_search": "学習率の決め方", "m_rules": "判定ルール", "m_stats": "統計的検定", "m_learned": "「学習できていない」の判定",

@@ -75,6 +75,19 @@ def _fitting(i: Inputs) -> str:
     return sep.join(parts) or text(i.lang, "no_truncation", length=length)
 
 
+def _forecast(i: Inputs) -> tuple[str, str] | None:
+    """For a forecasting recipe (its data has a horizon): how the windows were cut and what one test
+    example is, in place of the truncation row (nothing is cut at max_length)."""
+    data = ((i.any_run.get("job", {}).get("recipe") or {}).get("data")) or {}
+    if not data.get("horizon"):
+        return None
+    sizes = i.any_run.get("data", {}).get("sizes", {})
+    return text(i.lang, "m_forecast"), text(
+        i.lang, "forecast_text", horizon=data["horizon"], context=data.get("context_length"),
+        season=data.get("season_length"), windows=f"{sizes.get('train', 0):,}", series=f"{sizes.get('test', 0):,}",
+        per=data.get("windows_per_series"))
+
+
 def _training(i: Inputs) -> str:
     training: dict[str, Any] = i.any_run.get("job", {}).get("training", {})
     lrs = join(i.lang, [f"{i.name_of(r)} {r.lr:g}" for r in i.trained if r.lr is not None]) or "-"
@@ -178,7 +191,7 @@ def methodology(i: Inputs) -> list[tuple[str, str]]:
         (text(lang, "m_model"), _model(i)),
         (text(lang, "m_data"), _data_files(i)),
         (text(lang, "m_splits"), _splits(i)),
-        (text(lang, "m_fitting"), _fitting(i)),
+        _forecast(i) or (text(lang, "m_fitting"), _fitting(i)),
         (text(lang, "m_training"), _training(i) + _compute(i)),
         (text(lang, "m_seeds"), text(lang, "seeds_text", seeds=", ".join(map(str, sorted({r["seed"] for r in i.records}))))),
         (text(lang, "m_budget"), text(lang, "budget_text_no_head" if params.get("head") == 0 else "budget_text",

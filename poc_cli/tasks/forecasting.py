@@ -8,9 +8,11 @@ by row, so that nothing trained on or chosen by ever reads a later value:
   - validation (what a search chooses by): the `horizon` points before the test window;
   - train: windows of `context_length` + `horizon` points drawn (seeded by `data.split_seed`) from
     what lies before the validation window, `windows_per_series` per series at most.
-A series needs `context_length + 2 x horizon` points before the test window, so that every
-training window and the validation forecast read a full context; shorter ones are an error,
-or are dropped and counted with `data.drop_short_series: true`.
+A series needs `context_length + horizon` points before the test window (and at least
+`2 x horizon + 1`), so that the validation and test forecasts read a full context; shorter ones
+are an error, or are dropped and counted with `data.drop_short_series: true`. A training window
+of a series whose early part is short reads what there is, left-padded and masked as missing
+(the models take an observed mask), so short series still train.
 
 Scores are per series (forecast_scores.py), so a series is the unit of the paired statistics.
 The trivial reference is seasonal naive (the value one season earlier); the plan adds the
@@ -47,11 +49,14 @@ DROPPED = "series_dropped"  # frame.attrs key: series too short to forecast, dro
 
 
 class _Windows(Dataset):
-    """One split as tensors: each row's context, the points after it, and (validation, test) the
-    series' MASE scale and seasonal-naive forecast."""
+    """One split as tensors: each row's context (left-padded to `context` points, `observed` 0 on the
+    padding), the points after it, and (validation, test) the series' MASE scale and seasonal-naive
+    forecast."""
 
-    def __init__(self, frame: pd.DataFrame, horizon: int) -> None:
-        self.past = torch.tensor(np.stack(frame["context"].to_numpy()), dtype=torch.float32)
+    def __init__(self, frame: pd.DataFrame, horizon: int, context: int) -> None:
+        rows = frame["context"].tolist()
+        self.past = torch.tensor([[0.0] * (context - len(r)) + list(r) for r in rows], dtype=torch.float32)
+        self.observed = torch.tensor([[0.0] * (context - len(r)) + [1.0] * len(r) for r in rows])
         self.future = torch.tensor(np.stack(frame["actual"].to_numpy()), dtype=torch.float32)
         zeros = [[0.0] * horizon] * len(frame)
         self.naive = torch.tensor(frame["naive"].tolist() if "naive" in frame else zeros, dtype=torch.float32)
@@ -62,7 +67,7 @@ class _Windows(Dataset):
         return len(self.past)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"past": self.past[index], "observed": torch.ones_like(self.past[index]),
+        return {"past": self.past[index], "observed": self.observed[index],
                 "future": self.future[index], "naive": self.naive[index], "scale": self.scale[index]}
 
 
@@ -89,6 +94,12 @@ class Forecasting(Task):
     @property
     def context(self) -> int:
         return int(self.spec.context_length)  # type: ignore[arg-type]
+
+    @property
+    def min_length(self) -> int:
+        """Points a series needs before the test window: a full context for the validation forecast, and
+        at least one point of context for a training window before it."""
+        return max(self.context + self.horizon, 2 * self.horizon + 1)
 
     def check_spec(self) -> None:
         for field in REQUIRED:
@@ -143,14 +154,14 @@ class Forecasting(Task):
 
     def _long_enough(self, histories: dict[str, list[float]]) -> tuple[dict[str, list[float]], int]:
         """The series long enough to forecast, and how many were dropped (error unless the recipe drops)."""
-        need = self.context + 2 * self.horizon
+        need = self.min_length
         short = [name for name, h in histories.items() if len(h) < need]
         if short and not self.spec.drop_short_series:
             name = short[0]
             raise RecipeError(
                 f"data.train: series {name!r} has {len(histories[name])} points before the test window; forecasting "
-                f"needs {need} (context_length {self.context} + horizon {self.horizon} for a training window, + "
-                f"horizon {self.horizon} for validation); {len(short)} of {len(histories)} series are that short: "
+                f"needs {need} (context_length {self.context} + horizon {self.horizon}, and 2 x horizon + 1 for a "
+                f"validation window and a training window); {len(short)} of {len(histories)} series are that short: "
                 "shorten context_length, or set data.drop_short_series: true to drop them")
         kept = {name: h for name, h in histories.items() if name not in set(short)}
         if not kept:
@@ -168,10 +179,10 @@ class Forecasting(Task):
         for number, (name, history) in enumerate(histories.items()):
             part = history[:-h]  # before the validation window
             rng = np.random.default_rng([self.spec.split_seed, number])
-            starts = np.arange(c, len(part) - h + 1)
+            starts = np.arange(min(c, len(part) - h), len(part) - h + 1)  # full contexts where the part allows
             for start in sorted(rng.choice(starts, size=min(self.spec.windows_per_series, len(starts)),
                                            replace=False).tolist()):
-                windows.append({"series": name, "start": start, "context": part[start - c:start],
+                windows.append({"series": name, "start": start, "context": part[max(0, start - c):start],
                                 "actual": part[start:start + h]})
             validation.append(_target(name, part, history[-h:], c, m))
             if include_test:
@@ -209,12 +220,12 @@ class Forecasting(Task):
         if self.context > (most := models.context_limit(config)):
             raise RecipeError(f"data.context_length: {self.context} points is more than the model reads ({most})")
         dropped = int(splits.train.attrs.get(DROPPED, 0))
-        return [f"{dropped} series shorter than {self.context + 2 * self.horizon} points dropped "
+        return [f"{dropped} series shorter than {self.min_length} points dropped "
                 "(data.drop_short_series)"] if dropped else []
 
     def encode(self, frame: pd.DataFrame, processor: Any, labels: tuple[str, ...], training: TrainingSpec) -> Dataset:
         del processor, labels, training
-        return _Windows(frame, self.horizon)
+        return _Windows(frame, self.horizon, self.context)
 
     def data_counts(self, dataset: Dataset) -> dict[str, int]:
         assert isinstance(dataset, _Windows)
