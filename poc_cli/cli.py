@@ -117,6 +117,9 @@ def plan_table(plan: Plan) -> Table:
     if plan.reference is not None:
         table.add_row(plain(plan.reference.allocation.label), "the pretrained model, not trained (reference)", "-", "0",
                       "0.00%", "reference", str(plan.reference.seed), style="dim")
+    if plan.trivial is not None:
+        table.add_row(plain(plan.trivial), "computed from the test data, nothing runs (reference)", "-", "0", "0.00%",
+                      "reference", "-", style="dim")
     return table
 
 

@@ -107,6 +107,7 @@ class Plan:
     trial_splits: Splits | None  # what trials train and score on (no test split)
     reference: Job | None = None  # the task's untrained reference row (zero-shot), scored before anything trains
     notes: tuple[str, ...] = ()  # what the task found in the data (e.g. examples truncated at max_length)
+    trivial: str | None = None  # the task's trivial answer (majority-class, seasonal-naive): computed, nothing runs
 
     @property
     def trial_jobs(self) -> list[Job]:
@@ -182,6 +183,7 @@ class Plan:
             "reference": None if self.reference is None else {
                 "id": self.reference.id, "method": self.reference.allocation.label, "seed": self.reference.seed,
                 "trainable_parameters": 0},
+            "trivial": self.trivial,
             "methods": [
                 {
                     "name": a.label,
@@ -278,4 +280,5 @@ def make_plan(recipe: Recipe, facts: Callable[[TrainingSpec], hardware.Facts] = 
         trial_splits=trial_splits,
         reference=reference,
         notes=notes,
+        trivial=task.trivial_name,
     )

@@ -565,8 +565,10 @@ def _format_error(path: Path, err: ValidationError) -> str:
     """One line: file, then at most MAX_LINE characters: dotted field, what is wrong, the value given."""
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
-    # Pydantic names the union member in the location ("methods.0.lora.r"); drop it.
-    parts = [p for p in loc.split(".") if p not in {"lora", "randlora", "full"}]
+    # Pydantic names the union member in the location ("methods.0.lora.r", "business.rates.cost_missed"); drop it.
+    parts = loc.split(".")
+    parts = [p for k, p in enumerate(parts) if p not in {"lora", "randlora", "full"}
+             and not (k == 1 and parts[0] == "business" and p in {"rates", "forecast"})]
     field = ".".join(parts) or "recipe"
     msg = first["msg"].removeprefix("Value error, ")
     extra = ""

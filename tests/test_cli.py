@@ -43,7 +43,7 @@ def test_console_script_and_module_agree() -> None:
 def test_plan_table_and_json(tiny_recipe: Path) -> None:
     table = runner.invoke(app, ["plan", str(tiny_recipe)], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
-    for fragment in ("lora", "randlora", "full", "reference", "+ head (classifier)", "3 jobs",
+    for fragment in ("lora", "randlora", "full", "reference", "+ head (classifier)", "3 jobs", "majority-class",
                      "estimated duration on cpu", "Sizing: cpu at fp32", "host RSS of the warm-up process",
                      "training: fp32 on auto, batch 16, gradient checkpointing off, quantization none"):
         assert fragment in table.output
@@ -56,6 +56,7 @@ def test_plan_table_and_json(tiny_recipe: Path) -> None:
     assert methods["lora"]["trainable_parameters"] == methods["lora"]["adapter_parameters"] + plan["head"]["parameters"]
     assert len(plan["runs"]) == 3 and len({j["id"] for j in plan["runs"]}) == 3
     assert plan["trials"] == [] and plan["search"] is None
+    assert plan["trivial"] == "majority-class"  # computed from the test labels by compare: no job
     estimate = plan["estimate"]
     assert set(estimate["methods"]) == {"lora", "randlora", "full"}
     assert all(m["step_s"] > 0 and m["setup_s"] > 0 for m in estimate["methods"].values())

@@ -21,6 +21,7 @@ from peft import LoraConfig, RandLoraConfig, get_peft_model
 
 from conftest import M3, PROJECT, TOURISM, build_forecaster, needs_shared_data, series_subset, write_recipe
 from poc_cli.data import load_splits
+from poc_cli.errors import RecipeError
 from poc_cli.forecast_business import errors, forecast_outcome, month_of
 from poc_cli.modelhub import describe
 from poc_cli.methods import get_method
@@ -136,6 +137,30 @@ def test_training_windows_never_read_validation_or_test_values(m3_micro: dict[st
     assert (context == 24) == (observed < context)  # M3's 48-point series have short early parts at 24
 
 
+def test_dates_as_times_and_a_test_table_that_must_follow(tmp_path: Path) -> None:
+    months = pd.date_range("2019-01-01", periods=40, freq="MS")
+    rows = [{"store": f"s{k}", "month": m.strftime("%Y-%m-%d"), "units": 100 + 10 * k + (i % 12) + i // 12}
+            for k in range(3) for i, m in enumerate(months)]
+    train = pd.DataFrame(rows).sample(frac=1, random_state=0)  # shuffled: poc sorts by time within each series
+    train.to_csv(tmp_path / "train.csv", index=False)
+    future = pd.date_range("2022-05-01", periods=6, freq="MS")
+    pd.DataFrame([{"store": f"s{k}", "month": m.strftime("%Y-%m-%d"), "units": 1.0}
+                  for k in range(3) for m in future]).to_csv(tmp_path / "test.csv", index=False)
+    spec = DataSpec(train=str(tmp_path / "train.csv"), test=str(tmp_path / "test.csv"), series_column="store",
+                    time_column="month", value_column="units", horizon=6, context_length=12, season_length=12)
+    splits = load_splits(spec, Forecasting(spec))
+    assert splits.test is not None and splits.test["series"].tolist() == list(dict.fromkeys(train["store"]))
+    s0 = [100 + (i % 12) + i // 12 for i in range(40)]  # a season and a trend
+    row = splits.test[splits.test["series"] == "s0"].iloc[0]
+    assert row["context"] == s0[-12:] and row["actual"] == [1.0] * 6 and row["naive"] == s0[-12:-6]
+    early = pd.read_csv(tmp_path / "test.csv")
+    early.loc[early["store"] == "s0", "month"] = [m.strftime("%Y-%m-%d") for m in pd.date_range("2021-01-01", periods=6,
+                                                                                                 freq="MS")]
+    early.to_csv(tmp_path / "test.csv", index=False)  # s0's test months overlap its training months
+    with pytest.raises(RecipeError, match="data.test: series 's0' starts its test values at time 2021-01-01"):
+        load_splits(spec, Forecasting(spec))
+
+
 def test_test_cut_from_the_table_is_each_series_last_horizon(tmp_path: Path, m3_micro: dict[str, Path]) -> None:
     h = 6
     spec = DataSpec(train=str(m3_micro["train"]), horizon=h, context_length=CONTEXT, season_length=SEASON)
@@ -181,6 +206,7 @@ def test_shipped_recipe_plans_on_the_timesfm_2_500m_architecture_within_5_percen
     rows = {a["method"]: a for a in plan["methods"]}
     assert abs(rows["lora"]["deviation"]) <= 0.05 and abs(rows["randlora"]["deviation"]) <= 0.05
     assert plan["reference"]["method"] == "zero-shot" and plan["full_model_parameters"] > 490_000_000
+    assert plan["trivial"] == "seasonal-naive"  # the second reference row: computed from the test data
     assert plan["data"]["sizes"]["test"] == plan["data"]["sizes"]["validation"] == 1428  # no series dropped
 
 
@@ -207,8 +233,8 @@ def test_patchtst_on_tourism_trains(tmp_path: Path) -> None:
     data = series_subset(TOURISM, tmp_path, 20)
     model = build_forecaster("patchtst", tmp_path / "patchtst", horizon=24)
     recipe = write_recipe(tmp_path / "recipe.yaml", forecasting_recipe(
-        "tourism", model, data, data={"horizon": 24, "context_length": 24}, methods=[{"method": "lora", "lr": 0.01}],
-        business=None))
+        "tourism", model, data, data={"horizon": 24, "context_length": 24},
+        methods=[{"method": "lora", "search": {"lr": [0.003, 0.01]}}], search=True, business=None))
     result = poc("run", str(recipe), "--store", str(tmp_path / "store"))
     assert result.returncode == 0, result.stdout + result.stderr
     records = _records(tmp_path / "store")
@@ -217,6 +243,10 @@ def test_patchtst_on_tourism_trains(tmp_path: Path) -> None:
     assert np.mean(curve[-quarter:]) < np.mean(curve[:quarter])
     test = records["lora"]["metrics"]["test"]
     assert test["n"] == 20 and "wql" not in test  # PatchTST forecasts points, not quantiles
+    selection = records["lora"]["selection"]
+    assert selection["how"] == "search" and selection["metric"] == "mase" and len(selection["trials"]) == 2
+    best = min(selection["trials"], key=lambda t: t["score"])  # lower MASE wins
+    assert records["lora"]["job"]["method"]["lr"] == best["lr"]
 
 
 def test_compare_and_report_end_to_end(m3_store: Path, tmp_path: Path) -> None:

@@ -71,6 +71,8 @@ class Task(ABC):
     data_fields: ClassVar[frozenset[str]] = frozenset()
     # Method id of an untrained reference row the plan adds (e.g. "zero-shot"); None: no reference.
     reference: ClassVar[str | None] = None
+    # The row `trivial()` computes from the test data (e.g. "majority-class"); None: the task has none.
+    trivial_name: ClassVar[str | None] = None
     # Parts of module names kept out of the default targets (e.g. BERT's pooler).
     excluded_by_default: ClassVar[tuple[str, ...]] = ()
     folder_reader: ClassVar[FolderReader | None] = None
@@ -236,6 +238,7 @@ class ClassificationTask(Task):
 
     metrics = (ACCURACY, MACRO_F1)
     business_block = "rates"
+    trivial_name = "majority-class"
 
     @abstractmethod
     def logits(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -276,7 +279,7 @@ class ClassificationTask(Task):
         ids = range(max(len(labels), max(y_true) + 1))
         names = tuple(labels) or tuple(str(i) for i in ids)
         metrics = classification_metrics(y_true, constant, names)
-        return Trivial("majority-class", metrics={m.name: metrics[m.name] for m in cls.metrics},
+        return Trivial(cls.trivial_name or "majority-class", metrics={m.name: metrics[m.name] for m in cls.metrics},
                        per_example={"accuracy": [float(t == majority) for t in y_true]})
 
 

@@ -79,6 +79,7 @@ class Forecasting(Task):
     data_fields = frozenset({"series_column", "time_column", "value_column", *REQUIRED, "windows_per_series",
                              "drop_short_series"})
     reference = "zero-shot"
+    trivial_name = "seasonal-naive"
     labelled = False
     business_block = "forecast"
     test_from_train = True
@@ -288,7 +289,7 @@ class Forecasting(Task):
         if not predictions.get("naive"):
             return None
         per = scores.scores(predictions["actual"], predictions["naive"], predictions["scale"])
-        return Trivial("seasonal-naive", metrics={name: float(np.mean(v)) for name, v in per.items()},
+        return Trivial(cls.trivial_name or "seasonal-naive", metrics={name: float(np.mean(v)) for name, v in per.items()},
                        per_example=per)
 
 
@@ -320,12 +321,19 @@ def _futures(train: pd.DataFrame, test: pd.DataFrame, horizon: int) -> dict[str,
         first = group["time"].iloc[0]
         integer = pd.api.types.is_integer_dtype(group["time"])
         if first <= end or (integer and first != end + 1):
-            raise RecipeError(f"data.test: series {name!r} starts its test values at time {first}, which does not "
-                              f"follow its last training time {end}")
+            raise RecipeError(f"data.test: series {name!r} starts its test values at time {_shown(first)}, which "
+                              f"does not follow its last training time {_shown(end)}")
         if len(group) < horizon:
             raise RecipeError(f"data.test: series {name!r} has {len(group)} test values; horizon is {horizon}")
         out[name] = group["value"].iloc[:horizon].tolist()
     return out
+
+
+def _shown(time: Any) -> str:
+    """A time as the table wrote it: an integer, or a date without a midnight clock."""
+    if isinstance(time, pd.Timestamp):
+        return time.strftime("%Y-%m-%d" if time == time.normalize() else "%Y-%m-%d %H:%M:%S")
+    return str(time)
 
 
 def _target(name: str, history: list[float], actual: list[float], context: int, season: int) -> dict[str, Any]:
