@@ -265,7 +265,8 @@ def _trivial_row(recipe_name: str, ok: dict[int, dict[str, Any]], *, reference: 
         scores={m["name"]: summarize([t.metrics[m["name"]] for t in found.values()])
                 for m in declared if all(m["name"] in t.metrics for t in found.values())},
         units={m["name"]: m["unit"] for m in declared}, baseline=reference,
-        difference=paired_difference(mine, base) if base else None, learning=None, n_test=_n_test(first),
+        difference=paired_difference(mine, base) if base else None, learning=None,
+        n_test=first.get("metrics", {}).get("test", {}).get("n") or _n_test(first),
         peak_memory_mib=None, memory_label="-", gpu_need_mib=None, train_s=None, examples_per_s=None,
         loaded=False, other_cores=None, energy_j=None, cost_per_run=None, price=record_price(first, price),
         adapter_bytes=None, statuses={}, job_ids={},

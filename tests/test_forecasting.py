@@ -97,7 +97,7 @@ def test_seasonal_naive_row_matches_hand_computed_mase_and_smape(m3_store: Path,
     assert result.returncode == 0, result.stderr
     rows = {r["method"]: r for r in json.loads(result.stdout)}
     naive_row = rows["seasonal-naive"]
-    assert naive_row["method_kind"] == "trivial" and naive_row["metric"] == "mase"
+    assert naive_row["method_kind"] == "trivial" and naive_row["metric"] == "mase" and naive_row["n_test"] == 30
     record = _records(m3_store)["lora"]
     test_pred = record["predictions"]["test"]
     from poc_cli.tasks.forecast_scores import scores
