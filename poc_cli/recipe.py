@@ -31,14 +31,25 @@ from poc_cli.errors import RecipeError, clip
 
 # Per-method defaults, chosen from the learning-rate trials described in the README
 # ("Where the defaults come from"). They matter more than anything else at PoC sizes.
-DEFAULT_LR = {"lora": 5e-3, "randlora": 5e-4, "full": 1e-4}
+DEFAULT_LR = {"lora": 5e-3, "randlora": 5e-4, "full": 1e-4,
+              # The LoRA variants. DoRA and OLoRA: their papers train at LoRA's rates (Liu et al. 2024, DoRA,
+              # Sec. 5; Buyukakyuz 2024, OLoRA, Sec. 4). rsLoRA scales by alpha / sqrt(r) instead of alpha / r: at the
+              # ranks a PoC fits (about 8) its steps are sqrt(r) ~ 3x LoRA's, so its rate sits ~3x lower. PiSSA starts
+              # its adapters at the weights' principal components, so a step moves the model about as much as full
+              # fine-tuning's does; its paper trains at full fine-tuning's rates (Meng et al. 2024, Sec. 5).
+              "dora": 5e-3, "olora": 5e-3, "rslora": 2e-3, "pissa": 5e-4}
 DEFAULT_ALPHA_RATIO = {"lora": 2.0, "randlora": 20.0}
+LORA_VARIANTS = ("lora", "dora", "rslora", "pissa", "olora")  # one spec; each its own module under methods/
 # Default search grids (`search: true`), spaced about 2x around those defaults; RandLoRA also
 # tries both ends of its author's alpha range (2r and 20r), which shifts its best lr ~10x.
 DEFAULT_GRID: dict[str, dict[str, tuple[float, ...]]] = {
     "lora": {"lr": (1e-3, 2e-3, 5e-3, 1e-2)},
     "randlora": {"lr": (2e-4, 5e-4, 1e-3, 2e-3), "alpha_ratio": (2.0, 20.0)},
     "full": {"lr": (2e-5, 5e-5, 1e-4, 2e-4)},
+    "dora": {"lr": (1e-3, 2e-3, 5e-3, 1e-2)},
+    "olora": {"lr": (1e-3, 2e-3, 5e-3, 1e-2)},
+    "rslora": {"lr": (5e-4, 1e-3, 2e-3, 5e-3)},
+    "pissa": {"lr": (1e-4, 2e-4, 5e-4, 1e-3)},
 }
 
 
@@ -195,9 +206,10 @@ class _MethodBase(Strict):
 
 
 class LoraSpec(_MethodBase):
-    """LoRA: rank `r` is fitted to the budget unless given; lora_alpha = alpha_ratio * r."""
+    """LoRA and its variants (DoRA, rsLoRA, PiSSA, OLoRA: see each module under methods/): rank `r` is
+    fitted to the budget unless given; lora_alpha = alpha_ratio * r."""
 
-    method: Literal["lora"]
+    method: Literal["lora", "dora", "rslora", "pissa", "olora"]
     r: Rank | None = None
     alpha_ratio: AlphaRatio = DEFAULT_ALPHA_RATIO["lora"]
     dropout: Number = Field(default=0.0, ge=0, lt=1)
@@ -567,7 +579,7 @@ def _format_error(path: Path, err: ValidationError) -> str:
     loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
     # Pydantic names the union member in the location ("methods.0.lora.r", "business.rates.cost_missed"); drop it.
     parts = loc.split(".")
-    parts = [p for k, p in enumerate(parts) if p not in {"lora", "randlora", "full"}
+    parts = [p for k, p in enumerate(parts) if p not in {*LORA_VARIANTS, "randlora", "full"}
              and not (k == 1 and parts[0] == "business" and p in {"rates", "forecast"})]
     field = ".".join(parts) or "recipe"
     msg = first["msg"].removeprefix("Value error, ")

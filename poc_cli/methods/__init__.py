@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from poc_cli.methods import full, lora, randlora, zero_shot
+from poc_cli.methods import dora, full, lora, olora, pissa, randlora, rslora, zero_shot
 
 # The untrained reference row: "zero-shot" where the task scores classes (CLIP), "untuned" for generation.
-METHODS: dict[str, ModuleType] = {"lora": lora, "randlora": randlora, "full": full, "zero-shot": zero_shot,
-                                  "untuned": zero_shot}
+METHODS: dict[str, ModuleType] = {"lora": lora, "dora": dora, "rslora": rslora, "pissa": pissa, "olora": olora,
+                                  "randlora": randlora, "full": full, "zero-shot": zero_shot, "untuned": zero_shot}
 
 
 def get_method(name: str) -> ModuleType:

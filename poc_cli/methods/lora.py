@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from poc_cli.modelhub import Architecture
@@ -35,12 +37,14 @@ def implementation(model: nn.Module) -> str:
     return "peft"
 
 
-def apply(model: nn.Module, *, spec: LoraSpec, r: int, arch: Architecture, seed: int) -> nn.Module:
-    """Wrap `model` with LoRA on the targeted layers; the head trains fully."""
+def apply(model: nn.Module, *, spec: LoraSpec, r: int, arch: Architecture, seed: int, **variant: Any) -> nn.Module:
+    """Wrap `model` with LoRA on the targeted layers; the head trains fully. `variant`: the LoraConfig
+    options a LoRA variant sets (use_dora, use_rslora, init_lora_weights)."""
     from peft import LoraConfig, get_peft_model  # 1.6 s to import: only in the job that trains
 
     del seed  # LoRA's A is drawn from torch's global RNG, which the job has seeded.
     config = LoraConfig(
+        **variant,
         r=r,
         lora_alpha=spec.alpha_ratio * r,
         lora_dropout=spec.dropout,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from poc_cli.compare import MethodRow
 from poc_cli.cost import projected_cost
 from poc_cli.learning import LearningCheck, paired_difference, scored
-from poc_cli.methods import get_method
+from poc_cli.methods import METHODS, get_method
 from poc_cli.numbers import NBSP, duration, level, money, points, score_text
 from poc_cli.stats import PairedDifference
 from poc_cli.report.common import Inputs, join, metric_name
@@ -24,7 +24,7 @@ MAX_SEEDS = 20
 
 def conclusion(i: Inputs) -> Conclusion:
     """The rules applied to this section's rows (see conclusion.py)."""
-    peft = [r for r in i.measured if r.method_kind in {"lora", "randlora"}]
+    peft = [r for r in i.measured if r.method_kind in METHODS and get_method(r.method_kind).FITTED]
     sign = 1.0 if i.first.higher_is_better else -1.0
     best = max(peft, key=lambda r: sign * r.score.mean) if peft else None
     full = i.by_kind.get("full")
