@@ -381,3 +381,24 @@ def test_business_block_must_match_the_task(tmp_path: Path, m3_micro: dict[str, 
         Recipe.model_validate({"name": "t", "model": "m", "data": {"train": "a.csv", "test": "b.csv"},
                                "methods": [{"method": "lora"}],
                                "business": {"under_forecast_cost": 1, "over_forecast_cost": 1, "monthly_volume": 5}})
+
+
+def test_patchtsmixer_is_called_through_the_same_interface() -> None:
+    """PatchTSMixer names its mask `observed_mask`: poc tells the families apart by signature."""
+    import torch
+    from transformers import PatchTSMixerConfig, PatchTSMixerForPrediction
+
+    from poc_cli.tasks import forecast_models
+
+    torch.manual_seed(0)
+    model = PatchTSMixerForPrediction(PatchTSMixerConfig(context_length=32, prediction_length=24, patch_length=8,
+                                                         patch_stride=8, num_input_channels=1, d_model=16,
+                                                         num_layers=2))
+    assert forecast_models.family(type(model)) == "mixer" and forecast_models.horizon_limit(model.config) == 24
+    past, observed = torch.rand(4, 12) * 100, torch.ones(4, 12)
+    observed[0, :5] = 0  # a short context, left-padded
+    made = forecast_models.forecast(model, past, observed, horizon=18, season=12)
+    assert made.mean.shape == (4, 18) and made.quantiles is None
+    loss = forecast_models.training_loss(model, past, observed, torch.rand(4, 18) * 100, season=12)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
