@@ -103,3 +103,8 @@ def payback(months: float | None, lang: str) -> str:
     if months > 120:
         return "10年超" if lang == "ja" else "over 10 years"
     return f"{months:.1f}か月" if lang == "ja" else f"{months:.1f} months"
+
+
+def ranged(value: str, low: str, high: str) -> str:
+    """A figure with its range, as the business tables print it: `value [low – high]`, one end where both agree."""
+    return f"{value} [{low if low == high else f'{low}{NBSP}–{NBSP}{high}'}]"

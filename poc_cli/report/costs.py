@@ -13,7 +13,7 @@ from typing import Any
 from poc_cli.business import business_outcome
 from poc_cli.compare import MethodRow, record_price
 from poc_cli.cost import Price, energy_cost, projected_cost, run_cost
-from poc_cli.numbers import NBSP, duration, money, payback, percent
+from poc_cli.numbers import NBSP, duration, money, payback, percent, ranged
 from poc_cli.recipe import ForecastBusinessSpec
 from poc_cli.report.common import Inputs, metric_name
 from poc_cli.report.forecast_costs import forecast_business
@@ -105,10 +105,6 @@ def _rate(value: float, interval: tuple[float, float]) -> str:
     return f"{percent(value)} [{percent(interval[0])},{NBSP}{percent(interval[1])}]"
 
 
-def _span(low: str, high: str) -> str:
-    return low if low == high else f"{low}{NBSP}–{NBSP}{high}"
-
-
 def _training(i: Inputs, row: MethodRow) -> float:
     """What one production training of the method costs: the projection, else the PoC run's cost."""
     projected = projection(i, row)
@@ -150,10 +146,9 @@ def business(i: Inputs, price: Price | None) -> dict[str, Any]:
         months.append([i.name_of(r), f"{month.hours_saved:,.0f}{NBSP}h / {money(month.work_value, currency, lang)}",
                        f"{month.missed:,.0f} / {money(month.missed_cost, currency, lang)}",
                        f"{month.false_alarms:,.0f} / {money(month.alarm_cost, currency, lang)}",
-                       f"{money(month.value, currency, lang)} "
-                       f"[{_span(money(low, currency, lang), money(high, currency, lang))}]",
-                       f"{payback(outcome.payback_months, lang)} "
-                       f"[{_span(payback(shortest, lang), payback(longest, lang))}]"])
+                       ranged(money(month.value, currency, lang), money(low, currency, lang),
+                              money(high, currency, lang)),
+                       ranged(payback(outcome.payback_months, lang), payback(shortest, lang), payback(longest, lang))])
     notes = [text(lang, "business_note", positive=spec.positive_class, items=f"{spec.monthly_items:,}",
                   minutes=f"{spec.minutes_per_item:g}", missed=money(spec.cost_missed, currency, lang),
                   alarm=money(spec.cost_false_alarm, currency, lang))]

@@ -13,14 +13,11 @@ from typing import Any
 import numpy as np
 
 from poc_cli.forecast_business import Errors, ForecastOutcome, errors, forecast_outcome, month_of
-from poc_cli.numbers import NBSP, money, payback
+from poc_cli.numbers import money, payback, ranged
+from poc_cli.learning import trivial
 from poc_cli.recipe import ForecastBusinessSpec
 from poc_cli.report.common import Inputs
 from poc_cli.report.i18n import text
-
-
-def _span(low: str, high: str) -> str:
-    return low if low == high else f"{low}{NBSP}–{NBSP}{high}"
 
 
 def _stored(runs: list[dict[str, Any]], key: str) -> list[list[list[float]]]:
@@ -37,7 +34,10 @@ def forecast_business(i: Inputs, spec: ForecastBusinessSpec, *, investment: dict
     actual = _stored(first[:1], "actual")
     demand = np.asarray(actual[0], dtype=float).sum(-1)
     naive = errors(actual, _stored(first[:1], "naive"))
-    naive_mase = np.asarray(_naive_mase(first[0]), dtype=float)
+    naive_row = trivial(first[0])
+    if naive_row is None:
+        return {"missing": text(lang, "no_business")}
+    naive_mase = np.asarray(naive_row.per_example["mase"], dtype=float)
     units, months, baseline = [], [], 0.0
 
     def unit_row(name: str, month: Any) -> list[str]:
@@ -82,14 +82,6 @@ def _money_row(name: str, outcome: ForecastOutcome, lang: str, currency: str, *,
     low, high = outcome.saving_range
     shortest, longest = outcome.payback_range
     return [name, money(outcome.month.cost, currency, lang),
-            f"{money(outcome.saving, currency, lang)} [{_span(money(low, currency, lang), money(high, currency, lang))}]",
-            f"{payback(outcome.payback_months, lang)} [{_span(payback(shortest, lang), payback(longest, lang))}]"
+            ranged(money(outcome.saving, currency, lang), money(low, currency, lang), money(high, currency, lang)),
+            ranged(payback(outcome.payback_months, lang), payback(shortest, lang), payback(longest, lang))
             if invested else "-"]
-
-
-def _naive_mase(record: dict[str, Any]) -> list[float]:
-    """Each test series' seasonal-naive MASE, from the stored forecasts."""
-    from poc_cli.tasks.forecast_scores import scores
-
-    test = record["predictions"]["test"]
-    return scores(test["actual"], test["naive"], test["scale"])["mase"]

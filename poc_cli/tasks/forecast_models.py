@@ -109,12 +109,12 @@ def _unwrapped(model: nn.Module) -> nn.Module:
     return inner() if callable(inner) else model
 
 
-def _scaled(model: nn.Module, past: torch.Tensor, observed: torch.Tensor, *, horizon: int,
+def _scaled(model: nn.Module, past: torch.Tensor, observed: torch.Tensor, scale: torch.Tensor, *, horizon: int,
             season: int) -> Forecasts:
-    """The model's forecasts of the scaled context (`past` divided by `_scale`), in that scale."""
+    """The model's forecasts of the context divided by `scale` (`_scale`), in that scale."""
     model = _unwrapped(model)
     dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
-    scaled = (past / _scale(past, observed)).to(dtype)
+    scaled = (past / scale).to(dtype)
     kind = family(type(model))
     if kind == "timesfm":
         rows = [row[mask.bool()] for row, mask in zip(scaled, observed)]
@@ -132,7 +132,7 @@ def forecast(model: nn.Module, past: torch.Tensor, observed: torch.Tensor, *, ho
     """Forecast `horizon` points after each row of `past` (batch, context) whose `observed` points
     (1.0) are real and the rest left padding; in the data's units."""
     scale = _scale(past, observed)
-    out = _scaled(model, past, observed, horizon=horizon, season=season)
+    out = _scaled(model, past, observed, scale, horizon=horizon, season=season)
     return Forecasts(out.mean * scale, None if out.quantiles is None else out.quantiles * scale[..., None])
 
 
@@ -147,8 +147,9 @@ def training_loss(model: nn.Module, past: torch.Tensor, observed: torch.Tensor, 
                   season: int) -> torch.Tensor:
     """The model's own loss on the scaled window: MSE of the points, plus the quantiles' pinball loss
     where the model forecasts quantiles."""
-    out = _scaled(model, past, observed, horizon=future.shape[1], season=season)
-    target = future / _scale(past, observed)
+    scale = _scale(past, observed)
+    out = _scaled(model, past, observed, scale, horizon=future.shape[1], season=season)
+    target = future / scale
     loss = F.mse_loss(out.mean, target)
     if out.quantiles is not None:
         loss = loss + pinball(out.quantiles, target, levels(model) or [])
