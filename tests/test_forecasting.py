@@ -266,6 +266,7 @@ def test_compare_and_report_end_to_end(m3_store: Path, tmp_path: Path) -> None:
     business = english[english.index("## Business impact"):english.index("## Risks")]
     assert business.count("| Seasonal naive |") == 2  # its own cost, and what it saves against today's forecasts
     for method, name in (("lora", "LoRA"), ("randlora", "RandLoRA"), ("full", "Full fine-tuning")):
+        assert rows[method]["learning"]["reference"] == "seasonal-naive"  # "learned" means: beat seasonal naive
         learned = rows[method]["learning"]["learned"]
         assert (f"{name} is not significantly better than seasonal naive" in business) == (learned is False)
 
