@@ -64,7 +64,7 @@ def test_doctor_recipe_that_cannot_run_here(tmp_path: Path, tiny_model_dir: Path
 
 def test_doctor_invalid_recipe_exits_2(tmp_path: Path, tiny_model_dir: Path, tiny_data: dict) -> None:
     recipe = recipe_dict(tiny_model_dir, tiny_data)
-    recipe["methods"] = [{"method": "dora"}]
+    recipe["methods"] = [{"method": "qlora"}]
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe))
     result = runner.invoke(app, ["doctor", str(path)])
