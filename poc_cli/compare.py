@@ -26,6 +26,7 @@ from poc_cli.learning import (
 from poc_cli.methods import METHODS, get_method
 from poc_cli.search import did_not_hold
 from poc_cli.stats import PairedDifference, Summary, holm, mean_interval, summarize
+from poc_cli.result import LEGACY_METRICS
 from poc_cli.store import Scan, Store
 
 TRIVIAL_KIND = "trivial"  # the method_kind of the computed row for the task's trivial answer (its name is the task's)
@@ -90,11 +91,6 @@ def _memory(record: dict[str, Any]) -> tuple[float | None, str]:
     if gpu.get("peak_job_mib") is not None:
         return gpu["peak_job_mib"], "GPU peak (NVML)"
     return record.get("memory", {}).get("host_peak_rss_mib"), "host RSS peak (no GPU)"
-
-
-# What records written before the task declared its metrics (schema 2) were scored by.
-LEGACY_METRICS = [{"name": "accuracy", "unit": "fraction", "higher_is_better": True, "per_example": True},
-                  {"name": "macro_f1", "unit": "fraction", "higher_is_better": True, "per_example": False}]
 
 
 def declared_metrics(record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ no guessing. Failed jobs have a record too: they are shown, never dropped.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -117,6 +118,29 @@ class StoredRecord(BaseModel):
         return self
 
 
+# What records written before the task declared its metrics (schema 2) were scored by.
+LEGACY_METRICS = [{"name": "accuracy", "unit": "fraction", "higher_is_better": True, "per_example": True},
+                  {"name": "macro_f1", "unit": "fraction", "higher_is_better": True, "per_example": False}]
+
+
+def _scores_are_numbers(record: dict[str, Any]) -> None:
+    """Every declared metric a split stores is a number (one stored as a string would be compared as
+    text), and the primary one is finite: every mean, interval, ranking and chart is built on it. A
+    secondary metric may honestly be infinite (the perplexity of a model whose loss overflowed)."""
+    declared = (record.get("task") or {}).get("metrics") or LEGACY_METRICS
+    names = [m.get("name") for m in declared if isinstance(m, dict)]
+    for split, values in record["metrics"].items():
+        for name in names:
+            value = values.get(name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"metrics.{split}.{name}: a score must be a number, not {type(value).__name__} "
+                                 f"{str(value)[:20]!r}")
+            if name == names[0] and not math.isfinite(value):
+                raise ValueError(f"metrics.{split}.{name}: a score must be finite, not {value}")
+
+
 def read_record(payload: object) -> dict[str, Any]:
     """A stored record as a dict, or ValueError with a one-line reason (the first field that is wrong)."""
     try:
@@ -125,4 +149,6 @@ def read_record(payload: object) -> dict[str, Any]:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "record"
         raise ValueError(f"{where}: {first['msg']}") from None
-    return payload  # type: ignore[return-value]  # validated: a dict with every field above
+    record: dict[str, Any] = payload  # type: ignore[assignment]  # validated: a dict with every field above
+    _scores_are_numbers(record)
+    return record
