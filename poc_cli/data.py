@@ -313,8 +313,7 @@ def load_splits(spec: DataSpec, task: Task, *, include_test: bool = True) -> Spl
     own = task.make_splits(read, include_test)
     if own is not None:
         train, validation, test = own
-        return Splits(train=train, validation=validation, test=test if include_test else None, labels=(),
-                      sources=tuple(sources))
+        return Splits(train=train, validation=validation, test=test, labels=(), sources=tuple(sources))
     train = read(spec.train, "train")
     test: pd.DataFrame | None = None
     if spec.test is not None:

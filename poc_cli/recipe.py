@@ -209,7 +209,7 @@ class LoraSpec(_MethodBase):
     """LoRA and its variants (DoRA, rsLoRA, PiSSA, OLoRA: see each module under methods/): rank `r` is
     fitted to the budget unless given; lora_alpha = alpha_ratio * r."""
 
-    method: Literal["lora", "dora", "rslora", "pissa", "olora"]
+    method: Literal[LORA_VARIANTS]  # type: ignore[valid-type]  # the tuple's names, as Literal spreads a tuple
     r: Rank | None = None
     alpha_ratio: AlphaRatio = DEFAULT_ALPHA_RATIO["lora"]
     dropout: Number = Field(default=0.0, ge=0, lt=1)

@@ -198,7 +198,7 @@ class Task(ABC):
     def loss_weight(self, batch: dict[str, torch.Tensor]) -> int:
         """How many terms the batch's mean loss averages over (its examples), so that accumulated
         batches of unequal size weigh as one large batch would."""
-        return int(batch["labels"].shape[0])
+        return self.examples(batch)
 
     def examples(self, batch: dict[str, torch.Tensor]) -> int:
         """Examples in a batch, for examples/s."""

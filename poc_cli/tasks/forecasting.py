@@ -239,9 +239,6 @@ class Forecasting(Task):
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return models.training_loss(model, batch["past"], batch["observed"], batch["future"], season=self.season)
 
-    def loss_weight(self, batch: dict[str, torch.Tensor]) -> int:
-        return self.examples(batch)
-
     def examples(self, batch: dict[str, torch.Tensor]) -> int:
         return int(batch["future"].shape[0])
 
