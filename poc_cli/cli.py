@@ -169,14 +169,11 @@ def _search_note(plan: Plan) -> str:
 
 def _print_plan(plan: Plan) -> None:
     from poc_cli.modelhub import towers
-    sizes = plan.splits.sizes()
     console.print(
         f"model [bold]{esc(plan.recipe.model)}[/] ({plan.architecture.total_parameters:,} parameters, "
         f"{len(plan.architecture.layers)} target layers: "
         + ", ".join(f"{n} in {esc(module)}" for module, n in towers(plan.architecture).items())
-        + f")  task {plan.recipe.task}  data: "
-        + ", ".join(f"{k} {v:,}" for k, v in sizes.items())
-        + (f", {len(plan.splits.labels)} labels" if plan.splits.labels else ""),
+        + f")  task {plan.recipe.task}  data: " + plan.sizes_text(),
         highlight=False,
     )
     console.print(

@@ -91,9 +91,7 @@ def recipe_checks(path: Path) -> list[Check]:
         neutral = {"device": "auto", "precision": "auto", "quantization": "none"}
         recipe = recipe.model_copy(update={"training": recipe.training.model_copy(update=neutral)})
     plan = make_plan(recipe)  # data readable, model config loadable, budgets fit
-    sizes = ", ".join(f"{k} {v:,}" for k, v in plan.splits.sizes().items())
-    labels = f"; {len(plan.splits.labels)} labels" if plan.splits.labels else ""
-    checks.append(Check("data readable", True, sizes + labels))
+    checks.append(Check("data readable", True, plan.sizes_text()))
     checks.append(Check("budget fits every method", True, f"{plan.budget:,} adapter parameters"))
     task = recipe.make_task()
     try:

@@ -109,6 +109,14 @@ class Plan:
     notes: tuple[str, ...] = ()  # what the task found in the data (e.g. examples truncated at max_length)
     trivial: str | None = None  # the task's trivial answer (majority-class, seasonal-naive): computed, nothing runs
 
+    def sizes_text(self) -> str:
+        """The splits' sizes as `poc plan` and `poc doctor` print them, each with what its examples are
+        where they are not rows (forecasting: "train 1,200 windows, test 150 series")."""
+        nouns = self.recipe.make_task().example_nouns
+        labels = f", {len(self.splits.labels)} labels" if self.splits.labels else ""
+        return ", ".join(f"{k} {v:,}" + (f" {nouns[k]}" if k in nouns else "")
+                         for k, v in self.splits.sizes().items()) + labels
+
     @property
     def trial_jobs(self) -> list[Job]:
         """Every search trial, method by method."""

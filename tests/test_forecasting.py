@@ -332,6 +332,7 @@ def test_bad_forecasting_inputs_are_one_line_errors(tmp_path: Path, m3_micro: di
     _one_line(_bad(tmp_path, m3_micro, short), "data.train", first, "drop_short_series")
     dropped = _bad(tmp_path, m3_micro, short, drop_short_series=True)
     assert dropped.returncode == 0 and "1 series shorter" in dropped.stdout, dropped.stderr
+    assert "test 29 series, validation 29 series" in " ".join(dropped.stdout.split())  # what an example is
 
     def text_value(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         train = train.copy()

@@ -84,6 +84,8 @@ class Task(ABC):
     business_block: ClassVar[str | None] = None
     # Whether a recipe may leave the test out: the task cuts it from the training table itself.
     test_from_train: ClassVar[bool] = False
+    # What one example of a split is, where it is not a row of the data (forecasting: windows, series).
+    example_nouns: ClassVar[dict[str, str]] = {}
 
     def __init__(self, spec: DataSpec, evaluation: EvaluationSpec | None = None) -> None:
         from poc_cli.recipe import EvaluationSpec  # the recipe imports the tasks lazily: no cycle at import time

@@ -83,6 +83,7 @@ class Forecasting(Task):
     labelled = False
     business_block = "forecast"
     test_from_train = True
+    example_nouns = {"train": "windows", "validation": "series", "test": "series"}
 
     @property
     def horizon(self) -> int:
