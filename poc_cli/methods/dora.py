@@ -6,15 +6,11 @@ from __future__ import annotations
 from torch import nn
 
 from poc_cli.methods import lora
+from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, implementation, settings
 from poc_cli.modelhub import Architecture
 from poc_cli.recipe import LoraSpec
 
-FITTED = True
-TRAINS = True
-FROZEN_BASE = True
-SAVES = "adapter"
-settings = lora.settings
-implementation = lora.implementation
+__all__ = ["FITTED", "FROZEN_BASE", "SAVES", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
 
 
 def count(arch: Architecture, r: int) -> int:

@@ -6,17 +6,11 @@ from __future__ import annotations
 from torch import nn
 
 from poc_cli.methods import lora
+from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, count, fit, implementation, settings
 from poc_cli.modelhub import Architecture
 from poc_cli.recipe import LoraSpec
 
-FITTED = True
-TRAINS = True
-FROZEN_BASE = True
-SAVES = "adapter"
-count = lora.count
-fit = lora.fit
-settings = lora.settings
-implementation = lora.implementation
+__all__ = ["FITTED", "FROZEN_BASE", "SAVES", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
 
 
 def apply(model: nn.Module, *, spec: LoraSpec, r: int, arch: Architecture, seed: int) -> nn.Module:
