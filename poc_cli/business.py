@@ -97,7 +97,8 @@ def monthly(spec: BusinessSpec, *, prevalence: float, detection: float, false_al
                    missed_cost=missed * spec.cost_missed, alarm_cost=alarms * spec.cost_false_alarm)
 
 
-def _payback(investment: float, value: float) -> float | None:
+def payback_months(investment: float, value: float) -> float | None:
+    """Months until `value` a month repays `investment`; None when the value is not positive (it never does)."""
     return investment / value if value > 0 else None
 
 
@@ -133,8 +134,8 @@ def business_outcome(
         prevalence=prevalence,
         month=month,
         value_range=(low, high),
-        payback_months=_payback(investment, month.value),
-        payback_range=(_payback(investment, high), _payback(investment, low)),
+        payback_months=payback_months(investment, month.value),
+        payback_range=(payback_months(investment, high), payback_months(investment, low)),
         positives=round(positives),
         positives_for_reliable=None if reliable else trials_for_half_width(detection_interval, HALF_WIDTH),
     )

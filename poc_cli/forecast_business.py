@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from poc_cli.business import payback_months
 from poc_cli.recipe import ForecastBusinessSpec
 
 RESAMPLES = 2000
@@ -77,10 +78,6 @@ def month_of(spec: ForecastBusinessSpec, e: Errors, demand: np.ndarray) -> Month
     return Month(*_cost(spec, e, demand, np.arange(len(demand))))
 
 
-def _payback(investment: float, saving: float) -> float | None:
-    return investment / saving if saving > 0 else None
-
-
 def forecast_outcome(spec: ForecastBusinessSpec, *, method: Errors, naive: Errors, demand: np.ndarray,
                      naive_mase: np.ndarray, investment: float) -> ForecastOutcome:
     """A method's monthly error cost and its saving against the baseline; `demand` is each series' actual
@@ -100,5 +97,5 @@ def forecast_outcome(spec: ForecastBusinessSpec, *, method: Errors, naive: Error
     low, high = (float(v) for v in np.percentile(draws, [2.5, 97.5]))
     return ForecastOutcome(month=month, baseline_cost=baseline,
                            against="current" if spec.current_mase is not None else "seasonal-naive",
-                           saving=value, saving_range=(low, high), payback_months=_payback(investment, value),
-                           payback_range=(_payback(investment, high), _payback(investment, low)))
+                           saving=value, saving_range=(low, high), payback_months=payback_months(investment, value),
+                           payback_range=(payback_months(investment, high), payback_months(investment, low)))

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from poc_cli.forecast_business import Errors, ForecastOutcome, errors, forecast_outcome, month_of
+from poc_cli.forecast_business import ForecastOutcome, errors, forecast_outcome, month_of
 from poc_cli.numbers import money, payback, ranged
 from poc_cli.learning import trivial
 from poc_cli.recipe import ForecastBusinessSpec
@@ -38,7 +38,7 @@ def forecast_business(i: Inputs, spec: ForecastBusinessSpec, *, investment: dict
     if naive_row is None:
         return {"missing": text(lang, "no_business")}
     naive_mase = np.asarray(naive_row.per_example["mase"], dtype=float)
-    units, months, baseline = [], [], 0.0
+    units, months, baseline, against = [], [], 0.0, "seasonal-naive"
 
     def unit_row(name: str, month: Any) -> list[str]:
         return [name, f"{month.under_units:,.0f}", f"{month.over_units:,.0f}", money(month.cost, currency, lang)]
@@ -51,15 +51,14 @@ def forecast_business(i: Inputs, spec: ForecastBusinessSpec, *, investment: dict
             invested=False))
     for row in i.trained:
         runs = list(i.ok_runs[row.method].values())
-        mine: Errors = errors(_stored(runs, "actual"), _stored(runs, "forecast"))
+        mine = errors(_stored(runs, "actual"), _stored(runs, "forecast"))
         outcome = forecast_outcome(spec, method=mine, naive=naive, demand=demand, naive_mase=naive_mase,
                                    investment=investment[row.method])
         units.append(unit_row(i.name_of(row), outcome.month))
         months.append(_money_row(i.name_of(row), outcome, lang, currency))
-        baseline = outcome.baseline_cost
+        baseline, against = outcome.baseline_cost, outcome.against
         if row.learning is not None and row.learning.learned is False:
             warnings.append(text(lang, "forecast_dnl", method=i.name_of(row)))
-    against = "current" if spec.current_mase is not None else "seasonal-naive"
     notes = [text(lang, "forecast_business_note", under=money(spec.under_forecast_cost, currency, lang),
                   over=money(spec.over_forecast_cost, currency, lang), volume=f"{spec.monthly_volume:,.0f}"),
              text(lang, f"forecast_against_{against}", cost=money(baseline, currency, lang),

@@ -157,15 +157,15 @@ class Forecasting(Task):
     def _long_enough(self, histories: dict[str, list[float]]) -> tuple[dict[str, list[float]], int]:
         """The series long enough to forecast, and how many were dropped (error unless the recipe drops)."""
         need = self.min_length
-        short = [name for name, h in histories.items() if len(h) < need]
+        short = {name for name, h in histories.items() if len(h) < need}
         if short and not self.spec.drop_short_series:
-            name = short[0]
+            name = next(name for name in histories if name in short)  # the first in the table
             raise RecipeError(
                 f"data.train: series {name!r} has {len(histories[name])} points before the test window; forecasting "
                 f"needs {need} (context_length {self.context} + horizon {self.horizon}, and 2 x horizon + 1 for a "
                 f"validation window and a training window); {len(short)} of {len(histories)} series are that short: "
                 "shorten context_length, or set data.drop_short_series: true to drop them")
-        kept = {name: h for name, h in histories.items() if name not in set(short)}
+        kept = {name: h for name, h in histories.items() if name not in short}
         if not kept:
             raise RecipeError(f"data.drop_short_series: every series is shorter than {need} points; nothing is left")
         for name, history in kept.items():
