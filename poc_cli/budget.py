@@ -13,7 +13,7 @@ from typing import Any
 from poc_cli.errors import RecipeError
 from poc_cli.methods import full, get_method
 from poc_cli.modelhub import Architecture
-from poc_cli.recipe import MethodSpec, Recipe, ReferenceSpec
+from poc_cli.recipe import OFF_BUDGET_SPECS, MethodSpec, PeftSpec, Recipe, ReferenceSpec
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Allocation:
     total_parameters: int
     budget: int | None
     deviation: float | None  # (adapter - budget) / budget; None for full fine-tuning
+    off_budget: bool = False  # runs beyond the tolerance, as the recipe allows (`off_budget`) or without a knob
+    frozen_parameters: int = 0  # frozen matrices the method adds (VeRA's shared projections): memory, not trained
 
     @property
     def trainable_parameters(self) -> int:
@@ -41,7 +43,16 @@ class Allocation:
         return 100.0 * self.trainable_parameters / self.total_parameters
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As stored in job identities and records; the fields added later are left out at their defaults,
+        so the jobs of stores written before them keep their ids."""
+        out = asdict(self)
+        for name in ADDED_LATER:
+            if out[name] == ADDED_LATER[name]:
+                del out[name]
+        return out
+
+
+ADDED_LATER: dict[str, Any] = {"off_budget": False, "frozen_parameters": 0}
 
 
 def with_spec(allocation: Allocation, spec: MethodSpec | ReferenceSpec) -> Allocation:
@@ -56,14 +67,45 @@ def budget_target(recipe: Recipe, arch: Architecture) -> int:
     return get_method("lora").count(arch, recipe.budget.lora_rank)
 
 
-def _allocation(spec: MethodSpec | ReferenceSpec, arch: Architecture, target: int, r: int | None) -> Allocation:
+def _allocation(spec: MethodSpec | ReferenceSpec, arch: Architecture, target: int, r: float | None) -> Allocation:
     module = get_method(spec.method)
-    adapter = module.count(arch, r)
+    adapter = module.count(arch, r, spec)
+    frozen = getattr(module, "frozen", None)  # an optional part of the method protocol
     return Allocation(
         label=spec.label, method=spec.method, r=r, settings=module.settings(spec, r), adapter_parameters=adapter,
         head_parameters=arch.head_parameters if module.TRAINS else 0, total_parameters=arch.total_parameters,
         budget=target, deviation=(adapter - target) / target if module.FITTED else None,
+        frozen_parameters=frozen(arch, r) if frozen is not None else 0,
     )
+
+
+def _fitted(index: int, spec: MethodSpec, arch: Architecture, target: int) -> Allocation:
+    """The method at its given setting, else at the one closest to the budget; a setting the method's
+    library refuses (a peft tuner's knob) is a RecipeError naming the method."""
+    module = get_method(spec.method)
+    given = getattr(spec, "r", None)
+    try:
+        return _allocation(spec, arch, target, given if given is not None else module.fit(arch, target, spec))
+    except ValueError as error:
+        raise RecipeError(f"methods.{index}: {spec.label}: {error}") from None
+
+
+def _off_budget_error(index: int, spec: MethodSpec, allocation: Allocation, recipe: Recipe) -> RecipeError:
+    """Why a method misses the budget, and the settings that would let it run."""
+    target, deviation = allocation.budget or 0, allocation.deviation or 0.0
+    given = getattr(spec, "r", None) is not None
+    where = f"methods.{index}.r" if given else "budget"
+    setting = f"{getattr(spec, 'knob', None) or 'r'}={allocation.r}"
+    if isinstance(spec, OFF_BUDGET_SPECS):
+        share = allocation.adapter_parameters / target
+        return RecipeError(
+            f"methods.{index}: {spec.label} cannot match the budget of {target:,} parameters within "
+            f"{recipe.budget.tolerance:.0%}: its closest, {setting}, reaches {allocation.adapter_parameters:,} "
+            f"({share:.1%} of the budget); set methods.{index}.off_budget: true to run it there, or change the budget")
+    return RecipeError(
+        f"{where}: {spec.label} cannot match the budget of {target:,} parameters within "
+        f"{recipe.budget.tolerance:.0%}: {setting} gives {allocation.adapter_parameters:,} "
+        f"({deviation:+.1%}); change the budget, raise budget.tolerance, or set budget.allow_deviation: true")
 
 
 def reference_allocation(spec: ReferenceSpec, recipe: Recipe, arch: Architecture) -> Allocation:
@@ -82,16 +124,12 @@ def allocate(recipe: Recipe, arch: Architecture) -> list[Allocation]:
         )
     out = []
     for index, spec in enumerate(recipe.methods):
-        module = get_method(spec.method)
-        given = getattr(spec, "r", None)
-        allocation = _allocation(spec, arch, target, given if given is not None else module.fit(arch, target))
+        allocation = _fitted(index, spec, arch, target)
         deviation = allocation.deviation
-        if deviation is not None and abs(deviation) > recipe.budget.tolerance and not recipe.budget.allow_deviation:
-            where = f"methods.{index}.r" if given is not None else "budget"
-            raise RecipeError(
-                f"{where}: {spec.label} cannot match the budget of {target:,} parameters within "
-                f"{recipe.budget.tolerance:.0%}: r={allocation.r} gives {allocation.adapter_parameters:,} "
-                f"({deviation:+.1%}); change the budget, raise budget.tolerance, or set budget.allow_deviation: true"
-            )
+        if deviation is not None and abs(deviation) > recipe.budget.tolerance:
+            no_knob = isinstance(spec, PeftSpec) and spec.knob is None  # runs at its own count, marked
+            if not (recipe.budget.allow_deviation or getattr(spec, "off_budget", False) or no_knob):
+                raise _off_budget_error(index, spec, allocation, recipe)
+            allocation = replace(allocation, off_budget=True)
         out.append(allocation)
     return out

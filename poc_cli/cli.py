@@ -40,6 +40,7 @@ from poc_cli.store import DEFAULT_STORE, Scan, Store
 if TYPE_CHECKING:
     import pandas as pd
 
+    from poc_cli.budget import Allocation
     from poc_cli.compare import MethodRow
     from poc_cli.doctor import Check
     from poc_cli.estimate import Estimate
@@ -105,7 +106,7 @@ def plan_table(plan: Plan) -> Table:
             "chosen by the search" if searched else f"{spec.learning_rate:g} ({'recipe' if spec.lr else 'default'})",
             f"{a.adapter_parameters:,}",
             f"{100 * a.adapter_parameters / a.total_parameters:.2f}%",
-            f"{a.deviation:+.2%}" if a.deviation is not None else "reference",
+            deviation_text(a),
             ", ".join(map(str, plan.recipe.seeds)),
         )
     head = plan.architecture
@@ -121,6 +122,22 @@ def plan_table(plan: Plan) -> Table:
         table.add_row(plain(plan.trivial), "computed from the test data, nothing runs (reference)", "-", "0", "0.00%",
                       "reference", "-", style="dim")
     return table
+
+
+def deviation_text(a: Allocation) -> str:
+    """The plan's budget column: the deviation, or the share of the budget an off-budget method reaches."""
+    if a.deviation is None:
+        return "reference"
+    if a.off_budget and a.budget:
+        return f"off budget: {a.adapter_parameters / a.budget:.1%} of it"
+    return f"{a.deviation:+.2%}"
+
+
+def _memory_notes(plan: Plan) -> list[str]:
+    """Frozen matrices a method adds (VeRA's shared projections): counted as memory, as peft counts them."""
+    return [f"{a.label}: shared frozen matrices of {a.frozen_parameters:,} parameters "
+            f"({a.frozen_parameters * 4 / 2**20:,.1f} MiB in fp32) are memory, not trainable parameters"
+            for a in plan.allocations if a.frozen_parameters]
 
 
 def training_line(training: TrainingSpec) -> str:
@@ -184,6 +201,8 @@ def _print_plan(plan: Plan) -> None:
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {esc(note)}", highlight=False)
     console.print(plan_table(plan))
+    for note in _memory_notes(plan):
+        console.print(f"[dim]{esc(note)}[/]", highlight=False)
     reference = f" + the {esc(plan.reference.allocation.label)} reference" if plan.reference is not None else ""
     if len(towers(plan.architecture)) > 1:
         for allocation in plan.allocations:
@@ -609,7 +628,7 @@ def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
         item = {k: v for k, v in row.to_dict().items() if k not in {"score", "scores", "difference", "train_s",
                                                                         "price", "settings", "statuses",
                                                                         "selection", "interval", "learning",
-                                                                        "units", "job_ids"}}
+                                                                        "units", "job_ids", "pareto"}}
         for name, summary in [*row.scores.items(), ("train_s", row.train_s)]:
             item.update({f"{name}_mean": summary.mean if summary else None,
                          f"{name}_std": summary.std if summary else None, f"{name}_n": summary.n if summary else 0})
@@ -631,7 +650,8 @@ def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
                     units=json.dumps(row.units), job_ids=json.dumps(row.job_ids),
                     price_per_hour=row.price.per_hour, currency=row.price.currency, price_source=row.price.source,
                     settings=json.dumps(row.settings), statuses=json.dumps(row.statuses),
-                    chosen_by=row.selection.get("how"), selection=json.dumps(row.selection))
+                    chosen_by=row.selection.get("how"), selection=json.dumps(row.selection),
+                    pareto_memory="memory" in row.pareto, pareto_time="time" in row.pareto)
         flat.append(item)
     return pd.DataFrame(flat)
 

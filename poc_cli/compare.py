@@ -24,6 +24,7 @@ from poc_cli.learning import (
     trivial_scores,
 )
 from poc_cli.methods import METHODS, get_method
+from poc_cli.ranking import ranked
 from poc_cli.search import did_not_hold
 from poc_cli.stats import PairedDifference, Summary, holm, mean_interval, summarize
 from poc_cli.result import LEGACY_METRICS
@@ -71,6 +72,9 @@ class MethodRow:
     adapter_bytes: int | None
     statuses: dict[str, int]
     job_ids: dict[int, str]  # seed -> job id of the record used
+    off_budget: bool = False  # ran beyond the budget's tolerance, as its recipe allowed (see budget.py)
+    rank: int | None = None  # by mean score among the recipe's trained methods (ranking.py)
+    pareto: tuple[str, ...] = ()  # the fronts it lies on: "memory" (score vs peak memory), "time" (vs training time)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -229,6 +233,7 @@ def _row(recipe_name: str, method: str, runs: list[dict[str, Any]], *, reference
         adapter_bytes=first.get("adapter", {}).get("bytes"),
         statuses=dict(statuses),
         job_ids={seed: r["job_id"] for seed, r in sorted(ok.items())},
+        off_budget=bool(allocation.get("off_budget")),
     )
 
 
@@ -304,9 +309,9 @@ def compare_records(records: list[dict[str, Any]], *, baseline: str | None = Non
         learning_ref = _learning_reference(by_method, any_ok, metric)
         row = _trivial_row(recipe_name, any_ok, reference=reference, base=base, price=price)
         rows += [row] if row else []
-        rows += _holm_adjusted([_row(recipe_name, method, runs, reference=reference, base=base,
-                                     learning_ref=learning_ref, price=price) for method, runs in by_method.items()],
-                               by_method, base, metric)
+        rows += ranked(_holm_adjusted([_row(recipe_name, method, runs, reference=reference, base=base,
+                                            learning_ref=learning_ref, price=price)
+                                       for method, runs in by_method.items()], by_method, base, metric))
     return rows
 
 

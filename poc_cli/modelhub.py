@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +75,8 @@ class Architecture:
     head_modules: tuple[str, ...]
     head_parameters: int
     total_parameters: int
+    # The model it was read from (a skeleton on the meta device in `poc plan`): peft tuners are counted on it.
+    skeleton: nn.Module | None = field(default=None, compare=False, hash=False, repr=False)
 
 
 def resolve_model(name: str) -> str:
@@ -198,6 +200,7 @@ def describe(model: nn.Module, patterns: list[str] | None, task: Task) -> Archit
         head_modules=head,
         head_parameters=int(head_params),
         total_parameters=int(sum(p.numel() for p in model.parameters())),
+        skeleton=model,
     )
 
 

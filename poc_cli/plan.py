@@ -167,7 +167,8 @@ class Plan:
         method = get_method(allocation.method)
         if not method.FITTED:
             return {}
-        return {name: method.count(part, allocation.r) for name, part in by_module(self.architecture).items()}
+        spec = next(m for m in self.recipe.methods if m.label == allocation.label)
+        return {name: method.count(part, allocation.r, spec) for name, part in by_module(self.architecture).items()}
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as `poc plan --json` prints it."""
@@ -201,6 +202,9 @@ class Plan:
                     "trainable_parameters": a.trainable_parameters,
                     "percent_of_full": a.percent_of_full,
                     "deviation": a.deviation,
+                    "off_budget": a.off_budget,
+                    "share_of_budget": a.adapter_parameters / a.budget if a.budget and a.deviation is not None else None,
+                    "frozen_parameters": a.frozen_parameters,
                     "adapter_by_module": self.adapter_by_module(a),
                     "seeds": list(self.recipe.seeds),
                 }

@@ -37,7 +37,11 @@ DEFAULT_LR = {"lora": 5e-3, "randlora": 5e-4, "full": 1e-4,
               # ranks a PoC fits (about 8) its steps are sqrt(r) ~ 3x LoRA's, so its rate sits ~3x lower. PiSSA starts
               # its adapters at the weights' principal components, so a step moves the model about as much as full
               # fine-tuning's does; its paper trains at full fine-tuning's rates (Meng et al. 2024, Sec. 5).
-              "dora": 5e-3, "olora": 5e-3, "rslora": 2e-3, "pissa": 5e-4}
+              "dora": 5e-3, "olora": 5e-3, "rslora": 2e-3, "pissa": 5e-4,
+              # VeRA trains only scaling vectors of frozen random matrices, which move the model less per step
+              # than LoRA's matrices: peft's VeRA example (examples/sequence_classification/VeRA.ipynb) trains them
+              # at 2e-2, its method_comparison at 1e-3 over a 5,000-step Llama run.
+              "vera": 1e-2}
 DEFAULT_ALPHA_RATIO = {"lora": 2.0, "randlora": 20.0}
 LORA_VARIANTS = ("lora", "dora", "rslora", "pissa", "olora")  # one spec; each its own module under methods/
 # Default search grids (`search: true`), spaced about 2x around those defaults; RandLoRA also
@@ -50,7 +54,17 @@ DEFAULT_GRID: dict[str, dict[str, tuple[float, ...]]] = {
     "olora": {"lr": (1e-3, 2e-3, 5e-3, 1e-2)},
     "rslora": {"lr": (5e-4, 1e-3, 2e-3, 5e-3)},
     "pissa": {"lr": (1e-4, 2e-4, 5e-4, 1e-3)},
+    "vera": {"lr": (2e-3, 5e-3, 1e-2, 2e-2)},
 }
+# Any other peft tuner (`method: peft`): LoRA's rate and grid, unless peft's method_comparison
+# (MetaMathQA on Llama-3.2-3B, huggingface/peft) or the tuner's paper tuned it far from LoRA's.
+PEFT_TUNER_GRID: dict[str, tuple[float, ...]] = {
+    "default": DEFAULT_GRID["lora"]["lr"],  # LoHa, LoKr (peft's LoKr run: 3e-3), OFT, BOFT, HRA, SHiRA ...
+    "C3AConfig": (5e-2, 1e-1, 2e-1, 5e-1),  # peft's C3A run trains at 3e-1
+    "FourierFTConfig": (1e-2, 2e-2, 5e-2, 1e-1),  # spectral coefficients: peft's FourierFT example trains at 6e-2
+    "IA3Config": (1e-3, 2e-3, 5e-3, 1e-2),  # peft's IA3 runs: 1e-3 and 5e-3
+}
+PEFT_TUNER_LR = {"default": 5e-3, "C3AConfig": 2e-1, "FourierFTConfig": 5e-2, "IA3Config": 5e-3}
 
 
 DEVICE = re.compile(r"auto|cpu|cuda|cuda:[0-9]{1,3}")
@@ -204,6 +218,11 @@ class _MethodBase(Strict):
         """The recipe's learning rate, else the method's documented default."""
         return self.lr if self.lr is not None else DEFAULT_LR[self.method]  # type: ignore[attr-defined]
 
+    @property
+    def default_lrs(self) -> tuple[float, ...]:
+        """The learning rates a search tries when the recipe gives no grid."""
+        return DEFAULT_GRID[self.method]["lr"]  # type: ignore[attr-defined]
+
 
 class LoraSpec(_MethodBase):
     """LoRA and its variants (DoRA, rsLoRA, PiSSA, OLoRA: see each module under methods/): rank `r` is
@@ -240,6 +259,51 @@ class RandLoraSpec(_MethodBase):
         return self
 
 
+class VeraSpec(_MethodBase):
+    """VeRA (peft `VeraConfig`, Kopiczko et al. 2024): trained scaling vectors (r + out per layer) of one
+    pair of frozen random matrices shared by every layer. Its count grows slowly with r, so a LoRA budget
+    is often out of reach: `off_budget: true` lets it run at the largest count it reaches."""
+
+    method: Literal["vera"]
+    r: Rank | None = None
+    d_initial: Number = Field(default=0.1, gt=0, le=10)
+    dropout: Number = Field(default=0.0, ge=0, lt=1)
+    projection_prng_key: Seed | None = None
+    off_budget: Annotated[bool, Field(strict=True)] = False
+
+
+class PeftSpec(_MethodBase):
+    """Any other peft tuner by its config class (`LoHaConfig`, `LoKrConfig`, `OFTConfig`, ...): its count is
+    measured by peft itself on the model's skeleton, and the integer field `knob` is searched for the
+    setting closest to the budget. Without a knob it runs at its own count, off the budget."""
+
+    method: Literal["peft"]
+    config: str = Field(min_length=1, max_length=64)
+    knob: str | None = Field(default=None, min_length=1, max_length=64)
+    options: dict[str, Any] = Field(default_factory=dict)
+    off_budget: Annotated[bool, Field(strict=True)] = False
+
+    @model_validator(mode="after")
+    def _a_peft_tuner(self) -> PeftSpec:
+        from poc_cli.peft_configs import check_tuner  # imports peft (1.6 s): only for recipes that use it
+
+        check_tuner(self.config, self.knob, self.options)
+        return self
+
+    @property
+    def label(self) -> str:
+        """The user's `name`, else the tuner's name (`LoHaConfig`: loha)."""
+        return self.name or self.config.removesuffix("Config").lower()
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else PEFT_TUNER_LR.get(self.config, PEFT_TUNER_LR["default"])
+
+    @property
+    def default_lrs(self) -> tuple[float, ...]:
+        return PEFT_TUNER_GRID.get(self.config, PEFT_TUNER_GRID["default"])
+
+
 class FullSpec(_MethodBase):
     """Full fine-tuning: every parameter trains; the accuracy ceiling and the cost reference."""
 
@@ -261,7 +325,8 @@ class ReferenceSpec(Strict):
         return None
 
 
-MethodSpec = Annotated[Union[LoraSpec, RandLoraSpec, FullSpec], Field(discriminator="method")]
+MethodSpec = Annotated[Union[LoraSpec, RandLoraSpec, VeraSpec, PeftSpec, FullSpec], Field(discriminator="method")]
+OFF_BUDGET_SPECS = (VeraSpec, PeftSpec)  # the methods a recipe may run off the budget (`off_budget: true`)
 
 
 class BudgetSpec(Strict):
@@ -579,7 +644,7 @@ def _format_error(path: Path, err: ValidationError) -> str:
     loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
     # Pydantic names the union member in the location ("methods.0.lora.r", "business.rates.cost_missed"); drop it.
     parts = loc.split(".")
-    parts = [p for k, p in enumerate(parts) if p not in {*LORA_VARIANTS, "randlora", "full"}
+    parts = [p for k, p in enumerate(parts) if p not in {*LORA_VARIANTS, "randlora", "vera", "peft", "full"}
              and not (k == 1 and parts[0] == "business" and p in {"rates", "forecast"})]
     field = ".".join(parts) or "recipe"
     msg = first["msg"].removeprefix("Value error, ")

@@ -128,13 +128,27 @@ def _setting_cell(row: MethodRow) -> Text:
 
 
 def _method(row: MethodRow) -> Text:
-    """The name, and on its second line whether it did not learn, else the runs that did not finish."""
+    """The name, and on its second line whether it did not learn, else the runs that did not finish, else
+    the Pareto fronts it lies on."""
     cell = plain(row.method)
     unfinished = ", ".join(f"{n} {status}" for status, n in row.statuses.items() if status != "ok")
     if row.learning is not None and row.learning.learned is False:
         cell.append("\ndid not learn", style="bold red")
     elif unfinished:
         cell.append("\n" + unfinished, style="yellow")
+    elif row.pareto:
+        cell.append("\nfront: " + "+".join(FRONT_SHORT[axis] for axis in row.pareto), style="green")
+    return cell
+
+
+FRONT_SHORT = {"memory": "mem", "time": "time"}
+
+
+def _params(row: MethodRow) -> Text:
+    """Trainable parameters, and "off budget" under a method that ran beyond the budget's tolerance."""
+    cell = plain(f"{row.trainable_parameters:,}" if row.trainable_parameters is not None else "-")
+    if row.off_budget:
+        cell.append("\noff budget", style="yellow")
     return cell
 
 
@@ -167,6 +181,7 @@ def narrow_table(rows: list[MethodRow], title: str, width: int = 100) -> Table:
     table = Table(title=plain(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
     first = next((r for r in rows if r.method_kind != TRIVIAL_KIND), rows[0])
     longest = max((len(r.method) for r in rows), default=8)
+    table.add_column("#", justify="right", no_wrap=True)
     table.add_column("method", min_width=min(longest, 16), max_width=16, overflow="ellipsis")
     table.add_column("setting", no_wrap=True, overflow="ellipsis", max_width=18)
     with_params = width >= NARROW_PARAMS_FROM
@@ -177,9 +192,8 @@ def narrow_table(rows: list[MethodRow], title: str, width: int = 100) -> Table:
         table.add_column(plain(name), justify="right", no_wrap=True)
     for row in rows:
         table.add_row(
-            _method(row), _setting_cell(row),
-            *([f"{row.trainable_parameters:,}" if row.trainable_parameters is not None else "-"] if with_params
-              else []),
+            str(row.rank) if row.rank is not None else "", _method(row), _setting_cell(row),
+            *([_params(row)] if with_params else []),
             _score(row, "\n"), _difference_cell(row),
             f"{mib(row.peak_memory_mib)}\n{'GPU' if row.memory_label.startswith('GPU') else 'host'}"
             if row.peak_memory_mib else "-",
@@ -193,19 +207,20 @@ def wide_table(rows: list[MethodRow], title: str) -> Table:
     metrics = list(first.scores) or [first.metric]
     units = first.units
     table = Table(title=plain(title), title_justify="left")
-    for column in ("method", "configuration", "chosen by", "trainable", f"{first.metric} [95%]",
+    for column in ("#", "method", "configuration", "chosen by", "trainable", f"{first.metric} [95%]",
                    *[metric_header(m, units.get(m, "fraction")) for m in metrics], f"Δ {first.metric} [95% CI]",
-                   "MDE", "learned", "peak memory", "train time", "examples/s", "energy", "cost/run", "adapter", "runs",
-                   "job ids"):
+                   "MDE", "learned", "peak memory", "train time", "examples/s", "energy", "cost/run", "adapter",
+                   "Pareto front", "runs", "job ids"):
         # How the setting was chosen reads as a phrase; the power figures may wrap instead.
         widths = {"chosen by": {"min_width": 26}, "MDE": {"max_width": 16}}.get(column, {})
         table.add_column(plain(column), overflow="fold", **widths)
     for row in rows:
         trains = row.method_kind != TRIVIAL_KIND and get_method(row.method_kind).TRAINS
         table.add_row(
-            plain(row.method), plain(_setting(row)), plain(chosen_text(row.selection)),
-            f"{row.trainable_parameters:,} ({row.percent_of_full:.2f}%)" if row.trainable_parameters is not None
-            else "-",
+            str(row.rank) if row.rank is not None else "", plain(row.method), plain(_setting(row)),
+            plain(chosen_text(row.selection)),
+            (f"{row.trainable_parameters:,} ({row.percent_of_full:.2f}%)" + (" off budget" if row.off_budget else ""))
+            if row.trainable_parameters is not None else "-",
             _score(row, " "),
             *[metric_text(row.scores.get(m), units.get(m, "fraction")) for m in metrics], difference_text(row),
             detectable_text(row), learned_text(row.learning) if trains else "-", _memory(row),
@@ -215,6 +230,7 @@ def wide_table(rows: list[MethodRow], title: str) -> Table:
             f"{row.energy_j:,.0f} J" if row.energy_j is not None else "n/a (no GPU)",
             _cost(row),
             f"{row.adapter_bytes / 2**20:.2f} MiB" if row.adapter_bytes else "-",
+            ", ".join(row.pareto) or "-",
             ", ".join(f"{n} {status}" for status, n in row.statuses.items()) or "-",
             ", ".join(row.job_ids.values()) or "-",
         )
@@ -259,6 +275,14 @@ def footnotes(rows: list[MethodRow]) -> list[str]:
         notes.append("n.s.: not significant, the interval of the paired difference includes 0"
                      + (f"; the smallest difference this PoC detects at 80% power (MDE), and what 2 points "
                         f"would take: {could}" if could else ""))
+    if any(r.rank is not None for r in rows):
+        notes.append("#: rank by mean score among the trained methods"
+                     + ("; front: on the Pareto front of mean score against peak memory (mem) or training time: no "
+                        "other method scores higher for less; read from the means, not a test"
+                        if any(r.pareto for r in rows) else ""))
+    if any(r.off_budget for r in rows):
+        notes.append("off budget: the method cannot reach the budget and ran at the count it reaches, as its recipe "
+                     "allows; its Δ compares unequal parameter counts")
     if any(r.loaded for r in rows):
         notes.append("‡ timed while other processes kept the machine busy: not a clean time or cost")
     if any(r.memory_label.startswith("host") for r in rows if r.peak_memory_mib):

@@ -50,7 +50,7 @@ class Point:
 def grid(spec: MethodSpec) -> list[Point]:
     """The trials of one method: its grid, or the default grid for dimensions it leaves out."""
     custom = spec.search or None
-    lrs = (custom.lr if custom and custom.lr else None) or list(DEFAULT_GRID[spec.method]["lr"])
+    lrs = (custom.lr if custom and custom.lr else None) or list(spec.default_lrs)
     if not isinstance(spec, RandLoraSpec):
         return [Point(lr, None) for lr in sorted(lrs)]
     alphas = getattr(custom, "alpha_ratio", None)

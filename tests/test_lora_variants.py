@@ -47,11 +47,11 @@ def test_variant_counts_equal_peft_on_real_architectures(kind: str) -> None:
                                     "budget": {"lora_rank": 8, "allow_deviation": True},
                                     "methods": [{"method": m} for m in VARIANTS]})
     for allocation in allocate(recipe, arch):
-        if allocation.method == "dora":  # whole ranks only: its magnitudes (about half a rank) leave it up to
-            per_rank = get_method("lora").count(arch, 1)  # half a rank from the budget (6% at rank 8)
-            assert abs(allocation.adapter_parameters - allocation.budget) <= per_rank / 2 + 1, kind
-        else:
-            assert allocation.deviation == 0, (kind, allocation.method)  # LoRA's count: exact
+        if allocation.method == "dora":  # some layers one rank above the rest: within half a layer's rank
+            widest = max(layer.in_features + layer.out_features for layer in arch.layers)
+            assert abs(allocation.adapter_parameters - allocation.budget) <= widest / 2, kind
+            continue  # its count against peft's, rank pattern and all: test_peft_methods.py
+        assert allocation.deviation == 0, (kind, allocation.method)  # LoRA's count: exact
         model = task.skeleton(config)
         counted = _peft_count(model, allocation.method, allocation.r, [layer.name for layer in arch.layers],
                               list(arch.head_modules))
@@ -89,7 +89,7 @@ def test_every_variant_trains_through_poc_run(tmp_path: Path, tiny_model_dir: Pa
     recipe = recipe_dict(tiny_model_dir, tiny_data, name="variants",
                          methods=[{"method": m, "lr": 0.01} for m in ("lora", *VARIANTS)],
                          training={"epochs": 3, "batch_size": 16, "max_length": 16},
-                         budget={"lora_rank": 4, "allow_deviation": True})  # DoRA: whole ranks, +12.5% here
+                         budget={"lora_rank": 4})
     path = write_recipe(tmp_path / "recipe.yaml", recipe)
     result = subprocess.run([sys.executable, "-m", "poc_cli", "run", str(path), "--store", str(tmp_path / "store")],
                             capture_output=True, text=True, timeout=900)

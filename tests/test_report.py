@@ -19,7 +19,7 @@ from poc_cli.cost import Price
 from poc_cli.learning import LearningCheck
 from poc_cli.numbers import money, payback
 from poc_cli.recipe import BusinessSpec
-from poc_cli.report.conclusion import decide
+from poc_cli.report.conclusion import Conclusion, decide
 from poc_cli.report.i18n import TEXT
 from poc_cli.stats import PairedDifference, Summary, paired_t, wilson
 
@@ -196,6 +196,33 @@ def test_rules() -> None:
     stuck = row("full", "full", 0.95, learned=False)
     verdict = decide([lora, better, stuck], full_vs_best=sig, best_peft="randlora", memory_limit_mib=None)
     assert verdict.rule == "randlora" and verdict.not_learned == ("full",)
+
+
+def test_rules_among_many_methods_by_hand() -> None:
+    """Among N methods (differences already Holm-adjusted by compare): the best of those significantly better
+    than the baseline is recommended; none better leaves the baseline; one that did not learn never wins."""
+    lora = row("lora", "lora", 0.80)
+    same_rand = row("randlora", "randlora", 0.81, diff(0.01, -0.02, 0.04))
+    dora = row("dora", "dora", 0.84, diff(0.04, 0.01, 0.07))
+    vera = row("vera", "vera", 0.86, diff(0.06, 0.02, 0.10))
+    loha_ns = row("loha", "peft", 0.88, diff(0.08, -0.01, 0.17))  # best mean, but not significant after Holm
+    rslora_ns = row("rslora", "rslora", 0.79, diff(-0.01, -0.04, 0.02))
+
+    def verdict(*rows: MethodRow) -> Conclusion:
+        return decide([lora, same_rand, *rows], full_vs_best=None, best_peft=None, memory_limit_mib=None)
+
+    one = verdict(dora, rslora_ns)  # one method better than LoRA
+    assert (one.rule, one.recommended, one.baseline) == ("better", "dora", "lora")
+    two = verdict(dora, vera, loha_ns)  # two better: the better one, not the best mean that is not significant
+    assert (two.rule, two.recommended) == ("better", "vera")
+    none = verdict(rslora_ns, loha_ns)  # none better: LoRA stays
+    assert (none.rule, none.recommended) == ("inconclusive", "lora")
+    failed = row("vera", "vera", 0.86, diff(0.06, 0.02, 0.10), learned=False)  # better, but did not learn
+    left_out = verdict(failed, rslora_ns)
+    assert (left_out.rule, left_out.recommended, left_out.not_learned) == ("inconclusive", "lora", ("vera",))
+    assert verdict(failed, dora).recommended == "dora"
+    # RandLoRA significantly better than LoRA and the best of the better ones: the headline rule
+    assert verdict(row("randlora", "randlora", 0.90, diff(0.10, 0.05, 0.15)), dora).rule == "randlora"
 
 
 def test_business_by_hand() -> None:

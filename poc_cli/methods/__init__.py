@@ -6,10 +6,12 @@ reference included, so no caller branches on a method's name:
   TRAINS: bool                   whether the job trains at all (False: score the pretrained model)
   FROZEN_BASE: bool              the pretrained weights stay frozen (so they may be quantized)
   SAVES: str | None              "adapter" (kept in the store), "model" (size measured, not kept), None
-  count(arch, r) -> int          parameters it trains outside the head, at setting r (exact, as peft counts)
-  fit(arch, target) -> int|None  the setting r whose count is closest to `target` (None: no setting)
+  count(arch, r, spec) -> int    parameters it trains outside the head, at setting r (exact, as peft counts)
+  fit(arch, target, spec) -> r   the setting r whose count is closest to `target` (None: no setting)
   settings(spec, r) -> dict      the resolved configuration shown in plans and records
   apply(model, *, spec, r, arch, seed) -> model ready to train
+A method may also say what it adds to memory without training it:
+  frozen(arch, r) -> int         parameters of frozen matrices it adds (VeRA's shared projections)
   implementation(model) -> str   what really computes the adapted layers of the built model (for the record)
 """
 
@@ -17,11 +19,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from poc_cli.methods import dora, full, lora, olora, pissa, randlora, rslora, zero_shot
+from poc_cli.methods import dora, full, lora, olora, peft_tuner, pissa, randlora, rslora, vera, zero_shot
 
 # The untrained reference row: "zero-shot" where the task scores classes (CLIP), "untuned" for generation.
 METHODS: dict[str, ModuleType] = {"lora": lora, "dora": dora, "rslora": rslora, "pissa": pissa, "olora": olora,
-                                  "randlora": randlora, "full": full, "zero-shot": zero_shot, "untuned": zero_shot}
+                                  "randlora": randlora, "vera": vera, "peft": peft_tuner, "full": full, "zero-shot": zero_shot, "untuned": zero_shot}
 
 
 def get_method(name: str) -> ModuleType:

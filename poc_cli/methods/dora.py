@@ -1,7 +1,15 @@
 """DoRA (peft `LoraConfig(use_dora=True)`, Liu et al. 2024): LoRA's update of the direction plus one
-trained magnitude per output feature, so r * (in + out) + out parameters per layer."""
+trained magnitude per output feature, so r * (in + out) + out parameters per layer.
+
+The magnitudes put DoRA's count between two whole ranks (at LoRA rank 8's budget, r = 8 is over
+it by out / (in + out) / 8, about 6%), so the fit gives some layers one rank more than the others
+(peft's `rank_pattern`): its setting is the mean rank over the layers, units / layers, where the
+first `units mod layers` layers in model order take the larger rank.
+"""
 
 from __future__ import annotations
+
+import re
 
 from torch import nn
 
@@ -13,16 +21,38 @@ from poc_cli.recipe import LoraSpec
 __all__ = ["FITTED", "FROZEN_BASE", "SAVES", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
 
 
-def count(arch: Architecture, r: int) -> int:
-    """LoRA's adapters plus one magnitude per output feature of every targeted layer."""
-    return lora.count(arch, r) + sum(layer.out_features for layer in arch.layers)
+def ranks(arch: Architecture, r: float) -> list[int]:
+    """Each targeted layer's rank at mean rank r."""
+    base, extra = divmod(round(r * len(arch.layers)), len(arch.layers))
+    return [base + (index < extra) for index in range(len(arch.layers))]
 
 
-def fit(arch: Architecture, target: int) -> int:
-    """The rank whose count is closest to `target` (count is linear in r, plus the magnitudes)."""
-    return max(1, round((target - count(arch, 0)) / lora.count(arch, 1)))
+def count(arch: Architecture, r: float, spec: LoraSpec | None = None) -> int:
+    """LoRA's adapters at each layer's rank plus one magnitude per output feature."""
+    del spec
+    return sum(k * (layer.in_features + layer.out_features) + layer.out_features
+               for k, layer in zip(ranks(arch, r), arch.layers))
 
 
-def apply(model: nn.Module, *, spec: LoraSpec, r: int, arch: Architecture, seed: int) -> nn.Module:
-    """LoRA with DoRA's magnitudes on the targeted layers."""
-    return lora.apply(model, spec=spec, r=r, arch=arch, seed=seed, use_dora=True)
+def fit(arch: Architecture, target: int, spec: LoraSpec | None = None) -> float:
+    """The mean rank whose count is closest to `target` (at least 1 per layer): the count rises with
+    each unit of rank, so the closest is found by bisection over the units."""
+    del spec
+    layers = len(arch.layers)
+    low, high = layers, layers * max(layer.min_dim for layer in arch.layers)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if count(arch, middle / layers) <= target else (low, middle)
+    units = min((low, high), key=lambda u: (abs(count(arch, u / layers) - target), u))
+    return units // layers if units % layers == 0 else units / layers
+
+
+def apply(model: nn.Module, *, spec: LoraSpec, r: float, arch: Architecture, seed: int) -> nn.Module:
+    """LoRA with DoRA's magnitudes on the targeted layers, the first layers one rank above the rest
+    (each layer's alpha follows its rank, so alpha / r is the same everywhere)."""
+    each = ranks(arch, r)
+    base = min(each)
+    larger = [layer.name for k, layer in zip(each, arch.layers) if k > base]
+    return lora.apply(model, spec=spec, r=base, arch=arch, seed=seed, use_dora=True,
+                      rank_pattern={re.escape(name): base + 1 for name in larger},
+                      alpha_pattern={re.escape(name): spec.alpha_ratio * (base + 1) for name in larger})

@@ -13,15 +13,15 @@ FROZEN_BASE = False  # trains every weight, so the base cannot be quantized
 SAVES = "model"
 
 
-def count(arch: Architecture, r: int | None = None) -> int:
+def count(arch: Architecture, r: int | None = None, spec: FullSpec | None = None) -> int:
     """Parameters outside the head: the whole pretrained model."""
-    del r
+    del r, spec
     return arch.total_parameters - arch.head_parameters
 
 
-def fit(arch: Architecture, target: int) -> None:
+def fit(arch: Architecture, target: int, spec: FullSpec | None = None) -> None:
     """Nothing to fit."""
-    del arch, target
+    del arch, target, spec
 
 
 def settings(spec: FullSpec, r: int | None = None) -> dict[str, float | int | bool]:

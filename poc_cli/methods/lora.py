@@ -15,13 +15,15 @@ FROZEN_BASE = True  # trains adapters beside frozen weights: the base may be qua
 SAVES = "adapter"
 
 
-def count(arch: Architecture, r: int) -> int:
+def count(arch: Architecture, r: int, spec: LoraSpec | None = None) -> int:
     """Adapter parameters of LoRA at rank r (bias 'none')."""
+    del spec
     return sum(r * (layer.in_features + layer.out_features) for layer in arch.layers)
 
 
-def fit(arch: Architecture, target: int) -> int:
+def fit(arch: Architecture, target: int, spec: LoraSpec | None = None) -> int:
     """The rank whose count is closest to `target` (count is linear in r)."""
+    del spec
     per_rank = count(arch, 1)
     return max(1, round(target / per_rank))
 

@@ -26,13 +26,15 @@ def n_bases(min_dim: int, r: int) -> int:
     return math.ceil(min_dim / r)
 
 
-def count(arch: Architecture, r: int) -> int:
+def count(arch: Architecture, r: int, spec: RandLoraSpec | None = None) -> int:
     """Adapter parameters of RandLoRA at base rank r."""
+    del spec
     return sum(n_bases(layer.min_dim, r) * (r + layer.min_dim) for layer in arch.layers)
 
 
-def fit(arch: Architecture, target: int) -> int:
+def fit(arch: Architecture, target: int, spec: RandLoraSpec | None = None) -> int:
     """The base rank whose count is closest to `target` (ties go to the larger r, fewer bases)."""
+    del spec
     largest = max(layer.min_dim for layer in arch.layers)
     return min(range(1, largest + 1), key=lambda r: (abs(count(arch, r) - target), -r))
 

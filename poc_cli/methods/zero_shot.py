@@ -18,15 +18,15 @@ FROZEN_BASE = True  # trains nothing
 SAVES = None
 
 
-def count(arch: Architecture, r: int | None = None) -> int:
+def count(arch: Architecture, r: int | None = None, spec: ReferenceSpec | None = None) -> int:
     """Nothing trains."""
-    del arch, r
+    del arch, r, spec
     return 0
 
 
-def fit(arch: Architecture, target: int) -> None:
+def fit(arch: Architecture, target: int, spec: ReferenceSpec | None = None) -> None:
     """Nothing to fit."""
-    del arch, target
+    del arch, target, spec
 
 
 def settings(spec: ReferenceSpec, r: int | None = None) -> dict[str, float | int | bool]:

@@ -20,7 +20,8 @@ from poc_cli.errors import PocError, RecipeError
 from poc_cli.recipe import Recipe
 from poc_cli.report import costs, tables
 from poc_cli.report.common import Inputs
-from poc_cli.report.figures import figures
+from poc_cli.report.figures import FRONT_FROM, figures
+from poc_cli.report.ranked import ranking
 from poc_cli.report.i18n import text
 from poc_cli.report.load import load
 from poc_cli.report.methodology import methodology
@@ -58,14 +59,17 @@ def _section(i: Inputs, price: Price | None) -> dict[str, Any]:
         "recommended": decided.recommended,
         "not_learned": list(decided.not_learned),
         "rules_note": text(i.lang, "rules_note"),
+        "ranking": ranking(i),
         "quality": tables.quality(i),
         "resources": tables.resources(i),
         "sizing": tables.sizing(i),
         "load": load(i, i.profile),
         "cost": costs.cost(i, price),
         "business": costs.business(i, price),
-        "charts": figures(i),
-        "charts_note": text(i.lang, "charts_note", baseline=i.name_of(i.baseline)),
+        "charts": (drawn := figures(i)),
+        "charts_note": text(i.lang, "charts_note", baseline=i.name_of(i.baseline)) + (
+            (" " if i.lang == "en" else "") + text(i.lang, "front_note") if len(i.trained) >= FRONT_FROM and drawn
+            else ""),
         "trials": tables.trials(i),
         "risks": risks(i),
         "methodology": methodology(i),

@@ -13,6 +13,7 @@ import io
 import math
 import re
 import warnings
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -27,6 +28,9 @@ from matplotlib.ticker import EngFormatter, FuncFormatter, MaxNLocator, NullForm
 from poc_cli.report.fonts import cjk_family  # noqa: E402
 
 COLOURS = {"lora": "#1f77b4", "randlora": "#d62728", "full": "#2ca02c", "trivial": "#7f7f7f"}
+# Every other method (LoRA's variants, VeRA, any peft tuner by its name) takes one of these by a hash of
+# its kind: the same method has the same colour in every chart and report.
+PALETTE = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e", "#393b79", "#637939", "#8c6d31")
 FAILED_COLOUR = "#9e9e9e"
 SIZE_IN = (3.5, 2.6)  # about 89 x 66 mm: one of two columns on A4
 
@@ -107,10 +111,15 @@ def _error(e: Estimate) -> list[list[float]]:
     return [[max(0.0, low)], [max(0.0, high)]]
 
 
+def colour(kind: str) -> str:
+    """The method's colour: its own for LoRA, RandLoRA and full fine-tuning, else one from PALETTE."""
+    return COLOURS.get(kind) or PALETTE[zlib.crc32(kind.encode()) % len(PALETTE)]
+
+
 def _draw(ax: object, e: Estimate, x: float, label: str | None = None) -> None:
-    colour = FAILED_COLOUR if e.failed else COLOURS.get(e.kind, "#555555")
-    ax.errorbar([x], [e.value], yerr=_error(e), fmt="o", color=colour, ecolor=colour, capsize=4, markersize=6,
-                markerfacecolor="white" if e.failed else colour, elinewidth=1.5, label=label)
+    colour_ = FAILED_COLOUR if e.failed else colour(e.kind)
+    ax.errorbar([x], [e.value], yerr=_error(e), fmt="o", color=colour_, ecolor=colour_, capsize=4, markersize=6,
+                markerfacecolor="white" if e.failed else colour_, elinewidth=1.5, label=label)
 
 
 def _top(values: Sequence[float], unit_percent: bool) -> float:
@@ -134,10 +143,10 @@ def scores(estimates: Sequence[Estimate], *, title: str, x_label: str, reference
         fig = _figure((2 * SIZE_IN[0], 0.9 + 0.45 * len(estimates)))
         ax = fig.add_subplot()
         for n, e in enumerate(estimates):
-            colour = FAILED_COLOUR if e.failed else COLOURS.get(e.kind, "#555555")
+            colour_ = FAILED_COLOUR if e.failed else colour(e.kind)
             error = _error(e)
-            ax.errorbar([e.value], [n], xerr=error, fmt="o", color=colour, ecolor=colour, capsize=4, markersize=6,
-                        markerfacecolor="white" if e.failed else colour, elinewidth=1.5)
+            ax.errorbar([e.value], [n], xerr=error, fmt="o", color=colour_, ecolor=colour_, capsize=4, markersize=6,
+                        markerfacecolor="white" if e.failed else colour_, elinewidth=1.5)
         ax.set_yticks(range(len(estimates)), [e.label + (f"\n{e.note}" if e.note else "") for e in estimates])
         ax.set_ylim(len(estimates) - 0.5, -0.7 if reference else -0.5)
         values = [v for e in estimates for v in (e.value, e.low, e.high) if v is not None]
@@ -182,6 +191,35 @@ def scatter(estimates: Sequence[Estimate], *, title: str, x_label: str, y_label:
         return _svg(fig, title)
 
 
+def front(estimates: Sequence[Estimate], on_front: Sequence[bool], *, title: str, x_label: str, y_label: str,
+          front_label: str, higher_is_better: bool = True, percent: bool = True) -> str:
+    """Score (with its interval) against a cost, each point named beside it, and the Pareto front (the
+    points no other beats at lower cost) joined by a dashed staircase. The front is read from the means."""
+    placed = [(e, f) for e, f in zip(estimates, on_front) if e.x is not None]
+    if len(placed) < 2:
+        return ""
+    with matplotlib.rc_context({**STYLE, "font.family": _families()}):
+        fig = _figure((2 * SIZE_IN[0], SIZE_IN[1] + 0.4))
+        ax = fig.add_subplot()
+        for e, _ in placed:
+            _draw(ax, e, e.x)  # type: ignore[arg-type]
+            ax.annotate(e.label + (f" ({e.note})" if e.note else ""), (e.x, e.value), xytext=(5, 3),
+                        textcoords="offset points", fontsize=7.5)
+        best = sorted(((e.x, e.value) for e, f in placed if f), key=lambda p: p[0])
+        if best:
+            xs, ys = zip(*best)
+            ax.step(xs, ys, where="post", linestyle="--", linewidth=1, color="#444444", label=front_label)
+            ax.legend(loc="lower right")
+        ax.set_xlim(0, max(e.x for e, _ in placed) * 1.25 or 1.0)  # type: ignore[type-var]
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        values = [v for e, _ in placed for v in (e.value, e.low, e.high) if v is not None]
+        _score_axis(ax, values, None, higher_is_better, percent)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.grid(linewidth=0.4, alpha=0.6)
+        return _svg(fig, title)
+
+
 def lines(series: Sequence[tuple[str, str, list[float]]], *, title: str, x_label: str, y_label: str) -> str:
     """Training-loss curves: (label, kind, loss per step)."""
     series = [s for s in series if s[2]]
@@ -191,7 +229,7 @@ def lines(series: Sequence[tuple[str, str, list[float]]], *, title: str, x_label
         fig = _figure()
         ax = fig.add_subplot()
         for label, kind, values in series:
-            ax.plot(range(1, len(values) + 1), values, label=label, color=COLOURS.get(kind, "#555555"),
+            ax.plot(range(1, len(values) + 1), values, label=label, color=colour(kind),
                     linewidth=1.2)
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)

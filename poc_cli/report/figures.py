@@ -23,7 +23,8 @@ def _estimate(i: Inputs, row: MethodRow, x: float | None = None) -> charts.Estim
         note = text(i.lang, "chart_dnl")
     elif row.difference is not None and not row.difference.significant:
         note = text(i.lang, "chart_ns", baseline=i.name_of(i.baseline))
-    return charts.Estimate(i.name_of(row), row.method_kind, scale * row.score.mean,
+    kind = row.method if row.method_kind == "peft" else row.method_kind  # each peft tuner its own colour
+    return charts.Estimate(i.name_of(row), kind, scale * row.score.mean,
                            scale * interval[0] if interval else None, scale * interval[1] if interval else None,
                            x=x, note=note, failed=failed)
 
@@ -65,6 +66,28 @@ def _sensitivity(i: Inputs) -> tuple[str, str] | None:
                                 y_label=text(i.lang, "ax_validation", metric=metric_name(i.lang, metric)))
 
 
+FRONT_FROM = 4  # trained methods from which the Pareto charts are drawn (with three, the tables say it all)
+
+
+def _fronts(i: Inputs, y_label: str) -> list[tuple[str, str]]:
+    """Score against peak memory and against training time, the Pareto front marked (ranking.py)."""
+    trained = [r for r in i.trained if r.score is not None]
+    if len(trained) < FRONT_FROM:
+        return []
+    host = not all(r.memory_label.startswith("GPU") for r in trained)
+    axes = {"memory": (text(i.lang, "ax_memory_host" if host else "ax_gpu"), lambda r: r.peak_memory_mib),
+            "time": (text(i.lang, "ax_time"), lambda r: r.train_s.mean if r.train_s else None)}
+    drawn = []
+    for axis, (x_label, cost) in axes.items():
+        title = text(i.lang, f"ch_front_{axis}", Metric=title_metric(i.lang, i.metric))
+        measured = [r for r in trained if cost(r) is not None]
+        drawn.append((title, charts.front([_estimate(i, r, cost(r)) for r in measured],
+                                          [axis in r.pareto for r in measured], title=title, x_label=x_label,
+                                          y_label=y_label, front_label=text(i.lang, "front_label"),
+                                          higher_is_better=i.first.higher_is_better, percent=i.percent)))
+    return drawn
+
+
 def figures(i: Inputs) -> list[tuple[str, Markup]]:
     """(caption, inline SVG) of every chart the section's data supports."""
     lang, big = i.lang, title_metric(i.lang, i.metric)
@@ -92,6 +115,7 @@ def figures(i: Inputs) -> list[tuple[str, Markup]]:
         drawn.append((title, charts.scatter([_estimate(i, r, r.gpu_need_mib) for r in on_gpu], title=title,
                                             x_label=text(lang, "ax_gpu"), y_label=y_label, reference=reference,
                                             higher_is_better=higher, percent=i.percent)))
+    drawn += _fronts(i, y_label)
     seed = min((s for r in trained for s in i.ok_runs[r.method]), default=None)
     if seed is not None:
         title = text(lang, "ch_loss", seed=seed)

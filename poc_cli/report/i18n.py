@@ -25,6 +25,8 @@ TEXT: dict[str, dict[str, str]] = {
         "dec_randlora": "Adopt RandLoRA over LoRA.",
         "dec_lora": "Stay with LoRA: RandLoRA scores lower at the same budget.",
         "dec_inconclusive": "No measurable difference between RandLoRA and LoRA; use LoRA, the cheaper, for now.",
+        "dec_better": "Adopt {method}: at the same budget it is significantly better than {baseline}.",
+        "dec_none_better": "No method is measurably better than {baseline}; keep {baseline} for now.",
         "dec_insufficient": "No recommendation: the store lacks successful runs of LoRA or RandLoRA.",
         "confidence": "Confidence: {level} ({why}).",
         "conf_high": "high", "conf_medium": "medium", "conf_low": "low",
@@ -69,6 +71,16 @@ TEXT: dict[str, dict[str, str]] = {
                            "up in the seeded runs (see Risks), so a difference now would measure a tuning failure, "
                            "not the methods. Search again with trials as long as the runs, then run again.",
         "rule_insufficient": "No recommendation: the store does not hold successful runs of both LoRA and RandLoRA.",
+        "rule_better": "Recommendation: {method}. At the same number of trainable parameters its {metric} is {gain} "
+                       "better than {baseline}'s ({level}% interval {lo} to {hi}{holm}); of the methods significantly "
+                       "better than {baseline}, it scores best.",
+        "holm_p": "; p = {p} after Holm's adjustment for {m} comparisons",
+        "rule_none_better": "Inconclusive: at the same number of trainable parameters no method is significantly "
+                            "better than {baseline} in {metric}. Until the next step in the summary settles it, "
+                            "{baseline} stays the choice.",
+        "rule_none_other": " No other method is significantly better than {baseline} either.",
+        "headline": "RandLoRA against LoRA: {diff} ({level}% interval {lo} to {hi}), {sig}.",
+        "sig_yes": "a significant difference", "sig_no": "not a significant difference",
         "rule_did_not_learn": "Did not learn: {reasons}. No method can be recommended from these runs: a comparison "
                               "with a model that learned nothing measures the failure, not the method. Try the "
                               "learning-rate search (search: true) or more epochs (see Risks).",
@@ -81,6 +93,13 @@ TEXT: dict[str, dict[str, str]] = {
         "rules_note": "The recommendation follows fixed rules, described under Methodology.",
         # quality table
         "h_quality": "Quality",
+        "h_ranking": "Ranking at the same budget", "c_rank": "#", "c_params_short": "Trainable parameters",
+        "c_front": "Pareto front", "front_memory": "memory", "front_time": "time", "off_budget_mark": "(off budget)",
+        "ranking_note": "Ranked by mean score. Δ: the paired difference against {baseline} with its interval; with "
+                        "several methods compared, p is Holm-adjusted and the interval widened to match. Pareto "
+                        "front: no other method has a higher mean score at lower peak memory (or training time).",
+        "off_budget_note": "(off budget): the method cannot reach the budget and ran at the count it reaches, as "
+                           "its recipe allowed; its difference compares unequal parameter counts.",
         "c_method": "Method", "c_config": "Configuration; how it was chosen",
         "c_score": "{metric} % [95% interval]", "c_other": "{metric}",
         "c_diff": "vs {baseline}, points [95% interval]", "c_diff_value": "vs {baseline} [95% interval]", "c_p": "p", "c_p_holm": "p (Holm, {m} comparisons)", "c_words": "In words",
@@ -222,6 +241,12 @@ TEXT: dict[str, dict[str, str]] = {
         "ch_scores": "{Metric} with 95% interval", "ch_params": "{Metric} against trainable parameters",
         "ch_cost": "{Metric} against cost per run", "ch_cost_loaded": "{Metric} against cost per run (‡ under load)",
         "ch_gpu": "{Metric} against GPU peak memory", "ch_loss": "Training loss (seed {seed})",
+        "ch_front_memory": "{Metric} against peak memory: the Pareto front",
+        "ch_front_time": "{Metric} against training time: the Pareto front",
+        "front_label": "Pareto front (means)",
+        "front_note": "Pareto front: the methods whose mean score no other method beats at lower cost; it is read "
+                      "from the means, so where two intervals overlap the order of their scores is not established.", "ax_memory_host": "host RAM peak (MiB; no GPU ran)",
+        "ax_time": "training time per run (s)",
         "ch_sensitivity": "Validation {metric} against learning rate (search trials)",
         "ax_params": "trainable parameters (log scale)", "ax_metric": "{metric} (%)", "ax_metric_unit": "{metric} ({unit})",
         "ax_gpu": "GPU peak memory (MiB)", "ax_cost": "cost per run ({currency})", "ax_step": "step", "ax_loss": "loss",
@@ -357,6 +382,8 @@ TEXT: dict[str, dict[str, str]] = {
         "dec_randlora": "LoRA ではなく RandLoRA の採用を推奨します。",
         "dec_lora": "LoRA の継続を推奨します。同じパラメータ数では RandLoRA のスコアが下回りました。",
         "dec_inconclusive": "RandLoRA と LoRA の差は確認できませんでした。当面はコストの低い LoRA を推奨します。",
+        "dec_better": "{method}の採用を推奨します。同じパラメータ数で{baseline}より有意に良い結果でした。",
+        "dec_none_better": "{baseline}より有意に良い手法はありませんでした。当面は{baseline}を推奨します。",
         "dec_insufficient": "推奨なし：LoRA または RandLoRA の正常に完了した実行結果がありません。",
         "confidence": "判断の確度：{level}（{why}）。",
         "conf_high": "高", "conf_medium": "中", "conf_low": "低",
@@ -401,6 +428,14 @@ TEXT: dict[str, dict[str, str]] = {
                            "測ることになります。試行をシードごとの学習と同じ長さにして再度探索し、実行し直して"
                            "ください。",
         "rule_insufficient": "推奨なし：LoRA と RandLoRA の両方について、正常に完了した実行結果がありません。",
+        "rule_better": "推奨：{method}。学習パラメータ数をそろえた条件で、{baseline}より{metric}が {gain} 良く"
+                       "（{level}% 信頼区間 {lo}〜{hi}{holm}）、{baseline}より有意に良い手法の中で最も高いスコアです。",
+        "holm_p": "、{m} 件の比較について Holm 法で調整した p 値 {p}",
+        "rule_none_better": "結論保留：学習パラメータ数をそろえた条件では、{metric}で{baseline}より有意に良い手法は"
+                            "ありませんでした。サマリーの次のステップで決着がつくまでは、{baseline}を推奨します。",
+        "rule_none_other": "ほかの手法にも、{baseline}より有意に良いものはありませんでした。",
+        "headline": "RandLoRA と LoRA の差：{diff}（{level}% 信頼区間 {lo}〜{hi}）、{sig}。",
+        "sig_yes": "有意な差です", "sig_no": "有意な差ではありません",
         "rule_did_not_learn": "学習できていません：{reasons}。この結果からはどの手法も推奨できません。何も学習して"
                               "いないモデルとの比較は、手法の差ではなく失敗を測ることになるためです。学習率の探索"
                               "（search: true）またはエポック数の追加を試してください（「リスクと制約」参照）。",
@@ -412,6 +447,13 @@ TEXT: dict[str, dict[str, str]] = {
                                  "LoRA が {l} nats でした。",
         "rules_note": "推奨は「検証方法」に記載した判定ルールに従って、数値から機械的に導いています。",
         "h_quality": "品質",
+        "h_ranking": "同じパラメータ数での順位", "c_rank": "順位", "c_params_short": "学習パラメータ数",
+        "c_front": "パレートフロント", "front_memory": "メモリ", "front_time": "時間", "off_budget_mark": "（予算外）",
+        "ranking_note": "平均スコアの順です。差：{baseline}との対応のある差と信頼区間。複数の手法を比較するため、p 値は "
+                        "Holm 法で調整し、区間もそれに合わせて広げています。パレートフロント：より少ないピークメモリ"
+                        "（または学習時間）で平均スコアが上回る手法がない手法です。",
+        "off_budget_note": "（予算外）：パラメータ予算に届かないため、レシピの許可により届く範囲のパラメータ数で"
+                           "学習した手法です。その差はパラメータ数の異なる比較です。",
         "c_method": "手法", "c_config": "設定と決め方",
         "c_score": "{metric} %［95% 信頼区間］", "c_other": "{metric}",
         "c_diff": "{baseline}との差（ポイント）［95% 信頼区間］", "c_diff_value": "{baseline}との差［95% 信頼区間］", "c_p": "p 値", "c_p_holm": "p 値（Holm 法、{m} 件の比較）", "c_words": "件数での差",
@@ -545,6 +587,12 @@ TEXT: dict[str, dict[str, str]] = {
         "ch_scores": "{Metric}（95% 信頼区間）", "ch_params": "{Metric}と学習パラメータ数",
         "ch_cost": "{Metric}と学習 1 回のコスト", "ch_cost_loaded": "{Metric}と学習 1 回のコスト（‡ 負荷下の計測）",
         "ch_gpu": "{Metric}と GPU ピークメモリ", "ch_loss": "学習損失の推移（シード {seed}）",
+        "ch_front_memory": "{Metric}とピークメモリ：パレートフロント",
+        "ch_front_time": "{Metric}と学習時間：パレートフロント",
+        "front_label": "パレートフロント（平均値）",
+        "front_note": "パレートフロント：より低いコストで平均スコアを上回る手法がない手法です。平均値から求めているため、"
+                      "信頼区間が重なる手法どうしのスコアの順位は確定していません。", "ax_memory_host": "ホスト RAM ピーク（MiB、GPU なし）",
+        "ax_time": "学習 1 回の時間（秒）",
         "ch_sensitivity": "学習率と検証データの{metric}（探索の試行）",
         "ax_params": "学習パラメータ数（対数目盛）", "ax_metric": "{metric}（%）", "ax_metric_unit": "{metric}（{unit}）",
         "ax_gpu": "GPU ピークメモリ（MiB）", "ax_cost": "学習 1 回のコスト（{currency}）", "ax_step": "ステップ",

@@ -11,7 +11,7 @@ from poc_cli.compare import MethodRow
 from poc_cli.cost import projected_cost
 from poc_cli.learning import LearningCheck, paired_difference, scored
 from poc_cli.methods import METHODS, get_method
-from poc_cli.numbers import NBSP, duration, level, money, points, score_text
+from poc_cli.numbers import NBSP, duration, level, money, p_text, points, score_text
 from poc_cli.stats import PairedDifference
 from poc_cli.report.common import Inputs, join, metric_name
 from poc_cli.report.conclusion import Conclusion, decide
@@ -101,27 +101,71 @@ def _ends(i: Inputs, d: PairedDifference) -> dict[str, str]:
     return {"lo": f"{d.low:+.3f}", "hi": f"{d.high:+.3f}"}
 
 
+def _difference(i: Inputs, d: PairedDifference) -> str:
+    """A signed difference as the conclusion prints it: points for shares, else the metric's units."""
+    return points(d.mean) + NBSP + text(i.lang, "unit_points") if i.percent else f"{d.mean:+.3f}"
+
+
+def _headline(i: Inputs, c: Conclusion) -> str:
+    """RandLoRA against LoRA, the PoC's first question, as the opening sentence when both ran."""
+    d = c.randlora_vs_lora
+    if d is None:
+        return ""
+    sig = text(i.lang, "sig_yes" if d.significant else "sig_no")
+    return text(i.lang, "headline", diff=_difference(i, d), level=level(d.confidence), sig=sig, **_ends(i, d)) \
+        + (" " if i.lang == "en" else "")
+
+
+def _others_compared(i: Inputs, c: Conclusion) -> bool:
+    """Whether methods beyond LoRA and RandLoRA were compared with the baseline."""
+    return any(r.difference is not None and r.method_kind not in {"lora", "randlora"} for r in i.trained)
+
+
+def _better_text(i: Inputs, c: Conclusion) -> str:
+    best = next(r for r in i.rows if r.method == c.recommended)
+    d = best.difference
+    assert d is not None
+    holm = text(i.lang, "holm_p", p=p_text(d.p_value), m=d.adjusted_for) \
+        if d.adjusted_for > 1 and d.p_value is not None else ""
+    return _headline(i, c) + text(i.lang, "rule_better", method=i.name_of(best), baseline=i.name_of(c.baseline or "-"),
+                                  metric=metric_name(i.lang, i.metric), gain=_amount(i, d.mean),
+                                  level=level(d.confidence), holm=holm, **_ends(i, d))
+
+
+def _inconclusive_text(i: Inputs, c: Conclusion) -> str:
+    d, baseline = c.randlora_vs_lora, i.name_of(c.baseline or "-")
+    metric = metric_name(i.lang, i.metric)
+    lora = i.by_kind.get("lora")
+    if d is None or lora is None or c.baseline != lora.method:
+        return _headline(i, c) + text(i.lang, "rule_none_better", baseline=baseline, metric=metric)
+    sentence = text(i.lang, "rule_inconclusive", metric=metric, diff=_difference(i, d), level=level(d.confidence),
+                    **_ends(i, d))
+    return sentence + (text(i.lang, "rule_none_other", baseline=baseline) if _others_compared(i, c) else "")
+
+
 def _rule_text(i: Inputs, c: Conclusion) -> str:
     lang, kinds, metric = i.lang, i.by_kind, metric_name(i.lang, i.metric)
     d = c.randlora_vs_lora
     if c.rule == "full":
         f = c.full_vs_best_peft
         peak = kinds["full"].peak_memory_mib
-        return text(lang, "rule_full", metric=metric, gain=_amount(i, f.mean), best=i.name_of(c.best_peft),
-                    mem="-" if peak is None else f"{peak:,.0f} MiB", level=level(f.confidence), **_ends(i, f))
+        return _headline(i, c) + text(
+            lang, "rule_full", metric=metric, gain=_amount(i, f.mean), best=i.name_of(c.best_peft),
+            mem="-" if peak is None else f"{peak:,.0f} MiB", level=level(f.confidence), **_ends(i, f))
     if c.rule == "randlora":
         lora, rand = kinds["lora"], kinds["randlora"]
         ratio = rand.train_s.mean / lora.train_s.mean if rand.train_s and lora.train_s else float("nan")
         return text(lang, "rule_randlora", metric=metric, gain=_amount(i, d.mean), ratio=f"{ratio:.2f}",
                     level=level(d.confidence), **_ends(i, d))
+    if c.rule == "better":
+        return _better_text(i, c)
     if c.rule == "lora":
         return text(lang, "rule_lora", metric=metric, loss=_amount(i, d.mean), level=level(d.confidence), **_ends(i, d))
     if c.rule == "unreliable":
         return text(lang, "rule_unreliable", methods=join(lang, [i.name_of(r) for r in i.rows
                                                                 if r.selection.get("held") is False]))
-    if c.rule == "inconclusive" and d is not None:
-        diff = points(d.mean) + NBSP + text(lang, "unit_points") if i.percent else f"{d.mean:+.3f}"
-        return text(lang, "rule_inconclusive", metric=metric, diff=diff, level=level(d.confidence), **_ends(i, d))
+    if c.rule == "inconclusive":
+        return _inconclusive_text(i, c)
     return text(lang, "rule_insufficient")
 
 
@@ -129,7 +173,7 @@ def _rule_text(i: Inputs, c: Conclusion) -> str:
 
 def _confidence(i: Inputs, c: Conclusion) -> str:
     seeds = min((r.score.n for r in i.trained), default=0)
-    decisive = c.rule in {"full", "randlora", "lora"}
+    decisive = c.rule in {"full", "randlora", "better", "lora"}
     level = "conf_high" if decisive and seeds >= MIN_SEEDS else "conf_medium" if decisive else "conf_low"
     n_test = max((r.n_test or 0 for r in i.trained), default=0)
     return text(i.lang, "confidence", level=text(i.lang, level),
@@ -138,7 +182,12 @@ def _confidence(i: Inputs, c: Conclusion) -> str:
 
 def _decision(i: Inputs, c: Conclusion) -> str:
     methods = join(i.lang, [i.name_of(m) for m in c.not_learned])
-    return text(i.lang, "dec_" + c.rule, methods=methods) + (" " if i.lang == "en" else "") + _confidence(i, c)
+    key = "dec_" + c.rule
+    lora = i.by_kind.get("lora")
+    if c.rule == "inconclusive" and (c.randlora_vs_lora is None or lora is None or c.baseline != lora.method):
+        key = "dec_none_better"
+    return text(i.lang, key, methods=methods, method=i.name_of(c.recommended or "-"),
+                baseline=i.name_of(c.baseline or "-")) + (" " if i.lang == "en" else "") + _confidence(i, c)
 
 
 def _trade(i: Inputs) -> str:

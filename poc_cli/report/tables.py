@@ -45,7 +45,7 @@ def _chosen(i: Inputs, row: MethodRow) -> str:
     return text(i.lang, "chosen_" + how) if how and f"chosen_{how}" in TEXT[i.lang] else "-"
 
 
-def _score_cell(i: Inputs, row: MethodRow) -> str:
+def score_cell(i: Inputs, row: MethodRow) -> str:
     if row.score is None:
         return "-"
     scale, digits = (100.0, 1) if i.percent else (1.0, 3)
@@ -66,7 +66,7 @@ def _other_cell(row: MethodRow, metric: str) -> str:
     return f"{scale * summary.mean:.{digits}f}{spread}"
 
 
-def _diff_cell(i: Inputs, row: MethodRow) -> str:
+def diff_cell(i: Inputs, row: MethodRow) -> str:
     """The difference with its interval (its level where Holm asked for more than 95%); where it is not
     significant, the smallest difference this comparison could have detected."""
     d = row.difference
@@ -136,8 +136,8 @@ def quality(i: Inputs) -> dict[str, Any]:
                 text(lang, "c_p_holm", m=adjusted) if adjusted > 1 else text(lang, "c_p"), text(lang, "c_words"),
                 text(lang, "c_learned")]
     sep = "；" if lang == "ja" else "; "
-    rows = [[i.name_of(r), sep.join(part for part in (_settings(i, r), _chosen(i, r)) if part and part != "-"), _score_cell(i, r),
-             *[_other_cell(r, m) for m in others], _diff_cell(i, r),
+    rows = [[i.name_of(r), sep.join(part for part in (_settings(i, r), _chosen(i, r)) if part and part != "-"), score_cell(i, r),
+             *[_other_cell(r, m) for m in others], diff_cell(i, r),
              _p(r.difference.p_value if r.difference else None), words(i, r), _learned(i, r)] for r in i.rows]
     several = any(r.score and r.score.n > 1 for r in i.methods)
     return {"headers": headers, "rows": rows, "numeric_from": 2,

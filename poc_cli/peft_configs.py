@@ -1,0 +1,80 @@
+"""Any peft tuner by its config class name: which names are tuners, which fields can size them,
+and the config a job builds.
+
+A recipe names the class (`LoHaConfig`), the integer field that sizes it (`knob: r`) and its
+other options. Each is checked against peft itself, so a typo or an option peft rejects stops
+`poc plan` with one line, not a job an hour later. peft is imported here only when a recipe
+uses `method: peft` (1.6 s).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any
+
+from poc_cli.errors import clip, first_line
+
+# poc sets these itself: the layers come from `target_modules`, the head from the task.
+SET_BY_POC = ("target_modules", "modules_to_save", "task_type", "inference_mode")
+
+
+def tuner_class(name: str) -> type:
+    """The peft config class `name`, if it is a tuner that adapts a model's layers."""
+    import peft
+    from peft.utils import PeftType
+
+    cls = getattr(peft, name, None)
+    tuners = {peft.PEFT_TYPE_TO_CONFIG_MAPPING[t] for t in PeftType if t in peft.PEFT_TYPE_TO_CONFIG_MAPPING}
+    if not isinstance(cls, type) or cls not in tuners:
+        known = sorted(c.__name__ for c in tuners if _adapts_layers(c))
+        raise ValueError(f"config: {clip(name, 40)!r} is not a peft tuner config; peft {peft.__version__} has "
+                         + ", ".join(known))
+    if not _adapts_layers(cls):
+        raise ValueError(f"config: {name} does not adapt layers beside a trained head (a prompt or token "
+                         "method); poc compares tuners that adapt the targeted layers")
+    return cls
+
+
+def _adapts_layers(cls: type) -> bool:
+    return {"target_modules", "modules_to_save"} <= set(_fields(cls))
+
+
+def _fields(cls: type) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def integer_fields(cls: type) -> list[str]:
+    """The config's fields whose default is an integer (not a flag): what can size a tuner."""
+    return [f.name for f in dataclasses.fields(cls) if type(f.default) is int and f.name not in SET_BY_POC]
+
+
+def check_tuner(name: str, knob: str | None, options: dict[str, Any]) -> None:
+    """Raise ValueError naming the field when peft would not accept the tuner as written."""
+    cls = tuner_class(name)
+    if knob is not None and knob not in integer_fields(cls):
+        raise ValueError(f"knob: {clip(knob, 40)!r} is not an integer field of {name}; "
+                         f"its integer fields are {', '.join(integer_fields(cls)) or 'none'}")
+    for key in options:
+        if key in SET_BY_POC or key == knob:
+            raise ValueError(f"options.{clip(str(key), 40)}: poc sets it itself"
+                             + (" (the knob is fitted to the budget)" if key == knob else ""))
+        if key not in _fields(cls):
+            raise ValueError(f"options.{clip(str(key), 40)}: {name} has no such option")
+    # The knob is fitted later; here it takes its default, or 1 where the default (0) means "unset".
+    placeholder = (_fields(cls)[knob].default or 1) if knob is not None else None
+    try:
+        build(name, knob, placeholder, options, targets=["dense"], head=())
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"options: {name} rejects them: {clip(first_line(error), 160)}") from None
+
+
+def build(name: str, knob: str | None, value: int | None, options: dict[str, Any], *, targets: list[str],
+          head: tuple[str, ...]) -> Any:
+    """The peft config of one job: the recipe's options, the knob at `value`, poc's layers and head."""
+    settings = dict(options)
+    if knob is not None and value is not None:
+        settings[knob] = value
+    with warnings.catch_warnings():  # configs warn about defaults they change (BOFT's butterfly factor)
+        warnings.simplefilter("ignore")
+        return tuner_class(name)(**settings, target_modules=targets, modules_to_save=list(head) or None)
