@@ -27,6 +27,7 @@ from poc_cli.methods import METHODS, get_method
 from poc_cli.ranking import ranked
 from poc_cli.search import did_not_hold
 from poc_cli.stats import PairedDifference, Summary, holm, mean_interval, summarize
+from poc_cli.recipe import stored_label
 from poc_cli.result import LEGACY_METRICS
 from poc_cli.store import Scan, Store
 
@@ -171,7 +172,7 @@ def check_options(records: list[dict[str, Any]], *, recipe: str | None, methods:
 
 def _recipe_order(record: dict[str, Any], method: str) -> tuple[int, int, str]:
     """Untrained references first, then the recipe's own order of methods."""
-    labels = [m.get("name") or m.get("method") for m in (record.get("job", {}).get("recipe") or {}).get("methods", [])]
+    labels = [stored_label(m) for m in (record.get("job", {}).get("recipe") or {}).get("methods", [])]
     trains = record.get("method_kind") in METHODS and get_method(record["method_kind"]).TRAINS
     return (int(trains), labels.index(method) if method in labels else len(labels), method)
 

@@ -272,6 +272,18 @@ class VeraSpec(_MethodBase):
     off_budget: Annotated[bool, Field(strict=True)] = False
 
 
+def tuner_label(config: str) -> str:
+    """A peft tuner's default name in tables and the store: its config class, lower case, without "Config"."""
+    return config.removesuffix("Config").lower()
+
+
+def stored_label(method: dict[str, Any]) -> str:
+    """The label of a method as a stored recipe writes it (a record's `job.recipe.methods` entry)."""
+    if method.get("name"):
+        return str(method["name"])
+    return tuner_label(str(method.get("config", ""))) if method.get("method") == "peft" else str(method.get("method"))
+
+
 class PeftSpec(_MethodBase):
     """Any other peft tuner by its config class (`LoHaConfig`, `LoKrConfig`, `OFTConfig`, ...): its count is
     measured by peft itself on the model's skeleton, and the integer field `knob` is searched for the
@@ -293,7 +305,7 @@ class PeftSpec(_MethodBase):
     @property
     def label(self) -> str:
         """The user's `name`, else the tuner's name (`LoHaConfig`: loha)."""
-        return self.name or self.config.removesuffix("Config").lower()
+        return self.name or tuner_label(self.config)
 
     @property
     def learning_rate(self) -> float:

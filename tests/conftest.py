@@ -84,6 +84,14 @@ def recipe_dict(model_dir: Path, data: dict[str, Path], **overrides: Any) -> dic
     return recipe
 
 
+def row_name(line: str) -> str | None:
+    """The method a line of compare's table starts, after its rank (trained methods have one)."""
+    words = line.split()
+    if words and words[0].isdigit():
+        words = words[1:]
+    return words[0] if words else None
+
+
 def write_recipe(path: Path, recipe: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
     return path

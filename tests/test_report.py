@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import XSS_NAME
+from conftest import XSS_NAME, row_name
 from poc_cli.business import business_outcome
 from poc_cli.compare import MethodRow
 from poc_cli.cost import Price
@@ -422,8 +422,8 @@ def test_compare_fits_the_terminal_without_cutting_a_number_or_a_word(tiny_store
     names = [r["method"] for r in rows]
     rule = next(k for k, line in enumerate(lines) if line.strip().startswith("─"))
     body_end = next(k for k in range(rule, len(lines)) if not lines[k].strip())  # the footnotes follow
-    starts = [k for k in range(rule, body_end) if lines[k].split() and lines[k].split()[0] in names]
-    assert [lines[k].split()[0] for k in starts] == names  # each name whole, in order
+    starts = [k for k in range(rule, body_end) if row_name(lines[k]) in names]
+    assert [row_name(lines[k]) for k in starts] == names  # each name whole, in order
     ends = [*starts[1:], body_end]
     assert all(end - start <= 2 for start, end in zip(starts, ends)), lines
     table = "\n".join(lines[:ends[-1]])

@@ -14,7 +14,7 @@ import re
 from torch import nn
 
 from poc_cli.methods import lora
-from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, implementation, settings
+from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, implementation
 from poc_cli.modelhub import Architecture
 from poc_cli.recipe import LoraSpec
 
@@ -45,6 +45,11 @@ def fit(arch: Architecture, target: int, spec: LoraSpec | None = None) -> float:
         low, high = (middle, high) if count(arch, middle / layers) <= target else (low, middle)
     units = min((low, high), key=lambda u: (abs(count(arch, u / layers) - target), u))
     return units // layers if units % layers == 0 else units / layers
+
+
+def settings(spec: LoraSpec, r: float) -> dict[str, float | int | bool]:
+    """LoRA's settings at the mean rank, shown to three decimals (the exact rank is the allocation's r)."""
+    return {"r": round(r, 3), "alpha": round(spec.alpha_ratio * r, 3), "dropout": spec.dropout}
 
 
 def apply(model: nn.Module, *, spec: LoraSpec, r: float, arch: Architecture, seed: int) -> nn.Module:

@@ -2,8 +2,9 @@
 
 Nothing about the tuner is written down here: its count is *measured*, by applying its config to
 the model's skeleton (meta device, no weights) and counting what peft marks trainable, so it is
-peft's count by construction. The knob is then searched for the count closest to the budget:
-doubling until the count crosses it (counts may rise or fall with the knob), then bisecting.
+peft's count by construction. The knob is then searched for the count closest to the budget: from
+where the counts at 1 and 2 point, out by doubling steps until two counts straddle the budget
+(counts may rise or fall with the knob), then between them, interpolating and bisecting in turn.
 Knob values peft refuses (OFT's blocks must divide every layer) are skipped. A tuner without a
 knob runs at its own count, off the budget.
 """
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import logging
 import warnings
 from collections.abc import Callable
 
 from torch import nn
 
+from poc_cli.errors import first_line
 from poc_cli.modelhub import Architecture
 from poc_cli.peft_configs import build
 from poc_cli.recipe import PeftSpec
@@ -29,6 +32,7 @@ TRAINS = True
 FROZEN_BASE = False
 SAVES = "adapter"
 LARGEST_KNOB = 2**20  # the doubling stops here (FourierFT's n_frequency reaches ~1e6 on large layers)
+HILL_STEPS = 64  # out of reach: the most single steps taken from the closest probe towards the budget
 
 _counts: dict[tuple[object, ...], int | None] = {}
 
@@ -66,26 +70,43 @@ def count(arch: Architecture, r: int | None, spec: PeftSpec | None = None) -> in
             _counts[key] = _measure(arch, spec, r)
         except (TypeError, ValueError, RuntimeError, AssertionError) as error:
             _counts[key] = None
-            raise ValueError(f"{spec.config} with {spec.knob}={r}: {error}") from None
+            raise ValueError(f"{_setting(spec, r)}: {first_line(error)}") from None
     value = _counts[key]
     if value is None:
-        raise ValueError(f"{spec.config} does not accept {spec.knob}={r} on this model")
+        raise ValueError(f"{_setting(spec, r)} is refused by peft on this model")
     return value
 
 
+def _setting(spec: PeftSpec, r: int | None) -> str:
+    return spec.config + (f" with {spec.knob}={r}" if spec.knob is not None else "")
+
+
 def _bracket(counted: Callable[[int], int | None], target: int) -> tuple[int, int] | None:
-    """Two knob values whose counts lie on either side of `target`, found by doubling."""
-    last: tuple[int, int] | None = None
-    value = 1
-    while value <= LARGEST_KNOB:
+    """Two knob values whose counts lie on either side of `target` (the same value twice: one hits it).
+
+    The walk starts where a straight line through the counts at 1 and 2 reaches the target (for the
+    many tuners whose count is linear in the knob that is the answer, in three counts) and moves out
+    from there by doubling steps, up and down, so a count that is not linear still gets bracketed."""
+    n1, n2 = counted(1), counted(2)
+    start = 1
+    if n1 is not None and n2 is not None and n1 != n2:
+        start = min(max(1, round(1 + (target - n1) / (n2 - n1))), LARGEST_KNOB)
+    # The guess's neighbours come first: where the count is linear they bracket it at once.
+    steps = [start + 1, start - 1] + [start * 2**k for k in range(1, 21)] + [start // 2**k for k in range(1, 21)]
+    candidates = sorted({1, 2, start, *(v for v in steps if 1 <= v <= LARGEST_KNOB)},
+                        key=lambda v: (abs(v - start) > 1, abs(math.log2(v / start)), v))
+    seen: dict[int, int] = {}
+    for value in candidates:
         n = counted(value)
-        if n is not None:
-            if n == target:
-                return value, value
-            if last is not None and (last[1] - target) * (n - target) < 0:
-                return last[0], value
-            last = (value, n)
-        value *= 2
+        if n is None:
+            continue
+        if n == target:
+            return value, value
+        seen[value] = n
+        ordered = sorted(seen.items())
+        for (a, na), (b, nb) in zip(ordered, ordered[1:]):
+            if (na - target) * (nb - target) < 0:
+                return a, b
     return None
 
 
@@ -108,20 +129,41 @@ def fit(arch: Architecture, target: int, spec: PeftSpec | None = None) -> int | 
     if bracket is not None:
         low, high = bracket
         below = (counted(low) or 0) < target
+        interpolate = True  # alternate: interpolation lands at once where counts are linear, bisection bounds the rest
         while high - low > 1:
-            middle = (low + high) // 2
+            middle = _between(low, high, counted(low) or 0, counted(high) or 0, target) if interpolate \
+                else (low + high) // 2
+            interpolate = not interpolate
             valid = next((v for v in _near(middle, low, high) if counted(v) is not None), None)
-            if valid is None:
+            if valid is None or counted(valid) == target:
                 break
             if ((counted(valid) or 0) < target) == below:
                 low = valid
             else:
                 high = valid
-    valid = [(abs(n - target), v) for v, n in seen.items() if n is not None]
-    if not valid:
+    def closest() -> int | None:
+        valid = [(abs(n - target), v) for v, n in seen.items() if n is not None]
+        return min(valid)[1] if valid else None
+
+    best = closest()
+    if best is None:
         raise ValueError(f"{spec.config}: no value of {spec.knob} from 1 to {LARGEST_KNOB:,} is accepted on "
                          "this model")
-    return min(valid)[1]
+    if bracket is None:  # the budget is out of reach: the probes skipped values, so climb to the nearest peak
+        for _ in range(HILL_STEPS):
+            for step in (-1, 1):
+                if best + step >= 1:
+                    counted(best + step)
+            if closest() == best:
+                break
+            best = closest()  # type: ignore[assignment]
+    return best
+
+
+def _between(low: int, high: int, n_low: int, n_high: int, target: int) -> int:
+    """Where the count would reach `target` if it were linear between the two ends."""
+    guess = low + round((target - n_low) * (high - low) / (n_high - n_low)) if n_high != n_low else (low + high) // 2
+    return min(max(guess, low + 1), high - 1)
 
 
 def _near(middle: int, low: int, high: int) -> list[int]:

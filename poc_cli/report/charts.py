@@ -192,31 +192,37 @@ def scatter(estimates: Sequence[Estimate], *, title: str, x_label: str, y_label:
 
 
 def front(estimates: Sequence[Estimate], on_front: Sequence[bool], *, title: str, x_label: str, y_label: str,
-          front_label: str, higher_is_better: bool = True, percent: bool = True) -> str:
-    """Score (with its interval) against a cost, each point named beside it, and the Pareto front (the
-    points no other beats at lower cost) joined by a dashed staircase. The front is read from the means."""
+          front_label: str, reference: Reference | None, higher_is_better: bool = True, percent: bool = True) -> str:
+    """Score (with its interval) against a cost, each point marked with its label (its rank in the
+    ranking table: short, so close points stay legible), and the Pareto front (the points no other
+    beats at lower cost) joined by a dashed staircase. The cost axis spans the points; the score
+    axis keeps the honest start (zero or the trivial reference)."""
     placed = [(e, f) for e, f in zip(estimates, on_front) if e.x is not None]
     if len(placed) < 2:
         return ""
     with matplotlib.rc_context({**STYLE, "font.family": _families()}):
-        fig = _figure((2 * SIZE_IN[0], SIZE_IN[1] + 0.4))
+        fig = _figure()
         ax = fig.add_subplot()
         for e, _ in placed:
             _draw(ax, e, e.x)  # type: ignore[arg-type]
-            ax.annotate(e.label + (f" ({e.note})" if e.note else ""), (e.x, e.value), xytext=(5, 3),
-                        textcoords="offset points", fontsize=7.5)
+            ax.annotate(e.label, (e.x, e.value), xytext=(4, 4), textcoords="offset points", fontsize=7.5)
         best = sorted(((e.x, e.value) for e, f in placed if f), key=lambda p: p[0])
+        xs_all = [e.x for e, _ in placed]
+        low, high = min(xs_all), max(xs_all)  # type: ignore[type-var]
+        pad = 0.15 * (high - low or high or 1.0)  # type: ignore[operator]
         if best:
             xs, ys = zip(*best)
-            ax.step(xs, ys, where="post", linestyle="--", linewidth=1, color="#444444", label=front_label)
-            ax.legend(loc="lower right")
-        ax.set_xlim(0, max(e.x for e, _ in placed) * 1.25 or 1.0)  # type: ignore[type-var]
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+            ax.step([*xs, high + pad], [*ys, ys[-1]], where="post", linestyle=":", linewidth=1.2, color="#444444",
+                    label=front_label)
+        ax.set_xlim(max(0.0, low - pad), high + pad)  # type: ignore[operator]
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
         values = [v for e, _ in placed for v in (e.value, e.low, e.high) if v is not None]
-        _score_axis(ax, values, None, higher_is_better, percent)
+        _score_axis(ax, values, reference, higher_is_better, percent)
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
         ax.grid(linewidth=0.4, alpha=0.6)
+        _reference_line(ax, reference)
+        ax.legend(loc="lower right")
         return _svg(fig, title)
 
 

@@ -4,10 +4,13 @@ GPU), the training losses, and the search's sensitivity to the learning rate."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from markupsafe import Markup
 
 from poc_cli.compare import MethodRow
 from poc_cli.numbers import currency_name, score_text
+from poc_cli.ranking import COSTS
 from poc_cli.report import charts
 from poc_cli.report.common import Inputs, metric_name, title_metric
 from poc_cli.report.i18n import text
@@ -23,7 +26,8 @@ def _estimate(i: Inputs, row: MethodRow, x: float | None = None) -> charts.Estim
         note = text(i.lang, "chart_dnl")
     elif row.difference is not None and not row.difference.significant:
         note = text(i.lang, "chart_ns", baseline=i.name_of(i.baseline))
-    kind = row.method if row.method_kind == "peft" else row.method_kind  # each peft tuner its own colour
+    # A method's colour follows its kind, unless several rows share one (two peft tuners): then its name.
+    kind = row.method if sum(r.method_kind == row.method_kind for r in i.rows) > 1 else row.method_kind
     return charts.Estimate(i.name_of(row), kind, scale * row.score.mean,
                            scale * interval[0] if interval else None, scale * interval[1] if interval else None,
                            x=x, note=note, failed=failed)
@@ -75,16 +79,17 @@ def _fronts(i: Inputs, y_label: str) -> list[tuple[str, str]]:
     if len(trained) < FRONT_FROM:
         return []
     host = not all(r.memory_label.startswith("GPU") for r in trained)
-    axes = {"memory": (text(i.lang, "ax_memory_host" if host else "ax_gpu"), lambda r: r.peak_memory_mib),
-            "time": (text(i.lang, "ax_time"), lambda r: r.train_s.mean if r.train_s else None)}
+    labels = {"memory": text(i.lang, "ax_memory_host" if host else "ax_gpu"), "time": text(i.lang, "ax_time")}
     drawn = []
-    for axis, (x_label, cost) in axes.items():
+    for axis, cost in COSTS.items():  # a time under load is neither drawn nor on the front
+        x_label = labels[axis]
         title = text(i.lang, f"ch_front_{axis}", Metric=title_metric(i.lang, i.metric))
         measured = [r for r in trained if cost(r) is not None]
-        drawn.append((title, charts.front([_estimate(i, r, cost(r)) for r in measured],
-                                          [axis in r.pareto for r in measured], title=title, x_label=x_label,
+        points = [replace(_estimate(i, r, cost(r)), label=str(r.rank)) for r in measured]  # the ranking's numbers
+        drawn.append((title, charts.front(points, [axis in r.pareto for r in measured], title=title, x_label=x_label,
                                           y_label=y_label, front_label=text(i.lang, "front_label"),
-                                          higher_is_better=i.first.higher_is_better, percent=i.percent)))
+                                          reference=_reference(i), higher_is_better=i.first.higher_is_better,
+                                          percent=i.percent)))
     return drawn
 
 

@@ -14,7 +14,7 @@ from poc_cli.compare import MethodRow
 from poc_cli.numbers import NBSP, duration, mib, money, p_text
 from poc_cli.report.common import Inputs, title_metric
 from poc_cli.report.i18n import text
-from poc_cli.report.tables import diff_cell, score_cell
+from poc_cli.report.tables import diff_cell, loaded_mark, score_cell
 
 RANK_FROM = 4  # trained methods from which the report ranks them in a table of their own
 
@@ -47,7 +47,8 @@ def ranking(i: Inputs) -> dict[str, Any] | None:
              "-" if r.difference is None or r.difference.p_value is None else p_text(r.difference.p_value),
              f"{r.trainable_parameters:,}" if r.trainable_parameters is not None else "-",
              mib(r.peak_memory_mib) if r.peak_memory_mib else "-",
-             duration(r.train_s.mean if r.train_s else None, lang), money(r.cost_per_run, i.currency, lang),
+             loaded_mark(r, duration(r.train_s.mean if r.train_s else None, lang)),
+             loaded_mark(r, money(r.cost_per_run, i.currency, lang)),
              _fronts(i, r)] for r in rows]
     notes = [text(lang, "ranking_note", baseline=i.name_of(i.baseline))]
     if any(r.off_budget for r in rows):

@@ -184,7 +184,8 @@ def _decision(i: Inputs, c: Conclusion) -> str:
     methods = join(i.lang, [i.name_of(m) for m in c.not_learned])
     key = "dec_" + c.rule
     lora = i.by_kind.get("lora")
-    if c.rule == "inconclusive" and (c.randlora_vs_lora is None or lora is None or c.baseline != lora.method):
+    if c.rule == "inconclusive" and (c.randlora_vs_lora is None or lora is None or c.baseline != lora.method
+                                     or _others_compared(i, c)):
         key = "dec_none_better"
     return text(i.lang, key, methods=methods, method=i.name_of(c.recommended or "-"),
                 baseline=i.name_of(c.baseline or "-")) + (" " if i.lang == "en" else "") + _confidence(i, c)

@@ -158,7 +158,8 @@ def _params(i: Inputs, row: MethodRow) -> str:
                 total=f"{row.trainable_parameters:,}", share=share)
 
 
-def _mark(row: MethodRow, cell: str) -> str:
+def loaded_mark(row: MethodRow, cell: str) -> str:
+    """A time or cost measured under load, marked ‡."""
     return f"{cell}{NBSP}‡" if row.loaded and cell != "-" else cell
 
 
@@ -173,10 +174,10 @@ def resources(i: Inputs) -> dict[str, Any]:
             i.name_of(r), _params(i, r),
             (f"{mib(r.peak_memory_mib)}（{label}）" if lang == "ja" else f"{mib(r.peak_memory_mib)} ({label})")
             if r.peak_memory_mib else "-",
-            _mark(r, duration(r.train_s.mean if r.train_s else None, lang)),
+            loaded_mark(r, duration(r.train_s.mean if r.train_s else None, lang)),
             f"{r.examples_per_s:.1f}" if r.examples_per_s else "-",
             f"{r.energy_j:,.0f}{NBSP}J" if r.energy_j is not None else text(lang, "not_measured"),
-            _mark(r, money(r.cost_per_run, i.currency, lang)),
+            loaded_mark(r, money(r.cost_per_run, i.currency, lang)),
             f"{r.adapter_bytes / 2**20:,.2f}" if r.adapter_bytes else "-", statuses(r.statuses, lang)])
     total = next((r.total_parameters for r in i.methods if r.total_parameters), 0)
     notes = [text(lang, "resources_note", total=f"{total:,}")]
