@@ -175,16 +175,17 @@ NARROW_PARAMS_FROM = 100  # columns from which the narrow table has room for the
 
 
 def narrow_table(rows: list[MethodRow], title: str, width: int = 100) -> Table:
-    """Method, setting, score with interval, difference, memory, time and cost (parameters too from 100
-    columns), each row on at most two lines within `width` columns: no number is cut, no word broken."""
+    """Method, setting, score with interval, difference, memory, time and cost (rank and parameters too from
+    100 columns), each row on at most two lines within `width` columns: no number is cut, no word broken."""
     # Columns apart by the box's blank rule alone (no padding): 80 columns hold the row.
     table = Table(title=plain(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
     first = next((r for r in rows if r.method_kind != TRIVIAL_KIND), rows[0])
-    longest = max((len(r.method) for r in rows), default=8)
-    table.add_column("#", justify="right", no_wrap=True)
+    with_params = width >= NARROW_PARAMS_FROM  # the rank and the parameter counts, from 100 columns
+    longest = max((len(line) for r in rows for line in _method(r).plain.splitlines()), default=8)
+    if with_params:
+        table.add_column("#", justify="right", no_wrap=True)
     table.add_column("method", min_width=min(longest, 16), max_width=16, overflow="ellipsis")
     table.add_column("setting", no_wrap=True, overflow="ellipsis", max_width=18)
-    with_params = width >= NARROW_PARAMS_FROM
     headers = [*(["params"] if with_params else []),
                metric_header(first.metric, first.units.get(first.metric, "fraction")) + "\n[95%]",
                f"Δ vs\n{first.baseline}", "peak\nMiB", f"train\ncost {first.price.currency}"]
@@ -192,7 +193,7 @@ def narrow_table(rows: list[MethodRow], title: str, width: int = 100) -> Table:
         table.add_column(plain(name), justify="right", no_wrap=True)
     for row in rows:
         table.add_row(
-            str(row.rank) if row.rank is not None else "", _method(row), _setting_cell(row),
+            *([str(row.rank) if row.rank is not None else ""] if with_params else []), _method(row), _setting_cell(row),
             *([_params(row)] if with_params else []),
             _score(row, "\n"), _difference_cell(row),
             f"{mib(row.peak_memory_mib)}\n{'GPU' if row.memory_label.startswith('GPU') else 'host'}"
@@ -276,7 +277,7 @@ def footnotes(rows: list[MethodRow]) -> list[str]:
                      + (f"; the smallest difference this PoC detects at 80% power (MDE), and what 2 points "
                         f"would take: {could}" if could else ""))
     if any(r.rank is not None for r in rows):
-        notes.append("#: rank by mean score among the trained methods"
+        notes.append("#: rank by mean score among the trained methods (from 100 columns)"
                      + ("; front: on the Pareto front of mean score against peak memory (mem) or training time: no "
                         "other method scores higher for less; read from the means, not a test"
                         if any(r.pareto for r in rows) else ""))

@@ -110,6 +110,36 @@ def _bracket(counted: Callable[[int], int | None], target: int) -> tuple[int, in
     return None
 
 
+def _narrow(counted: Callable[[int], int | None], low: int, high: int, target: int) -> None:
+    """Count values between a bracket's ends until they are neighbours: interpolation and bisection in
+    turn (interpolation lands at once where the count is linear, bisection bounds the rest)."""
+    below = (counted(low) or 0) < target
+    interpolate = True
+    while high - low > 1:
+        n_low, n_high = counted(low) or 0, counted(high) or 0
+        middle = _between(low, high, n_low, n_high, target) if interpolate else (low + high) // 2
+        interpolate = not interpolate
+        valid = next((v for v in _near(middle, low, high) if counted(v) is not None), None)
+        if valid is None or counted(valid) == target:
+            return
+        if ((counted(valid) or 0) < target) == below:
+            low = valid
+        else:
+            high = valid
+
+
+def _climb(counted: Callable[[int], int | None], closest: Callable[[], int], best: int) -> int:
+    """Out of reach: the probes skipped values, so step from the closest one while a neighbour is closer."""
+    for _ in range(HILL_STEPS):
+        for step in (-1, 1):
+            if best + step >= 1:
+                counted(best + step)
+        if closest() == best:
+            break
+        best = closest()
+    return best
+
+
 def fit(arch: Architecture, target: int, spec: PeftSpec | None = None) -> int | None:
     """The knob value whose count is closest to `target` (ties: the smaller value); None without a knob."""
     assert spec is not None, "a peft tuner is fitted from its spec"
@@ -125,39 +155,16 @@ def fit(arch: Architecture, target: int, spec: PeftSpec | None = None) -> int | 
                 seen[value] = None
         return seen[value]
 
+    def closest() -> int:
+        return min((abs(n - target), v) for v, n in seen.items() if n is not None)[1]
+
     bracket = _bracket(counted, target)
     if bracket is not None:
-        low, high = bracket
-        below = (counted(low) or 0) < target
-        interpolate = True  # alternate: interpolation lands at once where counts are linear, bisection bounds the rest
-        while high - low > 1:
-            middle = _between(low, high, counted(low) or 0, counted(high) or 0, target) if interpolate \
-                else (low + high) // 2
-            interpolate = not interpolate
-            valid = next((v for v in _near(middle, low, high) if counted(v) is not None), None)
-            if valid is None or counted(valid) == target:
-                break
-            if ((counted(valid) or 0) < target) == below:
-                low = valid
-            else:
-                high = valid
-    def closest() -> int | None:
-        valid = [(abs(n - target), v) for v, n in seen.items() if n is not None]
-        return min(valid)[1] if valid else None
-
-    best = closest()
-    if best is None:
+        _narrow(counted, *bracket, target)
+    if all(n is None for n in seen.values()):
         raise ValueError(f"{spec.config}: no value of {spec.knob} from 1 to {LARGEST_KNOB:,} is accepted on "
                          "this model")
-    if bracket is None:  # the budget is out of reach: the probes skipped values, so climb to the nearest peak
-        for _ in range(HILL_STEPS):
-            for step in (-1, 1):
-                if best + step >= 1:
-                    counted(best + step)
-            if closest() == best:
-                break
-            best = closest()  # type: ignore[assignment]
-    return best
+    return closest() if bracket is not None else _climb(counted, closest, closest())
 
 
 def _between(low: int, high: int, n_low: int, n_high: int, target: int) -> int:

@@ -117,8 +117,9 @@ def _headline(i: Inputs, c: Conclusion) -> str:
 
 
 def _others_compared(i: Inputs, c: Conclusion) -> bool:
-    """Whether methods beyond LoRA and RandLoRA were compared with the baseline."""
-    return any(r.difference is not None and r.method_kind not in {"lora", "randlora"} for r in i.trained)
+    """Whether PEFT methods beyond LoRA and RandLoRA were compared with the baseline (full fine-tuning has
+    a rule of its own)."""
+    return any(r.difference is not None and r.method_kind not in {"lora", "randlora", "full"} for r in i.trained)
 
 
 def _better_text(i: Inputs, c: Conclusion) -> str:
