@@ -181,21 +181,28 @@ def scatter(estimates: Sequence[Estimate], *, title: str, x_label: str, y_label:
         else:
             ax.set_xlim(0, max(e.x for e in placed) * 1.15 or 1.0)
             ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
-        values = [v for e in placed for v in (e.value, e.low, e.high) if v is not None]
-        _score_axis(ax, values, reference, higher_is_better, percent)
-        ax.set_xlabel(x_label)
-        ax.set_ylabel(y_label)
-        ax.grid(linewidth=0.4, alpha=0.6)
-        _reference_line(ax, reference)
-        ax.legend(loc="lower right")
-        return _svg(fig, title)
+        return _finish(fig, ax, placed, title=title, x_label=x_label, y_label=y_label, reference=reference,
+                       higher_is_better=higher_is_better, percent=percent)
+
+
+def _finish(fig: Figure, ax: object, placed: Sequence[Estimate], *, title: str, x_label: str, y_label: str,
+            reference: Reference | None, higher_is_better: bool, percent: bool) -> str:
+    """A score-against-resource chart's score axis (the honest start), labels, grid, reference and legend."""
+    values = [v for e in placed for v in (e.value, e.low, e.high) if v is not None]
+    _score_axis(ax, values, reference, higher_is_better, percent)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.grid(linewidth=0.4, alpha=0.6)
+    _reference_line(ax, reference)
+    ax.legend(loc="lower right")
+    return _svg(fig, title)
 
 
 def front(estimates: Sequence[Estimate], on_front: Sequence[bool], *, title: str, x_label: str, y_label: str,
           front_label: str, reference: Reference | None, higher_is_better: bool = True, percent: bool = True) -> str:
     """Score (with its interval) against a cost, each point marked with its label (its rank in the
     ranking table: short, so close points stay legible), and the Pareto front (the points no other
-    beats at lower cost) joined by a dashed staircase. The cost axis spans the points; the score
+    beats at lower cost) joined by a dotted staircase. The cost axis spans the points; the score
     axis keeps the honest start (zero or the trivial reference)."""
     placed = [(e, f) for e, f in zip(estimates, on_front) if e.x is not None]
     if len(placed) < 2:
@@ -216,14 +223,8 @@ def front(estimates: Sequence[Estimate], on_front: Sequence[bool], *, title: str
                     label=front_label)
         ax.set_xlim(max(0.0, low - pad), high + pad)  # type: ignore[operator]
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
-        values = [v for e, _ in placed for v in (e.value, e.low, e.high) if v is not None]
-        _score_axis(ax, values, reference, higher_is_better, percent)
-        ax.set_xlabel(x_label)
-        ax.set_ylabel(y_label)
-        ax.grid(linewidth=0.4, alpha=0.6)
-        _reference_line(ax, reference)
-        ax.legend(loc="lower right")
-        return _svg(fig, title)
+        return _finish(fig, ax, [e for e, _ in placed], title=title, x_label=x_label, y_label=y_label,
+                       reference=reference, higher_is_better=higher_is_better, percent=percent)
 
 
 def lines(series: Sequence[tuple[str, str, list[float]]], *, title: str, x_label: str, y_label: str) -> str:

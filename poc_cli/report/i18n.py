@@ -97,7 +97,8 @@ TEXT: dict[str, dict[str, str]] = {
         "c_front": "Pareto front", "front_memory": "memory", "front_time": "time", "off_budget_mark": "(off budget)",
         "ranking_note": "Ranked by mean score. Δ: the paired difference against {baseline} with its interval; with "
                         "several methods compared, p is Holm-adjusted and the interval widened to match. Pareto "
-                        "front: no other method has a higher mean score at lower peak memory (or training time).",
+                        "front: no other method has a higher mean score at lower peak memory (or training time); a "
+                        "time measured under load (‡) is left off the time front.",
         "off_budget_note": "(off budget): the method cannot reach the budget and ran at the count it reaches, as "
                            "its recipe allowed; its difference compares unequal parameter counts.",
         "c_method": "Method", "c_config": "Configuration; how it was chosen",
@@ -451,7 +452,8 @@ TEXT: dict[str, dict[str, str]] = {
         "c_front": "パレートフロント", "front_memory": "メモリ", "front_time": "時間", "off_budget_mark": "（予算外）",
         "ranking_note": "平均スコアの順です。差：{baseline}との対応のある差と信頼区間。複数の手法を比較するため、p 値は "
                         "Holm 法で調整し、区間もそれに合わせて広げています。パレートフロント：より少ないピークメモリ"
-                        "（または学習時間）で平均スコアが上回る手法がない手法です。",
+                        "（または学習時間）で平均スコアが上回る手法がない手法です。負荷下で計測した時間（‡）は時間の"
+                        "パレートフロントから除いています。",
         "off_budget_note": "（予算外）：パラメータ予算に届かないため、レシピの許可により届く範囲のパラメータ数で"
                            "学習した手法です。その差はパラメータ数の異なる比較です。",
         "c_method": "手法", "c_config": "設定と決め方",
