@@ -13,7 +13,7 @@ from typing import Any
 from poc_cli.errors import RecipeError
 from poc_cli.methods import full, get_method
 from poc_cli.modelhub import Architecture
-from poc_cli.recipe import OFF_BUDGET_SPECS, MethodSpec, PeftSpec, Recipe, ReferenceSpec
+from poc_cli.recipe import OFF_BUDGET_SPECS, MethodSpec, Recipe, ReferenceSpec
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,8 @@ def allocate(recipe: Recipe, arch: Architecture) -> list[Allocation]:
         allocation = _fitted(index, spec, arch, target)
         deviation = allocation.deviation
         if deviation is not None and abs(deviation) > recipe.budget.tolerance:
-            no_knob = isinstance(spec, PeftSpec) and spec.knob is None  # runs at its own count, marked
-            if not (recipe.budget.allow_deviation or getattr(spec, "off_budget", False) or no_knob):
+            no_setting = allocation.r is None  # nothing to fit (a peft tuner without a knob): its own count, marked
+            if not (recipe.budget.allow_deviation or getattr(spec, "off_budget", False) or no_setting):
                 raise _off_budget_error(index, spec, allocation, recipe)
             allocation = replace(allocation, off_budget=True)
         out.append(allocation)

@@ -23,6 +23,7 @@ from poc_cli.learning import (
     trivial,
     trivial_scores,
 )
+from poc_cli import methods
 from poc_cli.methods import METHODS, get_method
 from poc_cli.ranking import ranked
 from poc_cli.search import did_not_hold
@@ -173,7 +174,7 @@ def check_options(records: list[dict[str, Any]], *, recipe: str | None, methods:
 def _recipe_order(record: dict[str, Any], method: str) -> tuple[int, int, str]:
     """Untrained references first, then the recipe's own order of methods."""
     labels = [stored_label(m) for m in (record.get("job", {}).get("recipe") or {}).get("methods", [])]
-    trains = record.get("method_kind") in METHODS and get_method(record["method_kind"]).TRAINS
+    trains = methods.trains(record.get("method_kind", ""))
     return (int(trains), labels.index(method) if method in labels else len(labels), method)
 
 
@@ -196,7 +197,7 @@ def _row(recipe_name: str, method: str, runs: list[dict[str, Any]], *, reference
               for m in declared if ok and all(m["name"] in r["metrics"]["test"] for r in ok.values())}
     energy = [r["energy"]["energy_j"] for r in ok.values() if (r.get("energy") or {}).get("energy_j") is not None]
     loads = [r["load"] for r in ok.values() if r.get("load")]
-    trains = first["method_kind"] in METHODS and get_method(first["method_kind"]).TRAINS
+    trains = methods.trains(first["method_kind"])
     learning_name, learning_scores = learning_ref
     return MethodRow(
         recipe=recipe_name, method=method, method_kind=first["method_kind"],
@@ -284,7 +285,7 @@ def _learning_reference(by_method: dict[str, list[dict[str, Any]]], any_ok: dict
         return (found.name if found else None), trivial_by_seed
     for method, runs in by_method.items():
         kind = runs[0]["method_kind"]
-        if kind in METHODS and not get_method(kind).TRAINS:
+        if kind in METHODS and not methods.trains(kind):
             return method, scored({r["seed"]: r for r in runs if r["status"] == "ok"}, metric)
     return None, {}
 
@@ -321,7 +322,7 @@ def _holm_adjusted(rows: list[MethodRow], by_method: dict[str, list[dict[str, An
     """The trained methods' differences against the baseline, Holm-adjusted where there are two or more:
     each p adjusted, each interval recomputed by the same procedure at the level Holm's step used."""
     family = [k for k, r in enumerate(rows) if r.difference is not None and r.difference.p_value is not None
-              and r.method_kind in METHODS and get_method(r.method_kind).TRAINS]
+              and methods.trains(r.method_kind)]
     if len(family) < 2:
         return rows
     out = list(rows)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from poc_cli.methods import METHODS, get_method
+from poc_cli.methods import trains
 
 if TYPE_CHECKING:  # compare builds the rows and ranks them here
     from poc_cli.compare import MethodRow
@@ -28,7 +28,7 @@ COSTS: dict[str, Callable[[MethodRow], float | None]] = {
 
 
 def _trained(row: MethodRow) -> bool:
-    return row.score is not None and row.method_kind in METHODS and get_method(row.method_kind).TRAINS
+    return row.score is not None and trains(row.method_kind)
 
 
 def on_front(points: list[tuple[float, float]]) -> list[bool]:

@@ -26,6 +26,11 @@ METHODS: dict[str, ModuleType] = {"lora": lora, "dora": dora, "rslora": rslora, 
                                   "randlora": randlora, "vera": vera, "peft": peft_tuner, "full": full, "zero-shot": zero_shot, "untuned": zero_shot}
 
 
+def trains(kind: str) -> bool:
+    """Whether rows of this method kind trained (False: an untrained reference, or the computed trivial row)."""
+    return kind in METHODS and METHODS[kind].TRAINS
+
+
 def get_method(name: str) -> ModuleType:
     """The method module for `name`; an unknown name lists the valid ones."""
     try:

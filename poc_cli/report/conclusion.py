@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from poc_cli.compare import MethodRow
-from poc_cli.methods import METHODS, get_method
+from poc_cli.methods import trains
 from poc_cli.stats import PairedDifference
 
 
@@ -45,10 +45,6 @@ class Conclusion:
     baseline: str | None = None  # what every difference is against (LoRA unless report.baseline says otherwise)
 
 
-def _trained(row: MethodRow) -> bool:
-    return row.method_kind in METHODS and get_method(row.method_kind).TRAINS
-
-
 def decide(rows: list[MethodRow], *, full_vs_best: PairedDifference | None, best_peft: str | None,
            memory_limit_mib: float | None, not_held: frozenset[str] = frozenset()) -> Conclusion:
     """Apply the rules above to one recipe's rows; `not_held` names the methods whose searched
@@ -59,7 +55,7 @@ def decide(rows: list[MethodRow], *, full_vs_best: PairedDifference | None, best
     base_name = next((row.baseline for row in scored), None)
     base = next((row for row in scored if row.method == base_name), None)
     failed = tuple(row.method for row in rows if row.learning is not None and row.learning.learned is False)
-    others = [row for row in scored if _trained(row) and row is not base]
+    others = [row for row in scored if trains(row.method_kind) and row is not base]
     diff = randlora.difference if randlora is not None and lora is not None and randlora.baseline == lora.method \
         else None
     verdict = partial(Conclusion, randlora_vs_lora=diff, full_vs_best_peft=full_vs_best, best_peft=best_peft,

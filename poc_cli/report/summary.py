@@ -116,6 +116,12 @@ def _headline(i: Inputs, c: Conclusion) -> str:
         + (" " if i.lang == "en" else "")
 
 
+def _lora_baseline(i: Inputs, c: Conclusion) -> bool:
+    """Whether RandLoRA was compared with LoRA as the baseline: the rules' own RandLoRA-LoRA sentences apply."""
+    lora = i.by_kind.get("lora")
+    return c.randlora_vs_lora is not None and lora is not None and c.baseline == lora.method
+
+
 def _others_compared(i: Inputs, c: Conclusion) -> bool:
     """Whether PEFT methods beyond LoRA and RandLoRA were compared with the baseline (full fine-tuning has
     a rule of its own)."""
@@ -136,8 +142,7 @@ def _better_text(i: Inputs, c: Conclusion) -> str:
 def _inconclusive_text(i: Inputs, c: Conclusion) -> str:
     d, baseline = c.randlora_vs_lora, i.name_of(c.baseline or "-")
     metric = metric_name(i.lang, i.metric)
-    lora = i.by_kind.get("lora")
-    if d is None or lora is None or c.baseline != lora.method:
+    if not _lora_baseline(i, c):
         return _headline(i, c) + text(i.lang, "rule_none_better", baseline=baseline, metric=metric)
     sentence = text(i.lang, "rule_inconclusive", metric=metric, diff=_difference(i, d), level=level(d.confidence),
                     **_ends(i, d))
@@ -184,9 +189,7 @@ def _confidence(i: Inputs, c: Conclusion) -> str:
 def _decision(i: Inputs, c: Conclusion) -> str:
     methods = join(i.lang, [i.name_of(m) for m in c.not_learned])
     key = "dec_" + c.rule
-    lora = i.by_kind.get("lora")
-    if c.rule == "inconclusive" and (c.randlora_vs_lora is None or lora is None or c.baseline != lora.method
-                                     or _others_compared(i, c)):
+    if c.rule == "inconclusive" and (not _lora_baseline(i, c) or _others_compared(i, c)):
         key = "dec_none_better"
     return text(i.lang, key, methods=methods, method=i.name_of(c.recommended or "-"),
                 baseline=i.name_of(c.baseline or "-")) + (" " if i.lang == "en" else "") + _confidence(i, c)
