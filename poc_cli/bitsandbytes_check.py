@@ -13,7 +13,8 @@ import subprocess
 import sys
 from functools import lru_cache
 
-from poc_cli.hardware import GPU_EXTRA
+GPU_EXTRA = "pip install 'poc-cli[gpu]'"  # what installs bitsandbytes
+
 
 TIMEOUT_S = 180
 CHECK = """

@@ -34,6 +34,7 @@ from poc_cli.result import Stage, Status
 from poc_cli.safe_text import esc, plain
 from poc_cli.search import trial_seed
 from poc_cli.store import DEFAULT_STORE, Scan, Store
+from poc_cli.tasks import search_metric, task_for
 
 # What plans, trains, compares and reports imports torch, transformers and peft (seconds); each
 # command imports it when it runs, so that `poc --help` and a recipe with a typo answer at once.
@@ -171,7 +172,7 @@ def _search_note(plan: Plan) -> str:
     length = (f"{search.steps} steps" if search.steps else f"{search.epochs} epoch(s)" if search.epochs
               else "as long as the seeded runs")
     note = (f"Each trial (seed {trial_seed(plan.recipe)}) trains on {sizes['train']:,} examples, {length}, and "
-            f"scores {plan.recipe.search_metric} on {sizes['validation']:,} validation examples; the test split is never read.")
+            f"scores {search_metric(plan.recipe)} on {sizes['validation']:,} validation examples; the test split is never read.")
     rung = next((job.rung for points in plan.trials.values() for _, job in points if job.rung), None)
     if rung is not None:
         from poc_cli.halving import stops
@@ -321,7 +322,7 @@ def _job_name(job: Job) -> str:
 def _trials_table(result: RunResult, plan: Plan, store: Store) -> Table:
     """Stage 1's outcome: every trial's score (each rung's, in a halving search), the chosen one marked."""
     picked = {(i, c.point) for i, c in result.chosen.items()}
-    metric = plan.recipe.search_metric
+    metric = search_metric(plan.recipe)
     table = Table(title=f"Search trials: validation {metric}", title_justify="left")
     for column in ("method", "lr", "alpha_ratio", "steps", "status", f"validation {metric}", "chosen", "note"):
         table.add_column(column)
@@ -479,7 +480,7 @@ def _run_on(the_executor: Executor, recipe: Path, the_recipe: Recipe, store: Pat
         raise typer.Exit(130) from None
     if result.trials:
         console.print(_trials_table(result, the_plan, the_store))
-    console.print(_outcome_table(result.runs, the_store, [m.name for m in the_plan.recipe.make_task().metrics]))
+    console.print(_outcome_table(result.runs, the_store, [m.name for m in task_for(the_plan.recipe).metrics]))
     console.print(plain(f"records in {the_store.recipe_dir(the_plan.recipe.name)}"), highlight=False)
     _print_next(the_plan.recipe.name, store)
     for method, reason in result.held.items():

@@ -18,6 +18,7 @@ from poc_cli.hardware import problems
 from poc_cli.modelhub import load_config, resolve_model
 from poc_cli.plan import make_plan
 from poc_cli.recipe import load_recipe
+from poc_cli.tasks import task_for
 from poc_cli.trackers import nvml
 
 
@@ -93,7 +94,7 @@ def recipe_checks(path: Path) -> list[Check]:
     plan = make_plan(recipe)  # data readable, model config loadable, budgets fit
     checks.append(Check("data readable", True, plan.sizes_text()))
     checks.append(Check("budget fits every method", True, f"{plan.budget:,} adapter parameters"))
-    task = recipe.make_task()
+    task = task_for(recipe)
     try:
         source = resolve_model(recipe.model)
         config = load_config(task, source, plan.splits.labels, field_value=recipe.model)

@@ -31,7 +31,7 @@ from poc_cli.oom import is_out_of_memory
 from poc_cli.plan import Job, Plan
 from poc_cli.processes import start_seconds
 from poc_cli.recipe import TrainingSpec
-from poc_cli.tasks import Task
+from poc_cli.tasks import Task, task_for
 from poc_cli.trackers.peak import WarmupPeak, capacity_mib, memory_scope, release_heap
 from poc_cli.train import WARMUP_STEPS, total_steps, train
 from poc_cli.worker import build_model
@@ -188,7 +188,7 @@ def estimate(plan: Plan) -> Estimate:
     training = plan.recipe.training
     device = pick_device(training.device)
     precision = precision_for(training, device)
-    task = plan.recipe.make_task()
+    task = task_for(plan.recipe)
     runs = plan.stand_in_runs()
     startup_s, job_start_s = start_seconds()
     timings: dict[str, MethodTiming] = {}

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
+from poc_cli.bitsandbytes_check import GPU_EXTRA, bitsandbytes_problem
+
 if TYPE_CHECKING:
     from poc_cli.recipe import TrainingSpec
 
 Resolved = Literal["fp32", "bf16-mixed", "fp16-mixed", "bf16"]
 AUTOCAST: dict[str, torch.dtype] = {"bf16-mixed": torch.bfloat16, "fp16-mixed": torch.float16}
-GPU_EXTRA = "pip install 'poc-cli[gpu]'"
 
 
 def _cuda_index(device: str) -> int | None:
@@ -90,8 +91,6 @@ def quantization_problem(quantization: str, device: torch.device) -> str | None:
                 "torch sees none for this job; use quantization: none here")
     if find_spec("bitsandbytes") is None:
         return f"training.quantization: {quantization} needs bitsandbytes, which is not installed: {GPU_EXTRA}"
-    from poc_cli.bitsandbytes_check import bitsandbytes_problem
-
     problem = bitsandbytes_problem(device.index if device.index is not None else 0)
     return None if problem is None else f"training.quantization: {quantization}: {problem}"
 

@@ -30,6 +30,7 @@ from poc_cli.preflight import check_checkpointing, check_hardware, check_runnabl
 from poc_cli.recipe import MethodSpec, Recipe, ReferenceSpec, TrainingSpec
 from poc_cli.result import Stage
 from poc_cli.search import Choice, Point, fixed_choice, grid, trial_recipe, trial_seed
+from poc_cli.tasks import checked_task, task_for
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class Plan:
     def sizes_text(self) -> str:
         """The splits' sizes as `poc plan` and `poc doctor` print them, each with what its examples are
         where they are not rows (forecasting: "train 1,200 windows, test 150 series")."""
-        nouns = self.recipe.make_task().example_nouns
+        nouns = task_for(self.recipe).example_nouns
         labels = f", {len(self.splits.labels)} labels" if self.splits.labels else ""
         return ", ".join(f"{k} {v:,}" + (f" {nouns[k]}" if k in nouns else "")
                          for k, v in self.splits.sizes().items()) + labels
@@ -253,7 +254,7 @@ def make_plan(recipe: Recipe, facts: Callable[[TrainingSpec], hardware.Facts] = 
     found = facts(recipe.training)
     check_hardware(recipe, found)
     recipe = resolved(recipe, found.precision)  # type: ignore[arg-type]  # no problems: resolved
-    task = recipe.make_task()
+    task = checked_task(recipe)
     splits = load_splits(recipe.data, task)
     source = resolve_model(recipe.model)
     config = load_config(task, source, splits.labels, field_value=recipe.model)

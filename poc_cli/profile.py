@@ -33,7 +33,7 @@ from poc_cli.oom import is_out_of_memory
 from poc_cli.profile_results import Status
 from poc_cli.plan import Job, Plan
 from poc_cli.recipe import RandLoraSpec
-from poc_cli.tasks import Task
+from poc_cli.tasks import Task, task_for
 from poc_cli.trackers.peak import WarmupPeak, capacity_mib, memory_scope, release_heap
 from poc_cli.train import WARMUP_STEPS, Step
 from poc_cli.worker import build_model
@@ -143,7 +143,7 @@ def profile(plan: Plan, *, batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, s
     device = pick_device(training.device)
     precision = precision_for(training, device)
     outside: list[float] = []  # what the GPU held outside torch after each point's kernels
-    task = plan.recipe.make_task()
+    task = task_for(plan.recipe)
     sizes = tuple(sorted(set(batch_sizes)))
     points: list[Point] = []
     encoded: Dataset | None = None

@@ -543,7 +543,7 @@ class Recipe(Strict):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
     model: str = Field(min_length=1)
-    task: str = "text-classification"  # a key of poc_cli.tasks.TASKS
+    task: str = "text-classification"  # a key of poc_cli.tasks.TASKS, checked with the data by tasks.task_for
     data: DataSpec
     methods: list[MethodSpec] = Field(min_length=1)
     budget: BudgetSpec = BudgetSpec(lora_rank=8)
@@ -564,46 +564,6 @@ class Recipe(Strict):
         if value is True:
             return {}
         return None if value is False else value
-
-    @model_validator(mode="after")
-    def _task_fits(self) -> Recipe:
-        """The task exists, the data fields set are ones it reads, and the search metric is one it declares."""
-        from poc_cli.tasks import TASKS, get_task  # the tasks import this module
-
-        if self.task not in TASKS:
-            raise ValueError(f"task: unknown task {self.task!r}; available: {', '.join(TASKS)}")
-        task = get_task(self.task, self.data)
-        every = {f for t in TASKS.values() for f in t.data_fields}
-        given = {f for f in self.data.model_fields_set if getattr(self.data, f) != DataSpec.model_fields[f].default}
-        for field in sorted((every - task.data_fields) & given):
-            users = ", ".join(t.name for t in TASKS.values() if field in t.data_fields)
-            raise ValueError(f"data.{field}: not read by task {self.task} (only by {users})")
-        task.check_spec()
-        if not task.labelled and self.data.shots_per_class is not None:
-            raise ValueError(f"data.shots_per_class: task {self.task} has no classes to draw shots from")
-        if self.business is not None and self.business.kind != task.business_block:
-            raise ValueError(f"business: {BUSINESS_NEEDS[self.business.kind]}; task {self.task} "
-                             + (f"prices {BUSINESS_WHAT[task.business_block]}" if task.business_block else "has no "
-                                "business block"))
-        if self.data.test is None and self.data.test_fraction is None and not task.test_from_train:
-            raise ValueError("data: a test split is required: set 'test' (a file) or 'test_fraction'")
-        names = [m.name for m in task.metrics]
-        if self.search is not None and self.search.metric is not None and self.search.metric not in names:
-            raise ValueError(f"search.metric: {self.search.metric!r} is not a metric of task {self.task}; "
-                             f"use one of {', '.join(names)}")
-        return self
-
-    def make_task(self):  # noqa: ANN201 - poc_cli.tasks.Task (imported lazily: the tasks import this module)
-        """The recipe's task, set up for its data section."""
-        from poc_cli.tasks import get_task
-
-        return get_task(self.task, self.data, self.evaluation)
-
-    @property
-    def search_metric(self) -> str:
-        """The validation metric the search chooses by: the recipe's, else the task's primary."""
-        assert self.search is not None
-        return self.search.metric or self.make_task().primary.name
 
     @model_validator(mode="after")
     def _search_consistent(self) -> Recipe:

@@ -19,6 +19,7 @@ from typing import Any
 from poc_cli.advice import advice
 from poc_cli.recipe import DEFAULT_GRID, DataSpec, MethodSpec, Recipe, RandLoraSpec, TrainingSpec
 from poc_cli.result import Status
+from poc_cli.tasks import search_metric, task_for
 
 TIE_BREAK = "smaller learning rate, then smaller alpha_ratio"
 PRUNED = "pruned"  # a halving search's point that stopped at a rung (its row in a stored selection)
@@ -115,7 +116,7 @@ def _trial_row(record: dict[str, Any] | None, point: Point, job_id: str, metric:
 def choose(recipe: Recipe, method_label: str, trials: list[tuple[Point, str, dict[str, Any] | None]]) -> Choice:
     """The best trial's setting; `trials` holds (point, job id, stored record or None) per grid point."""
     assert recipe.search is not None
-    metric = recipe.search_metric
+    metric = search_metric(recipe)
     rows = [_trial_row(record, point, job_id, metric) for point, job_id, record in trials]
     unfinished = [r for r in rows if r["status"] not in {Status.OK.value, Status.DIVERGED.value}]
     if unfinished:
@@ -127,7 +128,7 @@ def choose(recipe: Recipe, method_label: str, trials: list[tuple[Point, str, dic
     scored = [r for r in rows if r["score"] is not None]
     if not scored:
         raise NoChoice(f"{method_label}: every search trial diverged; give methods[].search.lr smaller values")
-    higher = next(m.higher_is_better for m in recipe.make_task().metrics if m.name == metric)
+    higher = next(m.higher_is_better for m in task_for(recipe).metrics if m.name == metric)
     sign = 1.0 if higher else -1.0
     best = max(scored, key=lambda r: (sign * r["score"], -r["lr"], -(r["alpha_ratio"] or 0.0)))
     sizes = next(record["data"]["sizes"] for _, _, record in trials if record and record.get("data"))

@@ -44,7 +44,7 @@ from poc_cli.plan import Job
 from poc_cli.result import Record, Stage, Status
 from poc_cli.savers import after_method
 from poc_cli.store import write_json_atomic
-from poc_cli.tasks import Task
+from poc_cli.tasks import Task, task_for
 from poc_cli.trackers.load import LoadMeter
 from poc_cli.trackers.timing import Stopwatch
 from poc_cli.train import WARMUP_STEPS, Diverged, load_trainable, train, trainable_state
@@ -93,7 +93,7 @@ def base_record(job: Job, *, attempt: str, status: Status, started_at: str, log:
         log_path=str(log),
         stage=job.stage,
         selection=job.selection,
-        task={"name": job.recipe.task, "metrics": [m.to_dict() for m in job.recipe.make_task().metrics]},
+        task={"name": job.recipe.task, "metrics": [m.to_dict() for m in task_for(job.recipe).metrics]},
     )
 
 
@@ -268,7 +268,7 @@ def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
     """Load, adapt, train (unless the method is an untrained reference), evaluate and save;
     fills `record` section by section."""
     recipe, training = job.recipe, job.recipe.training
-    task = recipe.make_task()
+    task = task_for(recipe)
     method = get_method(job.allocation.method)
     device = pick_device(training.device)
     precision = precision_for(training, device)

@@ -118,7 +118,8 @@ CASES = [
     Bad("keys", "unknown time zone", "report.timezone", recipe=setting("report", {"timezone": "Mars/Olympus"})),
     Bad("keys", "JPY without a price in JPY", "cost: currency 'JPY' needs gpu_hourly_price",
         recipe=setting("cost", {"currency": "JPY"})),
-    Bad("keys", "search metric the task lacks", "search.metric", recipe=setting("search", {"metric": "bleu"})),
+    Bad("keys", "search metric the task lacks", "search.metric",  # a searched method has no fixed lr
+        recipe=lambda r: setting("search", {"metric": "bleu"})(setting("methods", [{"method": "lora"}])(r))),
     Bad("keys", "fixed lr while searching", "methods.0.lr: fixed while 'search' is on", recipe=setting("search", True)),
     Bad("keys", "an image field on a text task", "data.image_column", recipe=setting("data.image_column", "img")),
     Bad("keys", "a device that is none", "training.device: 'gpu' is not a device",

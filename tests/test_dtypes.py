@@ -24,6 +24,7 @@ from poc_cli.methods.randlora_fast import Path as Route
 from poc_cli.methods.randlora_fast import choose_path
 from poc_cli.plan import Job, make_plan
 from poc_cli.recipe import load_recipe
+from poc_cli.tasks import task_for
 from poc_cli.train import Step
 from poc_cli.worker import Built, build_model
 
@@ -53,7 +54,7 @@ def jobs(tmp_path: Path, model_dir: Path, tiny_data: dict[str, Path], precision:
 
 
 def build(job: Job, precision: Precision) -> Built:
-    task = job.recipe.make_task()
+    task = task_for(job.recipe)
     return build_model(job, task, ("negative", "positive"), CPU, precision)
 
 
@@ -88,7 +89,7 @@ def test_a_bf16_llama_loads_in_fp32_for_fp32_and_mixed(tmp_path: Path, decoders:
                              evaluation={"max_new_tokens": 2, "forgetting_passages": 0})
         plan = make_plan(load_recipe(write_recipe(tmp_path / f"{precision}.yaml", recipe)))
         job = next(j for j in plan.run_jobs({}) if j.allocation.method == "full")
-        built = build_model(job, job.recipe.make_task(), (), CPU, Precision(precision, "cpu"))  # type: ignore[arg-type]
+        built = build_model(job, task_for(job.recipe), (), CPU, Precision(precision, "cpu"))  # type: ignore[arg-type]
         assert {p.dtype for p in built.model.parameters()} == {torch.float32}
         assert built.runtime["parameter_dtypes"]["trainable"] == {"float32": sum(
             p.numel() for p in built.model.parameters())}
@@ -96,7 +97,7 @@ def test_a_bf16_llama_loads_in_fp32_for_fp32_and_mixed(tmp_path: Path, decoders:
 
 def _one_step(built: Built, job: Job, precision: Precision) -> None:
     """One training step of the built model on a batch of its recipe's data."""
-    task = job.recipe.make_task()
+    task = task_for(job.recipe)
     frame = load_splits(job.recipe.data, task).train
     data = task.encode(frame, built.processor, ("negative", "positive"), job.recipe.training)
     batch = next(iter(task.loader(data, built.processor, batch_size=8, shuffle=False, seed=0)))

@@ -14,6 +14,7 @@ from poc_cli.estimate import _measure, longest
 from poc_cli.hardware import Precision
 from poc_cli.plan import make_plan
 from poc_cli.recipe import load_recipe
+from poc_cli.tasks import task_for
 from poc_cli.tasks.text_classification import TextClassification
 
 CPU = torch.device("cpu")
@@ -40,7 +41,7 @@ def _plan(tmp_path: Path, model_dir: Path, data: dict[str, Path]):  # noqa: ANN2
 def test_longest_takes_the_examples_with_the_most_tokens(tmp_path: Path, tiny_model_dir: Path,
                                                          uneven_data: dict[str, Path]) -> None:
     plan = _plan(tmp_path, tiny_model_dir, uneven_data)
-    task = plan.recipe.make_task()
+    task = task_for(plan.recipe)
     config = task.config(str(tiny_model_dir), plan.splits.labels)
     encoded = task.encode(plan.splits.train, task.processor(str(tiny_model_dir), config), plan.splits.labels,
                           plan.recipe.training)
@@ -61,7 +62,7 @@ def test_the_first_warmup_step_trains_on_the_longest_batch(tmp_path: Path, tiny_
                                                                                                        batch))
     plan = _plan(tmp_path, tiny_model_dir, uneven_data)
     job = next(j for j in plan.stand_in_runs() if j.allocation.method == "lora")
-    _measure(job, plan.recipe.make_task(), plan.splits, CPU, Precision("fp32", "cpu"))
+    _measure(job, task_for(plan.recipe), plan.splits, CPU, Precision("fp32", "cpu"))
     assert len(seen) == 5  # two warm-up steps, three timed
     assert seen[0] == max(seen) and seen[0] > 2 * seen[1]  # the four long examples first
 
@@ -72,7 +73,7 @@ def test_the_sizing_peak_covers_evaluation(tmp_path: Path, tiny_model_dir: Path,
     that much: the peak is one measurement over training and evaluation."""
     plan = _plan(tmp_path, tiny_model_dir, uneven_data)
     job = next(j for j in plan.stand_in_runs() if j.allocation.method == "lora")
-    task = plan.recipe.make_task()
+    task = task_for(plan.recipe)
     plain, _, _ = _measure(job, task, plan.splits, CPU, Precision("fp32", "cpu"))
     predict = TextClassification.predict
 

@@ -25,6 +25,7 @@ from poc_cli.launcher import run_plan
 from poc_cli.plan import make_plan
 from poc_cli.recipe import load_recipe
 from poc_cli.store import Store
+from poc_cli.tasks import search_metric
 
 POC = [sys.executable, "-m", "poc_cli"]
 
@@ -376,6 +377,6 @@ def test_a_methods_seeded_runs_start_as_soon_as_its_own_trials_end(
     assert order == [("lora", "trial"), ("lora", "trial"), ("lora", "run"),
                      ("full", "trial"), ("full", "trial"), ("full", "run")]
     lora_run = next(o for o in result.runs if o.job.allocation.label == "lora")
-    scores = {point.lr: store.read("stages", job.id, job.stage)["metrics"]["validation"][plan.recipe.search_metric]
+    scores = {point.lr: store.read("stages", job.id, job.stage)["metrics"]["validation"][search_metric(plan.recipe)]
               for point, job in plan.trials[0]}
     assert lora_run.job.method.learning_rate == max(scores, key=lambda lr: (scores[lr], -lr))  # ties: the smaller lr

@@ -26,6 +26,7 @@ from poc_cli.forecast_business import errors, forecast_outcome, month_of
 from poc_cli.modelhub import describe
 from poc_cli.methods import get_method
 from poc_cli.recipe import DataSpec, ForecastBusinessSpec, Recipe
+from poc_cli.tasks import checked_task
 from poc_cli.tasks.forecast_scores import seasonal_naive, seasonal_scale
 from poc_cli.tasks.forecasting import Forecasting
 
@@ -375,14 +376,14 @@ def test_business_block_must_match_the_task(tmp_path: Path, m3_micro: dict[str, 
     recipe = forecasting_recipe("x", tmp_path, m3_micro, business={"positive_class": "defect", "cost_missed": 1,
                                                                    "cost_false_alarm": 1, "monthly_items": 10,
                                                                    "minutes_per_item": 1, "hourly_rate": 1})
-    with pytest.raises(ValueError, match="business: detection and false-alarm rates need classes"):
-        Recipe.model_validate(recipe)
+    with pytest.raises(RecipeError, match="business: detection and false-alarm rates need classes"):
+        checked_task(Recipe.model_validate(recipe))
     with pytest.raises(ValueError, match="monthly_volume"):
         Recipe.model_validate(forecasting_recipe("x", tmp_path, m3_micro, business={"under_forecast_cost": 1}))
-    with pytest.raises(ValueError, match="need task forecasting"):
-        Recipe.model_validate({"name": "t", "model": "m", "data": {"train": "a.csv", "test": "b.csv"},
-                               "methods": [{"method": "lora"}],
-                               "business": {"under_forecast_cost": 1, "over_forecast_cost": 1, "monthly_volume": 5}})
+    with pytest.raises(RecipeError, match="need task forecasting"):
+        checked_task(Recipe.model_validate({"name": "t", "model": "m", "data": {"train": "a.csv", "test": "b.csv"},
+                                            "methods": [{"method": "lora"}], "business": {
+                                                "under_forecast_cost": 1, "over_forecast_cost": 1, "monthly_volume": 5}}))
 
 
 def test_patchtsmixer_is_called_through_the_same_interface() -> None:

@@ -25,6 +25,7 @@ from poc_cli.errors import RecipeError
 from poc_cli.methods import get_method
 from poc_cli.modelhub import describe, towers
 from poc_cli.recipe import DataSpec, LoraSpec, RandLoraSpec, Recipe, TrainingSpec
+from poc_cli.tasks import checked_task
 from poc_cli.tasks.image_classification import ImageClassification
 from poc_cli.tasks.image_text import ImageText
 
@@ -106,8 +107,8 @@ def test_bad_image_data_gives_one_line_naming_the_file(tmp_path: Path, vision_mo
 ])
 def test_recipe_fields_belong_to_their_task(task: str, data: dict, message: str) -> None:
     with pytest.raises(Exception) as error:
-        Recipe.model_validate({"name": "r", "model": "m", "task": task, "methods": [{"method": "lora"}],
-                               "data": {"train": "t", "test": "t", **data}})
+        checked_task(Recipe.model_validate({"name": "r", "model": "m", "task": task, "methods": [{"method": "lora"}],
+                                        "data": {"train": "t", "test": "t", **data}}))
     assert message in str(error.value)
 
 

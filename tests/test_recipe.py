@@ -14,6 +14,7 @@ from conftest import recipe_dict, write_jsonl, write_recipe
 from poc_cli.cli import app
 from poc_cli.errors import RecipeError
 from poc_cli.recipe import DEFAULT_LR, load_recipe
+from poc_cli.tasks import search_metric, task_for
 
 runner = CliRunner()
 
@@ -162,7 +163,7 @@ def test_every_shipped_recipe_is_valid() -> None:
     assert loaded["elpv-inspection.yaml"].task == "image-classification"
     assert loaded["elpv-inspection.yaml"].business.positive_class == "defect"
     for name in ("llm-demo.yaml", "banking77-llm.yaml"):
-        assert loaded[name].task == "causal-lm" and loaded[name].make_task().primary.name == "exact_match"
-    assert loaded["banking77-llm.yaml"].search_metric == "exact_match"
+        assert loaded[name].task == "causal-lm" and task_for(loaded[name]).primary.name == "exact_match"
+    assert search_metric(loaded["banking77-llm.yaml"]) == "exact_match"
     clip = loaded["fashion-mnist-clip.yaml"]
-    assert clip.task == "image-text" and clip.data.shots_per_class == 4 and clip.search_metric == "accuracy"
+    assert clip.task == "image-text" and clip.data.shots_per_class == 4 and search_metric(clip) == "accuracy"

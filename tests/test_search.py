@@ -23,6 +23,7 @@ from poc_cli.recipe import DEFAULT_GRID, Recipe, load_recipe
 from poc_cli.result import Stage
 from poc_cli.search import HOLD_DROP, NoChoice, Point, choose, did_not_hold, grid, sensitivity
 from poc_cli.store import Store
+from poc_cli.tasks import task_for
 from poc_cli.train import DIVERGENCE_WINDOW, Diverged, diverged, train
 
 runner = CliRunner()
@@ -172,7 +173,7 @@ def test_a_huge_learning_rate_stops_training_early(tiny_model_dir: Path, tiny_da
     from transformers import AutoModelForSequenceClassification
 
     recipe = Recipe.model_validate(recipe_dict(tiny_model_dir, tiny_data, training={"steps": 200, "batch_size": 16, "max_length": 16}))
-    task = recipe.make_task()
+    task = task_for(recipe)
     splits = load_splits(recipe.data, task)
     tokenizer = task.processor(str(tiny_model_dir), None)
     batches = task.loader(task.encode(splits.train, tokenizer, splits.labels, recipe.training), tokenizer,

@@ -12,8 +12,10 @@ from poc_cli.tasks.image_classification import ImageClassification
 from poc_cli.tasks.image_text import ImageText
 from poc_cli.tasks.text_classification import TextClassification
 
+from poc_cli.recipe import BUSINESS_NEEDS, BUSINESS_WHAT, DataSpec
+
 if TYPE_CHECKING:
-    from poc_cli.recipe import DataSpec, EvaluationSpec
+    from poc_cli.recipe import EvaluationSpec, Recipe
 
 TASKS: dict[str, type[Task]] = {t.name: t for t in (TextClassification, ImageClassification, ImageText, CausalLM,
                                                            Forecasting)}
@@ -26,4 +28,50 @@ def get_task(name: str, data: DataSpec, evaluation: EvaluationSpec | None = None
     return TASKS[name](data, evaluation)
 
 
-__all__ = ["TASKS", "Metric", "Task", "get_task"]
+def task_for(recipe: Recipe) -> Task:
+    """The recipe's task, set up for its data and evaluation sections (checked once, by `checked_task`)."""
+    return get_task(recipe.task, recipe.data, recipe.evaluation)
+
+
+def checked_task(recipe: Recipe) -> Task:
+    """The recipe's task, once it accepts the recipe: the data fields set are ones it reads, the business
+    block is the kind it prices, the search metric is one it declares. This is where recipe and task meet
+    (the plan's first check), so the recipe validates only its own fields and never imports the tasks.
+    Trials' derived recipes are not checked again: the plan derives them from a checked one."""
+    task = task_for(recipe)
+    try:
+        _accepts(task, recipe)
+        task.check_spec()
+    except ValueError as error:
+        raise RecipeError(str(error)) from None
+    return task
+
+
+def _accepts(task: Task, recipe: Recipe) -> None:
+    """A ValueError naming the first recipe field the task does not take."""
+    every = {f for t in TASKS.values() for f in t.data_fields}
+    given = {f for f in recipe.data.model_fields_set if getattr(recipe.data, f) != DataSpec.model_fields[f].default}
+    for field in sorted((every - task.data_fields) & given):
+        users = ", ".join(t.name for t in TASKS.values() if field in t.data_fields)
+        raise ValueError(f"data.{field}: not read by task {task.name} (only by {users})")
+    if not task.labelled and recipe.data.shots_per_class is not None:
+        raise ValueError(f"data.shots_per_class: task {task.name} has no classes to draw shots from")
+    if recipe.business is not None and recipe.business.kind != task.business_block:
+        raise ValueError(f"business: {BUSINESS_NEEDS[recipe.business.kind]}; task {task.name} "
+                         + (f"prices {BUSINESS_WHAT[task.business_block]}" if task.business_block else "has no "
+                            "business block"))
+    if recipe.data.test is None and recipe.data.test_fraction is None and not task.test_from_train:
+        raise ValueError("data: a test split is required: set 'test' (a file) or 'test_fraction'")
+    names = [m.name for m in task.metrics]
+    if recipe.search is not None and recipe.search.metric is not None and recipe.search.metric not in names:
+        raise ValueError(f"search.metric: {recipe.search.metric!r} is not a metric of task {task.name}; "
+                         f"use one of {', '.join(names)}")
+
+
+def search_metric(recipe: Recipe) -> str:
+    """The validation metric a search chooses by: the recipe's, else its task's primary."""
+    assert recipe.search is not None
+    return recipe.search.metric or task_for(recipe).primary.name
+
+
+__all__ = ["TASKS", "Metric", "Task", "checked_task", "get_task", "search_metric", "task_for"]
