@@ -48,7 +48,10 @@ from torch import nn
 from poc_cli.hardware import Precision, precision_for, weights_options
 from poc_cli.methods import get_method
 from poc_cli.modelhub import Architecture, describe, load_config, resolve_model
-from poc_cli.recipe import DataSpec, FullSpec, LoraSpec, RandLoraSpec, TrainingSpec
+from poc_cli.recipe import DataSpec, TrainingSpec
+from poc_cli.methods.full import FullSpec
+from poc_cli.methods.lora import LoraSpec
+from poc_cli.methods.randlora import RandLoraSpec
 from poc_cli.tasks.base import Task
 from poc_cli.tasks.causal_lm import CausalLM
 from poc_cli.tasks.text_classification import TextClassification

@@ -13,7 +13,8 @@ from typing import Any
 from poc_cli.errors import RecipeError
 from poc_cli.methods import full, get_method
 from poc_cli.modelhub import Architecture
-from poc_cli.recipe import OFF_BUDGET_SPECS, MethodSpec, Recipe, ReferenceSpec
+from poc_cli.recipe import MethodSpec, Recipe
+from poc_cli.methods.zero_shot import ReferenceSpec
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def _off_budget_error(index: int, spec: MethodSpec, allocation: Allocation, reci
     given = getattr(spec, "r", None) is not None
     where = f"methods.{index}.r" if given else "budget"
     setting = f"{getattr(spec, 'knob', None) or 'r'}={allocation.r}"
-    if isinstance(spec, OFF_BUDGET_SPECS):
+    if "off_budget" in type(spec).model_fields:  # a method that may run off the budget
         share = allocation.adapter_parameters / target
         return RecipeError(
             f"methods.{index}: {spec.label} cannot match the budget of {target:,} parameters within "

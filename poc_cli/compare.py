@@ -28,7 +28,7 @@ from poc_cli.methods import METHODS, get_method
 from poc_cli.ranking import ranked
 from poc_cli.search import did_not_hold
 from poc_cli.stats import PairedDifference, Summary, holm, mean_interval, summarize
-from poc_cli.recipe import stored_label
+from poc_cli.methods import stored_label
 from poc_cli.result import LEGACY_METRICS
 from poc_cli.store import Scan, Store
 

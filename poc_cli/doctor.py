@@ -15,6 +15,7 @@ import torch
 from poc_cli.environment import package_versions
 from poc_cli.errors import PocError
 from poc_cli.hardware import problems
+from poc_cli.methods import get_method
 from poc_cli.modelhub import load_config, resolve_model
 from poc_cli.plan import make_plan
 from poc_cli.recipe import load_recipe
@@ -103,12 +104,9 @@ def recipe_checks(path: Path) -> list[Check]:
         checks.append(Check("model loadable", True, recipe.model))
     except (PocError, OSError, ValueError) as exc:
         checks.append(Check("model loadable", False, str(exc).splitlines()[0]))
-    import peft
-
     for spec in recipe.methods:
-        supported = spec.method != "randlora" or hasattr(peft, "RandLoraConfig")
-        checks.append(Check(f"method {spec.label}", supported,
-                            "supported" if supported else f"peft {peft.__version__} has no RandLoraConfig (need >= 0.16)"))
+        problem = getattr(get_method(spec.method), "unsupported", lambda: None)()
+        checks.append(Check(f"method {spec.label}", problem is None, problem or "supported"))
     checks.append(Check("training device, precision and quantization", not found, "; ".join(found) or
                         f"{training.device}, {training.precision}, quantization {training.quantization}: "
                         + ("CUDA" if torch.cuda.is_available() and training.device != "cpu" else "CPU")))

@@ -27,7 +27,8 @@ from poc_cli.halving import cost as halving_cost
 from poc_cli.methods import get_method
 from poc_cli.modelhub import Architecture, by_module, describe, load_config, resolve_model, towers
 from poc_cli.preflight import check_checkpointing, check_hardware, check_runnable
-from poc_cli.recipe import MethodSpec, Recipe, ReferenceSpec, TrainingSpec
+from poc_cli.recipe import MethodSpec, Recipe, TrainingSpec
+from poc_cli.methods.zero_shot import ReferenceSpec
 from poc_cli.result import Stage
 from poc_cli.search import Choice, Point, fixed_choice, grid, trial_recipe, trial_seed
 from poc_cli.tasks import checked_task, task_for

@@ -32,7 +32,6 @@ from poc_cli.methods import get_method
 from poc_cli.oom import is_out_of_memory
 from poc_cli.profile_results import Status
 from poc_cli.plan import Job, Plan
-from poc_cli.recipe import RandLoraSpec
 from poc_cli.tasks import Task, task_for
 from poc_cli.trackers.peak import WarmupPeak, capacity_mib, memory_scope, release_heap
 from poc_cli.train import WARMUP_STEPS, Step
@@ -41,9 +40,6 @@ from poc_cli.worker import build_model
 SCHEMA = 1
 DEFAULT_BATCH_SIZES = (8, 16, 32, 64)
 DEFAULT_STEPS = 5
-# RandLoRA's bases: peft's dense Gaussian ones, or sparse ones (`sparse`: 2/3 zeros; `very_sparse`: more).
-BASES = {"dense": {"sparse": False, "very_sparse": False}, "sparse": {"sparse": True, "very_sparse": False},
-         "very sparse": {"sparse": False, "very_sparse": True}}
 
 
 @dataclass(frozen=True)
@@ -74,10 +70,6 @@ class Point:
     error: str | None = None
 
 
-def _bases_of(spec: RandLoraSpec) -> str:
-    return "very sparse" if spec.very_sparse else "sparse" if spec.sparse else "dense"
-
-
 def targets(plan: Plan) -> list[Target]:
     """Every method that trains, at its first seed; RandLoRA in each basis variant, the recipe's first
     (`Plan.stand_in_runs`: a searched method at its first grid point)."""
@@ -88,13 +80,12 @@ def targets(plan: Plan) -> list[Target]:
         if label in seen or not get_method(job.allocation.method).TRAINS:
             continue
         seen.add(label)
-        if not isinstance(job.method, RandLoraSpec):
+        variants = getattr(get_method(job.allocation.method), "variants", None)
+        if variants is None:
             out.append(Target(label, job.allocation.method, None, True, job))
             continue
-        own = _bases_of(job.method)
-        for bases in sorted(BASES, key=lambda b: b != own):
-            spec = job.method.model_copy(update=BASES[bases])
-            out.append(Target(label, job.allocation.method, bases, bases == own, replace(job, method=spec)))
+        for index, (bases, spec) in enumerate(variants(job.method)):
+            out.append(Target(label, job.allocation.method, bases, index == 0, replace(job, method=spec)))
     return out
 
 

@@ -8,7 +8,6 @@ silently ignored and producing a comparison that is not the one intended.
 from __future__ import annotations
 
 import codecs
-import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
@@ -16,9 +15,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -28,89 +24,10 @@ from pydantic import (
 )
 
 from poc_cli.errors import RecipeError, clip
-
-# Per-method defaults, chosen from the learning-rate trials described in the README
-# ("Where the defaults come from"). They matter more than anything else at PoC sizes.
-DEFAULT_LR = {"lora": 5e-3, "randlora": 5e-4, "full": 1e-4,
-              # The LoRA variants. DoRA and OLoRA: their papers train at LoRA's rates (Liu et al. 2024, DoRA,
-              # Sec. 5; Buyukakyuz 2024, OLoRA, Sec. 4). rsLoRA scales by alpha / sqrt(r) instead of alpha / r: at the
-              # ranks a PoC fits (about 8) its steps are sqrt(r) ~ 3x LoRA's, so its rate sits ~3x lower. PiSSA starts
-              # its adapters at the weights' principal components, so a step moves the model about as much as full
-              # fine-tuning's does; its paper trains at full fine-tuning's rates (Meng et al. 2024, Sec. 5).
-              "dora": 5e-3, "olora": 5e-3, "rslora": 2e-3, "pissa": 5e-4,
-              # VeRA trains only scaling vectors of frozen random matrices, which move the model less per step
-              # than LoRA's matrices: peft's VeRA example (examples/sequence_classification/VeRA.ipynb) trains them
-              # at 2e-2, its method_comparison at 1e-3 over a 5,000-step Llama run.
-              "vera": 1e-2}
-DEFAULT_ALPHA_RATIO = {"lora": 2.0, "randlora": 20.0}
-LORA_VARIANTS = ("lora", "dora", "rslora", "pissa", "olora")  # one spec; each its own module under methods/
-# Default search grids (`search: true`), spaced about 2x around those defaults; RandLoRA also
-# tries both ends of its author's alpha range (2r and 20r), which shifts its best lr ~10x.
-DEFAULT_GRID: dict[str, dict[str, tuple[float, ...]]] = {
-    "lora": {"lr": (1e-3, 2e-3, 5e-3, 1e-2)},
-    "randlora": {"lr": (2e-4, 5e-4, 1e-3, 2e-3), "alpha_ratio": (2.0, 20.0)},
-    "full": {"lr": (2e-5, 5e-5, 1e-4, 2e-4)},
-    "dora": {"lr": (1e-3, 2e-3, 5e-3, 1e-2)},
-    "olora": {"lr": (1e-3, 2e-3, 5e-3, 1e-2)},
-    "rslora": {"lr": (5e-4, 1e-3, 2e-3, 5e-3)},
-    "pissa": {"lr": (1e-4, 2e-4, 5e-4, 1e-3)},
-    "vera": {"lr": (2e-3, 5e-3, 1e-2, 2e-2)},
-}
-# Any other peft tuner (`method: peft`): LoRA's rate and grid, unless peft's method_comparison
-# (MetaMathQA on Llama-3.2-3B, huggingface/peft) or the tuner's paper tuned it far from LoRA's.
-PEFT_TUNER_GRID: dict[str, tuple[float, ...]] = {
-    "default": DEFAULT_GRID["lora"]["lr"],  # LoHa, LoKr (peft's LoKr run: 3e-3), OFT, BOFT, HRA, SHiRA ...
-    "C3AConfig": (5e-2, 1e-1, 2e-1, 5e-1),  # peft's C3A run trains at 3e-1
-    "FourierFTConfig": (1e-2, 2e-2, 5e-2, 1e-1),  # spectral coefficients: peft's FourierFT example trains at 6e-2
-    "IA3Config": (1e-3, 2e-3, 5e-3, 1e-2),  # peft's IA3 runs: 1e-3 and 5e-3
-}
-PEFT_TUNER_LR = {"default": 5e-3, "C3AConfig": 2e-1, "FourierFTConfig": 5e-2, "IA3Config": 5e-3}
-
+from poc_cli.methods import METHODS, RECIPE_SPECS
+from poc_cli.specs import Amount, BatchSize, Epochs, Examples, Number, Rank, Seed, Steps, Strict
 
 DEVICE = re.compile(r"auto|cpu|cuda|cuda:[0-9]{1,3}")
-MAX_SEED = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit
-
-
-def _number(value: Any) -> Any:
-    """YAML's `true` is not a number (pydantic would read it as 1.0)."""
-    if isinstance(value, bool):
-        raise ValueError("a number is expected, not true/false")  # noqa: TRY004 - pydantic reports ValueError
-    return value
-
-
-# Numbers as YAML writes them, with bounds a user could defend: a whole-number field takes only
-# an integer (not `true`, `3.0` or "3"); every float is finite (no .inf or .nan, see `Strict`).
-Number = Annotated[float, BeforeValidator(_number)]
-Seed = Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)]
-Rank = Annotated[int, Field(strict=True, ge=1, le=4096)]
-Epochs = Annotated[int, Field(strict=True, ge=1, le=1000)]
-Steps = Annotated[int, Field(strict=True, ge=1, le=10_000_000)]
-BatchSize = Annotated[int, Field(strict=True, ge=1, le=65_536)]  # and at most the train split (checked by the plan)
-Examples = Annotated[int, Field(strict=True, ge=1, le=10**9)]
-LearningRate = Annotated[Number, Field(gt=0, le=1)]
-AlphaRatio = Annotated[Number, Field(gt=0, le=1000)]
-Amount = Annotated[Number, Field(ge=0, le=1e12)]  # money, counts of items: large but finite
-
-
-class Strict(BaseModel):
-    """Base for every recipe node: immutable, unknown keys rejected with the allowed list,
-    floats finite."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            allowed = sorted(cls.model_fields)
-            unknown = sorted(str(k) for k in data if k not in cls.model_fields)
-            if unknown:
-                close = difflib.get_close_matches(unknown[0], allowed, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"unknown key {clip(unknown[0], 40)!r}{hint}; allowed: {', '.join(allowed)}")
-        return data
-
-
 class DataSpec(Strict):
     """Where the examples come from and how they are split.
 
@@ -172,173 +89,8 @@ class DataSpec(Strict):
         return self
 
 
-LrValues = Annotated[list[LearningRate], Field(min_length=1, max_length=20)]
-AlphaValues = Annotated[list[AlphaRatio], Field(min_length=1, max_length=20)]
-
-
-class LrGrid(Strict):
-    """A method's search grid; a dimension left out takes the method's default grid."""
-
-    lr: LrValues | None = None
-
-    @model_validator(mode="after")
-    def _distinct(self) -> LrGrid:
-        for key in type(self).model_fields:
-            values = getattr(self, key)
-            if values is not None and len(set(values)) != len(values):
-                raise ValueError(f"{key}: the grid has repeated values {values}")
-        return self
-
-
-class RandLoraGrid(LrGrid):
-    """RandLoRA's grid: learning rate and alpha_ratio (randlora_alpha = alpha_ratio * r)."""
-
-    alpha_ratio: AlphaValues | None = None
-
-
-class _MethodBase(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=64)
-    lr: LearningRate | None = None
-    # With the top-level `search` on: absent or `true` = the method's default grid, a mapping =
-    # that grid, `false` = not searched (the method keeps `lr`, else its default).
-    search: LrGrid | Literal[False] | None = None
-
-    @field_validator("search", mode="before")
-    @classmethod
-    def _true_is_default_grid(cls, value: Any) -> Any:
-        return {} if value is True else value
-
-    @property
-    def label(self) -> str:
-        """The name shown in tables: the user's `name`, else the method id."""
-        return self.name or self.method  # type: ignore[attr-defined]
-
-    @property
-    def learning_rate(self) -> float:
-        """The recipe's learning rate, else the method's documented default."""
-        return self.lr if self.lr is not None else DEFAULT_LR[self.method]  # type: ignore[attr-defined]
-
-    @property
-    def default_lrs(self) -> tuple[float, ...]:
-        """The learning rates a search tries when the recipe gives no grid."""
-        return DEFAULT_GRID[self.method]["lr"]  # type: ignore[attr-defined]
-
-
-class LoraSpec(_MethodBase):
-    """LoRA and its variants (DoRA, rsLoRA, PiSSA, OLoRA: see each module under methods/): rank `r` is
-    fitted to the budget unless given; lora_alpha = alpha_ratio * r."""
-
-    method: Literal[LORA_VARIANTS]  # type: ignore[valid-type]  # the tuple's names, as Literal spreads a tuple
-    r: Rank | None = None
-    alpha_ratio: AlphaRatio = DEFAULT_ALPHA_RATIO["lora"]
-    dropout: Number = Field(default=0.0, ge=0, lt=1)
-
-
-class RandLoraSpec(_MethodBase):
-    """RandLoRA: base rank `r` fitted to the budget unless given; randlora_alpha = alpha_ratio * r.
-
-    `projection_prng_key` fixes the random bases; left empty they follow the job's seed,
-    so seed-to-seed spread includes the choice of bases. `implementation: poc` (default)
-    runs poc's faster forward and backward of the same function; `peft` runs peft's own.
-    """
-
-    method: Literal["randlora"]
-    r: Rank | None = None
-    alpha_ratio: AlphaRatio = DEFAULT_ALPHA_RATIO["randlora"]
-    sparse: bool = False
-    very_sparse: bool = False
-    dropout: Number = Field(default=0.0, ge=0, lt=1)
-    projection_prng_key: Seed | None = None
-    implementation: Literal["poc", "peft"] = "poc"
-    search: RandLoraGrid | Literal[False] | None = None
-
-    @model_validator(mode="after")
-    def _one_sparsity(self) -> RandLoraSpec:
-        if self.sparse and self.very_sparse:
-            raise ValueError("choose at most one of 'sparse' and 'very_sparse'")
-        return self
-
-
-class VeraSpec(_MethodBase):
-    """VeRA (peft `VeraConfig`, Kopiczko et al. 2024): trained scaling vectors (r + out per layer) of one
-    pair of frozen random matrices shared by every layer. Its count grows slowly with r, so a LoRA budget
-    is often out of reach: `off_budget: true` lets it run at the largest count it reaches."""
-
-    method: Literal["vera"]
-    r: Rank | None = None
-    d_initial: Number = Field(default=0.1, gt=0, le=10)
-    dropout: Number = Field(default=0.0, ge=0, lt=1)
-    projection_prng_key: Seed | None = None
-    off_budget: Annotated[bool, Field(strict=True)] = False
-
-
-def tuner_label(config: str) -> str:
-    """A peft tuner's default name in tables and the store: its config class, lower case, without "Config"."""
-    return config.removesuffix("Config").lower()
-
-
-def stored_label(method: dict[str, Any]) -> str:
-    """The label of a method as a stored recipe writes it (a record's `job.recipe.methods` entry)."""
-    if method.get("name"):
-        return str(method["name"])
-    return tuner_label(str(method.get("config", ""))) if method.get("method") == "peft" else str(method.get("method"))
-
-
-class PeftSpec(_MethodBase):
-    """Any other peft tuner by its config class (`LoHaConfig`, `LoKrConfig`, `OFTConfig`, ...): its count is
-    measured by peft itself on the model's skeleton, and the integer field `knob` is searched for the
-    setting closest to the budget. Without a knob it runs at its own count, off the budget."""
-
-    method: Literal["peft"]
-    config: str = Field(min_length=1, max_length=64)
-    knob: str | None = Field(default=None, min_length=1, max_length=64)
-    options: dict[str, Any] = Field(default_factory=dict)
-    off_budget: Annotated[bool, Field(strict=True)] = False
-
-    @model_validator(mode="after")
-    def _a_peft_tuner(self) -> PeftSpec:
-        from poc_cli.peft_configs import check_tuner  # imports peft (1.6 s): only for recipes that use it
-
-        check_tuner(self.config, self.knob, self.options)
-        return self
-
-    @property
-    def label(self) -> str:
-        """The user's `name`, else the tuner's name (`LoHaConfig`: loha)."""
-        return self.name or tuner_label(self.config)
-
-    @property
-    def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else PEFT_TUNER_LR.get(self.config, PEFT_TUNER_LR["default"])
-
-    @property
-    def default_lrs(self) -> tuple[float, ...]:
-        return PEFT_TUNER_GRID.get(self.config, PEFT_TUNER_GRID["default"])
-
-
-class FullSpec(_MethodBase):
-    """Full fine-tuning: every parameter trains; the accuracy ceiling and the cost reference."""
-
-    method: Literal["full"]
-
-
-class ReferenceSpec(Strict):
-    """An untrained reference row that the plan adds for tasks that have one (not written in recipes)."""
-
-    method: Literal["zero-shot", "untuned"] = "zero-shot"
-
-    @property
-    def label(self) -> str:
-        return self.method
-
-    @property
-    def learning_rate(self) -> None:
-        """Nothing trains."""
-        return None
-
-
-MethodSpec = Annotated[Union[LoraSpec, RandLoraSpec, VeraSpec, PeftSpec, FullSpec], Field(discriminator="method")]
-OFF_BUDGET_SPECS = (VeraSpec, PeftSpec)  # the methods a recipe may run off the budget (`off_budget: true`)
+# A method's entry is the spec its own module declares (methods/*.py), told apart by its `method`.
+MethodSpec = Annotated[Union[RECIPE_SPECS], Field(discriminator="method")]  # type: ignore[valid-type]
 
 
 class BudgetSpec(Strict):
@@ -616,7 +368,7 @@ def _format_error(path: Path, err: ValidationError) -> str:
     loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
     # Pydantic names the union member in the location ("methods.0.lora.r", "business.rates.cost_missed"); drop it.
     parts = loc.split(".")
-    parts = [p for k, p in enumerate(parts) if p not in {*LORA_VARIANTS, "randlora", "vera", "peft", "full"}
+    parts = [p for k, p in enumerate(parts) if p not in METHODS
              and not (k == 1 and parts[0] == "business" and p in {"rates", "forecast"})]
     field = ".".join(parts) or "recipe"
     msg = first["msg"].removeprefix("Value error, ")

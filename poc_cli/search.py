@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from poc_cli.advice import advice
-from poc_cli.recipe import DEFAULT_GRID, DataSpec, MethodSpec, Recipe, RandLoraSpec, TrainingSpec
+from poc_cli.recipe import DataSpec, MethodSpec, Recipe, TrainingSpec
 from poc_cli.result import Status
 from poc_cli.tasks import search_metric, task_for
 
@@ -52,12 +52,12 @@ def grid(spec: MethodSpec) -> list[Point]:
     """The trials of one method: its grid, or the default grid for dimensions it leaves out."""
     custom = spec.search or None
     lrs = (custom.lr if custom and custom.lr else None) or list(spec.default_lrs)
-    if not isinstance(spec, RandLoraSpec):
+    if "alpha_ratio" not in spec.GRID:  # the method does not search its alpha (LoRA keeps its own)
         return [Point(lr, None) for lr in sorted(lrs)]
     alphas = getattr(custom, "alpha_ratio", None)
     if alphas is None:
         fixed = "alpha_ratio" in spec.model_fields_set
-        alphas = [spec.alpha_ratio] if fixed else list(DEFAULT_GRID["randlora"]["alpha_ratio"])
+        alphas = [spec.alpha_ratio] if fixed else list(spec.GRID["alpha_ratio"])
     return [Point(lr, alpha) for alpha in sorted(alphas) for lr in sorted(lrs)]
 
 

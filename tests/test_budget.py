@@ -14,7 +14,10 @@ from poc_cli.budget import allocate
 from poc_cli.methods import get_method
 from poc_cli.modelhub import describe, load_config, resolve_model
 from poc_cli.plan import make_plan
-from poc_cli.recipe import DataSpec, FullSpec, LoraSpec, RandLoraSpec, Recipe, load_recipe
+from poc_cli.recipe import DataSpec, Recipe, load_recipe
+from poc_cli.methods.full import FullSpec
+from poc_cli.methods.lora import LoraSpec
+from poc_cli.methods.randlora import RandLoraSpec
 from poc_cli.tasks.text_classification import TextClassification
 
 TASK = TextClassification(DataSpec(train="unused", test_fraction=0.5))

@@ -20,7 +20,10 @@ from poc_cli.data import load_splits
 from poc_cli.errors import RecipeError
 from poc_cli.methods import get_method
 from poc_cli.modelhub import describe
-from poc_cli.recipe import DataSpec, EvaluationSpec, FullSpec, LoraSpec, RandLoraSpec, Recipe, TrainingSpec
+from poc_cli.recipe import DataSpec, EvaluationSpec, Recipe, TrainingSpec
+from poc_cli.methods.full import FullSpec
+from poc_cli.methods.lora import LoraSpec
+from poc_cli.methods.randlora import RandLoraSpec
 from poc_cli.tasks.causal_lm import IGNORE, CausalLM, _choose, normalise
 from poc_cli.train import train
 

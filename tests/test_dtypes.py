@@ -154,7 +154,7 @@ class MatmulDtypes(TorchDispatchMode):
 def _randlora_layer(implementation: str) -> tuple[nn.Module, nn.Module]:
     """A two-layer bf16 model with RandLoRA on both (k = 16 bases of rank 4 for min 64)."""
     from poc_cli.modelhub import Architecture, Layer
-    from poc_cli.recipe import RandLoraSpec
+    from poc_cli.methods.randlora import RandLoraSpec
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 96), nn.Linear(96, 64)).to(torch.bfloat16)

@@ -24,7 +24,9 @@ from poc_cli.data import load_splits
 from poc_cli.errors import RecipeError
 from poc_cli.methods import get_method
 from poc_cli.modelhub import describe, towers
-from poc_cli.recipe import DataSpec, LoraSpec, RandLoraSpec, Recipe, TrainingSpec
+from poc_cli.recipe import DataSpec, Recipe, TrainingSpec
+from poc_cli.methods.lora import LoraSpec
+from poc_cli.methods.randlora import RandLoraSpec
 from poc_cli.tasks import checked_task
 from poc_cli.tasks.image_classification import ImageClassification
 from poc_cli.tasks.image_text import ImageText

@@ -59,7 +59,6 @@ def test_variant_counts_equal_peft_on_real_architectures(kind: str) -> None:
 def test_variants_apply_their_option_and_count_on_a_real_model(tiny_model_dir: Path) -> None:
     """On real weights the variants build with their own initialisation (PiSSA's SVD, OLoRA's QR) and
     still train exactly the planned count; PiSSA and OLoRA change the frozen weights, LoRA does not."""
-    from poc_cli.recipe import LoraSpec
     from poc_cli.tasks.text_classification import TextClassification
 
     task = TextClassification(DataSpec(train="t", test_fraction=0.5))
@@ -69,7 +68,7 @@ def test_variants_apply_their_option_and_count_on_a_real_model(tiny_model_dir: P
         model = task.load_model(str(tiny_model_dir), config)
         before = {n: p.detach().clone() for n, p in model.named_parameters()}
         arch = describe(model, None, task)
-        built = get_method(method).apply(model, spec=LoraSpec(method=method), r=4, arch=arch, seed=0)
+        built = get_method(method).apply(model, spec=get_method(method).SPEC(method=method), r=4, arch=arch, seed=0)
         assert built.get_nb_trainable_parameters()[0] == get_method(method).count(arch, 4) + arch.head_parameters
         lora_config = built.peft_config["default"]
         assert lora_config.use_dora == (method == "dora") and lora_config.use_rslora == (method == "rslora")

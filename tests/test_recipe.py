@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from conftest import recipe_dict, write_jsonl, write_recipe
 from poc_cli.cli import app
 from poc_cli.errors import RecipeError
-from poc_cli.recipe import DEFAULT_LR, load_recipe
+from poc_cli.methods.lora import LoraSpec
+from poc_cli.recipe import load_recipe
 from poc_cli.tasks import search_metric, task_for
 
 runner = CliRunner()
@@ -48,7 +49,7 @@ def base(tiny_model_dir: Path, tiny_data: dict[str, Path]) -> dict[str, Any]:
 
 def test_valid_recipe_loads_with_method_defaults(tmp_path: Path, base: dict[str, Any]) -> None:
     recipe = load_recipe(write_recipe(tmp_path / "r.yaml", with_changes(base, methods=[{"method": "lora"}])))
-    assert recipe.methods[0].learning_rate == DEFAULT_LR["lora"]
+    assert recipe.methods[0].learning_rate == LoraSpec.DEFAULT_LR
     assert recipe.methods[0].label == "lora"
 
 

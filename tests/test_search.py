@@ -19,7 +19,10 @@ from poc_cli.cli import app
 from poc_cli.executors.local import LocalExecutor, cpu_slots
 from poc_cli.launcher import run_jobs
 from poc_cli.plan import make_plan
-from poc_cli.recipe import DEFAULT_GRID, Recipe, load_recipe
+from poc_cli.methods.full import FullSpec
+from poc_cli.methods.lora import LoraSpec
+from poc_cli.methods.randlora import RandLoraSpec
+from poc_cli.recipe import Recipe, load_recipe
 from poc_cli.result import Stage
 from poc_cli.search import HOLD_DROP, NoChoice, Point, choose, did_not_hold, grid, sensitivity
 from poc_cli.store import Store
@@ -44,10 +47,10 @@ def recipe_with(**overrides: Any) -> Recipe:
 def test_search_true_gives_each_method_its_default_grid() -> None:
     recipe = recipe_with(search=True)
     lora, rand, full = (grid(m) for m in recipe.methods)
-    assert [p.lr for p in lora] == list(DEFAULT_GRID["lora"]["lr"]) and {p.alpha_ratio for p in lora} == {None}
-    assert [p.lr for p in full] == list(DEFAULT_GRID["full"]["lr"])
+    assert [p.lr for p in lora] == list(LoraSpec.GRID["lr"]) and {p.alpha_ratio for p in lora} == {None}
+    assert [p.lr for p in full] == list(FullSpec.GRID["lr"])
     assert {(p.lr, p.alpha_ratio) for p in rand} == {
-        (lr, a) for lr in DEFAULT_GRID["randlora"]["lr"] for a in DEFAULT_GRID["randlora"]["alpha_ratio"]}
+        (lr, a) for lr in RandLoraSpec.GRID["lr"] for a in RandLoraSpec.GRID["alpha_ratio"]}
     assert recipe.searched == [0, 1, 2]
 
 

@@ -13,7 +13,10 @@ from transformers import set_seed
 from poc_cli.data import load_splits
 from poc_cli.methods import get_method
 from poc_cli.modelhub import describe, load_config
-from poc_cli.recipe import DataSpec, FullSpec, LoraSpec, RandLoraSpec, TrainingSpec
+from poc_cli.recipe import DataSpec, TrainingSpec
+from poc_cli.methods.full import FullSpec
+from poc_cli.methods.lora import LoraSpec
+from poc_cli.methods.randlora import RandLoraSpec
 from poc_cli.tasks.base import classification_metrics
 from poc_cli.tasks.text_classification import TextClassification
 from poc_cli.train import Update, train

@@ -12,18 +12,37 @@ reference included, so no caller branches on a method's name:
   apply(model, *, spec, r, arch, seed) -> model ready to train
 A method may also say what it adds to memory without training it:
   frozen(arch, r) -> int         parameters of frozen matrices it adds (VeRA's shared projections)
+  COLOUR: str                    its colour in charts (else one from a palette, by a hash of its name)
+  variants(spec) -> [(name, spec)]  what `poc profile` measures of it, the recipe's own first (RandLoRA's bases)
+  unsupported() -> str | None    why the installed libraries cannot run it (`poc doctor`)
   implementation(model) -> str   what really computes the adapted layers of the built model (for the record)
+and its recipe entry, beside what it does (a config-and-class pair):
+  SPEC                           its pydantic spec: `method` literal, fields, DEFAULT_LR and GRID with their sources
 """
 
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 from poc_cli.methods import dora, full, lora, olora, peft_tuner, pissa, randlora, rslora, vera, zero_shot
 
 # The untrained reference row: "zero-shot" where the task scores classes (CLIP), "untuned" for generation.
 METHODS: dict[str, ModuleType] = {"lora": lora, "dora": dora, "rslora": rslora, "pissa": pissa, "olora": olora,
                                   "randlora": randlora, "vera": vera, "peft": peft_tuner, "full": full, "zero-shot": zero_shot, "untuned": zero_shot}
+
+
+# What a recipe's `methods` entries may be, one spec per method module (the reference row is the plan's).
+RECIPE_SPECS = tuple(dict.fromkeys(m.SPEC for m in METHODS.values() if m.TRAINS))
+
+
+def stored_label(entry: dict[str, Any]) -> str:
+    """The label of a method as a stored recipe writes it (a record's `job.recipe.methods` entry), read
+    without validating it again (an old record's entry may name a tuner this peft lacks)."""
+    module = METHODS.get(str(entry.get("method")))
+    if entry.get("name") or module is None:
+        return str(entry.get("name") or entry.get("method"))
+    return module.SPEC.model_construct(**entry).label
 
 
 def trains(kind: str) -> bool:

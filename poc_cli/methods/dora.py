@@ -9,16 +9,30 @@ first `units mod layers` layers in model order take the larger rank.
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
 import re
 
 from torch import nn
 
 from poc_cli.methods import lora
-from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, implementation
+from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, LoraSpec, implementation
 from poc_cli.modelhub import Architecture
-from poc_cli.recipe import LoraSpec
 
-__all__ = ["FITTED", "FROZEN_BASE", "SAVES", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
+__all__ = ["FITTED", "SPEC", "FROZEN_BASE", "SAVES", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
+
+
+class DoraSpec(LoraSpec):
+    """DoRA's recipe entry: LoRA's fields."""
+
+    # DoRA's paper trains at LoRA's rates (Liu et al. 2024, Sec. 5).
+    DEFAULT_LR: ClassVar[float] = 5e-3
+    GRID: ClassVar[dict[str, tuple[float, ...]]] = {"lr": (1e-3, 2e-3, 5e-3, 1e-2)}
+
+    method: Literal["dora"]  # type: ignore[assignment]
+
+
+SPEC = DoraSpec
 
 
 def ranks(arch: Architecture, r: float) -> list[int]:
@@ -27,14 +41,14 @@ def ranks(arch: Architecture, r: float) -> list[int]:
     return [base + (index < extra) for index in range(len(arch.layers))]
 
 
-def count(arch: Architecture, r: float, spec: LoraSpec | None = None) -> int:
+def count(arch: Architecture, r: float, spec: DoraSpec | None = None) -> int:
     """LoRA's adapters at each layer's rank plus one magnitude per output feature."""
     del spec
     return sum(k * (layer.in_features + layer.out_features) + layer.out_features
                for k, layer in zip(ranks(arch, r), arch.layers))
 
 
-def fit(arch: Architecture, target: int, spec: LoraSpec | None = None) -> float:
+def fit(arch: Architecture, target: int, spec: DoraSpec | None = None) -> float:
     """The mean rank whose count is closest to `target` (at least 1 per layer): the count rises with
     each unit of rank, so the closest is found by bisection over the units."""
     del spec
@@ -47,12 +61,12 @@ def fit(arch: Architecture, target: int, spec: LoraSpec | None = None) -> float:
     return units // layers if units % layers == 0 else units / layers
 
 
-def settings(spec: LoraSpec, r: float) -> dict[str, float | int | bool]:
+def settings(spec: DoraSpec, r: float) -> dict[str, float | int | bool]:
     """LoRA's settings at the mean rank, shown to three decimals (the exact rank is the allocation's r)."""
     return {"r": round(r, 3), "alpha": round(spec.alpha_ratio * r, 3), "dropout": spec.dropout}
 
 
-def apply(model: nn.Module, *, spec: LoraSpec, r: float, arch: Architecture, seed: int) -> nn.Module:
+def apply(model: nn.Module, *, spec: DoraSpec, r: float, arch: Architecture, seed: int) -> nn.Module:
     """LoRA with DoRA's magnitudes on the targeted layers, the first layers one rank above the rest
     (each layer's alpha follows its rank, so alpha / r is the same everywhere)."""
     each = ranks(arch, r)

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
 
+from pydantic import Field
 from torch import nn
 
 from poc_cli.modelhub import Architecture
-from poc_cli.recipe import LoraSpec
+from poc_cli.specs import AlphaRatio, MethodSpecBase, Number, Rank
+
+
+class LoraSpec(MethodSpecBase):
+    """LoRA's recipe entry: rank `r` fitted to the budget unless given; lora_alpha = alpha_ratio * r. Its
+    variants (DoRA, rsLoRA, PiSSA, OLoRA) take the same fields under their own `method` and defaults."""
+
+    # Chosen from the learning-rate trials in docs/measurements.md ("Where the defaults come from"); the
+    # grid is spaced about 2x around the default. They matter more than anything else at PoC sizes.
+    DEFAULT_LR: ClassVar[float] = 5e-3
+    GRID: ClassVar[dict[str, tuple[float, ...]]] = {"lr": (1e-3, 2e-3, 5e-3, 1e-2)}
+
+    method: Literal["lora"]
+    r: Rank | None = None
+    alpha_ratio: AlphaRatio = 2.0
+    dropout: Number = Field(default=0.0, ge=0, lt=1)
+
+
+SPEC = LoraSpec
 
 FITTED = True
 TRAINS = True
 FROZEN_BASE = True  # trains adapters beside frozen weights: the base may be quantized (QLoRA)
 SAVES = "adapter"
+COLOUR = "#1f77b4"  # in every chart
 
 
 def count(arch: Architecture, r: int, spec: LoraSpec | None = None) -> int:

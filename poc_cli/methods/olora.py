@@ -3,16 +3,30 @@ orthonormal basis of the weight (QR), the frozen weight adjusted to match; LoRA'
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
 from torch import nn
 
 from poc_cli.methods import lora
-from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, count, fit, implementation, settings
+from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, LoraSpec, count, fit, implementation, settings
 from poc_cli.modelhub import Architecture
-from poc_cli.recipe import LoraSpec
 
-__all__ = ["FITTED", "FROZEN_BASE", "SAVES", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
+__all__ = ["FITTED", "SPEC", "FROZEN_BASE", "SAVES", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
 
 
-def apply(model: nn.Module, *, spec: LoraSpec, r: int, arch: Architecture, seed: int) -> nn.Module:
+class OLoraSpec(LoraSpec):
+    """OLoRA's recipe entry: LoRA's fields."""
+
+    # OLoRA's paper trains at LoRA's rates (Buyukakyuz 2024, Sec. 4).
+    DEFAULT_LR: ClassVar[float] = 5e-3
+    GRID: ClassVar[dict[str, tuple[float, ...]]] = {"lr": (1e-3, 2e-3, 5e-3, 1e-2)}
+
+    method: Literal["olora"]  # type: ignore[assignment]
+
+
+SPEC = OLoraSpec
+
+
+def apply(model: nn.Module, *, spec: OLoraSpec, r: int, arch: Architecture, seed: int) -> nn.Module:
     """LoRA started at an orthonormal basis of each targeted layer's weight."""
     return lora.apply(model, spec=spec, r=r, arch=arch, seed=seed, init_lora_weights="olora")

@@ -17,13 +17,66 @@ import math
 import logging
 import warnings
 from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Literal
 
+from pydantic import Field, model_validator
 from torch import nn
 
 from poc_cli.errors import first_line
+from poc_cli.methods.lora import LoraSpec
 from poc_cli.modelhub import Architecture
-from poc_cli.peft_configs import build
-from poc_cli.recipe import PeftSpec
+from poc_cli.peft_configs import build, check_tuner
+from poc_cli.specs import MethodSpecBase
+
+# LoRA's rate and grid, unless peft's method_comparison (MetaMathQA on Llama-3.2-3B, huggingface/peft)
+# or the tuner's paper tuned it far from LoRA's: LoHa, LoKr (peft's LoKr run: 3e-3), OFT, BOFT, HRA ...
+TUNER_LR: dict[str, float] = {"C3AConfig": 2e-1, "FourierFTConfig": 5e-2, "IA3Config": 5e-3}
+TUNER_GRID: dict[str, tuple[float, ...]] = {
+    "C3AConfig": (5e-2, 1e-1, 2e-1, 5e-1),  # peft's C3A run trains at 3e-1
+    "FourierFTConfig": (1e-2, 2e-2, 5e-2, 1e-1),  # spectral coefficients: peft's FourierFT example trains at 6e-2
+    "IA3Config": (1e-3, 2e-3, 5e-3, 1e-2),  # peft's IA3 runs: 1e-3 and 5e-3
+}
+
+
+def tuner_label(config: str) -> str:
+    """A peft tuner's default name in tables and the store: its config class, lower case, without "Config"."""
+    return config.removesuffix("Config").lower()
+
+
+class PeftSpec(MethodSpecBase):
+    """Any other peft tuner by its config class (`LoHaConfig`, `LoKrConfig`, `OFTConfig`, ...): its count is
+    measured by peft itself on the model's skeleton, and the integer field `knob` is searched for the
+    setting closest to the budget. Without a knob it runs at its own count, off the budget."""
+
+    DEFAULT_LR: ClassVar[float] = LoraSpec.DEFAULT_LR
+    GRID: ClassVar[dict[str, tuple[float, ...]]] = LoraSpec.GRID
+
+    method: Literal["peft"]
+    config: str = Field(min_length=1, max_length=64)
+    knob: str | None = Field(default=None, min_length=1, max_length=64)
+    options: dict[str, Any] = Field(default_factory=dict)
+    off_budget: Annotated[bool, Field(strict=True)] = False
+
+    @model_validator(mode="after")
+    def _a_peft_tuner(self) -> PeftSpec:
+        check_tuner(self.config, self.knob, self.options)  # imports peft (1.6 s): only for recipes that use it
+        return self
+
+    @property
+    def label(self) -> str:
+        """The user's `name`, else the tuner's name (`LoHaConfig`: loha)."""
+        return self.name or tuner_label(self.config)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else TUNER_LR.get(self.config, self.DEFAULT_LR)
+
+    @property
+    def default_lrs(self) -> tuple[float, ...]:
+        return TUNER_GRID.get(self.config, self.GRID["lr"])
+
+
+SPEC = PeftSpec
 
 FITTED = True
 TRAINS = True

@@ -4,16 +4,31 @@ SVD runs once per layer when the job builds the model."""
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
 from torch import nn
 
 from poc_cli.methods import lora
-from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, count, fit, implementation, settings
+from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, LoraSpec, count, fit, implementation, settings
 from poc_cli.modelhub import Architecture
-from poc_cli.recipe import LoraSpec
 
-__all__ = ["FITTED", "FROZEN_BASE", "SAVES", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
+__all__ = ["FITTED", "SPEC", "FROZEN_BASE", "SAVES", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
 
 
-def apply(model: nn.Module, *, spec: LoraSpec, r: int, arch: Architecture, seed: int) -> nn.Module:
+class PissaSpec(LoraSpec):
+    """PiSSA's recipe entry: LoRA's fields."""
+
+    # Its adapters start at the weights' principal components, so a step moves the model about as much as
+    # full fine-tuning's does; its paper trains at full fine-tuning's rates (Meng et al. 2024, Sec. 5).
+    DEFAULT_LR: ClassVar[float] = 5e-4
+    GRID: ClassVar[dict[str, tuple[float, ...]]] = {"lr": (1e-4, 2e-4, 5e-4, 1e-3)}
+
+    method: Literal["pissa"]  # type: ignore[assignment]
+
+
+SPEC = PissaSpec
+
+
+def apply(model: nn.Module, *, spec: PissaSpec, r: int, arch: Architecture, seed: int) -> nn.Module:
     """LoRA started at the weights' principal components on the targeted layers."""
     return lora.apply(model, spec=spec, r=r, arch=arch, seed=seed, init_lora_weights="pissa")

@@ -9,16 +9,56 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import ClassVar, Literal
 
+from pydantic import Field, model_validator
 from torch import nn
 
 from poc_cli.modelhub import Architecture
-from poc_cli.recipe import RandLoraSpec
+from poc_cli.specs import AlphaGrid, AlphaRatio, MethodSpecBase, Number, Rank, Seed
+
+
+class RandLoraSpec(MethodSpecBase):
+    """RandLoRA's recipe entry: base rank `r` fitted to the budget unless given; randlora_alpha =
+    alpha_ratio * r.
+
+    `projection_prng_key` fixes the random bases; left empty they follow the job's seed,
+    so seed-to-seed spread includes the choice of bases. `implementation: poc` (default)
+    runs poc's faster forward and backward of the same function; `peft` runs peft's own.
+    """
+
+    # From the learning-rate trials in docs/measurements.md. The grid also tries both ends of its
+    # author's alpha range (2r and 20r), which shifts its best lr ~10x.
+    DEFAULT_LR: ClassVar[float] = 5e-4
+    GRID: ClassVar[dict[str, tuple[float, ...]]] = {"lr": (2e-4, 5e-4, 1e-3, 2e-3), "alpha_ratio": (2.0, 20.0)}
+
+    method: Literal["randlora"]
+    r: Rank | None = None
+    alpha_ratio: AlphaRatio = 20.0
+    sparse: bool = False
+    very_sparse: bool = False
+    dropout: Number = Field(default=0.0, ge=0, lt=1)
+    projection_prng_key: Seed | None = None
+    implementation: Literal["poc", "peft"] = "poc"
+    search: AlphaGrid | Literal[False] | None = None
+
+    @model_validator(mode="after")
+    def _one_sparsity(self) -> RandLoraSpec:
+        if self.sparse and self.very_sparse:
+            raise ValueError("choose at most one of 'sparse' and 'very_sparse'")
+        return self
+
+
+SPEC = RandLoraSpec
+# Its bases: peft's dense Gaussian ones, or sparse ones (`sparse`: 2/3 zeros; `very_sparse`: more).
+BASES = {"dense": {"sparse": False, "very_sparse": False}, "sparse": {"sparse": True, "very_sparse": False},
+         "very sparse": {"sparse": False, "very_sparse": True}}
 
 FITTED = True
 TRAINS = True
 FROZEN_BASE = True  # as LoRA: QRandLoRA on a 4- or 8-bit base
 SAVES = "adapter"
+COLOUR = "#d62728"  # in every chart
 
 
 def n_bases(min_dim: int, r: int) -> int:
@@ -105,3 +145,17 @@ def implementation(model: nn.Module) -> str:
         return "peft"
     kinds = sorted({type(m).__name__ for m in layers if not isinstance(m, FastRandLoraLinear)})
     return f"poc on {ours} of {len(layers)} layers, peft on the rest ({', '.join(kinds)})"
+
+
+def variants(spec: RandLoraSpec) -> list[tuple[str, RandLoraSpec]]:
+    """What `poc profile` measures of it, the recipe's own bases first: each kind of bases, as time and
+    memory differ between them while the count does not."""
+    own = "very sparse" if spec.very_sparse else "sparse" if spec.sparse else "dense"
+    return [(name, spec.model_copy(update=BASES[name])) for name in sorted(BASES, key=lambda b: b != own)]
+
+
+def unsupported() -> str | None:
+    """Why the installed peft cannot run it (None: it can): RandLoRA came with peft 0.16."""
+    import peft
+
+    return None if hasattr(peft, "RandLoraConfig") else f"peft {peft.__version__} has no RandLoraConfig (need >= 0.16)"

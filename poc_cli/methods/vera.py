@@ -9,11 +9,34 @@ frozen buffers (as peft counts them): memory, not trainable parameters.
 from __future__ import annotations
 
 import warnings
+from typing import Annotated, ClassVar, Literal
 
+from pydantic import Field
 from torch import nn
 
 from poc_cli.modelhub import Architecture
-from poc_cli.recipe import VeraSpec
+from poc_cli.specs import MethodSpecBase, Number, Rank, Seed
+
+
+class VeraSpec(MethodSpecBase):
+    """VeRA's recipe entry: `r` fitted unless given; `off_budget: true` lets it run at the largest count it
+    reaches when the budget is out of reach."""
+
+    # Scaling vectors of frozen random matrices move the model less per step than LoRA's matrices: peft's
+    # VeRA example (examples/sequence_classification/VeRA.ipynb) trains them at 2e-2, its method_comparison
+    # at 1e-3 over a 5,000-step Llama run.
+    DEFAULT_LR: ClassVar[float] = 1e-2
+    GRID: ClassVar[dict[str, tuple[float, ...]]] = {"lr": (2e-3, 5e-3, 1e-2, 2e-2)}
+
+    method: Literal["vera"]
+    r: Rank | None = None
+    d_initial: Number = Field(default=0.1, gt=0, le=10)
+    dropout: Number = Field(default=0.0, ge=0, lt=1)
+    projection_prng_key: Seed | None = None
+    off_budget: Annotated[bool, Field(strict=True)] = False
+
+
+SPEC = VeraSpec
 
 FITTED = True
 TRAINS = True

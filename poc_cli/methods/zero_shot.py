@@ -7,10 +7,30 @@ against what the model already knew.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from torch import nn
 
 from poc_cli.modelhub import Architecture
-from poc_cli.recipe import ReferenceSpec
+from poc_cli.specs import Strict
+
+
+class ReferenceSpec(Strict):
+    """An untrained reference row that the plan adds for tasks that have one (not written in recipes)."""
+
+    method: Literal["zero-shot", "untuned"] = "zero-shot"
+
+    @property
+    def label(self) -> str:
+        return self.method
+
+    @property
+    def learning_rate(self) -> None:
+        """Nothing trains."""
+        return None
+
+
+SPEC = ReferenceSpec
 
 FITTED = False
 TRAINS = False

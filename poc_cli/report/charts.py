@@ -25,11 +25,12 @@ matplotlib.use("Agg")  # no display; must precede any figure
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import EngFormatter, FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
+from poc_cli.methods import METHODS  # noqa: E402
 from poc_cli.report.fonts import cjk_family  # noqa: E402
 
-COLOURS = {"lora": "#1f77b4", "randlora": "#d62728", "full": "#2ca02c", "trivial": "#7f7f7f"}
-# Every other method (LoRA's variants, VeRA, any peft tuner by its name) takes one of these by a hash of
-# its kind: the same method has the same colour in every chart and report.
+REFERENCE_COLOUR = "#7f7f7f"  # the trivial answer's line
+# A method without a COLOUR of its own (methods/*.py: LoRA, RandLoRA and full fine-tuning have one) takes one
+# of these by a hash of its kind: the same method has the same colour in every chart and report.
 PALETTE = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e", "#393b79", "#637939", "#8c6d31")
 FAILED_COLOUR = "#9e9e9e"
 SIZE_IN = (3.5, 2.6)  # about 89 x 66 mm: one of two columns on A4
@@ -112,8 +113,10 @@ def _error(e: Estimate) -> list[list[float]]:
 
 
 def colour(kind: str) -> str:
-    """The method's colour: its own for LoRA, RandLoRA and full fine-tuning, else one from PALETTE."""
-    return COLOURS.get(kind) or PALETTE[zlib.crc32(kind.encode()) % len(PALETTE)]
+    """The method's colour: its module's COLOUR, else one from PALETTE (the trivial answer: grey)."""
+    if kind == "trivial":
+        return REFERENCE_COLOUR
+    return getattr(METHODS.get(kind), "COLOUR", None) or PALETTE[zlib.crc32(kind.encode()) % len(PALETTE)]
 
 
 def _draw(ax: object, e: Estimate, x: float, label: str | None = None) -> None:
@@ -130,7 +133,7 @@ def _top(values: Sequence[float], unit_percent: bool) -> float:
 
 def _reference_line(ax: object, reference: Reference | None) -> None:
     if reference is not None:
-        ax.axhline(reference.value, color=COLOURS["trivial"], linestyle="--", linewidth=1, label=reference.label)
+        ax.axhline(reference.value, color=REFERENCE_COLOUR, linestyle="--", linewidth=1, label=reference.label)
 
 
 def scores(estimates: Sequence[Estimate], *, title: str, x_label: str, reference: Reference | None,
@@ -156,7 +159,7 @@ def scores(estimates: Sequence[Estimate], *, title: str, x_label: str, reference
         ax.set_xlabel(x_label)
         ax.grid(axis="x", linewidth=0.4, alpha=0.6)
         if reference is not None:
-            ax.axvline(reference.value, color=COLOURS["trivial"], linestyle="--", linewidth=1, label=reference.label)
+            ax.axvline(reference.value, color=REFERENCE_COLOUR, linestyle="--", linewidth=1, label=reference.label)
             ax.legend(loc="upper left", bbox_to_anchor=(0.0, 1.0))
         return _svg(fig, title)
 
@@ -268,16 +271,16 @@ def curves(series: Sequence[Curve], *, title: str, x_label: str, y_label: str) -
         ax = fig.add_subplot()
         top = max(y for c in series for _, y in c.points if y is not None)
         for n, curve in enumerate(series):
-            colour = COLOURS.get(curve.kind, "#555555")
+            shade = colour(curve.kind)
             scored = [(x, y) for x, y in curve.points if y is not None]
-            ax.plot([x for x, _ in scored], [y for _, y in scored], marker="o", markersize=3, color=colour,
+            ax.plot([x for x, _ in scored], [y for _, y in scored], marker="o", markersize=3, color=shade,
                     linestyle="--" if n % 2 else "-", linewidth=1.2, label=curve.label)
             diverged = [x for x, y in curve.points if y is None]
             if diverged:
-                ax.plot(diverged, [0.0] * len(diverged), "x", color=colour, markersize=7, clip_on=False)
+                ax.plot(diverged, [0.0] * len(diverged), "x", color=shade, markersize=7, clip_on=False)
             chosen = [(x, y) for x, y in scored if x == curve.chosen]
             if chosen:
-                ax.plot(*zip(*chosen), "o", markersize=10, markerfacecolor="none", markeredgecolor=colour)
+                ax.plot(*zip(*chosen), "o", markersize=10, markerfacecolor="none", markeredgecolor=shade)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 0.0001, as the recipe writes it
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -313,14 +316,14 @@ def by_batch(series: Sequence[BatchSeries], *, title: str, x_label: str, y_label
         styles = ("-", "--", ":", "-.")
         seen: dict[str, int] = {}
         for s in series:
-            colour = COLOURS.get(s.kind, "#555555")
+            shade = colour(s.kind)
             style = styles[seen.get(s.kind, 0) % len(styles)]
             seen[s.kind] = seen.get(s.kind, 0) + 1
             measured = [(x, y) for x, y in s.points if y is not None]
-            ax.plot([x for x, _ in measured], [y for _, y in measured], marker="o", markersize=3, color=colour,
+            ax.plot([x for x, _ in measured], [y for _, y in measured], marker="o", markersize=3, color=shade,
                     linestyle=style, linewidth=1.2, label=s.label)
             if s.oom:
-                ax.plot(list(s.oom), [0.0] * len(s.oom), "x", color=colour, markersize=7, clip_on=False)
+                ax.plot(list(s.oom), [0.0] * len(s.oom), "x", color=shade, markersize=7, clip_on=False)
         _reference_line(ax, limit)
         ax.set_xscale("log", base=2)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
