@@ -127,7 +127,7 @@ def test_names_with_markup_or_terminal_escapes_print_as_written(tmp_path: Path, 
 
 def test_a_method_that_will_not_fit_is_warned_about(capsys: pytest.CaptureFixture[str]) -> None:
     """The sizing table marks a warm-up peak above the device's memory, and the plan says what to change."""
-    from poc_cli import cli
+    from poc_cli.commands.plan import print_estimate
     from poc_cli.estimate import Estimate, MethodTiming
 
     def timing(peak: float) -> MethodTiming:
@@ -141,7 +141,7 @@ def test_a_method_that_will_not_fit_is_warned_about(capsys: pytest.CaptureFixtur
                                                        out_of_memory="CUBLAS_STATUS_ALLOC_FAILED")},
                      trials_s=0.0, runs_s=60.0)
     assert found.too_large == ["full", "randlora"]
-    cli._print_estimate(found)
+    print_estimate(found)
     out, err = capsys.readouterr()
     assert "Sizing: cuda:0 at bf16-mixed" in out and "30,000 MiB" in out and "the device has 24,000 MiB" in out
     assert "warning: full peaked at 30,000 MiB" in err and "gradient_checkpointing" in err

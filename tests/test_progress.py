@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from poc_cli.cli import _job_progress
+from poc_cli.commands.run import _job_progress
 from poc_cli.launcher import Outcome
 from poc_cli.plan import make_plan
 from poc_cli.recipe import load_recipe
