@@ -11,9 +11,10 @@ import codecs
 import hashlib
 import importlib.util
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -295,8 +296,42 @@ def load_splits(spec: DataSpec, task: Task, *, include_test: bool = True) -> Spl
     test share cut from train, so that what trials train and score on is exactly what it is
     with the test.
     """
-    sources = []
+    sources: list[SourceFile] = []
+    read = _reader(spec, task, sources)
+    own = task.make_splits(read, include_test)
+    if own is not None:
+        train, validation, test = own
+        return Splits(train=train, validation=validation, test=test, labels=(), sources=tuple(sources))
+    train, validation, test = _row_splits(spec, read, include_test)
+    train = _shots(train, spec.shots_per_class, spec.split_seed)
+    full_train = train["label"].value_counts() if "label" in train else pd.Series(dtype=int)
+    if test is not None:
+        test = _cap(test, spec.max_test_examples, spec.split_seed, set(full_train.index))
+    if validation is not None:
+        validation = _cap(validation, spec.max_validation_examples, spec.split_seed, set(full_train.index))
+    train = _cap(train, spec.max_train_examples, spec.split_seed,
+                 set().union(*(set(f["label"]) for f in (test, validation) if f is not None and "label" in f)))
+    named = {field: frame for field, frame in (("train", train), ("test", test), ("validation", validation))
+             if frame is not None}
+    for field, frame in named.items():
+        if frame.empty:
+            raise RecipeError(f"data.{field}: the {field} split is empty")
+    if not task.labelled:
+        return Splits(train=train, validation=validation, test=test if include_test else None, labels=(),
+                      sources=tuple(sources))
+    seen = _labels_seen(named, spec, full_train)
+    return Splits(
+        train=train,
+        validation=validation,
+        test=test if include_test else None,
+        labels=_sorted_labels(seen),
+        sources=tuple(sources),
+    )
 
+
+def _reader(spec: DataSpec, task: Task, sources: list[SourceFile]) -> Callable[[str, str], pd.DataFrame]:
+    """What reads one split's file or folder (`location`, named by the recipe's `field`) as the task's
+    columns, noting each file read in `sources`."""
     def read(location: str, field: str) -> pd.DataFrame:
         if not location.startswith(BUILTIN_PREFIX) and Path(location).is_dir():
             if task.folder_reader is None:
@@ -310,10 +345,12 @@ def load_splits(spec: DataSpec, task: Task, *, include_test: bool = True) -> Spl
         sources.append(source)
         return task.finish_split(frame, location=location, field=field)
 
-    own = task.make_splits(read, include_test)
-    if own is not None:
-        train, validation, test = own
-        return Splits(train=train, validation=validation, test=test, labels=(), sources=tuple(sources))
+    return read
+
+
+def _row_splits(spec: DataSpec, read: Callable[[str, str], pd.DataFrame],
+                include_test: bool) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    """Train, validation and test: each from its file, or cut from train by its fraction (seeded)."""
     train = read(spec.train, "train")
     test: pd.DataFrame | None = None
     if spec.test is not None:
@@ -326,27 +363,12 @@ def load_splits(spec: DataSpec, task: Task, *, include_test: bool = True) -> Spl
         validation = read(spec.validation, "validation")
     elif spec.validation_fraction is not None:
         train, validation = _cut(train, spec.validation_fraction, spec.split_seed, field="validation_fraction")
+    return train, validation, test
 
-    train = _shots(train, spec.shots_per_class, spec.split_seed)
-    full_train = train["label"].value_counts() if "label" in train else pd.Series(dtype=int)
-    if test is not None:
-        test = _cap(test, spec.max_test_examples, spec.split_seed, set(full_train.index))
-    if validation is not None:
-        validation = _cap(validation, spec.max_validation_examples, spec.split_seed, set(full_train.index))
-    train = _cap(train, spec.max_train_examples, spec.split_seed,
-                 set().union(*(set(f["label"]) for f in (test, validation) if f is not None and "label" in f)))
 
-    named = {"train": train}
-    for field, frame in (("test", test), ("validation", validation)):
-        if frame is not None:
-            named[field] = frame
-    for field, frame in named.items():
-        if frame.empty:
-            raise RecipeError(f"data.{field}: the {field} split is empty")
-    if not task.labelled:
-        return Splits(train=train, validation=validation, test=test if include_test else None, labels=(),
-                      sources=tuple(sources))
-    seen = set(train["label"])
+def _labels_seen(named: dict[str, pd.DataFrame], spec: DataSpec, full_train: pd.Series) -> set[Any]:
+    """Train's labels, once every validation and test label is among them and there are at least two."""
+    seen = set(named["train"]["label"])
     for field in ("validation", "test"):
         frame = named.get(field)
         if frame is not None:
@@ -359,10 +381,4 @@ def load_splits(spec: DataSpec, task: Task, *, include_test: bool = True) -> Spl
     if len(seen) < 2:
         field = "max_train_examples" if len(full_train) >= 2 else "train"
         raise RecipeError(f"data.{field}: training needs at least 2 distinct labels, found {sorted(seen)}")
-    return Splits(
-        train=train,
-        validation=validation,
-        test=test if include_test else None,
-        labels=_sorted_labels(seen),
-        sources=tuple(sources),
-    )
+    return seen

@@ -29,7 +29,8 @@ from poc_cli.result import Status
 from poc_cli.trackers.energy import energy_over
 from poc_cli.trackers.gpu_memory import GpuMemory, GpuSample, GpuSampler
 from poc_cli.trackers.host_memory import HostMemory, ProcessTreeMemory
-from poc_cli.worker import Attempt, child_main, failure_record, now
+from poc_cli.job_process import child_main
+from poc_cli.worker import Attempt, failure_record, now
 
 EventCallback = Callable[[Job, dict[str, Any]], None]
 POLL_S = 0.1
@@ -127,6 +128,23 @@ def _drop_if_empty(log: Path) -> None:
         pass
 
 
+def _drain(events: Any, handle: Callable[[dict[str, Any]], None]) -> None:
+    """Handle the events the child sent before it ended."""
+    while True:
+        try:
+            handle(events.get_nowait())
+        except (queue_mod.Empty, OSError, EOFError, ValueError):
+            break
+
+
+def _no_record(code: int | None, attempt: Attempt) -> str:
+    """Why a job that was not stopped left no record: how its process ended, and its log's last line."""
+    how = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+    hint = " (SIGKILL: possibly the out-of-memory killer)" if code == -signal.SIGKILL else ""
+    last = _last_log_line(attempt.log)
+    return f"job process {how}{hint} before writing its record" + (f"; last log line: {last}" if last else "")
+
+
 def run_isolated(job: Job, attempt: Attempt, *, slot: Slot, stop: threading.Event,
                  on_event: EventCallback | None = None) -> dict[str, Any]:
     """Run one job in a process of its own (see `processes`), measured from outside; return its
@@ -172,21 +190,12 @@ def run_isolated(job: Job, attempt: Attempt, *, slot: Slot, stop: threading.Even
                 reason = f"timed out after {timeout_min:g} min (training.timeout_minutes)"
                 break
         process.join()
-    while True:  # the events the child sent before it ended
-        try:
-            handle(events.get_nowait())
-        except (queue_mod.Empty, OSError, EOFError, ValueError):
-            break
+    _drain(events, handle)
     _drop_if_empty(attempt.log)
     gpu.stop()
     record = _childs_record(attempt) if reason is None else None
     if record is None:
-        if reason is None:
-            code = process.exitcode
-            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
-            hint = " (SIGKILL: possibly the out-of-memory killer)" if code == -signal.SIGKILL else ""
-            last = _last_log_line(attempt.log)
-            reason = f"job process {how}{hint} before writing its record" + (f"; last log line: {last}" if last else "")
+        reason = reason or _no_record(process.exitcode, attempt)
         record = failure_record(job, attempt, status_if_parent_writes, reason, started_at=started).to_dict()
         shutil.rmtree(attempt.adapter, ignore_errors=True)  # a stopped job's adapter may be half-saved
     # torch's own reserved peak, where the job reported one, is a floor for NVML's per-process figure.

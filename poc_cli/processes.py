@@ -30,10 +30,11 @@ IMPORTS_BITSANDBYTES = ["transformers.optimization", "peft"]
 
 
 def preload() -> list[str]:
-    """What the job server imports before it forks jobs: the worker, and peft where importing it
-    cannot import bitsandbytes (which initialises CUDA); `forksafe` last, to note what that left."""
+    """What the job server imports before it forks jobs: the job's process (and so the worker), and peft
+    where importing it cannot import bitsandbytes (which initialises CUDA); `forksafe` last, to note
+    what that left."""
     heavy = [] if find_spec("bitsandbytes") is not None else IMPORTS_BITSANDBYTES
-    return ["poc_cli.worker", *heavy, "poc_cli.forksafe"]
+    return ["poc_cli.job_process", *heavy, "poc_cli.forksafe"]
 
 
 def job_context() -> BaseContext:

@@ -126,6 +126,34 @@ def _measure_batch(target: Target, model: torch.nn.Module, task: Task, dataset: 
                  tokens_per_s=tokens / sum(times), peak_memory_mib=peak.mib), peak.outside_mib
 
 
+def _sweep(target: Target, model: torch.nn.Module, task: Task, encoded: Dataset, processor: Any, sizes: tuple[int, ...],
+           steps: int, device: torch.device, precision: Precision, add: Callable[[Point], None]) -> list[float]:
+    """One target at each batch size, ascending; a size past one that ran out of memory is skipped. Returns
+    what the GPU held outside torch after each measured size's kernels."""
+    base = dict(label=target.label, method=target.method, bases=target.bases, in_recipe=target.in_recipe)
+    outside: list[float] = []
+    stopped: int | None = None
+    for size in sizes:
+        if stopped is not None:
+            add(Point(**base, batch_size=size, status=Status.SKIPPED,
+                      error=f"larger than batch {stopped}, which ran out of memory"))
+            continue
+        try:
+            point, outside_mib = _measure_batch(target, model, task, encoded, processor, size, steps, device,
+                                                precision)
+        except Exception as exc:
+            model.zero_grad(set_to_none=True)
+            oom = is_out_of_memory(exc)
+            stopped = size if oom else stopped
+            add(Point(**base, batch_size=size, status=Status.OOM if oom else Status.FAILED, error=first_line(exc)))
+        else:
+            add(point)
+            if outside_mib is not None:
+                outside.append(outside_mib)
+        release_heap()
+    return outside
+
+
 def profile(plan: Plan, *, batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, steps: int = DEFAULT_STEPS,
             on_point: Callable[[Point], None] | None = None) -> dict[str, Any]:
     """Measure every target at every batch size (ascending) in this process; returns the profile to
@@ -157,26 +185,7 @@ def profile(plan: Plan, *, batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, s
             for size in sizes:
                 add(Point(**base, batch_size=size, status=Status.FAILED, error=first_line(exc)))
             continue
-        stopped: int | None = None
-        for size in sizes:
-            if stopped is not None:
-                add(Point(**base, batch_size=size, status=Status.SKIPPED,
-                          error=f"larger than batch {stopped}, which ran out of memory"))
-                continue
-            try:
-                point, outside_mib = _measure_batch(target, model, task, encoded, processor, size, steps, device,
-                                                    precision)
-            except Exception as exc:
-                model.zero_grad(set_to_none=True)
-                oom = is_out_of_memory(exc)
-                stopped = size if oom else stopped
-                add(Point(**base, batch_size=size, status=Status.OOM if oom else Status.FAILED,
-                          error=first_line(exc)))
-            else:
-                add(point)
-                if outside_mib is not None:
-                    outside.append(outside_mib)
-            release_heap()
+        outside.extend(_sweep(target, model, task, encoded, processor, sizes, steps, device, precision, add))
         del model
     return {
         "schema": SCHEMA,

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     Discriminator,
     Field,
@@ -24,6 +23,7 @@ from pydantic import (
 )
 
 from poc_cli.errors import RecipeError, clip
+from poc_cli.yaml_file import check_shape, read_yaml
 from poc_cli.methods import METHODS, RECIPE_SPECS
 from poc_cli.specs import Amount, BatchSize, Epochs, Examples, Number, Rank, Seed, Steps, Strict
 
@@ -358,8 +358,6 @@ class Recipe(Strict):
 
 
 MAX_LINE = 300  # after the file's path: an error is one line a user reads, never a dump of what they wrote
-MAX_DEPTH = 16  # a recipe is about four levels deep
-MAX_VALUES = 100_000  # YAML aliases can make a small file expand into billions of values
 
 
 def _format_error(path: Path, err: ValidationError) -> str:
@@ -382,69 +380,15 @@ def _format_error(path: Path, err: ValidationError) -> str:
     return f"{path}: " + clip(f"{field}: {msg}{extra}", MAX_LINE - len(tail)) + tail
 
 
-class _RecipeLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a key given twice in one mapping is an error: PyYAML would
-    silently keep the last value, and the recipe that runs would not be the one the user reads."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
-                continue
-            if key_node.value in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {clip(key_node.value, 40)!r} is given twice", key_node.start_mark)
-            seen.add(key_node.value)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _check_shape(raw: object, path: Path) -> None:
-    """Reject trees deeper than MAX_DEPTH or larger than MAX_VALUES, walking iteratively (a
-    recursive walk, like pydantic's, would overflow the stack on the very input it must reject)."""
-    stack: list[tuple[object, str, int]] = [(raw, "", 0)]
-    values = 0
-    while stack:
-        node, where, depth = stack.pop()
-        values += 1
-        if values > MAX_VALUES:
-            raise RecipeError(f"{path}: more than {MAX_VALUES:,} values (YAML aliases expanding?); "
-                              "a recipe is a few dozen")
-        if depth > MAX_DEPTH:
-            raise RecipeError(f"{path}: {clip(where, 80)}: nested more than {MAX_DEPTH} levels deep")
-        if isinstance(node, dict):
-            stack.extend((v, f"{where}.{clip(str(k), 20)}".lstrip("."), depth + 1) for k, v in node.items())
-        elif isinstance(node, list):
-            stack.extend((v, f"{where}.{i}".lstrip("."), depth + 1) for i, v in enumerate(node))
-
-
-def _read_yaml(path: Path) -> object:
-    """The recipe file's YAML tree; every way it can be unreadable is one RecipeError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise RecipeError(f"{path}: not a UTF-8 text file") from None
-    except OSError as error:
-        raise RecipeError(f"{path}: cannot be read ({error.strerror or error})") from None
-    try:
-        return yaml.load(text, Loader=_RecipeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = clip(str(getattr(exc, "problem", None) or exc).splitlines()[0], 120)
-        raise RecipeError(f"{path}: not valid YAML{where}: {problem}") from None
-    except RecursionError:
-        raise RecipeError(f"{path}: nested more than {MAX_DEPTH} levels deep") from None
-
-
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe; any problem is a one-line RecipeError naming the field."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: " + ("a folder, not a recipe file" if path.is_dir() else "recipe file not found"))
-    raw = _read_yaml(path)
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping with keys name, model, data, methods, ...")
-    _check_shape(raw, path)
+    check_shape(raw, path)
     try:
         return Recipe.model_validate(raw)
     except ValidationError as err:

@@ -233,60 +233,82 @@ def train(
                      precision=precision or Precision("fp32", device.type))
     model.train()
     losses: list[float] = []
-    step = 0
     if resume is not None:
         step_once.update.load_state_dict(resume)
         losses = list(resume["losses"])
-    skip = resumed_at = len(losses)
-    examples = tokens = timed_examples = timed_tokens = 0
-    timed_seconds = 0.0
+    step = skip = resumed_at = len(losses)
+    counts = _Counts()
     start = time.perf_counter()
     while step < stop:
-        for group in _groups(batches, training.gradient_accumulation_steps):
+        groups = _groups(batches, training.gradient_accumulation_steps)
+        skip = _passed_over(groups, skip, resume)
+        for group in groups:
             if step >= stop:
                 break
-            if skip:  # a resumed trial: these batches were trained on before it stopped
-                skip -= 1
-                step += 1
-                if not skip:
-                    _set_random_state(resume["random"])  # dropout goes on as it would have
-                continue
-            t0 = time.perf_counter()
             group = [{k: v.to(device) for k, v in batch.items()} for batch in group]
-            value = step_once(group)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            elapsed = time.perf_counter() - t0
-            n_examples = sum(task.examples(batch) for batch in group)
-            n_tokens = sum(task.tokens(batch) for batch in group)
-            examples += n_examples
-            tokens += n_tokens
-            if step - resumed_at >= WARMUP_STEPS or stop - resumed_at <= 2 * WARMUP_STEPS:
-                timed_seconds += elapsed
-                timed_examples += n_examples
-                timed_tokens += n_tokens
+            value, elapsed = _timed(step_once, group, device)
+            timed = step - resumed_at >= WARMUP_STEPS or stop - resumed_at <= 2 * WARMUP_STEPS
+            counts.add(task, group, elapsed, timed=timed)
             losses.append(value)
             step += 1
             if diverged(losses):
                 raise Diverged(step, value, losses)
             if on_step is not None:
                 on_step(step, steps, value)
-    seconds = time.perf_counter() - start
     assert step_once.gradient_check is not None  # at least one step always runs (steps >= 1)
-    state = None
-    if step < steps:
-        state = {**step_once.update.state_dict(), "losses": losses, "random": _random_state()}
+    state = {**step_once.update.state_dict(), "losses": losses, "random": _random_state()} if step < steps else None
     return TrainResult(
-        steps=step,
-        examples=examples,
-        tokens=tokens,
-        seconds=seconds,
-        examples_per_second=timed_examples / timed_seconds if timed_seconds > 0 else None,
-        tokens_per_second=timed_tokens / timed_seconds if timed_seconds > 0 and timed_tokens else None,
-        loss_curve=losses,
-        gradient_check=step_once.gradient_check,
-        state=state,
+        steps=step, examples=counts.examples, tokens=counts.tokens, seconds=time.perf_counter() - start,
+        examples_per_second=counts.per_second(counts.timed_examples),
+        tokens_per_second=counts.per_second(counts.timed_tokens) if counts.timed_tokens else None,
+        loss_curve=losses, gradient_check=step_once.gradient_check, state=state,
     )
+
+
+def _passed_over(groups: Iterator[list[dict[str, torch.Tensor]]], skip: int, resume: dict[str, Any] | None) -> int:
+    """A resumed run passes over the `skip` groups it trained on before it stopped (this epoch's share of
+    them); past the last, the random state is restored so that dropout goes on as it would have. Returns
+    how many are left to pass over in the next epoch."""
+    if not skip:
+        return 0
+    skip -= sum(1 for _ in zip(range(skip), groups))
+    if not skip:
+        _set_random_state(resume["random"])  # type: ignore[index]  # skip > 0 only when resuming
+    return skip
+
+
+def _timed(step_once: Step, group: list[dict[str, torch.Tensor]], device: torch.device) -> tuple[float, float]:
+    """One optimizer step's loss and its seconds, the GPU's work finished (it runs ahead of Python)."""
+    t0 = time.perf_counter()
+    value = step_once(group)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return value, time.perf_counter() - t0
+
+
+@dataclass
+class _Counts:
+    """What training went through, and what its timed steps (past the warm-up) did in how long: the
+    throughput a record reports leaves out the first steps' compilation and allocation."""
+
+    examples: int = 0
+    tokens: int = 0
+    timed_examples: int = 0
+    timed_tokens: int = 0
+    timed_seconds: float = 0.0
+
+    def add(self, task: Task, group: list[dict[str, torch.Tensor]], seconds: float, *, timed: bool) -> None:
+        examples = sum(task.examples(batch) for batch in group)
+        tokens = sum(task.tokens(batch) for batch in group)
+        self.examples += examples
+        self.tokens += tokens
+        if timed:
+            self.timed_seconds += seconds
+            self.timed_examples += examples
+            self.timed_tokens += tokens
+
+    def per_second(self, amount: int) -> float | None:
+        return amount / self.timed_seconds if self.timed_seconds > 0 else None
 
 
 def _random_state() -> dict[str, Any]:

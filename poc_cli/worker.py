@@ -9,22 +9,11 @@ single writer, commits them (so a job on another machine, under Ray, works the s
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import os
 import random
-import resource
 import shutil
-import signal
-import socket
-import sys
 import tempfile
-import threading
-import time
-import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +27,9 @@ from poc_cli.environment import environment
 from poc_cli.hardware import Precision, pick_device, precision_for, weights_options
 from poc_cli.methods import get_method
 from poc_cli.modelhub import describe, fingerprint, load_config, resolve_model
-from poc_cli.oom import is_out_of_memory
-from poc_cli.paths import is_full, why
 from poc_cli.plan import Job
 from poc_cli.result import Record, Stage, Status
 from poc_cli.savers import after_method
-from poc_cli.store import write_json_atomic
 from poc_cli.tasks import Task, task_for
 from poc_cli.trackers.load import LoadMeter
 from poc_cli.trackers.timing import Stopwatch
@@ -267,195 +253,113 @@ def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: An
 def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
     """Load, adapt, train (unless the method is an untrained reference), evaluate and save;
     fills `record` section by section."""
-    recipe, training = job.recipe, job.recipe.training
-    task = task_for(recipe)
-    method = get_method(job.allocation.method)
+    training = job.recipe.training
+    task = task_for(job.recipe)
     device = pick_device(training.device)
     precision = precision_for(training, device)
-    if device.type == "cuda":
-        unsafe = forksafe.problem()
-        if unsafe is not None:  # before the data and model load, not at the first kernel after them
-            raise ForkError(unsafe)
-        # The parent maps this UUID to its NVML handle (NVML and CUDA orders may differ).
-        emit(event="device", uuid=str(torch.cuda.get_device_properties(device).uuid))
-        torch.cuda.reset_peak_memory_stats(device)
+    _claim_device(device, emit)
     record.environment = environment()
     emit(event="phase", phase="load")
     trial = job.stage is Stage.TRIAL
     with Stopwatch() as load:
-        splits = load_splits(recipe.data, task, include_test=not trial)  # a trial never reads the test split
-        record.data = {
-            "sources": [s.__dict__ for s in splits.sources],
-            "sizes": splits.sizes(),
-            "labels": list(splits.labels),
-            "class_counts": _class_counts(splits),
-        }
-        built = build_model(job, task, splits.labels, device, precision)
-        model, processor, record.model, record.runtime = built.model, built.processor, built.weights, built.runtime
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        if trainable != job.allocation.trainable_parameters:
-            raise RuntimeError(
-                f"built model has {trainable:,} trainable parameters, plan said "
-                f"{job.allocation.trainable_parameters:,}: the budget fit is wrong for this model"
-            )
-        encoded = {name: task.encode(frame, processor, splits.labels, training)
-                   for name, frame in (("train", splits.train), ("validation", splits.validation),
-                                       ("test", splits.test)) if frame is not None}
-        record.data["fitting"] = {name: counts for name, dataset in encoded.items()
-                                  if (counts := task.data_counts(dataset))}
-        train_batches = task.loader(encoded["train"], processor, batch_size=training.batch_size, shuffle=True,
-                                    seed=job.seed)
+        # a trial never reads the test split
+        loaded = _load(job, task, device, precision, record, include_test=not trial)
     record.timing["load_s"] = load.result.seconds
     record.parameters = {
         "budget": job.allocation.budget,
         "adapter_counted": job.allocation.adapter_parameters,
         "head": job.allocation.head_parameters,
-        "trainable_counted": trainable,
+        "trainable_counted": loaded.trainable,
         "full_model": job.allocation.total_parameters,
         "deviation_from_budget": job.allocation.deviation,
     }
     before = None
     state = None
-    if method.TRAINS:  # the gradient check of the first step adds the effective count
+    if get_method(job.allocation.method).TRAINS:  # the gradient check of the first step adds the effective count
         with precision.autocast():
-            before = task.before_training(model, processor, device=device)
-        state = _train_phase(job, task, model, train_batches, device, precision, record, emit)
+            before = task.before_training(loaded.model, loaded.processor, device=device)
+        state = _train_phase(job, task, loaded.model, loaded.train_batches, device, precision, record, emit)
     else:  # nothing is trainable, so nothing can miss a gradient
-        record.parameters.update(trainable_effective=trainable, without_gradient=[])
+        record.parameters.update(trainable_effective=loaded.trainable, without_gradient=[])
 
     emit(event="phase", phase="evaluate")
     with Stopwatch() as evaluate, precision.autocast():  # evaluated as trained
-        for split in ("validation",) if trial else ("test", "validation"):
-            if split not in encoded:
-                continue
-            batches = task.loader(encoded[split], processor, batch_size=training.eval_batch_size, shuffle=False,
-                                  seed=0)
-            predictions = task.predict(model, batches, device=device)
-            record.metrics[split] = task.evaluate(predictions, splits.labels)
-            record.predictions[split] = predictions
-        if not trial:
-            record.metrics["test"].update(task.model_metrics(model, processor, device=device, before=before))
+        _evaluate(task, loaded, training.eval_batch_size, device, record, trial=trial, before=before)
     record.timing["evaluate_s"] = evaluate.result.seconds
     record.memory.update(_cuda_peaks(device))
 
     emit(event="phase", phase="save")
     if state is not None:  # a halving rung short of the end: the next rung resumes from here
         adapter.mkdir(parents=True, exist_ok=True)
-        torch.save({**state, "trainable": trainable_state(model)}, adapter / CHECKPOINT)
+        torch.save({**state, "trainable": trainable_state(loaded.model)}, adapter / CHECKPOINT)
         record.adapter = {"kind": "checkpoint (halving rung)", "path": None, "bytes": _dir_bytes(adapter)}
     else:
-        record.adapter = _save_model(model, job=job, target=adapter)
+        record.adapter = _save_model(loaded.model, job=job, target=adapter)
 
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-WATCH_PARENT_S = 1.0
+def _claim_device(device: torch.device, emit: Any) -> None:
+    """On a GPU: refuse a CUDA the fork server left unusable, before the data and model load (not at the
+    first kernel after them), tell the parent which GPU this is, and start its peak memory from zero."""
+    if device.type != "cuda":
+        return
+    unsafe = forksafe.problem()
+    if unsafe is not None:
+        raise ForkError(unsafe)
+    # The parent maps this UUID to its NVML handle (NVML and CUDA orders may differ).
+    emit(event="device", uuid=str(torch.cuda.get_device_properties(device).uuid))
+    torch.cuda.reset_peak_memory_stats(device)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, as another user's
-        return True
-    return True
+@dataclass
+class _Loaded:
+    """What a job trains and scores: the splits, the built model and its processor, the encoded splits."""
+
+    splits: Any
+    model: torch.nn.Module
+    processor: Any
+    encoded: dict[str, Any]
+    train_batches: Any
+    trainable: int
 
 
-def _die_with_parent(parent: int) -> None:
-    """No orphans: a job whose `poc run` (which measures it, times it out and holds the store's
-    lock) is gone must stop too. The job's own parent is the fork server (or `poc run` itself
-    where jobs are spawned): on Linux the kernel kills the job when that parent dies
-    (PR_SET_PDEATHSIG), and a thread watches `poc run` itself everywhere."""
-    server = os.getppid()
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    _release_fork_server()
-
-    def watch() -> None:
-        while os.getppid() == server and _alive(parent):
-            time.sleep(WATCH_PARENT_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="poc-parent-watch", daemon=True).start()
-    if os.getppid() != server or not _alive(parent):  # gone before the watch began
-        os._exit(1)
-
-
-def _release_fork_server() -> None:
-    """A forked job inherits the fork server's "a client is alive" pipe, and the server exits only
-    once no client holds it. A job starts no processes through the server, so it lets go: then
-    the server exits with `poc run`, and neither it nor its resource tracker outlives the run."""
-    from multiprocessing import forkserver
-
-    server = getattr(forkserver, "_forkserver", None)
-    fd = getattr(server, "_forkserver_alive_fd", None)
-    if fd is not None:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-        server._forkserver_alive_fd = None  # type: ignore[union-attr]
+def _load(job: Job, task: Task, device: torch.device, precision: Precision, record: Record, *,
+          include_test: bool) -> _Loaded:
+    """Read the data, build the model (checking its trainable count against the plan's) and encode."""
+    training = job.recipe.training
+    splits = load_splits(job.recipe.data, task, include_test=include_test)
+    record.data = {
+        "sources": [s.__dict__ for s in splits.sources],
+        "sizes": splits.sizes(),
+        "labels": list(splits.labels),
+        "class_counts": _class_counts(splits),
+    }
+    built = build_model(job, task, splits.labels, device, precision)
+    record.model, record.runtime = built.weights, built.runtime
+    trainable = sum(p.numel() for p in built.model.parameters() if p.requires_grad)
+    if trainable != job.allocation.trainable_parameters:
+        raise RuntimeError(
+            f"built model has {trainable:,} trainable parameters, plan said "
+            f"{job.allocation.trainable_parameters:,}: the budget fit is wrong for this model"
+        )
+    encoded = {name: task.encode(frame, built.processor, splits.labels, training)
+               for name, frame in (("train", splits.train), ("validation", splits.validation),
+                                   ("test", splits.test)) if frame is not None}
+    record.data["fitting"] = {name: counts for name, dataset in encoded.items()
+                              if (counts := task.data_counts(dataset))}
+    train_batches = task.loader(encoded["train"], built.processor, batch_size=training.batch_size, shuffle=True,
+                                seed=job.seed)
+    return _Loaded(splits, built.model, built.processor, encoded, train_batches, trainable)
 
 
-def _place(env: dict[str, str], threads: int | None, slot: str) -> dict[str, Any]:
-    """Apply the executor's placement before anything touches CUDA or starts a thread pool, and
-    say what this process got: CUDA reads CUDA_VISIBLE_DEVICES when first used, so a job pinned
-    to one GPU sees only that one (as cuda:0) and NVML is asked about it by its UUID."""
-    os.environ.update(env)
-    if threads is not None:
-        torch.set_num_threads(threads)
-    return {"slot": slot, "host": socket.gethostname(), "pid": os.getpid(), "threads": torch.get_num_threads(),
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
-
-
-def child_main(job: Job, attempt: Attempt, events: Queue | None, parent: int, env: dict[str, str],
-               threads: int | None, slot: str) -> None:
-    """Entry point of the job's process: run the job, always leave a record in the attempt's folder."""
-    _die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-    placement = _place(env, threads, slot)
-    attempt.log.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(attempt.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-
-    def emit(**event: Any) -> None:
-        if events is not None:
-            events.put(event)
-
-    record = base_record(job, attempt=attempt.id, status=Status.FAILED, started_at=now(), log=attempt.log)
-    record.placement = placement
-    t0 = time.perf_counter()
-    try:
-        execute(job, record, adapter=attempt.adapter, emit=emit)
-        record.status = Status.OK
-    except Diverged as exc:
-        record.status, record.error = Status.DIVERGED, str(exc)
-    except Exception as exc:  # any failure of this job is recorded, never raised to the parent
-        if is_out_of_memory(exc):  # torch's, Python's, or a CUDA library's failed allocation
-            record.status, record.error = Status.OOM, _error_line(exc)
-        else:
-            record.status, record.error = Status.FAILED, _failure(exc)
-        traceback.print_exc()
-    record.timing["total_s"] = time.perf_counter() - t0
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    record.timing["cpu_s"] = usage.ru_utime + usage.ru_stime
-    # ru_maxrss is in KiB on Linux: the exact peak resident memory of this job's process.
-    record.memory["host_peak_rss_mib"] = usage.ru_maxrss / 1024
-    record.finished_at = now()
-    try:
-        write_json_atomic(attempt.record, record.to_dict())
-    except OSError as error:  # the parent writes what it can and says why
-        print(f"poc: this job's record could not be written ({why(error)})", file=sys.stderr)
-        sys.exit(1)
-
-
-def _failure(exc: Exception) -> str:
-    """A job's failure in one line: a full disk says so (what helps is space, then a rerun)."""
-    if is_full(exc):
-        return f"{why(exc)} ({exc.filename or 'writing'}), then run again"
-    return _error_line(exc)
-
-
-def _error_line(exc: Exception) -> str:
-    """`Type: first line of the message`."""
-    message = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {message}"
+def _evaluate(task: Task, loaded: _Loaded, batch_size: int, device: torch.device, record: Record, *,
+              trial: bool, before: float | None) -> None:
+    """Score the splits a job may read (a trial: validation only), and the test split's model metrics."""
+    for split in ("validation",) if trial else ("test", "validation"):
+        if split not in loaded.encoded:
+            continue
+        batches = task.loader(loaded.encoded[split], loaded.processor, batch_size=batch_size, shuffle=False, seed=0)
+        predictions = task.predict(loaded.model, batches, device=device)
+        record.metrics[split] = task.evaluate(predictions, loaded.splits.labels)
+        record.predictions[split] = predictions
+    if not trial:
+        record.metrics["test"].update(task.model_metrics(loaded.model, loaded.processor, device=device, before=before))

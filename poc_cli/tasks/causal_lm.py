@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -32,12 +31,12 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Pretra
 
 from poc_cli.errors import RecipeError
 from poc_cli.tasks.base import Metric, Task, text_positions
+from poc_cli.tasks.lm_batches import IGNORE, Collate, Example, Examples
 
 if TYPE_CHECKING:
     from poc_cli.data import Splits
     from poc_cli.recipe import TrainingSpec
 
-IGNORE = -100  # label of tokens the loss skips (the prompt, the padding)
 EXACT_MATCH = Metric("exact_match", "fraction", higher_is_better=True, per_example=True)
 CONTAINS = Metric("contains", "fraction", higher_is_better=True, per_example=True)
 CHOICE = Metric("choice_accuracy", "fraction", higher_is_better=True, per_example=True)
@@ -49,56 +48,6 @@ FORGETTING = Metric("forgetting", "nats", higher_is_better=False, per_example=Fa
 def normalise(text: str) -> str:
     """Lower case, whitespace collapsed, ends stripped: what exact match compares."""
     return re.sub(r"\s+", " ", text).strip().lower()
-
-
-@dataclass(frozen=True)
-class Example:
-    """One tokenised example: prompt ids, response ids (truncated to fit), the reference text."""
-
-    prompt: list[int]
-    response: list[int]
-    reference: str
-    choices: tuple[str, ...] | None
-
-
-class _Examples(Dataset):
-    def __init__(self, examples: list[Example], *, truncated: int = 0, dropped: int = 0) -> None:
-        self.examples = examples
-        self.truncated = truncated  # responses cut short at max_length
-        self.dropped = dropped  # prompts that left no room for any of the response
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, index: int) -> Example:
-        return self.examples[index]
-
-
-class _Collate:
-    """Right-padded prompt + response with labels for the loss; left-padded prompts for generation."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-        self.pad_id = tokenizer.pad_token_id
-
-    def __call__(self, items: list[Example]) -> dict[str, torch.Tensor]:
-        full = [e.prompt + e.response for e in items]
-        width = max(len(f) for f in full)
-        ids = torch.full((len(items), width), self.pad_id)
-        labels = torch.full((len(items), width), IGNORE)
-        mask = torch.zeros((len(items), width), dtype=torch.long)
-        for i, e in enumerate(items):
-            ids[i, : len(full[i])] = torch.tensor(full[i])
-            labels[i, len(e.prompt): len(full[i])] = torch.tensor(e.response)
-            mask[i, : len(full[i])] = 1
-        left = max(len(e.prompt) for e in items)
-        prompt_ids = torch.full((len(items), left), self.pad_id)
-        prompt_mask = torch.zeros((len(items), left), dtype=torch.long)
-        for i, e in enumerate(items):
-            prompt_ids[i, left - len(e.prompt):] = torch.tensor(e.prompt)
-            prompt_mask[i, left - len(e.prompt):] = 1
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "prompt_ids": prompt_ids,
-                "prompt_mask": prompt_mask}
 
 
 class CausalLM(Task):
@@ -191,7 +140,7 @@ class CausalLM(Task):
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         return ids + ([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])
 
-    def _encode(self, frame: pd.DataFrame, tokenizer: Any, max_length: int) -> _Examples:
+    def _encode(self, frame: pd.DataFrame, tokenizer: Any, max_length: int) -> Examples:
         examples, truncated, dropped = [], 0, 0
         for (_, row), reference in zip(frame.iterrows(), self._responses(frame)):
             prompt = self._prompt_ids(tokenizer, row)
@@ -203,7 +152,7 @@ class CausalLM(Task):
             truncated += len(response) > room
             choices = tuple(str(c) for c in row["choices"]) if "choices" in row else None
             examples.append(Example(prompt, response[:room], reference, choices))
-        return _Examples(examples, truncated=truncated, dropped=dropped)
+        return Examples(examples, truncated=truncated, dropped=dropped)
 
     def encode(self, frame: pd.DataFrame, processor: Any, labels: tuple[str, ...], training: TrainingSpec) -> Dataset:
         del labels
@@ -215,7 +164,7 @@ class CausalLM(Task):
 
     def example_tokens(self, dataset: Dataset) -> list[int] | None:
         """Prompt and response as trained; generation adds up to `max_new_tokens` to the prompt."""
-        assert isinstance(dataset, _Examples)
+        assert isinstance(dataset, Examples)
         return [len(e.prompt) + max(len(e.response), self.evaluation.max_new_tokens) for e in dataset.examples]
 
     def data_counts(self, dataset: Dataset) -> dict[str, int]:
@@ -243,7 +192,7 @@ class CausalLM(Task):
 
     def loader(self, dataset: Dataset, processor: Any, *, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
-                          generator=torch.Generator().manual_seed(seed), collate_fn=_Collate(processor))
+                          generator=torch.Generator().manual_seed(seed), collate_fn=Collate(processor))
 
     # --- training and scoring ------------------------------------------------------------------
 
@@ -263,7 +212,7 @@ class CausalLM(Task):
         """Per example: the greedy generation, its exact and contains match, the response's mean loss and
         token count, and (with choices) the chosen one."""
         model.eval()
-        collate: _Collate = batches.collate_fn  # type: ignore[assignment]
+        collate: Collate = batches.collate_fn  # type: ignore[assignment]
         tokenizer = collate.tokenizer
         dataset = batches.dataset  # in order: evaluation never shuffles
         out: dict[str, list] = {"generated": [], "reference": [], "response_tokens": []}
