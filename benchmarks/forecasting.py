@@ -1,4 +1,4 @@
-"""Forecasting figures for the README and the closing note, from ../shared/data and poc itself.
+"""Forecasting figures for docs/tasks.md and the closing note, from ../shared/data and poc itself.
 
   1. seasonal naive's MASE and sMAPE on the full M3 monthly and Tourism monthly test sets, as
      `poc` scores them (the trivial reference row), beside the values the Tourism competition

@@ -2,7 +2,7 @@
 # The check to run first whenever a GPU is lent (about 8 minutes on one H100): what poc measures on
 # this GPU (poc doctor --gpu), the GPU-marked tests, the demo at bf16-mixed and at fp32 (records'
 # dtypes, memory scope, energy and times side by side), and RandLoRA's speed at an LLM's shapes at
-# bf16-mixed and bf16. Each step's log goes to OUT; the figures the README owes are printed at the end.
+# bf16-mixed and bf16. Each step's log goes to OUT; the figures docs/measurements.md owes are printed at the end.
 #
 #   bash benchmarks/gpu_check.sh [OUT]        # OUT: a folder for the logs (default: gpu-check)
 #

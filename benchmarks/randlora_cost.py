@@ -1,5 +1,5 @@
 """Where poc's RandLoRA step time goes against full fine-tuning: the evidence behind the
-README's "parity at 32x128" (issue 5).
+"A faster RandLoRA" in docs/benchmarks.md (issue 5).
 
 RandLoRA's update is full rank (k = r x bases >= min(in, out)), so building Delta W and the
 gradient of the scaled basis cost 2 k out in multiply-adds per layer and step whatever the

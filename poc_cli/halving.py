@@ -1,5 +1,5 @@
 """Successive halving for the learning-rate search (`search.strategy: halving`): about half the
-grid's steps, at the risk of another choice (measured on Banking77: the README).
+grid's steps, at the risk of another choice (measured on Banking77: docs/benchmarks.md).
 
 Every grid point starts with the full-length schedule (the learning rate decays over the
 whole trial, as in a grid trial); at a third and at two thirds of its steps it stops, scores

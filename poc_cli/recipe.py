@@ -257,7 +257,7 @@ class SearchSpec(Strict):
     with the full-length schedule and lets only the best third on validation go on at a third
     and at two thirds of the steps; the survivors finish, and the choice is made on full-length
     scores only. It trains about half the steps, but on Banking77 the ranking at a third of the
-    steps chose another learning rate than the full grid for LoRA and RandLoRA (README), so a
+    steps chose another learning rate than the full grid for LoRA and RandLoRA (docs/benchmarks.md), so a
     decision's search stays a grid unless the recipe asks for halving.
     """
 

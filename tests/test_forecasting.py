@@ -191,7 +191,7 @@ def test_budgets_equal_peft_counts(tmp_path: Path, kind: str) -> None:
 
 def test_shipped_recipe_plans_on_the_timesfm_2_500m_architecture_within_5_percent(tmp_path: Path) -> None:
     """recipes/m3-forecasting.yaml on all 1,428 M3 series, its model a local folder holding only the config of
-    google/timesfm-2.0-500m-pytorch (the offline route the README shows; no weights are needed to plan)."""
+    google/timesfm-2.0-500m-pytorch (the offline route docs/tasks.md shows; no weights are needed to plan)."""
     from transformers import TimesFmConfig
 
     folder = tmp_path / "timesfm-2.0-500m"

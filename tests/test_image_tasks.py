@@ -174,7 +174,7 @@ def _real_model(task: Any, config: Any) -> torch.nn.Module:
 ])
 def test_shipped_recipes_plan_on_the_real_architectures(tmp_path: Path, recipe: str, config: Any,
                                                         layers: dict[str, int]) -> None:
-    """`poc plan` on a shipped recipe, run from the project root as the README says, with `model:` pointed
+    """`poc plan` on a shipped recipe, run from the project root as the docs say, with `model:` pointed
     at a local folder holding the real architecture's config alone (planning needs no weights)."""
     import yaml
 

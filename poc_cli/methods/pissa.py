@@ -12,7 +12,7 @@ from poc_cli.methods import lora
 from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, LoraSpec, count, fit, implementation, settings
 from poc_cli.modelhub import Architecture
 
-__all__ = ["FITTED", "SPEC", "FROZEN_BASE", "SAVES", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
+__all__ = ["FITTED", "FROZEN_BASE", "SAVES", "SPEC", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
 
 
 class PissaSpec(LoraSpec):
