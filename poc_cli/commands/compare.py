@@ -80,7 +80,7 @@ def compare_command(
         fail(RecipeError("--json, --csv: choose one of the two"))
     price = cli_price(price_per_hour, currency)
     from poc_cli.compare import TRIVIAL_KIND, compare
-    from poc_cli.render import footnotes, narrow_table, wide_table
+    from poc_cli.render.compare import footnotes, narrow_table, wide_table
 
     scan = scan_warning(Store(store), strict)
     try:

@@ -15,10 +15,11 @@ from poc_cli.commands.common import (
     fail,
 )
 from poc_cli.errors import PocError
+from poc_cli.render.doctor import checks_table
 from poc_cli.safe_text import esc, plain
 
 if TYPE_CHECKING:
-    from poc_cli.doctor import Check
+    pass
 
 
 def doctor(
@@ -34,7 +35,7 @@ def doctor(
     for name, value in rows:
         versions.add_row(name, value)
     console.print(versions)
-    console.print(_checks_table("Measurements", checks))
+    console.print(checks_table("Measurements", checks))
     if gpu:
         _doctor_gpu()
     if recipe is None:
@@ -43,7 +44,7 @@ def doctor(
         recipe_results = recipe_checks(recipe)
     except PocError as error:
         fail(error)
-    console.print(_checks_table(f"Recipe {recipe}", recipe_results))
+    console.print(checks_table(f"Recipe {recipe}", recipe_results))
     failed = [c for c in recipe_results if not c.ok]
     if failed:
         err_console.print("[red]the recipe cannot run here:[/] " + "; ".join(f"{esc(c.name)}: {esc(c.detail)}" for c in failed),
@@ -61,18 +62,10 @@ def _doctor_gpu() -> None:
         raise typer.Exit(1)
     failed = []
     for title, found in gpu_checks():
-        console.print(_checks_table(f"GPU checks: {title}", found))
+        console.print(checks_table(f"GPU checks: {title}", found))
         failed += [f"{title}: {c.name}" for c in found if not c.ok]
     if failed:
         err_console.print(plain("GPU checks failed: " + "; ".join(failed)), highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
-def _checks_table(title: str, checks: list[Check]) -> Table:
-    table = Table(title=plain(title), title_justify="left")
-    table.add_column("")
-    table.add_column("check")
-    table.add_column("detail")
-    for check in checks:
-        table.add_row("[green]yes[/]" if check.ok else "[red]no[/]", plain(check.name), plain(check.detail))
-    return table

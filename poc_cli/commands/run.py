@@ -16,7 +16,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
 from poc_cli.advice import advice
@@ -32,70 +31,16 @@ from poc_cli.errors import PocError
 from poc_cli.lock import StoreBusy, recipe_lock
 from poc_cli.paths import writable_folder
 from poc_cli.recipe import Recipe, load_recipe
+from poc_cli.render.run import job_name, outcome_table, trials_table
 from poc_cli.result import Stage, Status
 from poc_cli.safe_text import esc, plain
 from poc_cli.store import Store
-from poc_cli.tasks import search_metric, task_for
+from poc_cli.tasks import task_for
 
 if TYPE_CHECKING:
     from poc_cli.executors import Executor
-    from poc_cli.launcher import Outcome, RunResult
-    from poc_cli.plan import Job, Plan
-
-
-def _outcome_table(outcomes: list[Outcome], store: Store, metrics: list[str]) -> Table:
-    table = Table(title="Results", title_justify="left")
-    for column in ("method", "seed", "lr", "status", *metrics, "train time", "note"):
-        table.add_column(column)
-    for o in outcomes:
-        rec = store.read(o.job.recipe.name, o.job.id) or {}
-        test = rec.get("metrics", {}).get("test", {})
-        lr = o.job.method.learning_rate
-        style = "green" if o.status is Status.OK else "red"
-        note = "done before, skipped" if o.skipped else (o.error or "")
-        if rec.get("warnings"):
-            note = (note + "; " if note else "") + "; ".join(rec["warnings"])
-        table.add_row(
-            plain(o.job.allocation.label), str(o.job.seed), "-" if lr is None else f"{lr:g}",
-            f"[{style}]{o.status.value}[/]",
-            *[f"{test[m]:.3f}" if m in test else "-" for m in metrics],
-            f"{rec['timing']['train_s']:.1f} s" if rec.get("timing", {}).get("train_s") else "-",
-            plain(note),
-        )
-    return table
-
-
-def _job_name(job: Job) -> str:
-    if job.stage is Stage.TRIAL:
-        alpha = getattr(job.method, "alpha_ratio", None)
-        alpha_text = f", alpha_ratio {alpha:g}" if alpha is not None else ""
-        return f"{job.allocation.label} trial lr {job.method.learning_rate:g}{alpha_text}"
-    return f"{job.allocation.label} seed {job.seed}"
-
-
-def _trials_table(result: RunResult, plan: Plan, store: Store) -> Table:
-    """Stage 1's outcome: every trial's score (each rung's, in a halving search), the chosen one marked."""
-    picked = {(i, c.point) for i, c in result.chosen.items()}
-    metric = search_metric(plan.recipe)
-    table = Table(title=f"Search trials: validation {metric}", title_justify="left")
-    for column in ("method", "lr", "alpha_ratio", "steps", "status", f"validation {metric}", "chosen", "note"):
-        table.add_column(column)
-    points = {(i, job.method.model_dump_json()): point for i, pts in plan.trials.items() for point, job in pts}
-    for o in result.trials:
-        rec = store.read(o.job.recipe.name, o.job.id, Stage.TRIAL) or {}
-        score = rec.get("metrics", {}).get("validation", {}).get(metric)
-        point = points[(o.job.method_index, o.job.method.model_dump_json())]
-        rung = o.job.rung
-        final = rung is None or rung.final
-        style = {Status.OK: "green", Status.DIVERGED: "yellow"}.get(o.status, "red")
-        table.add_row(
-            plain(o.job.allocation.label), f"{point.lr:g}", f"{point.alpha_ratio:g}" if point.alpha_ratio else "-",
-            "all" if rung is None else f"{rung.stop_at}/{rung.total}",
-            f"[{style}]{o.status.value}[/]", f"{score:.3f}" if score is not None else "-",
-            "[bold]<- chosen[/]" if final and (o.job.method_index, point) in picked else "",
-            plain("done before, skipped" if o.skipped else (o.error or "")),
-        )
-    return table
+    from poc_cli.launcher import Outcome
+    from poc_cli.plan import Job
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
@@ -132,10 +77,10 @@ def _job_progress(progress: Progress) -> tuple[Any, Any]:
         with lock:
             if event["event"] == "start" or key not in lines:
                 where = f" \\[{esc(str(event['where']))}]" if event.get("where") else ""  # brackets as text
-                lines[key] = (progress.add_task(f"{esc(_job_name(job))}{where}", total=None, info=""), where)
+                lines[key] = (progress.add_task(f"{esc(job_name(job))}{where}", total=None, info=""), where)
             task, where = lines[key]
             if event["event"] == "phase":
-                progress.update(task, description=f"{esc(_job_name(job))}{where}: {event['phase']}", info="")
+                progress.update(task, description=f"{esc(job_name(job))}{where}: {event['phase']}", info="")
                 if event["phase"] == "train":
                     progress.reset(task, total=None)
             elif event["event"] == "step":
@@ -215,7 +160,7 @@ def _run_on(the_executor: Executor, recipe: Path, the_recipe: Recipe, store: Pat
         progress.advance(overall)
         if not outcome.skipped and outcome.status is not Status.OK:
             colour = "yellow" if outcome.status is Status.DIVERGED else "red"
-            progress.console.print(f"[{colour}]{esc(_job_name(outcome.job))}: {outcome.status.value}[/] "
+            progress.console.print(f"[{colour}]{esc(job_name(outcome.job))}: {outcome.status.value}[/] "
                                    f"{esc(outcome.error or '')}", highlight=False)
 
     def on_wait(holder: str) -> None:
@@ -232,8 +177,8 @@ def _run_on(the_executor: Executor, recipe: Path, the_recipe: Recipe, store: Pat
                           "run the same command again to resume.")
         raise typer.Exit(130) from None
     if result.trials:
-        console.print(_trials_table(result, the_plan, the_store))
-    console.print(_outcome_table(result.runs, the_store, [m.name for m in task_for(the_plan.recipe).metrics]))
+        console.print(trials_table(result, the_plan, the_store))
+    console.print(outcome_table(result.runs, the_store, [m.name for m in task_for(the_plan.recipe).metrics]))
     console.print(plain(f"records in {the_store.recipe_dir(the_plan.recipe.name)}"), highlight=False)
     _print_next(the_plan.recipe.name, store)
     for method, reason in result.held.items():
@@ -245,7 +190,7 @@ def _run_on(the_executor: Executor, recipe: Path, the_recipe: Recipe, store: Pat
     for what, outcomes in by_advice.items():
         verb = "diverged" if all(o.status is Status.DIVERGED for o in outcomes) else "did not finish"
         err_console.print(Text.assemble((f"{len(outcomes)} of {len(result.runs)} seeded run(s) {verb}", "red"),
-                                        plain(f" ({', '.join(_job_name(o.job) for o in outcomes)}): {what}.")),
+                                        plain(f" ({', '.join(job_name(o.job) for o in outcomes)}): {what}.")),
                           highlight=False, soft_wrap=True)
     if unfinished or result.held:
         raise typer.Exit(1)

@@ -10,14 +10,14 @@ reference included, so no caller branches on a method's name:
   fit(arch, target, spec) -> r   the setting r whose count is closest to `target` (None: no setting)
   settings(spec, r) -> dict      the resolved configuration shown in plans and records
   apply(model, *, spec, r, arch, seed) -> model ready to train
-A method may also say what it adds to memory without training it:
-  frozen(arch, r) -> int         parameters of frozen matrices it adds (VeRA's shared projections)
-  COLOUR: str                    its colour in charts (else one from a palette, by a hash of its name)
+  implementation(model) -> str   what really computes the adapted layers of the built model (for the record)
+  SPEC                           its recipe entry, beside what it does (a config-and-class pair): a pydantic
+                                 class with its `method` literal, fields, DEFAULT_LR and GRID (with sources)
+A method may also have, where it applies:
+  frozen(arch, r) -> int         parameters of frozen matrices it adds to memory (VeRA's shared projections)
   variants(spec) -> [(name, spec)]  what `poc profile` measures of it, the recipe's own first (RandLoRA's bases)
   unsupported() -> str | None    why the installed libraries cannot run it (`poc doctor`)
-  implementation(model) -> str   what really computes the adapted layers of the built model (for the record)
-and its recipe entry, beside what it does (a config-and-class pair):
-  SPEC                           its pydantic spec: `method` literal, fields, DEFAULT_LR and GRID with their sources
+  COLOUR: str                    its colour in charts (else one from a palette, by a hash of its name)
 """
 
 from __future__ import annotations
