@@ -19,7 +19,6 @@ from typing import Any
 from poc_cli.advice import advice
 from poc_cli.recipe import DataSpec, MethodSpec, Recipe, TrainingSpec
 from poc_cli.result import Status
-from poc_cli.tasks import search_metric, task_for
 
 TIE_BREAK = "smaller learning rate, then smaller alpha_ratio"
 PRUNED = "pruned"  # a halving search's point that stopped at a rung (its row in a stored selection)
@@ -116,6 +115,8 @@ def _trial_row(record: dict[str, Any] | None, point: Point, job_id: str, metric:
 def choose(recipe: Recipe, method_label: str, trials: list[tuple[Point, str, dict[str, Any] | None]]) -> Choice:
     """The best trial's setting; `trials` holds (point, job id, stored record or None) per grid point."""
     assert recipe.search is not None
+    from poc_cli.tasks import search_metric, task_for  # torch and transformers: not for `poc --help`
+
     metric = search_metric(recipe)
     rows = [_trial_row(record, point, job_id, metric) for point, job_id, record in trials]
     unfinished = [r for r in rows if r["status"] not in {Status.OK.value, Status.DIVERGED.value}]

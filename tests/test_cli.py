@@ -148,3 +148,12 @@ def test_a_method_that_will_not_fit_is_warned_about(capsys: pytest.CaptureFixtur
     assert "warning: randlora ran out of memory in the warm-up (CUBLAS_STATUS_ALLOC_FAILED)" in err
     assert "out of memory" in out
     assert "lora " not in err.replace("randlora", "")
+
+
+def test_the_command_line_starts_without_torch() -> None:
+    """`poc --help`, `--version` and a recipe with a typo answer at once: the command table imports no
+    torch, transformers, peft or pandas (seconds); each command imports what it needs when it runs."""
+    probe = "import sys, poc_cli.cli; print(sorted(m for m in ('torch', 'transformers', 'peft', 'pandas') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -35,7 +35,6 @@ from poc_cli.render.run import job_name, outcome_table, trials_table
 from poc_cli.result import Stage, Status
 from poc_cli.safe_text import esc, plain
 from poc_cli.store import Store
-from poc_cli.tasks import task_for
 
 if TYPE_CHECKING:
     from poc_cli.executors import Executor
@@ -136,8 +135,9 @@ def run(recipe: Path = RecipeArg, store: Path = StoreOpt,
 
 
 def _run_on(the_executor: Executor, recipe: Path, the_recipe: Recipe, store: Path, wait: bool) -> None:
-    from poc_cli.launcher import DiskFull, run_plan
+    from poc_cli.launcher import DiskFull, run_plan  # these import torch: only once a run starts
     from poc_cli.plan import make_plan
+    from poc_cli.tasks import task_for
 
     try:
         the_plan = make_plan(the_recipe, facts=the_executor.facts)

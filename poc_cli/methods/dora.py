@@ -9,15 +9,16 @@ first `units mod layers` layers in model order take the larger rank.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
 import re
-
-from torch import nn
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from poc_cli.methods import lora
 from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, LoraSpec, implementation
-from poc_cli.modelhub import Architecture
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from poc_cli.modelhub import Architecture
 
 __all__ = ["FITTED", "FROZEN_BASE", "SAVES", "SPEC", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
 

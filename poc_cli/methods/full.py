@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from torch import nn
-
-from poc_cli.modelhub import Architecture
 from poc_cli.specs import MethodSpecBase
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from poc_cli.modelhub import Architecture
 
 
 class FullSpec(MethodSpecBase):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
-from torch import nn
 
-from poc_cli.modelhub import Architecture
 from poc_cli.specs import AlphaRatio, MethodSpecBase, Number, Rank
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from poc_cli.modelhub import Architecture
 
 
 class LoraSpec(MethodSpecBase):

@@ -3,13 +3,15 @@ orthonormal basis of the weight (QR), the frozen weight adjusted to match; LoRA'
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
-from torch import nn
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from poc_cli.methods import lora
 from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, LoraSpec, count, fit, implementation, settings
-from poc_cli.modelhub import Architecture
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from poc_cli.modelhub import Architecture
 
 __all__ = ["FITTED", "FROZEN_BASE", "SAVES", "SPEC", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
 

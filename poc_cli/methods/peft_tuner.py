@@ -17,16 +17,19 @@ import math
 import logging
 import warnings
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
-from torch import nn
 
 from poc_cli.errors import first_line
 from poc_cli.methods.lora import LoraSpec
-from poc_cli.modelhub import Architecture
 from poc_cli.peft_configs import build, check_tuner
 from poc_cli.specs import MethodSpecBase
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from poc_cli.modelhub import Architecture
 
 # LoRA's rate and grid, unless peft's method_comparison (MetaMathQA on Llama-3.2-3B, huggingface/peft)
 # or the tuner's paper tuned it far from LoRA's: LoHa, LoKr (peft's LoKr run: 3e-3), OFT, BOFT, HRA ...

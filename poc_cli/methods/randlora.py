@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, model_validator
-from torch import nn
 
-from poc_cli.modelhub import Architecture
 from poc_cli.specs import AlphaGrid, AlphaRatio, MethodSpecBase, Number, Rank, Seed
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from poc_cli.modelhub import Architecture
 
 
 class RandLoraSpec(MethodSpecBase):

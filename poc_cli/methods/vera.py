@@ -9,13 +9,16 @@ frozen buffers (as peft counts them): memory, not trainable parameters.
 from __future__ import annotations
 
 import warnings
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field
-from torch import nn
 
-from poc_cli.modelhub import Architecture
 from poc_cli.specs import MethodSpecBase, Number, Rank, Seed
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from poc_cli.modelhub import Architecture
 
 
 class VeraSpec(MethodSpecBase):

@@ -7,12 +7,14 @@ against what the model already knew.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from torch import nn
-
-from poc_cli.modelhub import Architecture
 from poc_cli.specs import Strict
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from poc_cli.modelhub import Architecture
 
 
 class ReferenceSpec(Strict):

@@ -10,7 +10,6 @@ from poc_cli.numbers import mib
 from poc_cli.recipe import TrainingSpec
 from poc_cli.safe_text import plain
 from poc_cli.search import trial_seed
-from poc_cli.tasks import search_metric
 
 if TYPE_CHECKING:
     from poc_cli.budget import Allocation
@@ -97,6 +96,8 @@ def search_table(plan: Plan) -> Table:
 
 def search_note(plan: Plan) -> str:
     """How the trials train and score."""
+    from poc_cli.tasks import search_metric  # torch and transformers: only once a plan is printed
+
     search = plan.recipe.search
     assert search is not None and plan.trial_splits is not None
     sizes = plan.trial_splits.sizes()

@@ -9,7 +9,6 @@ from rich.table import Table
 from poc_cli.result import Stage, Status
 from poc_cli.safe_text import plain
 from poc_cli.store import Store
-from poc_cli.tasks import search_metric
 
 if TYPE_CHECKING:
     from poc_cli.launcher import Outcome, RunResult
@@ -49,6 +48,8 @@ def job_name(job: Job) -> str:
 
 def trials_table(result: RunResult, plan: Plan, store: Store) -> Table:
     """Stage 1's outcome: every trial's score (each rung's, in a halving search), the chosen one marked."""
+    from poc_cli.tasks import search_metric  # torch and transformers: only once a run has ended
+
     picked = {(i, c.point) for i, c in result.chosen.items()}
     metric = search_metric(plan.recipe)
     table = Table(title=f"Search trials: validation {metric}", title_justify="left")
