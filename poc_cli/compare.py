@@ -29,7 +29,6 @@ from poc_cli.ranking import ranked
 from poc_cli.search import did_not_hold
 from poc_cli.stats import PairedDifference, Summary, holm, mean_interval, summarize
 from poc_cli.methods import stored_label
-from poc_cli.result import LEGACY_METRICS
 from poc_cli.store import Scan, Store
 
 TRIVIAL_KIND = "trivial"  # the method_kind of the computed row for the task's trivial answer (its name is the task's)
@@ -101,7 +100,7 @@ def _memory(record: dict[str, Any]) -> tuple[float | None, str]:
 
 def declared_metrics(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The metrics the record's task declared (the first is primary)."""
-    return (record.get("task") or {}).get("metrics") or LEGACY_METRICS
+    return record["task"]["metrics"]
 
 
 def record_price(record: dict[str, Any], override: Price | None) -> Price:

@@ -48,12 +48,7 @@ def per_example(record: dict[str, Any], metric: str) -> list[float] | None:
     test = record.get("predictions", {}).get("test")
     if not test:
         return None
-    stored = (test.get("per_example") or {}).get(metric)
-    if stored is not None:
-        return stored
-    if metric == "accuracy" and "y_true" in test:  # schema 2 kept the labels only
-        return [float(t == p) for t, p in zip(test["y_true"], test["y_pred"])]
-    return None
+    return (test.get("per_example") or {}).get(metric)
 
 
 def scored(records: dict[int, dict[str, Any]], metric: str) -> dict[int, Scored]:
@@ -80,7 +75,7 @@ def paired_difference(a: dict[int, Scored], b: dict[int, Scored],
 
 def trivial(record: dict[str, Any]) -> Trivial | None:
     """What learning nothing scores on this record's test split (None: the task has no such answer)."""
-    task = TASKS.get((record.get("task") or {}).get("name") or "text-classification")
+    task = TASKS.get(record["task"]["name"])
     test = record.get("predictions", {}).get("test")
     if task is None or not test:
         return None

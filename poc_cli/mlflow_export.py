@@ -128,7 +128,7 @@ def params(record: dict[str, Any]) -> dict[str, str]:
         "method_kind": record["method_kind"],
         "setting": json.dumps((job.get("allocation") or {}).get("settings"), sort_keys=True),
         "seed": record["seed"],
-        "stage": record.get("stage", Stage.RUN.value),
+        "stage": record["stage"],
         "budget_parameters": (job.get("allocation") or {}).get("budget"),  # in every record, even a failed one's
         "lr": method.get("lr"),
         "alpha_ratio": method.get("alpha_ratio"),
@@ -171,7 +171,7 @@ def tags(record: dict[str, Any]) -> dict[str, str]:
         "poc.attempt": record.get("attempt"),
         "poc.status": record["status"],
         "poc.recipe": record["recipe_name"],
-        "poc.stage": record.get("stage", Stage.RUN.value),
+        "poc.stage": record["stage"],
         "poc.error": (record.get("error") or "")[:5000] or None,
         "poc.placement": json.dumps(record.get("placement") or {}, sort_keys=True),
     }

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
+from poc_cli.records.upgrade import upgrade
+
 # 2: stage, selection, the diverged status; 3: task (name, declared metrics), per-example scores;
 # 4: load (other processes' CPU use while training), model (weights fingerprint), data.class_counts;
 # 5: placement (executor, node, GPU pinning, threads);
@@ -118,17 +120,11 @@ class StoredRecord(BaseModel):
         return self
 
 
-# What records written before the task declared its metrics (schema 2) were scored by.
-LEGACY_METRICS = [{"name": "accuracy", "unit": "fraction", "higher_is_better": True, "per_example": True},
-                  {"name": "macro_f1", "unit": "fraction", "higher_is_better": True, "per_example": False}]
-
-
 def _scores_are_numbers(record: dict[str, Any]) -> None:
     """Every declared metric a split stores is a number (one stored as a string would be compared as
     text), and the primary one is finite: every mean, interval, ranking and chart is built on it. A
     secondary metric may honestly be infinite (the perplexity of a model whose loss overflowed)."""
-    declared = (record.get("task") or {}).get("metrics") or LEGACY_METRICS
-    names = [m.get("name") for m in declared if isinstance(m, dict)]
+    names = [m.get("name") for m in record["task"].get("metrics") or () if isinstance(m, dict)]
     for split, values in record["metrics"].items():
         for name in names:
             value = values.get(name)
@@ -142,13 +138,14 @@ def _scores_are_numbers(record: dict[str, Any]) -> None:
 
 
 def read_record(payload: object) -> dict[str, Any]:
-    """A stored record as a dict, or ValueError with a one-line reason (the first field that is wrong)."""
+    """A stored record as a dict in today's shape (`records.upgrade`), or ValueError with a one-line reason
+    (the first field that is wrong)."""
     try:
         StoredRecord.model_validate(payload)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "record"
         raise ValueError(f"{where}: {first['msg']}") from None
-    record: dict[str, Any] = payload  # type: ignore[assignment]  # validated: a dict with every field above
+    record = upgrade(payload)  # type: ignore[arg-type]  # validated: a dict with every field above
     _scores_are_numbers(record)
     return record

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poc_cli.errors import PocError
+from poc_cli.records.upgrade import upgrade
 from poc_cli.result import FINISHED, Record, Stage, read_record
 
 if TYPE_CHECKING:
@@ -160,8 +161,8 @@ class Store:
         """Every readable record of the recipe's search trials (what the PoC also spent)."""
         for path in sorted(self.job_dir(recipe_name, Stage.TRIAL).glob("*.json")):
             record = _read_json(path)
-            if record is not None:
-                yield record
+            if isinstance(record, dict):
+                yield upgrade(record)
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,7 @@ def load_frame(root: Path | str = DEFAULT_STORE) -> pd.DataFrame:
     rows = []
     for rec in store.records():
         test = rec.get("metrics", {}).get("test", {})
-        primary = ((rec.get("task") or {}).get("metrics") or [{"name": "accuracy"}])[0]["name"]
+        primary = rec["task"]["metrics"][0]["name"]
         params = rec.get("parameters", {})
         rows.append(
             {
