@@ -28,7 +28,7 @@ from poc_cli.plan import Job, Plan
 from poc_cli.result import Stage, Status
 from poc_cli.search import Choice, NoChoice
 from poc_cli.store import Store
-from poc_cli.tasks import search_metric, task_for
+from poc_cli.tasks import search_objective
 from poc_cli.worker import Attempt, failure_record
 
 POLL_S = 0.2
@@ -66,9 +66,9 @@ class RunResult:
 
 def ladder_for(plan: Plan, store: Store, index: int) -> Ladder:
     """A searched method's trials as stored, rung by rung (one rung for a grid search)."""
-    metric = search_metric(plan.recipe)
-    higher = next(m.higher_is_better for m in task_for(plan.recipe).metrics if m.name == metric)
-    return climb(plan.trials[index], lambda job: store.read(job.recipe.name, job.id, Stage.TRIAL), metric, higher)
+    objective = search_objective(plan.recipe)
+    return climb(plan.trials[index], lambda job: store.read(job.recipe.name, job.id, Stage.TRIAL), objective.name,
+                 objective.higher_is_better)
 
 
 def choose_for(plan: Plan, store: Store, index: int) -> Choice:

@@ -115,9 +115,10 @@ def _trial_row(record: dict[str, Any] | None, point: Point, job_id: str, metric:
 def choose(recipe: Recipe, method_label: str, trials: list[tuple[Point, str, dict[str, Any] | None]]) -> Choice:
     """The best trial's setting; `trials` holds (point, job id, stored record or None) per grid point."""
     assert recipe.search is not None
-    from poc_cli.tasks import search_metric, task_for  # torch and transformers: not for `poc --help`
+    from poc_cli.tasks import search_objective  # torch and transformers: not for `poc --help`
 
-    metric = search_metric(recipe)
+    objective = search_objective(recipe)
+    metric = objective.name
     rows = [_trial_row(record, point, job_id, metric) for point, job_id, record in trials]
     unfinished = [r for r in rows if r["status"] not in {Status.OK.value, Status.DIVERGED.value}]
     if unfinished:
@@ -129,15 +130,14 @@ def choose(recipe: Recipe, method_label: str, trials: list[tuple[Point, str, dic
     scored = [r for r in rows if r["score"] is not None]
     if not scored:
         raise NoChoice(f"{method_label}: every search trial diverged; give methods[].search.lr smaller values")
-    higher = next(m.higher_is_better for m in task_for(recipe).metrics if m.name == metric)
-    sign = 1.0 if higher else -1.0
+    sign = 1.0 if objective.higher_is_better else -1.0
     best = max(scored, key=lambda r: (sign * r["score"], -r["lr"], -(r["alpha_ratio"] or 0.0)))
     sizes = next(record["data"]["sizes"] for _, _, record in trials if record and record.get("data"))
     training = trial_training(recipe)
     selection = {
         "how": "search",
         "metric": metric,
-        "higher_is_better": higher,
+        "higher_is_better": objective.higher_is_better,
         "split": "validation",
         "examples": {"train": sizes["train"], "validation": sizes["validation"]},
         "seed": trial_seed(recipe),

@@ -68,10 +68,17 @@ def _accepts(task: Task, recipe: Recipe) -> None:
                          f"use one of {', '.join(names)}")
 
 
-def search_metric(recipe: Recipe) -> str:
-    """The validation metric a search chooses by: the recipe's, else its task's primary."""
+def search_objective(recipe: Recipe) -> Metric:
+    """The validation metric a search chooses by, with its direction: the recipe's, else its task's
+    primary (`checked_task` made sure the recipe's is one the task declares)."""
     assert recipe.search is not None
-    return recipe.search.metric or task_for(recipe).primary.name
+    task = task_for(recipe)
+    return next(m for m in task.metrics if m.name == recipe.search.metric) if recipe.search.metric else task.primary
 
 
-__all__ = ["TASKS", "Metric", "Task", "checked_task", "get_task", "search_metric", "task_for"]
+def search_metric(recipe: Recipe) -> str:
+    """The name of the validation metric a search chooses by."""
+    return search_objective(recipe).name
+
+
+__all__ = ["TASKS", "Metric", "Task", "checked_task", "get_task", "search_metric", "search_objective", "task_for"]
