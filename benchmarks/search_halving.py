@@ -21,7 +21,7 @@ from poc_cli.halving import stops
 from poc_cli.launcher import run_plan
 from poc_cli.plan import make_plan
 from poc_cli.recipe import load_recipe
-from poc_cli.result import Stage
+from poc_cli.records.status import Stage
 from poc_cli.store import Store
 
 

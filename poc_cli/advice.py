@@ -8,7 +8,7 @@ memory, an error in the data or model). Those say what to change instead.
 from __future__ import annotations
 
 from poc_cli.paths import DISK_FULL
-from poc_cli.result import Status
+from poc_cli.records.status import Status
 
 
 def advice(status: Status, error: str | None) -> str:

@@ -29,6 +29,8 @@ from poc_cli.ranking import ranked
 from poc_cli.search import did_not_hold
 from poc_cli.stats import PairedDifference, Summary, holm, mean_interval, summarize
 from poc_cli.methods import stored_label
+from poc_cli.records.record import StoredRecord
+from poc_cli.records.sections import Selection
 from poc_cli.store import Scan, Store
 
 TRIVIAL_KIND = "trivial"  # the method_kind of the computed row for the task's trivial answer (its name is the task's)
@@ -81,50 +83,48 @@ class MethodRow:
         return asdict(self)
 
 
-def latest_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def latest_records(records: Iterable[StoredRecord]) -> list[StoredRecord]:
     """One record per (recipe, method, seed): the last to finish."""
-    latest: dict[tuple[str, str, int], dict[str, Any]] = {}
+    latest: dict[tuple[str, str, int], StoredRecord] = {}
     for record in records:
-        key = (record["recipe_name"], record["method"], record["seed"])
-        if key not in latest or record["finished_at"] >= latest[key]["finished_at"]:
+        key = (record.recipe_name, record.method, record.seed)
+        if key not in latest or record.finished_at >= latest[key].finished_at:
             latest[key] = record
     return list(latest.values())
 
 
-def _memory(record: dict[str, Any]) -> tuple[float | None, str]:
-    gpu = record.get("gpu") or {}
-    if gpu.get("peak_job_mib") is not None:
-        return gpu["peak_job_mib"], "GPU peak (NVML)"
-    return record.get("memory", {}).get("host_peak_rss_mib"), "host RSS peak (no GPU)"
+def _memory(record: StoredRecord) -> tuple[float | None, str]:
+    if record.gpu.peak_job_mib is not None:
+        return record.gpu.peak_job_mib, "GPU peak (NVML)"
+    return record.memory.host_peak_rss_mib, "host RSS peak (no GPU)"
 
 
-def declared_metrics(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """The metrics the record's task declared (the first is primary)."""
-    return record["task"]["metrics"]
-
-
-def record_price(record: dict[str, Any], override: Price | None) -> Price:
+def record_price(record: StoredRecord, override: Price | None) -> Price:
     """The command line's price, else the recipe's (cost.gpu_hourly_price), else the typical table's."""
-    cost = (record.get("job", {}).get("recipe") or {}).get("cost") or {}
+    cost = record.job.recipe.cost
     if override is not None:
-        return override if override.currency else replace(override, currency=cost.get("currency", "USD"))
-    if cost.get("gpu_hourly_price"):
-        return Price(cost["gpu_hourly_price"], cost.get("currency", "USD"), "from the recipe (cost.gpu_hourly_price)")
-    device = (record.get("gpu") or {}).get("device") or {}
-    return typical_price(device.get("name"))
+        return override if override.currency else replace(override, currency=cost.currency)
+    if cost.gpu_hourly_price:
+        return Price(cost.gpu_hourly_price, cost.currency, "from the recipe (cost.gpu_hourly_price)")
+    return typical_price(record.gpu.device.name if record.gpu.device else None)
 
 
-def selection_summary(selection: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """What compare shows of a stored selection: how, and for a search its size, the winning trial's
-    validation score and the seeded runs' mean validation score at that setting (did it hold up?)."""
-    if selection.get("how") != "search":
-        return {"how": selection.get("how")}
-    scores = [r["metrics"]["validation"][selection["metric"]] for r in runs
-              if selection["metric"] in r.get("metrics", {}).get("validation", {})]
-    return {"how": "search", "trials": len(selection["trials"]), "metric": selection["metric"],
-            "score": selection["score"], "chosen": selection["chosen"],
+def selection_summary(selection: Selection | None, runs: list[StoredRecord]) -> dict[str, Any]:
+    """What compare shows of a stored selection: how, and for a search its size (`trials`: how many
+    trials it ran), the winning trial's validation score and the seeded runs' mean validation score
+    at that setting (did it hold up?)."""
+    if selection is None or selection.how != "search":
+        return {"how": selection.how if selection else None}
+    scores = [score for r in runs if (score := _validation(r, selection.metric)) is not None]
+    return {"how": "search", "trials": len(selection.trials), "metric": selection.metric,
+            "score": selection.score, "chosen": selection.chosen.model_dump(exclude_unset=True),
             "runs_validation": sum(scores) / len(scores) if scores else None,
             "held": did_not_hold(selection, scores) is None}
+
+
+def _validation(record: StoredRecord, metric: str) -> float | None:
+    scores = record.metrics.get("validation")
+    return scores.get(metric) if scores else None
 
 
 def _mean(values: list[float]) -> float | None:
@@ -142,140 +142,140 @@ def compare(
     every = latest_records((scan or store.scan()).records)
     check_options(every, recipe=recipe, methods=methods, baseline=baseline)
     records = [r for r in every
-               if (recipe is None or r["recipe_name"] == recipe) and (methods is None or r["method"] in methods)]
+               if (recipe is None or r.recipe_name == recipe) and (methods is None or r.method in methods)]
     if not records:
         raise PocError(f"no records in {store.root}" + (" matching the filters" if recipe or methods else ""))
     return compare_records(records, baseline=baseline, price=price)
 
 
-def check_options(records: list[dict[str, Any]], *, recipe: str | None, methods: list[str] | None = None,
+def check_options(records: list[StoredRecord], *, recipe: str | None, methods: list[str] | None = None,
                   baseline: str | None = None) -> None:
     """A --recipe, --method or --baseline that names nothing in the store is a usage error (exit 2),
     never an empty or all-dashes table."""
     if not records:
         return  # the store's own error (missing, empty) says more
-    recipes = {r["recipe_name"] for r in records}
+    recipes = {r.recipe_name for r in records}
     if recipe is not None and recipe not in recipes:
         raise RecipeError(f"--recipe: {recipe!r} is not a recipe in the store; recipes: {listed(sorted(recipes))}")
-    chosen = [r for r in records if recipe is None or r["recipe_name"] == recipe]
-    present = {r["method"] for r in chosen}
+    chosen = [r for r in records if recipe is None or r.recipe_name == recipe]
+    present = {r.method for r in chosen}
     for name in methods or []:
         if name not in present:
             raise RecipeError(f"--method: {name!r} is not a method in the store; methods: {listed(sorted(present))}")
     if baseline is not None:
-        for name in sorted({r["recipe_name"] for r in chosen}):
-            mine = {r["method"] for r in chosen if r["recipe_name"] == name}
+        for name in sorted({r.recipe_name for r in chosen}):
+            mine = {r.method for r in chosen if r.recipe_name == name}
             if baseline not in mine:
                 raise RecipeError(f"--baseline: {baseline!r} is not a method of recipe {name!r} in the store; "
                                   f"methods: {listed(sorted(mine))}")
 
 
-def _recipe_order(record: dict[str, Any], method: str) -> tuple[int, int, str]:
+def _recipe_order(record: StoredRecord, method: str) -> tuple[int, int, str]:
     """Untrained references first, then the recipe's own order of methods."""
-    labels = [stored_label(m) for m in (record.get("job", {}).get("recipe") or {}).get("methods", [])]
-    trains = methods.trains(record.get("method_kind", ""))
+    labels = [stored_label(m) for m in record.job.recipe.methods]
+    trains = methods.trains(record.method_kind)
     return (int(trains), labels.index(method) if method in labels else len(labels), method)
 
 
-def _row(recipe_name: str, method: str, runs: list[dict[str, Any]], *, reference: str,
+def _ok(runs: list[StoredRecord]) -> dict[int, StoredRecord]:
+    return {r.seed: r for r in runs if r.ok}
+
+
+def _row(recipe_name: str, method: str, runs: list[StoredRecord], *, reference: str,
          base: dict[int, Scored], learning_ref: tuple[str | None, dict[int, Scored]], price: Price | None) -> MethodRow:
-    ok = {r["seed"]: r for r in runs if r["status"] == "ok"}
+    ok = _ok(runs)
     statuses: dict[str, int] = defaultdict(int)
     for r in runs:
-        statuses[r["status"]] += 1
+        statuses[r.status.value] += 1
     first = next(iter(ok.values()), runs[0])
-    declared = declared_metrics(first)
-    primary = declared[0]
-    params = first.get("parameters", {})
-    allocation = first["job"].get("allocation", {})
+    declared, primary = first.task.metrics, first.task.primary
+    allocation = first.job.allocation
+    counted = first.parameters if first.built else None  # the planned counts show once the model was built
     memory = [_memory(r) for r in ok.values()]
     row_price = record_price(first, price)
-    train = [r["timing"]["train_s"] for r in ok.values() if "train_s" in r.get("timing", {})]
+    train = [r.timing.train_s for r in ok.values() if r.timing.train_s is not None]
     train_summary = summarize(train) if train else None
-    scores = {m["name"]: summarize([r["metrics"]["test"][m["name"]] for r in ok.values()])
-              for m in declared if ok and all(m["name"] in r["metrics"]["test"] for r in ok.values())}
-    energy = [r["energy"]["energy_j"] for r in ok.values() if (r.get("energy") or {}).get("energy_j") is not None]
-    loads = [r["load"] for r in ok.values() if r.get("load")]
-    trains = methods.trains(first["method_kind"])
+    scores = {m.name: summarize([r.test.get(m.name) for r in ok.values()])  # type: ignore[misc]
+              for m in declared if ok and all(r.test.has(m.name) for r in ok.values())}
+    energy = [r.energy.energy_j for r in ok.values() if r.energy.energy_j is not None]
+    loads = [r.load for r in ok.values() if r.load is not None]
+    trains = methods.trains(first.method_kind)
     learning_name, learning_scores = learning_ref
+    trainable = counted.trainable_counted if counted else None
+    total = allocation.total_parameters if counted else None
     return MethodRow(
-        recipe=recipe_name, method=method, method_kind=first["method_kind"],
-        settings=allocation.get("settings", {}),
-        lr=(first["job"].get("method") or {}).get("lr"),
-        selection=selection_summary(first.get("selection") or {}, list(ok.values())),
-        trainable_parameters=params.get("trainable_counted"),
-        adapter_parameters=params.get("adapter_counted") if first["method_kind"] in METHODS
-        and get_method(first["method_kind"]).FITTED else None,
-        head_parameters=params.get("head"), total_parameters=params.get("full_model"),
-        percent_of_full=(100 * params["trainable_counted"] / params["full_model"]
-                         if params.get("trainable_counted") is not None and params.get("full_model") else None),
-        metric=primary["name"], higher_is_better=primary["higher_is_better"],
-        score=scores.get(primary["name"]),
-        interval=_interval([r["metrics"]["test"][primary["name"]] for r in ok.values()], ok, primary["name"])
-        if primary["name"] in scores else None,
-        scores=scores, units={m["name"]: m["unit"] for m in declared},
+        recipe=recipe_name, method=method, method_kind=first.method_kind,
+        settings=allocation.settings, lr=first.job.method.lr,
+        selection=selection_summary(first.selection, list(ok.values())),
+        trainable_parameters=trainable,
+        adapter_parameters=allocation.adapter_parameters if counted and first.method_kind in METHODS
+        and get_method(first.method_kind).FITTED else None,
+        head_parameters=allocation.head_parameters if counted else None, total_parameters=total,
+        percent_of_full=100 * trainable / total if trainable is not None and total else None,
+        metric=primary.name, higher_is_better=primary.higher_is_better,
+        score=scores.get(primary.name),
+        interval=_interval([r.test.get(primary.name) for r in ok.values()], ok, primary.name)  # type: ignore[misc]
+        if primary.name in scores else None,
+        scores=scores, units={m.name: m.unit for m in declared},
         baseline=reference,
-        difference=None if method == reference else paired_difference(scored(ok, primary["name"]), base),
-        learning=check(ok, learning_scores, reference_name=learning_name, metric=primary["name"],
-                       higher_is_better=primary["higher_is_better"]) if trains and ok else None,
-        n_test=first.get("metrics", {}).get("test", {}).get("n") or _n_test(first),
+        difference=None if method == reference else paired_difference(scored(ok, primary.name), base),
+        learning=check(ok, learning_scores, reference_name=learning_name, metric=primary.name,
+                       higher_is_better=primary.higher_is_better) if trains and ok else None,
+        n_test=first.test.n or _n_test(first),
         peak_memory_mib=max((m for m, _ in memory if m is not None), default=None),
         memory_label=memory[0][1] if memory else "-",
-        gpu_need_mib=max((r["gpu"]["peak_job_mib"] for r in ok.values()
-                          if (r.get("gpu") or {}).get("peak_job_mib") is not None), default=None),
+        gpu_need_mib=max((r.gpu.peak_job_mib for r in ok.values() if r.gpu.peak_job_mib is not None), default=None),
         train_s=train_summary,
-        examples_per_s=_mean([r["throughput"]["examples_per_s"] for r in ok.values()
-                              if r.get("throughput", {}).get("examples_per_s")]),
-        loaded=any(load.get("loaded") for load in loads),
-        other_cores=max((load["other_cores"] for load in loads), default=None),
+        examples_per_s=_mean([r.throughput.examples_per_s for r in ok.values()  # type: ignore[misc]
+                              if r.throughput.examples_per_s]),
+        loaded=any(load.loaded for load in loads),
+        other_cores=max((load.other_cores for load in loads if load.other_cores is not None), default=None),
         energy_j=_mean(energy),
         cost_per_run=run_cost(train_summary.mean, row_price) if train_summary else None,
         price=row_price,
-        adapter_bytes=first.get("adapter", {}).get("bytes"),
+        adapter_bytes=first.adapter.bytes,
         statuses=dict(statuses),
-        job_ids={seed: r["job_id"] for seed, r in sorted(ok.items())},
-        off_budget=bool(allocation.get("off_budget")),
+        job_ids={seed: r.job_id for seed, r in sorted(ok.items())},
+        off_budget=allocation.off_budget,
     )
 
 
-def _interval(scores: list[float], ok: dict[int, dict[str, Any]], metric: str) -> tuple[float, float] | None:
+def _interval(scores: list[float], ok: dict[int, StoredRecord], metric: str) -> tuple[float, float] | None:
     return mean_interval(scores, per_example(next(iter(ok.values())), metric) if len(ok) == 1 else None)
 
 
-def _n_test(record: dict[str, Any]) -> int | None:
-    test = record.get("predictions", {}).get("test") or {}
-    answers = test.get("y_true") or test.get("reference")
+def _n_test(record: StoredRecord) -> int | None:
+    answers = record.test_predictions.truth() if record.test_predictions else None
     return len(answers) if answers else None
 
 
-def _trivial_row(recipe_name: str, ok: dict[int, dict[str, Any]], *, reference: str, base: dict[int, Scored],
+def _trivial_row(recipe_name: str, ok: dict[int, StoredRecord], *, reference: str, base: dict[int, Scored],
                  price: Price | None) -> MethodRow | None:
     """The task's trivial answer as a row (always the majority class ...), from any ok record per seed."""
     found = {seed: t for seed, r in ok.items() if (t := trivial(r)) is not None}
     if not found:
         return None
     first = ok[next(iter(found))]
-    declared = declared_metrics(first)
-    primary = declared[0]["name"]
-    mine = trivial_scores(ok, primary)
+    declared, primary = first.task.metrics, first.task.primary
+    mine = trivial_scores(ok, primary.name)
     return MethodRow(
         recipe=recipe_name, method=next(iter(found.values())).name, method_kind=TRIVIAL_KIND, settings={}, lr=None,
         selection={"how": TRIVIAL_KIND}, trainable_parameters=None, adapter_parameters=None,
-        head_parameters=None, total_parameters=None, percent_of_full=None, metric=primary,
-        higher_is_better=declared[0]["higher_is_better"],
+        head_parameters=None, total_parameters=None, percent_of_full=None, metric=primary.name,
+        higher_is_better=primary.higher_is_better,
         score=summarize([s.score for s in mine.values()]), interval=None,  # a constant answer: nothing varies
-        scores={m["name"]: summarize([t.metrics[m["name"]] for t in found.values()])
-                for m in declared if all(m["name"] in t.metrics for t in found.values())},
-        units={m["name"]: m["unit"] for m in declared}, baseline=reference,
+        scores={m.name: summarize([t.metrics[m.name] for t in found.values()])
+                for m in declared if all(m.name in t.metrics for t in found.values())},
+        units={m.name: m.unit for m in declared}, baseline=reference,
         difference=paired_difference(mine, base) if base else None, learning=None,
-        n_test=first.get("metrics", {}).get("test", {}).get("n") or _n_test(first),
+        n_test=first.test.n or _n_test(first),
         peak_memory_mib=None, memory_label="-", gpu_need_mib=None, train_s=None, examples_per_s=None,
         loaded=False, other_cores=None, energy_j=None, cost_per_run=None, price=record_price(first, price),
         adapter_bytes=None, statuses={}, job_ids={},
     )
 
 
-def _learning_reference(by_method: dict[str, list[dict[str, Any]]], any_ok: dict[int, dict[str, Any]],
+def _learning_reference(by_method: dict[str, list[StoredRecord]], any_ok: dict[int, StoredRecord],
                         metric: str) -> tuple[str | None, dict[int, Scored]]:
     """What "learned" is checked against: the task's trivial answer, else its untrained model's row."""
     trivial_by_seed = trivial_scores(any_ok, metric)
@@ -283,30 +283,30 @@ def _learning_reference(by_method: dict[str, list[dict[str, Any]]], any_ok: dict
         found = trivial(any_ok[next(iter(trivial_by_seed))])
         return (found.name if found else None), trivial_by_seed
     for method, runs in by_method.items():
-        kind = runs[0]["method_kind"]
+        kind = runs[0].method_kind
         if kind in METHODS and not methods.trains(kind):
-            return method, scored({r["seed"]: r for r in runs if r["status"] == "ok"}, metric)
+            return method, scored(_ok(runs), metric)
     return None, {}
 
 
-def compare_records(records: list[dict[str, Any]], *, baseline: str | None = None,
+def compare_records(records: list[StoredRecord], *, baseline: str | None = None,
                     price: Price | None = None) -> list[MethodRow]:
     """Rows for every recipe and method among `records` (one per recipe, method and seed), each
     recipe's trivial answer first where its task has one."""
-    grouped: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    grouped: dict[str, dict[str, list[StoredRecord]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
-        grouped[record["recipe_name"]][record["method"]].append(record)
+        grouped[record.recipe_name][record.method].append(record)
     rows = []
     for recipe_name, by_method in grouped.items():
         by_method = dict(sorted(by_method.items(), key=lambda item: _recipe_order(item[1][0], item[0])))
         reference = baseline or ("lora" if "lora" in by_method else next(iter(by_method)))
-        any_ok: dict[int, dict[str, Any]] = {}
+        any_ok: dict[int, StoredRecord] = {}
         for runs in by_method.values():
             for r in runs:
-                if r["status"] == "ok":
-                    any_ok.setdefault(r["seed"], r)
-        metric = declared_metrics(next(iter(any_ok.values()), records[0]))[0]["name"]
-        base = scored({r["seed"]: r for r in by_method.get(reference, []) if r["status"] == "ok"}, metric)
+                if r.ok:
+                    any_ok.setdefault(r.seed, r)
+        metric = next(iter(any_ok.values()), records[0]).task.primary.name
+        base = scored(_ok(by_method.get(reference, [])), metric)
         learning_ref = _learning_reference(by_method, any_ok, metric)
         row = _trivial_row(recipe_name, any_ok, reference=reference, base=base, price=price)
         rows += [row] if row else []
@@ -316,7 +316,7 @@ def compare_records(records: list[dict[str, Any]], *, baseline: str | None = Non
     return rows
 
 
-def _holm_adjusted(rows: list[MethodRow], by_method: dict[str, list[dict[str, Any]]], base: dict[int, Scored],
+def _holm_adjusted(rows: list[MethodRow], by_method: dict[str, list[StoredRecord]], base: dict[int, Scored],
                    metric: str) -> list[MethodRow]:
     """The trained methods' differences against the baseline, Holm-adjusted where there are two or more:
     each p adjusted, each interval recomputed by the same procedure at the level Holm's step used."""
@@ -326,8 +326,7 @@ def _holm_adjusted(rows: list[MethodRow], by_method: dict[str, list[dict[str, An
         return rows
     out = list(rows)
     for k, (p_value, confidence) in zip(family, holm([rows[k].difference.p_value for k in family])):  # type: ignore[union-attr]
-        ok = {r["seed"]: r for r in by_method[rows[k].method] if r["status"] == "ok"}
-        again = paired_difference(scored(ok, metric), base, confidence)
+        again = paired_difference(scored(_ok(by_method[rows[k].method]), metric), base, confidence)
         assert again is not None  # the same data gave a difference at 95%
         out[k] = replace(rows[k], difference=replace(again, p_value=p_value, adjusted_for=len(family)))
     return out

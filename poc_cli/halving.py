@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from poc_cli.result import FINISHED, Status
+from poc_cli.records.sections import TrialRow
+from poc_cli.records.status import FINISHED, Status
 from poc_cli.search import PRUNED, Choice, choose
 
 FRACTIONS = (1 / 3, 2 / 3)  # of the trial's optimizer steps, where the points are compared
@@ -165,6 +166,7 @@ def decide(recipe: Any, label: str, ladder: Ladder) -> Any:
     if ladder.rungs[0][0][1].rung is None:  # a grid search, or too few steps to halve
         return choice
     total = ladder.rungs[0][0][1].rung.total
-    selection = {**choice.selection, "strategy": "halving", "rungs": list(stops(total)), "keep": f"1/{KEEP}",
-                 "trials": rows(ladder, choice.selection["metric"])}
+    selection = choice.selection.model_copy(update={
+        "strategy": "halving", "rungs": list(stops(total)), "keep": f"1/{KEEP}",
+        "trials": [TrialRow.model_validate(row) for row in rows(ladder, choice.selection.metric)]})
     return Choice(choice.point, selection)

@@ -25,7 +25,7 @@ from typing import Any
 
 from poc_cli.plan import Job
 from poc_cli.processes import job_context
-from poc_cli.result import Status
+from poc_cli.records.status import Status
 from poc_cli.trackers.energy import energy_over
 from poc_cli.trackers.gpu_memory import GpuMemory, GpuSample, GpuSampler
 from poc_cli.trackers.host_memory import HostMemory, ProcessTreeMemory

@@ -21,7 +21,7 @@ import torch
 from poc_cli.oom import is_out_of_memory
 from poc_cli.paths import is_full, why
 from poc_cli.plan import Job
-from poc_cli.result import Status
+from poc_cli.records.status import Status
 from poc_cli.store import write_json_atomic
 from poc_cli.train import Diverged
 from poc_cli.worker import Attempt, base_record, execute, now

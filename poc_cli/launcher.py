@@ -25,7 +25,7 @@ from poc_cli.halving import Ladder, checkpoints_done_with, climb, decide
 from poc_cli.isolation import EventCallback
 from poc_cli.paths import DISK_FULL, is_full, why
 from poc_cli.plan import Job, Plan
-from poc_cli.result import Stage, Status
+from poc_cli.records.status import Stage, Status
 from poc_cli.search import Choice, NoChoice
 from poc_cli.store import Store
 from poc_cli.tasks import search_objective

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from poc_cli.records.record import StoredRecord
 from poc_cli.stats import CONFIDENCE, PairedDifference, mcnemar, paired_bootstrap, paired_t
 from poc_cli.tasks import TASKS
 from poc_cli.tasks.base import Trivial
@@ -43,18 +44,16 @@ class LearningCheck:
     versus_reference: PairedDifference | None
 
 
-def per_example(record: dict[str, Any], metric: str) -> list[float] | None:
+def per_example(record: StoredRecord, metric: str) -> list[float] | None:
     """The per-example test scores whose mean is `metric` (accuracy: 1 where right), if stored."""
-    test = record.get("predictions", {}).get("test")
-    if not test:
-        return None
-    return (test.get("per_example") or {}).get(metric)
+    test = record.test_predictions
+    return test.per_example.get(metric) if test else None
 
 
-def scored(records: dict[int, dict[str, Any]], metric: str) -> dict[int, Scored]:
+def scored(records: dict[int, StoredRecord], metric: str) -> dict[int, Scored]:
     """Each seed's ok record reduced to what the statistics read."""
-    return {seed: Scored(r["metrics"]["test"][metric], per_example(r, metric)) for seed, r in records.items()
-            if metric in r.get("metrics", {}).get("test", {})}
+    return {seed: Scored(score, per_example(r, metric)) for seed, r in records.items()
+            if (score := r.test.get(metric)) is not None}
 
 
 def paired_difference(a: dict[int, Scored], b: dict[int, Scored],
@@ -73,16 +72,16 @@ def paired_difference(a: dict[int, Scored], b: dict[int, Scored],
     return None
 
 
-def trivial(record: dict[str, Any]) -> Trivial | None:
+def trivial(record: StoredRecord) -> Trivial | None:
     """What learning nothing scores on this record's test split (None: the task has no such answer)."""
-    task = TASKS.get(record["task"]["name"])
-    test = record.get("predictions", {}).get("test")
-    if task is None or not test:
+    task = TASKS.get(record.task.name)
+    test = record.test_predictions
+    if task is None or not test or not test.as_dict():
         return None
-    return task.trivial(test, tuple(record.get("data", {}).get("labels") or ()))
+    return task.trivial(test.as_dict(), tuple(record.data.labels or ()))
 
 
-def trivial_scores(records: dict[int, dict[str, Any]], metric: str) -> dict[int, Scored]:
+def trivial_scores(records: dict[int, StoredRecord], metric: str) -> dict[int, Scored]:
     """The trivial answer's score per seed, from any ok record of that seed (the test split is the
     same for every method)."""
     out = {}
@@ -93,26 +92,16 @@ def trivial_scores(records: dict[int, dict[str, Any]], metric: str) -> dict[int,
     return out
 
 
-def _answers(record: dict[str, Any]) -> list[Any]:
-    test = record.get("predictions", {}).get("test") or {}
-    return list(test.get("y_pred") or test.get("generated") or [])
-
-
-def _truth(record: dict[str, Any]) -> list[Any]:
-    test = record.get("predictions", {}).get("test") or {}
-    return list(test.get("y_true") or test.get("reference") or [])
-
-
 def _top_share(values: list[Any]) -> float | None:
     return Counter(values).most_common(1)[0][1] / len(values) if values else None
 
 
-def check(runs: dict[int, dict[str, Any]], reference: dict[int, Scored], *, reference_name: str | None,
+def check(runs: dict[int, StoredRecord], reference: dict[int, Scored], *, reference_name: str | None,
           metric: str, higher_is_better: bool) -> LearningCheck:
     """The verdict for one method's ok runs against the reference's scores (same seeds)."""
-    answers = [a for r in runs.values() for a in _answers(r)]
-    top = _top_share(answers)
-    truth_top = _top_share([t for r in runs.values() for t in _truth(r)])
+    tests = [r.test_predictions for r in runs.values() if r.test_predictions]
+    top = _top_share([a for test in tests for a in test.answers()])
+    truth_top = _top_share([t for test in tests for t in test.truth()])
     one_answer = top is not None and top >= ONE_ANSWER_SHARE and (truth_top is None or truth_top < ONE_ANSWER_SHARE)
     versus = paired_difference(scored(runs, metric), reference) if reference else None
     sign = 1.0 if higher_is_better else -1.0

@@ -24,7 +24,9 @@ from poc_cli.compare import record_price
 from poc_cli.cost import run_cost
 from poc_cli.errors import PocError, UsageError
 from poc_cli.report import default_output
-from poc_cli.result import Stage
+from poc_cli.records.flat import flat, split_scores
+from poc_cli.records.record import StoredRecord
+from poc_cli.records.status import FINISHED, Stage
 from poc_cli.store import Scan, Store
 
 MLFLOW_EXTRA = "pip install 'poc-cli[mlflow]'"
@@ -118,86 +120,60 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def params(record: dict[str, Any]) -> dict[str, str]:
-    """The job's identity, as MLflow params (strings)."""
-    job = record.get("job", {})
-    training = (job.get("recipe") or {}).get("training") or {}
-    method = job.get("method") or {}
-    found = {
-        "method": record["method"],
-        "method_kind": record["method_kind"],
-        "setting": json.dumps((job.get("allocation") or {}).get("settings"), sort_keys=True),
-        "seed": record["seed"],
-        "stage": record["stage"],
-        "budget_parameters": (job.get("allocation") or {}).get("budget"),  # in every record, even a failed one's
-        "lr": method.get("lr"),
-        "alpha_ratio": method.get("alpha_ratio"),
-        "precision": training.get("precision"),
-        "model": (job.get("recipe") or {}).get("model"),
-        "task": (record.get("task") or {}).get("name"),
-    }
-    return {key: str(value)[:6000] for key, value in found.items() if value is not None}
+# What a run logs, by column of the record's one flattening (`records.flat`).
+PARAMS = ("method", "method_kind", "setting", "seed", "stage", "budget_parameters", "lr", "alpha_ratio", "precision",
+          "model", "task")
+METRICS = ("train_s", "total_s", "examples_per_s", "host_peak_rss_mib", "host_tree_peak_rss_mib", "gpu_peak_job_mib",
+           "torch_peak_allocated_mib", "energy_j", "trainable_parameters", "adapter_bytes")
 
 
-def metrics(record: dict[str, Any]) -> dict[str, float]:
+def params(record: StoredRecord) -> dict[str, str]:
+    """The job's identity, as MLflow params (strings); the budget is in every record, even a failed one's."""
+    return {key: str(value)[:6000] for key, value in flat(record, PARAMS).items() if value is not None}
+
+
+def metrics(record: StoredRecord) -> dict[str, float]:
     """Test and validation metrics, time, memory, energy and cost: the record's finite numbers."""
-    found: dict[str, Any] = {}
-    for split in ("test", "validation"):
-        for name, value in (record.get("metrics", {}).get(split) or {}).items():
-            found[f"{split}_{name}"] = value
-    timing, memory = record.get("timing") or {}, record.get("memory") or {}
-    gpu, energy = record.get("gpu") or {}, record.get("energy") or {}
-    parameters = record.get("parameters") or {}
-    found |= {
-        "train_s": timing.get("train_s"), "total_s": timing.get("total_s"),
-        "examples_per_s": (record.get("throughput") or {}).get("examples_per_s"),
-        "host_peak_rss_mib": memory.get("host_peak_rss_mib"),
-        "host_tree_peak_rss_mib": memory.get("host_tree_peak_rss_mib"),
-        "gpu_peak_job_mib": gpu.get("peak_job_mib"),
-        "torch_peak_allocated_mib": memory.get("torch_peak_allocated_mib"),
-        "energy_j": energy.get("energy_j"),
-        "trainable_parameters": parameters.get("trainable_counted"),
-        "adapter_bytes": (record.get("adapter") or {}).get("bytes"),
-    }
-    if _number(timing.get("train_s")) is not None:
-        found["cost"] = run_cost(timing["train_s"], record_price(record, None))
+    found = split_scores(record) | flat(record, METRICS)
+    if _number(record.timing.train_s) is not None:
+        found["cost"] = run_cost(record.timing.train_s, record_price(record, None))  # type: ignore[arg-type]
     return {name: number for name, value in found.items() if (number := _number(value)) is not None}
 
 
-def tags(record: dict[str, Any]) -> dict[str, str]:
+def tags(record: StoredRecord) -> dict[str, str]:
     """Status, recipe, job id, attempt and stage; the price behind the cost metric."""
     found = {
-        JOB_TAG: record["job_id"],
-        "poc.attempt": record.get("attempt"),
-        "poc.status": record["status"],
-        "poc.recipe": record["recipe_name"],
-        "poc.stage": record["stage"],
-        "poc.error": (record.get("error") or "")[:5000] or None,
-        "poc.placement": json.dumps(record.get("placement") or {}, sort_keys=True),
+        JOB_TAG: record.job_id,
+        "poc.attempt": record.attempt,
+        "poc.status": record.status.value,
+        "poc.recipe": record.recipe_name,
+        "poc.stage": record.stage.value,
+        "poc.error": (record.error or "")[:5000] or None,
+        "poc.placement": json.dumps(record.placement.model_dump(exclude_unset=True) if record.placement else {},
+                                    sort_keys=True),
     }
-    if _number((record.get("timing") or {}).get("train_s")) is not None:
+    if _number(record.timing.train_s) is not None:
         price = record_price(record, None)
         found["poc.cost"] = f"{price.per_hour:g} {price.currency} per hour ({price.source})"
     return {key: str(value) for key, value in found.items() if value is not None}
 
 
-def _run_name(record: dict[str, Any]) -> str:
-    if record.get("stage") == Stage.TRIAL.value:
-        lr = ((record.get("job") or {}).get("method") or {}).get("lr")
-        return f"{record['method']} trial lr {lr:g}" if isinstance(lr, (int, float)) else f"{record['method']} trial"
-    return f"{record['method']} seed {record['seed']}"
+def _run_name(record: StoredRecord) -> str:
+    if record.stage is Stage.TRIAL:
+        lr = record.job.method.lr
+        return f"{record.method} trial lr {lr:g}" if lr is not None else f"{record.method} trial"
+    return f"{record.method} seed {record.seed}"
 
 
-def _records(store: Store, scan: Scan, recipe: str | None) -> list[tuple[dict[str, Any], Path]]:
+def _records(store: Store, scan: Scan, recipe: str | None) -> list[tuple[StoredRecord, Path]]:
     """Seeded runs (from the caller's scan of the store) and search trials, each with its record file."""
     found = []
     for record in scan.records:
-        if recipe is None or record["recipe_name"] == recipe:
-            found.append((record, store.record_path(record["recipe_name"], record["job_id"], Stage.RUN)))
-    for name in sorted({r["recipe_name"] for r, _ in found} | ({recipe} if recipe else set())):
+        if recipe is None or record.recipe_name == recipe:
+            found.append((record, store.record_path(record.recipe_name, record.job_id, Stage.RUN)))
+    for name in sorted({r.recipe_name for r, _ in found} | ({recipe} if recipe else set())):
         for record in store.trial_records(name):
-            if "job_id" in record and "recipe_name" in record and "method" in record:
-                found.append((record, store.record_path(name, record["job_id"], Stage.TRIAL)))
+            found.append((record, store.record_path(name, record.job_id, Stage.TRIAL)))
     return found
 
 
@@ -219,17 +195,17 @@ def export(store: Store, *, uri: str | None = None, experiment: str | None = Non
     done = Exported(tracking=where)
     experiment_ids: dict[str, str] = {}  # looked up (or created) once per experiment, not per record
     for record, path in found:
-        name = experiment or record["recipe_name"]
+        name = experiment or record.recipe_name
         if name not in experiment_ids:
             known = client.get_experiment_by_name(name)
             experiment_ids[name] = known.experiment_id if known is not None else client.create_experiment(
                 name, artifact_location=None if where.artifacts is None else f"{where.artifacts}/{_slug(name)}")
         experiment_id = experiment_ids[name]
         done.experiments.add(name)
-        existing = client.search_runs([experiment_id], filter_string=f"tags.`{JOB_TAG}` = '{record['job_id']}'",
+        existing = client.search_runs([experiment_id], filter_string=f"tags.`{JOB_TAG}` = '{record.job_id}'",
                                       max_results=1)
-        if existing and existing[0].data.tags.get("poc.attempt") == record.get("attempt"):
-            done.unchanged.append(record["job_id"])
+        if existing and existing[0].data.tags.get("poc.attempt") == record.attempt:
+            done.unchanged.append(record.job_id)
             continue
         run_id = existing[0].info.run_id if existing else client.create_run(
             experiment_id, run_name=_run_name(record)).info.run_id
@@ -239,13 +215,13 @@ def export(store: Store, *, uri: str | None = None, experiment: str | None = Non
                          params=[] if existing else [Param(k, v) for k, v in params(record).items()],
                          tags=[RunTag(k, v) for k, v in tags(record).items()])
         client.log_artifact(run_id, str(path), artifact_path="record")
-        adapter = (record.get("adapter") or {}).get("path")
+        adapter = record.adapter.path
         if adapter and Path(adapter).is_dir():
             client.log_artifacts(run_id, adapter, artifact_path="adapter")
         for lang in ("en", "ja"):
-            report = default_output("html", lang, record["recipe_name"])
+            report = default_output("html", lang, record.recipe_name)
             if report.is_file():
                 client.log_artifact(run_id, str(report), artifact_path="report")
-        client.set_terminated(run_id, status="FINISHED" if record["status"] in ("ok", "diverged") else "FAILED")
-        (done.updated if existing else done.created).append(record["job_id"])
+        client.set_terminated(run_id, status="FINISHED" if record.status in FINISHED else "FAILED")
+        (done.updated if existing else done.created).append(record.job_id)
     return done

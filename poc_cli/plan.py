@@ -29,7 +29,8 @@ from poc_cli.modelhub import Architecture, by_module, describe, load_config, res
 from poc_cli.preflight import check_checkpointing, check_hardware, check_runnable
 from poc_cli.recipe import MethodSpec, Recipe, TrainingSpec
 from poc_cli.methods.zero_shot import ReferenceSpec
-from poc_cli.result import Stage
+from poc_cli.records.sections import FixedSelection, Selection
+from poc_cli.records.status import Stage
 from poc_cli.search import Choice, Point, fixed_choice, grid, trial_recipe, trial_seed
 from poc_cli.tasks import checked_task, task_for
 
@@ -45,22 +46,17 @@ class Job:
     seed: int
     sources: tuple[SourceFile, ...]
     stage: Stage = Stage.RUN
-    selection: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    selection: Selection | None = field(default=None, compare=False, hash=False)  # how its setting was chosen
     rung: Rung | None = None  # a halving search's trial: where it stops (part of its identity)
     resume: str | None = field(default=None, compare=False, hash=False)  # the checkpoint it continues from
 
     @cached_property
-    def spec(self) -> dict[str, Any]:
-        """The resolved, JSON-able description of the job; its hash is the job id."""
-        recipe = self.recipe.model_dump(mode="json")
+    def stored(self) -> dict[str, Any]:
+        """The job as its record keeps it: the recipe as the job sees it (the record's one copy of the
+        training settings, data and model) and what else the job's identity holds (`identity`)."""
         return {
-            "model": recipe["model"],
-            "task": recipe["task"],
-            "data": _identity("data", recipe["data"]),
+            "recipe": self.recipe.model_dump(mode="json"),
             "data_sha256": [s.sha256 for s in self.sources],
-            "training": _identity("training", recipe["training"]),
-            "evaluation": recipe["evaluation"],
-            "target_modules": recipe["target_modules"],
             "method": self.method.model_dump(mode="json", exclude={"search"}),  # lr resolved
             "allocation": self.allocation.to_dict(),
             "seed": self.seed,
@@ -70,8 +66,28 @@ class Job:
 
     @cached_property
     def id(self) -> str:
-        blob = json.dumps(self.spec, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return job_id(self.stored)
+
+
+def identity(stored: dict[str, Any]) -> dict[str, Any]:
+    """What a job's id hashes, from the job as its record keeps it (`Job.stored`): everything that
+    determines its result (model, data and its file hashes, training settings, the method's resolved
+    setting, seed, stage) and nothing else."""
+    recipe = stored["recipe"]
+    return {
+        "model": recipe["model"],
+        "task": recipe["task"],
+        "data": _identity("data", recipe["data"]),
+        "training": _identity("training", recipe["training"]),
+        "evaluation": recipe["evaluation"],
+        "target_modules": recipe["target_modules"],
+    } | {k: v for k, v in stored.items() if k != "recipe"}
+
+
+def job_id(stored: dict[str, Any]) -> str:
+    """The id of the job a record keeps as `stored`: recomputed from a record, it is the record's own."""
+    blob = json.dumps(identity(stored), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 # Settings added after stores existed, at the value every job ran with before them: left out of the
@@ -90,10 +106,10 @@ def _identity(section: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _job(recipe: Recipe, index: int, allocation: Allocation, point: Point, seed: int,
-         sources: tuple[SourceFile, ...], stage: Stage, selection: dict[str, Any] | None = None) -> Job:
+         sources: tuple[SourceFile, ...], stage: Stage, selection: Selection | None = None) -> Job:
     method = point.apply(recipe.methods[index])
     return Job(recipe=recipe, method_index=index, method=method, allocation=with_spec(allocation, method), seed=seed,
-               sources=sources, stage=stage, selection=selection or {})
+               sources=sources, stage=stage, selection=selection)
 
 
 @dataclass(frozen=True)
@@ -269,7 +285,7 @@ def make_plan(recipe: Recipe, facts: Callable[[TrainingSpec], hardware.Facts] = 
         spec = ReferenceSpec(method=task.reference)
         reference = Job(recipe=recipe, method_index=-1, method=spec,
                         allocation=reference_allocation(spec, recipe, architecture), seed=recipe.seeds[0],
-                        sources=splits.sources, stage=Stage.RUN, selection={"how": "reference"})
+                        sources=splits.sources, stage=Stage.RUN, selection=FixedSelection(how="reference"))
     trials: dict[int, list[tuple[Point, Job]]] = {}
     trial_splits = None
     if recipe.search is not None:

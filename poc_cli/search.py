@@ -18,7 +18,8 @@ from typing import Any
 
 from poc_cli.advice import advice
 from poc_cli.recipe import DataSpec, MethodSpec, Recipe, TrainingSpec
-from poc_cli.result import Status
+from poc_cli.records.sections import FixedSelection, SearchSelection, Selection
+from poc_cli.records.status import Status
 
 TIE_BREAK = "smaller learning rate, then smaller alpha_ratio"
 PRUNED = "pruned"  # a halving search's point that stopped at a rung (its row in a stored selection)
@@ -96,7 +97,7 @@ class Choice:
     """A method's setting for its seeded runs and how it was arrived at (stored in each record)."""
 
     point: Point
-    selection: dict[str, Any]
+    selection: SearchSelection | FixedSelection
 
 
 class NoChoice(Exception):
@@ -134,7 +135,7 @@ def choose(recipe: Recipe, method_label: str, trials: list[tuple[Point, str, dic
     best = max(scored, key=lambda r: (sign * r["score"], -r["lr"], -(r["alpha_ratio"] or 0.0)))
     sizes = next(record["data"]["sizes"] for _, _, record in trials if record and record.get("data"))
     training = trial_training(recipe)
-    selection = {
+    selection = SearchSelection.model_validate({
         "how": "search",
         "metric": metric,
         "higher_is_better": objective.higher_is_better,
@@ -146,14 +147,14 @@ def choose(recipe: Recipe, method_label: str, trials: list[tuple[Point, str, dic
         "chosen": {"lr": best["lr"], "alpha_ratio": best["alpha_ratio"]},
         "score": best["score"],
         "trials": rows,
-    }
+    })
     return Choice(Point(best["lr"], best["alpha_ratio"]), selection)
 
 
 def fixed_choice(spec: MethodSpec) -> Choice:
     """The setting of a method that is not searched: the recipe's lr, else the default."""
     how = "recipe" if spec.lr is not None else "default"
-    return Choice(Point(spec.learning_rate, None), {"how": how, "chosen": {"lr": spec.learning_rate}})
+    return Choice(Point(spec.learning_rate, None), FixedSelection.model_validate({"how": how, "chosen": {"lr": spec.learning_rate}}))
 
 
 @dataclass(frozen=True)
@@ -167,37 +168,35 @@ class Sensitivity:
     diverged: int
 
 
-def sensitivity(selection: dict[str, Any]) -> Sensitivity | None:
+def sensitivity(selection: Selection | None) -> Sensitivity | None:
     """Read a stored selection: the curves to draw and whether the good region is narrow."""
-    if selection.get("how") != "search":
+    if not isinstance(selection, SearchSelection):
         return None
     curves: dict[float | None, list[tuple[float, float | None]]] = {}
-    for row in selection["trials"]:
-        if row["status"] == PRUNED:  # no full-length score: left out, not drawn as diverged
+    for row in selection.trials:
+        if row.status == PRUNED:  # no full-length score: left out, not drawn as diverged
             continue
-        curves.setdefault(row["alpha_ratio"], []).append((row["lr"], row["score"]))
+        curves.setdefault(row.alpha_ratio, []).append((row.lr, row.score))
     for points in curves.values():
         points.sort()
-    chosen = selection["chosen"]
+    chosen = selection.chosen
     # The chosen point's neighbours on the grid (a halving search's pruned ones included, unscored).
-    line = sorted((row for row in selection["trials"] if row["alpha_ratio"] == chosen["alpha_ratio"]),
-                  key=lambda row: row["lr"])
-    k = [row["lr"] for row in line].index(chosen["lr"])
+    line = sorted((row for row in selection.trials if row.alpha_ratio == chosen.alpha_ratio), key=lambda row: row.lr)
+    k = [row.lr for row in line].index(chosen.lr)
     neighbours = [line[j] for j in (k - 1, k + 1) if 0 <= j < len(line)]
-    sign = 1.0 if selection.get("higher_is_better", True) else -1.0
-    good = any(row["score"] is not None and sign * (selection["score"] - row["score"]) <= GOOD_WITHIN
-               for row in neighbours)
-    unknown = any(row["status"] == PRUNED for row in neighbours)
+    sign = 1.0 if selection.higher_is_better else -1.0
+    good = any(row.score is not None and sign * (selection.score - row.score) <= GOOD_WITHIN for row in neighbours)
+    unknown = any(row.status == PRUNED for row in neighbours)
     narrow = None if not neighbours or (unknown and not good) else not good
     return Sensitivity(curves=curves, narrow=narrow, at_edge=len(line) > 1 and k in (0, len(line) - 1),
-                       diverged=sum(1 for row in selection["trials"] if row["status"] == Status.DIVERGED.value))
+                       diverged=sum(1 for row in selection.trials if row.status == Status.DIVERGED.value))
 
 
-def did_not_hold(selection: dict[str, Any], run_scores: list[float]) -> float | None:
+def did_not_hold(selection: Selection | None, run_scores: list[float]) -> float | None:
     """How far the seeded runs' mean validation score fell below the winning trial's, when that is
     more than HOLD_DROP; None when it held (or there is nothing to compare)."""
-    if selection.get("how") != "search" or not run_scores:
+    if not isinstance(selection, SearchSelection) or not run_scores:
         return None
-    sign = 1.0 if selection.get("higher_is_better", True) else -1.0
-    drop = sign * (selection["score"] - sum(run_scores) / len(run_scores))
+    sign = 1.0 if selection.higher_is_better else -1.0
+    drop = sign * (selection.score - sum(run_scores) / len(run_scores))
     return drop if drop > HOLD_DROP else None

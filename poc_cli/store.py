@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poc_cli.errors import PocError
-from poc_cli.records.upgrade import upgrade
-from poc_cli.result import FINISHED, Record, Stage, read_record
+from poc_cli.records.flat import declared, flat
+from poc_cli.records.status import FINISHED, Stage
+from poc_cli.records.record import StoredRecord, read_record
+from poc_cli.result import Record
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -153,16 +155,17 @@ class Store:
                 skipped.append(Skipped(path, str(reason)))
         return Scan(records, skipped)
 
-    def records(self) -> Iterator[dict[str, Any]]:
+    def records(self) -> Iterator[StoredRecord]:
         """Every valid record of a seeded run in the store (see `scan` for the rest)."""
         yield from self.scan().records
 
-    def trial_records(self, recipe_name: str) -> Iterator[dict[str, Any]]:
+    def trial_records(self, recipe_name: str) -> Iterator[StoredRecord]:
         """Every readable record of the recipe's search trials (what the PoC also spent)."""
         for path in sorted(self.job_dir(recipe_name, Stage.TRIAL).glob("*.json")):
-            record = _read_json(path)
-            if isinstance(record, dict):
-                yield upgrade(record)
+            try:
+                yield read_record(_load(path))
+            except ValueError:
+                continue  # a damaged trial costs nothing the report can show
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,7 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Scan:
-    records: list[dict[str, Any]]
+    records: list[StoredRecord]
     skipped: list[Skipped]
 
 
@@ -210,42 +213,19 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+# `load_frame`'s columns, then each declared metric on test by its name.
+FRAME = ("recipe", "method", "method_kind", "seed", "job_id", "status", "error", "settings", "lr", "chosen_by",
+         "trainable_parameters", "effective_parameters", "adapter_parameters", "budget_parameters", "metric",
+         "score")
+FRAME_AFTER = ("train_s", "examples_per_s", "host_peak_rss_mib", "adapter_bytes")
+
+
 def load_frame(root: Path | str = DEFAULT_STORE) -> pd.DataFrame:
-    """One row per stored job: identity, status, parameters, test metrics, time, memory."""
+    """One row per stored seeded run: identity, status, parameters, test metrics, time, memory
+    (`records.flat`)."""
     import pandas as pd  # only here: the command line reads the store without it
 
     store = Store(root)
     if not store.root.is_dir():
         raise PocError(f"store not found: {store.root}")
-    rows = []
-    for rec in store.records():
-        test = rec.get("metrics", {}).get("test", {})
-        primary = rec["task"]["metrics"][0]["name"]
-        params = rec.get("parameters", {})
-        rows.append(
-            {
-                "recipe": rec["recipe_name"],
-                "method": rec["method"],
-                "method_kind": rec["method_kind"],
-                "seed": rec["seed"],
-                "job_id": rec["job_id"],
-                "status": rec["status"],
-                "error": rec.get("error"),
-                "settings": rec.get("job", {}).get("allocation", {}).get("settings"),
-                "lr": (rec.get("job", {}).get("method") or {}).get("lr"),
-                "chosen_by": (rec.get("selection") or {}).get("how"),
-                "trainable_parameters": params.get("trainable_counted"),
-                "effective_parameters": params.get("trainable_effective"),
-                "adapter_parameters": params.get("adapter_counted"),
-                "budget_parameters": params.get("budget"),
-                "metric": primary,  # the task's primary metric (declared in the record)
-                "score": test.get(primary),
-                "accuracy": test.get("accuracy"),
-                "macro_f1": test.get("macro_f1"),
-                "train_s": rec.get("timing", {}).get("train_s"),
-                "examples_per_s": rec.get("throughput", {}).get("examples_per_s"),
-                "host_peak_rss_mib": rec.get("memory", {}).get("host_peak_rss_mib"),
-                "adapter_bytes": rec.get("adapter", {}).get("bytes"),
-            }
-        )
-    return pd.DataFrame(rows)
+    return pd.DataFrame([flat(r, FRAME) | declared(r) | flat(r, FRAME_AFTER) for r in store.records()])

@@ -28,7 +28,8 @@ from poc_cli.hardware import Precision, pick_device, precision_for, weights_opti
 from poc_cli.methods import get_method
 from poc_cli.modelhub import describe, fingerprint, load_config, resolve_model
 from poc_cli.plan import Job
-from poc_cli.result import Record, Stage, Status
+from poc_cli.records.status import Stage, Status
+from poc_cli.result import Record
 from poc_cli.savers import after_method
 from poc_cli.tasks import Task, task_for
 from poc_cli.trackers.load import LoadMeter
@@ -75,10 +76,10 @@ def base_record(job: Job, *, attempt: str, status: Status, started_at: str, log:
         status=status,
         started_at=started_at,
         finished_at=started_at,
-        job={"recipe": job.recipe.model_dump(mode="json"), **job.spec},
+        job=job.stored,
         log_path=str(log),
         stage=job.stage,
-        selection=job.selection,
+        selection=job.selection.model_dump(exclude_unset=True) if job.selection else {},
         task={"name": job.recipe.task, "metrics": [m.to_dict() for m in task_for(job.recipe).metrics]},
     )
 
@@ -265,14 +266,7 @@ def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
         # a trial never reads the test split
         loaded = _load(job, task, device, precision, record, include_test=not trial)
     record.timing["load_s"] = load.result.seconds
-    record.parameters = {
-        "budget": job.allocation.budget,
-        "adapter_counted": job.allocation.adapter_parameters,
-        "head": job.allocation.head_parameters,
-        "trainable_counted": loaded.trainable,
-        "full_model": job.allocation.total_parameters,
-        "deviation_from_budget": job.allocation.deviation,
-    }
+    record.parameters = {"trainable_counted": loaded.trainable}  # the planned counts are the job's allocation
     before = None
     state = None
     if get_method(job.allocation.method).TRAINS:  # the gradient check of the first step adds the effective count

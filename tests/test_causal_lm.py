@@ -286,7 +286,7 @@ def test_real_smollm2_on_banking77_through_compare_and_report(tmp_path: Path) ->
     runs = {r["method"]: r for r in (json.loads(p.read_text()) for p in store.glob("*/*.json"))}
     assert set(runs) == {"untuned", "lora", "randlora", "full"} and all(r["status"] == "ok" for r in runs.values())
     assert runs["full"]["parameters"]["trainable_counted"] == 134_515_008  # SmolLM2-135M, lm_head tied
-    assert abs(runs["randlora"]["parameters"]["deviation_from_budget"]) < 0.05
+    assert abs(runs["randlora"]["job"]["allocation"]["deviation"]) < 0.05
     assert runs["lora"]["throughput"]["steps"] == 2 and runs["lora"]["parameters"]["without_gradient"] == []
     assert all(len(r["predictions"]["test"]["generated"]) == 16 for r in runs.values())
     out = tmp_path / "report.ja.html"

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from conftest import XSS_NAME
 from poc_cli.cli import app
 from poc_cli.compare import compare
-from poc_cli.result import SCHEMA_VERSION
+from poc_cli.records.record import SCHEMA_VERSION
 from poc_cli.stats import holm, paired_t
 from poc_cli.store import Store
 

@@ -32,7 +32,7 @@ def test_every_method_trains_on_the_gpu(tmp_path: Path, tiny_model_dir: Path, ti
     uuid = str(torch.cuda.get_device_properties(0).uuid)
     for method, rec in records(tmp_path / "store").items():
         assert rec["status"] == "ok", (method, rec["error"])
-        assert rec["job"]["training"].get("precision", "fp32") == precision
+        assert rec["job"]["recipe"]["training"].get("precision", "fp32") == precision
         curve = rec["loss_curve"]
         assert sum(curve[-5:]) / 5 < sum(curve[:5]) / 5, (method, curve)
         assert rec["memory"]["torch_peak_reserved_mib"] > 0

@@ -38,7 +38,7 @@ def runs_by_job(client: MlflowClient) -> dict[str, object]:
 def test_export_logs_each_record_once_and_updates_on_a_second_export(tmp_path: Path, tiny_store: Path) -> None:
     store = tmp_path / "store"
     shutil.copytree(tiny_store, store)
-    records = {r["job_id"]: r for r in Store(store).records()}
+    records = {r.job_id: r.stored() for r in Store(store).records()}
     uri = (tmp_path / "mlruns").as_uri()
 
     first = export("--store", str(store), "--tracking-uri", uri, cwd=tmp_path)

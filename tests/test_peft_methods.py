@@ -188,7 +188,9 @@ def test_every_new_method_trains_through_poc_run(tmp_path: Path, tiny_model_dir:
         curve = record["loss_curve"]
         third = max(1, len(curve) // 3)
         assert sum(curve[-third:]) / third < sum(curve[:third]) / third, method  # the loss falls
-        assert record["parameters"]["adapter_counted"] == record["job"]["allocation"]["adapter_parameters"], method
+        allocation = record["job"]["allocation"]  # planned; the model as built has exactly that many trainable
+        assert record["parameters"]["trainable_counted"] == allocation["adapter_parameters"] + allocation[
+            "head_parameters"], method
         assert record["parameters"]["without_gradient"] == [], method
     assert records["vera"]["job"]["allocation"]["off_budget"] is True
     assert records["loha"]["job"]["allocation"]["settings"]["config"] == "LoHaConfig"

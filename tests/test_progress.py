@@ -14,7 +14,7 @@ from poc_cli.commands.run import _job_progress
 from poc_cli.launcher import Outcome
 from poc_cli.plan import make_plan
 from poc_cli.recipe import load_recipe
-from poc_cli.result import Status
+from poc_cli.records.status import Status
 
 
 def shown(progress: Progress) -> list[str]:

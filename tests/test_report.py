@@ -387,7 +387,7 @@ def test_payback_is_the_investment_over_the_monthly_value(tiny_store: Path) -> N
 
     section = build_sections(Store(tiny_store), lang="en", recipe="tiny")[0]
     store = Store(tiny_store)
-    records = [r for r in store.records() if r["recipe_name"] == "tiny"]
+    records = [r.stored() for r in store.records() if r.recipe_name == "tiny"]
     poc = sum(r["timing"]["train_s"] / 3600 * 2.0 for r in records if r["status"] == "ok")
     lora = [r for r in records if r["method"] == "lora"]
     throughput = sum(r["throughput"]["examples_per_s"] for r in lora) / len(lora)
@@ -559,7 +559,7 @@ def test_the_next_step_of_an_inconclusive_comparison_is_sized_by_power() -> None
 
     def inputs(lang: str, seeds: int) -> SimpleNamespace:
         methods = [SimpleNamespace(method=m, score=Summary(0.8, None, seeds)) for m in ("lora", "randlora")]
-        runs = {s: {"timing": {"total_s": 60.0}} for s in range(seeds)}
+        runs = {s: SimpleNamespace(timing=SimpleNamespace(total_s=60.0)) for s in range(seeds)}
         return SimpleNamespace(lang=lang, trained=methods, measured=methods, ok_runs={"lora": runs, "randlora": runs})
 
     def step(d: PairedDifference, lang: str, seeds: int) -> str:

@@ -20,7 +20,8 @@ import torch
 from safetensors import safe_open
 
 from conftest import recipe_dict, write_recipe
-from poc_cli.result import SCHEMA_VERSION
+from poc_cli.plan import identity, job_id
+from poc_cli.records.record import SCHEMA_VERSION
 
 POC = [sys.executable, "-m", "poc_cli"]
 ENV = {**os.environ, "COLUMNS": "250"}  # Rich wraps at 80 columns when writing to a pipe
@@ -55,7 +56,9 @@ def test_run_stores_complete_records_then_resume_skips(
         params = rec["parameters"]
         assert params["trainable_counted"] == planned[method]["trainable_parameters"]
         assert params["trainable_effective"] == params["trainable_counted"]
-        assert params["budget"] == plan["budget_parameters"]
+        assert rec["job"]["allocation"]["budget"] == plan["budget_parameters"]
+        assert job_id(rec["job"]) == rec["job_id"]  # the record holds everything its id was made from
+        assert set(params) == {"trainable_counted", "trainable_effective", "without_gradient"}  # one copy of the plan
         test = rec["metrics"]["test"]
         assert test["n"] == 40 and 0 <= test["accuracy"] <= 1 and "confusion_matrix" in test
         assert set(test["per_class"]) == {"negative", "positive"}
@@ -236,7 +239,7 @@ def test_bf16_mixed_with_memory_savers_runs_every_method(tmp_path: Path, tiny_mo
     assert set(stored) == {"lora", "randlora", "full"}
     for rec in stored.values():
         assert rec["status"] == "ok", rec["error"]
-        assert rec["job"]["training"]["precision"] == "bf16-mixed"  # in the job's identity
+        assert identity(rec["job"])["training"]["precision"] == "bf16-mixed"  # in the job's identity
         assert rec["job"]["recipe"]["training"]["gradient_checkpointing"] is True
         assert rec["throughput"]["effective_batch_size"] == 32
         assert rec["throughput"]["steps"] == len(rec["loss_curve"]) == 2 * 3  # 6 batches, 2 per step

@@ -23,7 +23,8 @@ from poc_cli.methods.full import FullSpec
 from poc_cli.methods.lora import LoraSpec
 from poc_cli.methods.randlora import RandLoraSpec
 from poc_cli.recipe import Recipe, load_recipe
-from poc_cli.result import Stage
+from poc_cli.records.sections import FixedSelection, SearchSelection
+from poc_cli.records.status import Stage
 from poc_cli.search import HOLD_DROP, NoChoice, Point, choose, did_not_hold, grid, sensitivity
 from poc_cli.store import Store
 from poc_cli.tasks import task_for
@@ -135,7 +136,7 @@ def test_diverged_trials_never_win_and_unfinished_ones_hold_the_method() -> None
         choose(recipe, "lora", [trial(1e-3, "ok", 0.9), (Point(2e-3, None), "x", None)])
 
 
-def selection_of(scores: list[tuple[float, float | None]]) -> dict[str, Any]:
+def selection_of(scores: list[tuple[float, float | None]]) -> SearchSelection | FixedSelection:
     picked = choose(recipe_with(search=True), "m", [trial(lr, "ok" if s is not None else "diverged", s)
                                                    for lr, s in scores])
     return picked.selection
@@ -151,7 +152,7 @@ def test_sensitivity_flags_a_narrow_region_and_a_best_at_the_edge() -> None:
     assert edge is not None and edge.at_edge and edge.narrow
     single = sensitivity(selection_of([(1e-3, 0.5)]))
     assert single is not None and single.narrow is None and not single.at_edge
-    assert sensitivity({"how": "default", "chosen": {"lr": 1e-3}}) is None
+    assert sensitivity(FixedSelection.model_validate({"how": "default", "chosen": {"lr": 1e-3}})) is None
 
 
 def test_a_setting_that_does_not_hold_up_in_the_seeded_runs_is_flagged() -> None:
@@ -159,7 +160,7 @@ def test_a_setting_that_does_not_hold_up_in_the_seeded_runs_is_flagged() -> None
     assert did_not_hold(selection, [0.58, 0.60]) is None
     assert did_not_hold(selection, [0.02, 0.04]) == pytest.approx(0.57)
     assert did_not_hold(selection, [0.60 - HOLD_DROP + 0.001]) is None
-    assert did_not_hold(selection, []) is None and did_not_hold({"how": "recipe"}, [0.1]) is None
+    assert did_not_hold(selection, []) is None and did_not_hold(FixedSelection(how="recipe"), [0.1]) is None
 
 
 # ---------------------------------------------------------------- divergence in the training loop
@@ -227,6 +228,11 @@ def searched(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
             "first_attempts": first_attempts, "trials_dir": trials_dir, "path": path}
 
 
+def stored(store: Path) -> list[dict[str, Any]]:
+    """The store's seeded runs as stored."""
+    return [r.stored() for r in Store(store).records()]
+
+
 def trial_records(searched: dict[str, Any]) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(searched["trials_dir"].glob("*.json"))]
 
@@ -238,8 +244,8 @@ def test_trials_never_read_the_test_split(searched: dict[str, Any]) -> None:
     for rec in records:
         assert rec["stage"] == "trial"
         assert "test" not in rec["data"]["sizes"] and "test" not in rec["metrics"] and "test" not in rec["predictions"]
-        assert [s["path"] for s in rec["data"]["sources"]] == [rec["job"]["data"]["train"],
-                                                               rec["job"]["data"]["validation"]]
+        assert [s["path"] for s in rec["data"]["sources"]] == [rec["job"]["recipe"]["data"]["train"],
+                                                               rec["job"]["recipe"]["data"]["validation"]]
         assert not Store(searched["store"]).adapter_dir("search", rec["job_id"]).exists()  # trials save nothing
         if rec["status"] == "ok":
             assert rec["metrics"]["validation"]["n"] == 40 and rec["adapter"]["path"] is None
@@ -255,14 +261,14 @@ def test_the_search_picks_what_a_direct_check_shows_is_best(searched: dict[str, 
     assert searched["run"].returncode == 0, searched["run"].stdout + searched["run"].stderr
     direct_run = searched["direct"]  # its lr 1 run diverges: exit 1, said so
     assert direct_run.returncode == 1 and "1 of 4 seeded run(s) diverged (lr1 seed 0): lower the learning rate" in direct_run.stderr, direct_run.stderr
-    direct = {r["job"]["method"]["lr"]: r for r in Store(searched["store"]).records() if r["recipe_name"] == "direct"}
+    direct = {r["job"]["method"]["lr"]: r for r in stored(searched["store"]) if r["recipe_name"] == "direct"}
     scores = {lr: r["metrics"]["validation"]["accuracy"] for lr, r in direct.items() if r["status"] == "ok"}
     assert direct[1.0]["status"] == "diverged"  # the same rule stops a seeded run
     best = max(scores.values())
     expected = min(lr for lr, s in scores.items() if s == best)  # ties: the smaller learning rate
     assert len(set(scores.values())) > 1, scores  # the grid really separates the settings
 
-    run = next(r for r in Store(searched["store"]).records() if r["recipe_name"] == "search")
+    run = next(r for r in stored(searched["store"]) if r["recipe_name"] == "search")
     selection = run["selection"]
     assert run["job"]["method"]["lr"] == selection["chosen"]["lr"] == expected
     assert selection["score"] == best

@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 
 from poc_cli.errors import PocError
-from poc_cli.result import Record, Stage, Status
+from poc_cli.records.status import Stage, Status
+from poc_cli.result import Record
 from poc_cli.store import Store, load_frame, recipe_slug, write_json_atomic
 
 
 def record(job_id: str, status: Status = Status.OK, accuracy: float = 0.9) -> Record:
     return Record(job_id=job_id, attempt="a", recipe_name="<script>alert(1)</script>", method="lora",
-                  method_kind="lora", seed=0, status=status, started_at="t", finished_at="t", job={},
+                  method_kind="lora", seed=0, status=status, started_at="t", finished_at="t",
+                  job={"recipe": {"name": "<script>alert(1)</script>"}},
                   metrics={"test": {"accuracy": accuracy, "macro_f1": accuracy - 0.1}},
                   parameters={"trainable_counted": 10, "trainable_effective": 10})
 
@@ -74,7 +76,7 @@ def test_trials_live_apart_and_diverged_is_final(tmp_path: Path) -> None:
     assert store.record_path(trial.recipe_name, "t1", Stage.TRIAL).parent.name == "trials"
     assert store.read(trial.recipe_name, "t1") is None  # not a seeded run
     assert store.read(trial.recipe_name, "t1", Stage.TRIAL)["stage"] == "trial"
-    assert [r["job_id"] for r in store.records()] == ["r1"]  # compare and report never see trials
+    assert [r.job_id for r in store.records()] == ["r1"]  # compare and report never see trials
     assert list(load_frame(tmp_path)["job_id"]) == ["r1"]
     assert store.is_done(trial.recipe_name, "r1")  # diverged: a rerun would diverge again
     store.write(record("r2", Status.INTERRUPTED))

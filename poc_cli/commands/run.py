@@ -32,7 +32,7 @@ from poc_cli.lock import StoreBusy, recipe_lock
 from poc_cli.paths import writable_folder
 from poc_cli.recipe import Recipe, load_recipe
 from poc_cli.render.run import job_name, outcome_table, trials_table
-from poc_cli.result import Stage, Status
+from poc_cli.records.status import Stage, Status
 from poc_cli.safe_text import esc, plain
 from poc_cli.store import Store
 

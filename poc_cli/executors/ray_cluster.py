@@ -27,7 +27,7 @@ from poc_cli.paths import why, writable_folder
 from poc_cli.plan import Job
 from poc_cli.processes import start_server
 from poc_cli.recipe import TrainingSpec
-from poc_cli.result import Status
+from poc_cli.records.status import Status
 from poc_cli.store import recipe_slug
 from poc_cli.worker import Attempt, failure_record
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from poc_cli.result import Stage, Status
+from poc_cli.records.status import Stage, Status
 from poc_cli.safe_text import plain
 from poc_cli.store import Store
 

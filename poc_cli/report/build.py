@@ -18,6 +18,7 @@ from poc_cli.compare import check_options, compare, compare_records, latest_reco
 from poc_cli.cost import Price
 from poc_cli.errors import PocError, RecipeError
 from poc_cli.recipe import Recipe
+from poc_cli.records.record import StoredRecord
 from poc_cli.report import costs, tables
 from poc_cli.report.common import Inputs
 from poc_cli.report.figures import FRONT_FROM, figures
@@ -30,10 +31,10 @@ from poc_cli.report.summary import conclusion, conclusion_text, executive_summar
 from poc_cli.store import Scan, Store
 
 
-def _recipe(records: list[dict[str, Any]]) -> Recipe | None:
+def _recipe(records: list[StoredRecord]) -> Recipe | None:
     try:
-        return Recipe.model_validate(records[0]["job"]["recipe"])
-    except (ValidationError, KeyError, IndexError):
+        return Recipe.model_validate(records[0].job.recipe.stored())
+    except (ValidationError, IndexError):
         return None
 
 
@@ -91,20 +92,20 @@ def build_sections(store: Store, *, lang: str, recipe: str | None = None, baseli
     scan = scan or store.scan()  # one read of the store: the records and the files that are not
     every = latest_records(scan.records)
     check_options(every, recipe=recipe, baseline=baseline)
-    records = [r for r in every if recipe is None or r["recipe_name"] == recipe]
-    names = list(dict.fromkeys(r["recipe_name"] for r in sorted(records, key=lambda r: r["recipe_name"])))
+    records = [r for r in every if recipe is None or r.recipe_name == recipe]
+    names = list(dict.fromkeys(r.recipe_name for r in sorted(records, key=lambda r: r.recipe_name)))
     if not names:
         compare(store, recipe=recipe, scan=scan)  # raises the store's own error (missing, empty, filtered out)
     sections = []
     for name in names:
-        recipe_records = [r for r in records if r["recipe_name"] == name]
+        recipe_records = [r for r in records if r.recipe_name == name]
         parsed = _recipe(recipe_records)
         _check_currency(parsed, price)
         reference = baseline or (parsed.report.baseline if parsed else None)
-        ok_runs: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+        ok_runs: dict[str, dict[int, StoredRecord]] = defaultdict(dict)
         for r in recipe_records:
-            if r["status"] == "ok":
-                ok_runs[r["method"]][r["seed"]] = r
+            if r.ok:
+                ok_runs[r.method][r.seed] = r
         rows = compare_records(recipe_records, baseline=reference, price=price)
         folder = store.recipe_dir(name)
         damaged = tuple(str(skip) for skip in scan.skipped if skip.path.parent == folder)

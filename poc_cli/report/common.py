@@ -8,6 +8,8 @@ from typing import Any
 
 from poc_cli.compare import TRIVIAL_KIND, MethodRow
 from poc_cli.recipe import Recipe
+from poc_cli.records.record import StoredRecord
+from poc_cli.records.sections import Length, SearchSelection, Selection, TrainingSettings
 from poc_cli.numbers import NBSP
 from poc_cli.report.i18n import TEXT, text
 
@@ -19,10 +21,10 @@ class Inputs:
 
     name: str
     rows: list[MethodRow]
-    records: list[dict[str, Any]]
-    trial_records: list[dict[str, Any]]  # the search's trials (what the PoC also spent)
+    records: list[StoredRecord]
+    trial_records: list[StoredRecord]  # the search's trials (what the PoC also spent)
     recipe: Recipe | None
-    ok_runs: dict[str, dict[int, dict[str, Any]]]  # method -> seed -> ok record
+    ok_runs: dict[str, dict[int, StoredRecord]]  # method -> seed -> ok record
     lang: str
     skipped: tuple[str, ...] = ()  # files in the recipe's folder that could not be read as records (path: reason)
     profile: dict[str, Any] | None = None  # the recipe's newest `poc profile`, if any
@@ -67,9 +69,15 @@ class Inputs:
         return {r.method_kind: r for r in self.measured}
 
     @property
-    def selections(self) -> dict[str, dict[str, Any]]:
-        """Each measured method's stored selection (how its setting was chosen)."""
-        return {r.method: next(iter(self.ok_runs[r.method].values())).get("selection") or {} for r in self.measured}
+    def selections(self) -> dict[str, Selection | None]:
+        """Each measured method's stored selection (how its setting was chosen; None where the record
+        predates selections)."""
+        return {r.method: next(iter(self.ok_runs[r.method].values())).selection for r in self.measured}
+
+    @property
+    def searched(self) -> dict[str, SearchSelection]:
+        """The measured methods whose setting a search chose, with that search."""
+        return {m: s for m, s in self.selections.items() if isinstance(s, SearchSelection)}
 
     @property
     def currency(self) -> str:
@@ -80,7 +88,7 @@ class Inputs:
         return [r for r in self.trained if r.loaded]
 
     @property
-    def any_run(self) -> dict[str, Any]:
+    def any_run(self) -> StoredRecord:
         """An ok run that trained (the untrained reference has no throughput or schedule), else any record."""
         trained = (run for r in self.trained for run in self.ok_runs[r.method].values())
         return next(trained, next((run for runs in self.ok_runs.values() for run in runs.values()), self.records[0]))
@@ -113,10 +121,10 @@ def statuses(counts: dict[str, int], lang: str) -> str:
     return ", ".join(f"{n}{NBSP}{text(lang, 'st_' + status)}" for status, n in counts.items())
 
 
-def length_text(lang: str, length: dict[str, Any]) -> str:
-    if length.get("steps"):
-        return text(lang, "length_steps", n=length["steps"])
-    return text(lang, "length_epochs", n=length.get("epochs") or 1)
+def length_text(lang: str, length: Length | TrainingSettings) -> str:
+    if length.steps:
+        return text(lang, "length_steps", n=length.steps)
+    return text(lang, "length_epochs", n=length.epochs or 1)
 
 
 def join(lang: str, items: list[str]) -> str:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from poc_cli.business import business_outcome
+from poc_cli.business import BusinessOutcome, business_outcome
 from poc_cli.compare import MethodRow, record_price
 from poc_cli.cost import Price, energy_cost, projected_cost, run_cost
 from poc_cli.numbers import NBSP, duration, money, payback, percent, ranged
-from poc_cli.recipe import ForecastBusinessSpec
+from poc_cli.recipe import BusinessSpec, ForecastBusinessSpec
+from poc_cli.records.record import StoredRecord
 from poc_cli.report.common import Inputs, metric_name
 from poc_cli.report.forecast_costs import forecast_business
 from poc_cli.report.i18n import text
@@ -23,8 +24,8 @@ from poc_cli.report.i18n import text
 def scale(i: Inputs) -> tuple[int, float, bool]:
     """(examples, epochs, at target scale?) of the training the cost projects."""
     run = i.any_run
-    train = run.get("data", {}).get("sizes", {}).get("train") or 1
-    ran_epochs = run.get("throughput", {}).get("examples", 0) / train
+    train = run.data.sizes.get("train") or 1
+    ran_epochs = (run.throughput.examples or 0) / train
     spec = i.recipe.cost if i.recipe else None
     if spec and spec.target_train_examples and spec.target_epochs:
         return spec.target_train_examples, spec.target_epochs, True
@@ -43,9 +44,9 @@ def projection(i: Inputs, row: MethodRow) -> tuple[float, float] | None:
 
 def poc_spend(i: Inputs, price: Price | None) -> tuple[int, float, float]:
     """(training jobs, seconds of training, cost) of everything this PoC trained: runs and search trials."""
-    jobs = [r for r in [*i.records, *i.trial_records] if (r.get("timing") or {}).get("train_s") is not None]
-    seconds = sum(r["timing"]["train_s"] for r in jobs)
-    cost = sum(run_cost(r["timing"]["train_s"], record_price(r, price)) for r in jobs)
+    jobs = [(r, r.timing.train_s) for r in [*i.records, *i.trial_records] if r.timing.train_s is not None]
+    seconds = sum(train_s for _, train_s in jobs)
+    cost = sum(run_cost(train_s, record_price(r, price)) for r, train_s in jobs)
     return len(jobs), seconds, cost
 
 
@@ -111,6 +112,14 @@ def _training(i: Inputs, row: MethodRow) -> float:
     return projected[1] if projected else (row.cost_per_run or 0.0)
 
 
+def _outcome(spec: BusinessSpec, runs: list[StoredRecord], investment: float) -> BusinessOutcome:
+    """The business figures of one method's seeded runs, pooled: its answers against the labels."""
+    tests = [run.test_predictions for run in runs if run.test_predictions]
+    return business_outcome(spec, y_true=[y for test in tests for y in test.truth()],
+                            y_pred=[y for test in tests for y in test.answers()],
+                            labels=runs[0].data.labels, investment=investment, seeds=len(runs))
+
+
 def business(i: Inputs, price: Price | None) -> dict[str, Any]:
     """The business tables, or the one line saying what a business block would add. Rates carry their
     intervals, the monthly value its parts and its range, the payback its range in words."""
@@ -125,12 +134,8 @@ def business(i: Inputs, price: Price | None) -> dict[str, Any]:
     rates, months, flags = [], [], []
     payback_example = unreliable = None
     for r in i.trained:
-        runs = list(i.ok_runs[r.method].values())
         training = _training(i, r)
-        outcome = business_outcome(
-            spec, y_true=[y for run in runs for y in run["predictions"]["test"]["y_true"]],
-            y_pred=[y for run in runs for y in run["predictions"]["test"]["y_pred"]],
-            labels=runs[0]["data"]["labels"], investment=training + poc, seeds=len(runs))
+        outcome = _outcome(spec, list(i.ok_runs[r.method].values()), training + poc)
         payback_example = payback_example or (r, training)
         unreliable = unreliable or (None if outcome.reliable else outcome)
         if outcome.detects_nothing:

@@ -53,14 +53,14 @@ def _y_label(i: Inputs) -> str:
 def _sensitivity(i: Inputs) -> tuple[str, str] | None:
     series, metric = [], i.metric
     for r in i.measured:
-        selection = i.selections[r.method]
+        selection = i.searched.get(r.method)
         found = sensitivity(selection)
-        if found is None:
+        if selection is None or found is None:
             continue
-        metric = selection["metric"]
+        metric = selection.metric
         for alpha, points in found.curves.items():
             label = i.name_of(r) if alpha is None or len(found.curves) == 1 else f"{i.name_of(r)} alpha_ratio={alpha:g}"
-            chosen = selection["chosen"]["lr"] if alpha == selection["chosen"]["alpha_ratio"] else None
+            chosen = selection.chosen.lr if alpha == selection.chosen.alpha_ratio else None
             series.append(charts.Curve(label, r.method_kind, [(lr, None if s is None else 100 * s) for lr, s in points],
                                        chosen))
     if not series:
@@ -125,7 +125,7 @@ def figures(i: Inputs) -> list[tuple[str, Markup]]:
     if seed is not None:
         title = text(lang, "ch_loss", seed=seed)
         drawn.append((title, charts.lines(
-            [(i.name_of(r), r.method_kind, i.ok_runs[r.method][seed].get("loss_curve", []))
+            [(i.name_of(r), r.method_kind, i.ok_runs[r.method][seed].loss_curve)
              for r in trained if seed in i.ok_runs[r.method]],
             title=title, x_label=text(lang, "ax_step"), y_label=text(lang, "ax_loss"))))
     found = _sensitivity(i)

@@ -16,12 +16,14 @@ from poc_cli.forecast_business import ForecastOutcome, errors, forecast_outcome,
 from poc_cli.numbers import money, payback, ranged
 from poc_cli.learning import trivial
 from poc_cli.recipe import ForecastBusinessSpec
+from poc_cli.records.record import StoredRecord
 from poc_cli.report.common import Inputs
 from poc_cli.report.i18n import text
 
 
-def _stored(runs: list[dict[str, Any]], key: str) -> list[list[list[float]]]:
-    return [run["predictions"]["test"][key] for run in runs]
+def _stored(runs: list[StoredRecord], key: str) -> list[list[list[float]]]:
+    """Each run's forecasts on test (`forecast`, `actual` ...) as the forecasting task stored them."""
+    return [run.test_predictions.value(key) if run.test_predictions else None for run in runs]  # type: ignore[misc]
 
 
 def forecast_business(i: Inputs, spec: ForecastBusinessSpec, *, investment: dict[str, float],

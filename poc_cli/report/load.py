@@ -60,11 +60,10 @@ def _differs(i: Inputs, profile: dict[str, Any]) -> list[str]:
     """A sentence per setting in which the profile and the runs differ."""
     runs = {"model": set(), "precision": set(), "max_length": set()}
     for record in i.records:
-        recipe = (record.get("job") or {}).get("recipe") or {}
-        training = recipe.get("training") or {}
-        runs["model"].add(recipe.get("model"))
-        runs["precision"].add(training.get("precision"))
-        runs["max_length"].add(training.get("max_length"))
+        recipe = record.job.recipe
+        runs["model"].add(recipe.model)
+        runs["precision"].add(recipe.training.precision)
+        runs["max_length"].add(recipe.training.max_length)
     out = []
     for what in SETTINGS:
         found = {v for v in runs[what] if v is not None}

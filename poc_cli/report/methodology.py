@@ -4,7 +4,6 @@ seeds, parameter counts, how learning rates were set, the rules, and every job i
 
 from __future__ import annotations
 
-from typing import Any
 
 from poc_cli.compare import TRIVIAL_KIND
 from poc_cli.report.common import Inputs, join, length_text, metric_name, split_name
@@ -14,45 +13,44 @@ from poc_cli.stats import BOOTSTRAP, MCNEMAR, T_TEST
 
 def _hardware(i: Inputs) -> str:
     run = i.any_run
-    hw = run.get("environment", {}).get("hardware", {})
-    device = (run.get("gpu") or {}).get("device") or {}
-    parts = [device.get("name") and f"{device['name']} ({device.get('total_mib', 0):,.0f} MiB)",
-             text(i.lang, "hw_cpu", cpus=hw.get("cpu_count"), ram=f"{hw.get('memory_total_mib', 0):,}") if hw else None,
-             hw.get("platform")]
+    hw, device = run.environment.hardware, run.gpu.device
+    parts = [device and device.name and f"{device.name} ({device.total_mib or 0:,.0f} MiB)",
+             text(i.lang, "hw_cpu", cpus=hw.cpu_count, ram=f"{hw.memory_total_mib or 0:,}") if hw else None,
+             hw.platform if hw else None]
     return ", ".join(p for p in parts if p) or "-"
 
 
 def _software(i: Inputs) -> str:
-    env = i.any_run.get("environment", {})
-    versions = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items() if v)
-    if env.get("git_commit"):
-        versions += "; " + text(i.lang, "commit", commit=env["git_commit"])
+    env = i.any_run.environment
+    versions = ", ".join(f"{k} {v}" for k, v in env.packages.items() if v)
+    if env.git_commit:
+        versions += "; " + text(i.lang, "commit", commit=env.git_commit)
     return versions or "-"
 
 
 def _model(i: Inputs) -> str:
     run = i.any_run
-    name = run.get("job", {}).get("model") or (run.get("job", {}).get("recipe") or {}).get("model", "-")
-    weights = run.get("model") or {}
-    if weights.get("sha256"):
-        return text(i.lang, "model_hash", model=name, sha=weights["sha256"], files=weights.get("files", "-"),
-                    bytes=f"{weights.get('bytes', 0):,}")
-    if weights.get("hub_commit"):
-        return text(i.lang, "model_commit", model=name, commit=weights["hub_commit"])
+    name = run.job.recipe.model or "-"
+    weights = run.model
+    if weights.sha256:
+        return text(i.lang, "model_hash", model=name, sha=weights.sha256,
+                    files="-" if weights.files is None else weights.files, bytes=f"{weights.bytes or 0:,}")
+    if weights.hub_commit:
+        return text(i.lang, "model_commit", model=name, commit=weights.hub_commit)
     return name
 
 
 def _data_files(i: Inputs) -> str:
-    return "; ".join(text(i.lang, "data_file", path=s["path"], sha=s["sha256"], bytes=f"{s['bytes']:,}")
-                     for s in i.any_run.get("data", {}).get("sources", [])) or "-"
+    return "; ".join(text(i.lang, "data_file", path=s.path, sha=s.sha256, bytes=f"{s.bytes:,}")
+                     for s in i.any_run.data.sources) or "-"
 
 
 def _splits(i: Inputs) -> str:
-    data = i.any_run.get("data", {})
-    counts: dict[str, dict[str, int]] = data.get("class_counts") or {}
+    data = i.any_run.data
+    counts = data.class_counts
     sep = "、" if i.lang == "ja" else "; "
     parts = []
-    for split, n in data.get("sizes", {}).items():
+    for split, n in data.sizes.items():
         classes = ", ".join(f"{label} {count:,}" for label, count in counts.get(split, {}).items()) or "-"
         parts.append(text(i.lang, "split_text", split=split_name(i.lang, split), n=f"{n:,}", classes=classes))
     return sep.join(parts) or "-"
@@ -60,8 +58,8 @@ def _splits(i: Inputs) -> str:
 
 def _fitting(i: Inputs) -> str:
     run = i.any_run
-    length = run.get("job", {}).get("training", {}).get("max_length")
-    fitting: dict[str, dict[str, int]] = run.get("data", {}).get("fitting") or {}
+    length = run.job.recipe.training.max_length
+    fitting = run.data.fitting
     sep = "、" if i.lang == "ja" else "; "
     parts = []
     for split, counts in fitting.items():
@@ -78,36 +76,36 @@ def _fitting(i: Inputs) -> str:
 def _forecast(i: Inputs) -> tuple[str, str] | None:
     """For a forecasting recipe (its data has a horizon): how the windows were cut and what one test
     example is, in place of the truncation row (nothing is cut at max_length)."""
-    data = ((i.any_run.get("job", {}).get("recipe") or {}).get("data")) or {}
-    if not data.get("horizon"):
+    data = i.any_run.job.recipe.data
+    if not data.horizon:
         return None
-    sizes = i.any_run.get("data", {}).get("sizes", {})
+    sizes = i.any_run.data.sizes
     return text(i.lang, "m_forecast"), text(
-        i.lang, "forecast_text", horizon=data["horizon"], context=data.get("context_length"),
-        season=data.get("season_length"), windows=f"{sizes.get('train', 0):,}", series=f"{sizes.get('test', 0):,}",
-        per=data.get("windows_per_series"))
+        i.lang, "forecast_text", horizon=data.horizon, context=data.context_length,
+        season=data.season_length, windows=f"{sizes.get('train', 0):,}", series=f"{sizes.get('test', 0):,}",
+        per=data.windows_per_series)
 
 
 def _training(i: Inputs) -> str:
-    training: dict[str, Any] = i.any_run.get("job", {}).get("training", {})
+    training = i.any_run.job.recipe.training
     lrs = join(i.lang, [f"{i.name_of(r)} {r.lr:g}" for r in i.trained if r.lr is not None]) or "-"
     return text(i.lang, "training_text", length=length_text(i.lang, training),
-                batch=training.get("batch_size"), max_length=training.get("max_length"),
-                warmup=f"{100 * (training.get('warmup_ratio') or 0):g}%", scheduler=_scheduler(i, training.get("scheduler")),
-                decay=f"{training.get('weight_decay', 0):g}", clip=f"{training.get('max_grad_norm', 0):g}",
-                device=training.get("device"), lrs=lrs)
+                batch=training.batch_size, max_length=training.max_length,
+                warmup=f"{100 * (training.warmup_ratio or 0):g}%", scheduler=_scheduler(i, training.scheduler),
+                decay=f"{training.weight_decay or 0:g}", clip=f"{training.max_grad_norm or 0:g}",
+                device=training.device, lrs=lrs)
 
 
 def _compute(i: Inputs) -> str:
     """Precision and memory savers, from the full training settings the job ran with (a record from
     before these settings existed ran in fp32, one batch per step, nothing recomputed or quantized)."""
-    training: dict[str, Any] = (i.any_run.get("job", {}).get("recipe") or {}).get("training", {})
-    n = training.get("gradient_accumulation_steps", 1)
+    training = i.any_run.job.recipe.training
+    n = training.gradient_accumulation_steps
     accumulation = (text(i.lang, "accumulation_one") if n == 1 else
-                    text(i.lang, "accumulation_n", n=n, effective=n * (training.get("batch_size") or 0)))
-    return text(i.lang, "compute_text", precision=training.get("precision", "fp32"), accumulation=accumulation,
-                checkpointing=text(i.lang, "switch_on" if training.get("gradient_checkpointing") else "switch_off"),
-                quantization=text(i.lang, f"quant_{training.get('quantization', 'none')}")) + _dtypes(i)
+                    text(i.lang, "accumulation_n", n=n, effective=n * (training.batch_size or 0)))
+    return text(i.lang, "compute_text", precision=training.precision, accumulation=accumulation,
+                checkpointing=text(i.lang, "switch_on" if training.gradient_checkpointing else "switch_off"),
+                quantization=text(i.lang, f"quant_{training.quantization}")) + _dtypes(i)
 
 
 def _dtypes(i: Inputs) -> str:
@@ -115,12 +113,12 @@ def _dtypes(i: Inputs) -> str:
     (records from before schema 6 do not say: nothing is claimed for them)."""
     parts = []
     for row in i.trained:
-        runtime = next((run.get("runtime") for run in i.ok_runs[row.method].values() if run.get("runtime")), None)
+        runtime = next((run.runtime for run in i.ok_runs[row.method].values() if run.runtime), None)
         if runtime:
-            dtypes = runtime["parameter_dtypes"]
+            dtypes = runtime.parameter_dtypes
             none = text(i.lang, "dtypes_none")
-            parts.append(text(i.lang, "dtypes_part", name=i.name_of(row), frozen=", ".join(dtypes["frozen"]) or none,
-                              trained=", ".join(dtypes["trainable"]) or none))
+            parts.append(text(i.lang, "dtypes_part", name=i.name_of(row), frozen=", ".join(dtypes.frozen) or none,
+                              trained=", ".join(dtypes.trainable) or none))
     sep = "、" if i.lang == "ja" else "; "
     return text(i.lang, "dtypes_text", parts=sep.join(parts)) if parts else ""
 
@@ -141,20 +139,19 @@ def _parameters(i: Inputs) -> str:
 def _search(i: Inputs) -> str:
     """How each method's learning rate was set: the search and its grids, or fixed values."""
     lang, parts = i.lang, []
-    searched = {m: s for m, s in i.selections.items() if s.get("how") == "search"}
+    searched = i.searched
     if searched:
         first = next(iter(searched.values()))
         grids = "; ".join(
-            f"{i.name_of(method)}: " + ", ".join(sorted({f'{t["lr"]:g}' for t in s["trials"]}, key=float))
-            + ("" if {t["alpha_ratio"] for t in s["trials"]} == {None} else
-               " x alpha_ratio " + ", ".join(sorted({f'{t["alpha_ratio"]:g}' for t in s["trials"]}, key=float)))
+            f"{i.name_of(method)}: " + ", ".join(sorted({f'{t.lr:g}' for t in s.trials}, key=float))
+            + ("" if {t.alpha_ratio for t in s.trials} == {None} else
+               " x alpha_ratio " + ", ".join(sorted({f'{t.alpha_ratio:g}' for t in s.trials}, key=float)))
             for method, s in searched.items())
-        parts.append(text(lang, "search_text", grids=grids, metric=metric_name(lang, first["metric"]),
-                          seed=first["seed"], n_val=f"{first.get('examples', {}).get('validation', 0):,}",
-                          length=length_text(lang, first["trial_length"])))
-    fixed = [text(lang, "fixed_item", method=i.name_of(r), lr=f"{r.lr:g}",
-                  how=text(lang, "chosen_" + i.selections[r.method]["how"]))
-             for r in i.measured if r.method not in searched and i.selections[r.method].get("how") and r.lr]
+        parts.append(text(lang, "search_text", grids=grids, metric=metric_name(lang, first.metric),
+                          seed=first.seed, n_val=f"{first.examples.get('validation', 0):,}",
+                          length=length_text(lang, first.trial_length)))
+    fixed = [text(lang, "fixed_item", method=i.name_of(r), lr=f"{r.lr:g}", how=text(lang, "chosen_" + selection.how))
+             for r in i.measured if r.method not in searched and (selection := i.selections[r.method]) and r.lr]
     if fixed:
         parts.append(text(lang, "fixed_text", methods=join(lang, fixed)))
     return " ".join(parts) or "-"
@@ -175,15 +172,13 @@ def _tests(i: Inputs) -> str:
 
 def _jobs(i: Inputs) -> str:
     sep = "、" if i.lang == "ja" else "; "
-    return sep.join(text(i.lang, "jobs_text", method=i.name_of(r["method"]), seed=text(i.lang, "seed"),
-                         seed_n=r["seed"], job=r["job_id"]) for r in sorted(i.records, key=lambda r: (r["method"],
-                                                                                                    r["seed"])))
+    return sep.join(text(i.lang, "jobs_text", method=i.name_of(r.method), seed=text(i.lang, "seed"),
+                         seed_n=r.seed, job=r.job_id) for r in sorted(i.records, key=lambda r: (r.method, r.seed)))
 
 
 def methodology(i: Inputs) -> list[tuple[str, str]]:
     lang, run = i.lang, i.any_run
-    gpu = run.get("gpu") or {}
-    params = run.get("parameters", {})
+    allocation = run.job.allocation
     reference = next((r.learning.reference for r in i.trained if r.learning and r.learning.reference), None)
     return [
         (text(lang, "m_hardware"), _hardware(i)),
@@ -193,9 +188,9 @@ def methodology(i: Inputs) -> list[tuple[str, str]]:
         (text(lang, "m_splits"), _splits(i)),
         _forecast(i) or (text(lang, "m_fitting"), _fitting(i)),
         (text(lang, "m_training"), _training(i) + _compute(i)),
-        (text(lang, "m_seeds"), text(lang, "seeds_text", seeds=", ".join(map(str, sorted({r["seed"] for r in i.records}))))),
-        (text(lang, "m_budget"), text(lang, "budget_text_no_head" if params.get("head") == 0 else "budget_text",
-                                      budget=f"{params.get('budget', 0):,}", head=f"{params.get('head', 0):,}")),
+        (text(lang, "m_seeds"), text(lang, "seeds_text", seeds=", ".join(map(str, sorted({r.seed for r in i.records}))))),
+        (text(lang, "m_budget"), text(lang, "budget_text_no_head" if allocation.head_parameters == 0 else "budget_text",
+                                      budget=f"{allocation.budget or 0:,}", head=f"{allocation.head_parameters or 0:,}")),
         (text(lang, "m_params"), _parameters(i)),
         (text(lang, "m_search"), _search(i)),
         (text(lang, "m_stats"), _tests(i)),
@@ -205,6 +200,6 @@ def methodology(i: Inputs) -> list[tuple[str, str]]:
         (text(lang, "m_jobs"), _jobs(i)),
         (text(lang, "m_skipped"), text(lang, "skipped_text", n=len(i.skipped), files="; ".join(i.skipped))
          if i.skipped else text(lang, "skipped_none")),
-        (text(lang, "m_missing"), text(lang, "missing_gpu", reason=reason_text(lang, gpu["reason"]))
-         if gpu.get("reason") else text(lang, "nothing_missing")),
+        (text(lang, "m_missing"), text(lang, "missing_gpu", reason=reason_text(lang, run.gpu.reason))
+         if run.gpu.reason else text(lang, "nothing_missing")),
     ]

@@ -12,6 +12,7 @@ from poc_cli.cost import projected_cost
 from poc_cli.learning import LearningCheck, paired_difference, scored
 from poc_cli.methods import METHODS, get_method
 from poc_cli.numbers import NBSP, duration, level, money, p_text, points, score_text
+from poc_cli.records.status import Status
 from poc_cli.stats import PairedDifference
 from poc_cli.report.common import Inputs, join, metric_name
 from poc_cli.report.conclusion import Conclusion, decide
@@ -224,7 +225,7 @@ def _trade(i: Inputs) -> str:
 def _job_seconds(i: Inputs, row: MethodRow) -> float:
     """A job of this method as stored: load, train, evaluate (its process's whole life)."""
     runs = list(i.ok_runs[row.method].values())
-    return sum(r.get("timing", {}).get("total_s") or 0.0 for r in runs) / max(1, len(runs))
+    return sum(r.timing.total_s or 0.0 for r in runs) / max(1, len(runs))
 
 
 def _search_size(i: Inputs) -> tuple[int, float]:
@@ -260,11 +261,11 @@ def _power_step(i: Inputs, c: Conclusion) -> str:
 
 def _next_step(i: Inputs, c: Conclusion) -> str:
     lang = i.lang
-    untuned = [r for r in i.trained if i.selections[r.method].get("how") != "search"]
+    untuned = [r for r in i.trained if r.method not in i.searched]
     seeds_total = max((r.score.n for r in i.trained), default=1)
     reruns = sum(_job_seconds(i, r) for r in i.trained) * seeds_total
     if c.rule == "insufficient":
-        diverged = [i.name_of(r["method"]) for r in i.records if r["status"] == "diverged"]
+        diverged = [i.name_of(r.method) for r in i.records if r.status is Status.DIVERGED]
         if diverged:  # a rerun would diverge again: the learning rate has to change
             return text(lang, "next_diverged", methods=join(lang, sorted(set(diverged))))
         return text(lang, "next_missing")

@@ -17,7 +17,8 @@ from poc_cli.report.common import Inputs, metric_name, statuses, title_metric
 from poc_cli.report.i18n import TEXT, text
 from poc_cli.search import PRUNED
 from poc_cli.stats import CONFIDENCE
-from poc_cli.result import Status
+from poc_cli.records.sections import GpuDevice
+from poc_cli.records.status import Status
 
 GPU_SIZES_GB = (16, 24, 40, 80)
 GPU_HEADROOM = 0.95  # a job fits a GPU when its peak stays below this share of the GPU's memory
@@ -194,12 +195,11 @@ def sizing(i: Inputs) -> dict[str, Any]:
         return {"note": text(lang, "memory_cpu"), "rows": []}
     rows = []
     for r in measured:
-        reserved = max((run.get("memory", {}).get("torch_peak_reserved_mib") or 0
-                        for run in i.ok_runs[r.method].values()), default=0)
+        reserved = max((run.memory.torch_peak_reserved_mib or 0 for run in i.ok_runs[r.method].values()), default=0)
         fits = [text(lang, "yes" if r.gpu_need_mib <= GPU_HEADROOM * size * 1024 else "no") for size in GPU_SIZES_GB]
         rows.append([i.name_of(r), mib(r.gpu_need_mib), mib(reserved) if reserved else "-", *fits])
-    device = (i.any_run.get("gpu") or {}).get("device") or {}
-    gpu = f"{device.get('name', 'GPU')} ({device.get('total_mib', 0):,.0f} MiB)"
+    device = i.any_run.gpu.device or GpuDevice()
+    gpu = f"{device.name or 'GPU'} ({device.total_mib or 0:,.0f} MiB)"
     return {"headers": [text(lang, "c_method"), text(lang, "c_gpu_peak"), text(lang, "c_reserved"),
                         *[text(lang, "c_fits", size=s) for s in GPU_SIZES_GB]],
             "rows": rows, "numeric_from": 1, "note": text(lang, "sizing_note", gpu=gpu)}
@@ -209,20 +209,20 @@ def trials(i: Inputs) -> dict[str, Any] | None:
     """Every search trial's setting and validation score (the chart's numbers, for the text report)."""
     lang, rows, metric = i.lang, [], i.metric
     for r in i.measured:
-        selection = i.selections[r.method]
-        if selection.get("how") != "search":
+        selection = i.searched.get(r.method)
+        if selection is None:
             continue
-        metric, chosen = selection["metric"], selection["chosen"]
-        for t in sorted(selection["trials"], key=lambda t: (t["alpha_ratio"] or 0, t["lr"])):
-            picked = t["lr"] == chosen["lr"] and t["alpha_ratio"] == chosen["alpha_ratio"]
-            score = "-" if t["score"] is None else f"{100 * t['score']:.1f}"
-            status = text(lang, "st_" + t["status"]) if t["status"] in STATUSES else t["status"]
-            if t["status"] == PRUNED:  # a halving search stopped it at a rung: its score there, at that length
-                last = t["rungs"][-1]
-                status = text(lang, "st_pruned", steps=last["steps"], total=selection["rungs"][-1])
-                score = "-" if last["score"] is None else text(lang, "rung_score", score=f"{100 * last['score']:.1f}",
-                                                                steps=last["steps"])
-            rows.append([i.name_of(r), "-" if t["alpha_ratio"] is None else f"{t['alpha_ratio']:g}", f"{t['lr']:g}",
+        metric, chosen = selection.metric, selection.chosen
+        for t in sorted(selection.trials, key=lambda t: (t.alpha_ratio or 0, t.lr)):
+            picked = t.lr == chosen.lr and t.alpha_ratio == chosen.alpha_ratio
+            score = "-" if t.score is None else f"{100 * t.score:.1f}"
+            status = text(lang, "st_" + t.status) if t.status in STATUSES else t.status
+            if t.status == PRUNED:  # a halving search stopped it at a rung: its score there, at that length
+                last = t.rungs[-1]
+                status = text(lang, "st_pruned", steps=last.steps, total=selection.rungs[-1])
+                score = "-" if last.score is None else text(lang, "rung_score", score=f"{100 * last.score:.1f}",
+                                                            steps=last.steps)
+            rows.append([i.name_of(r), "-" if t.alpha_ratio is None else f"{t.alpha_ratio:g}", f"{t.lr:g}",
                          status, score, text(lang, "chosen_mark") if picked else ""])
     if not rows:
         return None
