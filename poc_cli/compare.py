@@ -30,10 +30,36 @@ from poc_cli.search import did_not_hold
 from poc_cli.stats import PairedDifference, Summary, holm, mean_interval, summarize
 from poc_cli.methods import stored_label
 from poc_cli.records.record import StoredRecord
-from poc_cli.records.sections import Selection
+from poc_cli.records.sections import SearchSelection, Selection
 from poc_cli.store import Scan, Store
 
 TRIVIAL_KIND = "trivial"  # the method_kind of the computed row for the task's trivial answer (its name is the task's)
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """How a row's setting was chosen, as compare shows it: how, and for a search its size, the winning
+    trial's validation score and the seeded runs' mean validation score at that setting."""
+
+    how: str | None  # search, recipe, default, reference, trivial; None where the records predate it
+    trial_count: int | None = None  # a search: how many trials it ran
+    metric: str | None = None
+    score: float | None = None
+    chosen: dict[str, Any] | None = None
+    runs_validation: float | None = None
+    held: bool = True  # a search: the seeded runs scored close to the winning trial
+
+    @property
+    def searched(self) -> bool:
+        return self.how == "search"
+
+    def to_dict(self) -> dict[str, Any]:
+        """As `compare --json` has always printed it: `how` alone unless searched, and the trial count
+        under `trials`."""
+        if not self.searched:
+            return {"how": self.how}
+        return {"how": "search", "trials": self.trial_count, "metric": self.metric, "score": self.score,
+                "chosen": self.chosen, "runs_validation": self.runs_validation, "held": self.held}
 
 
 @dataclass(frozen=True)
@@ -46,7 +72,7 @@ class MethodRow:
     method_kind: str
     settings: dict[str, Any]
     lr: float | None
-    selection: dict[str, Any]  # how the setting was chosen (search summary, or recipe / default)
+    selection: Chosen  # how the setting was chosen (search summary, or recipe / default)
     trainable_parameters: int | None
     adapter_parameters: int | None  # the budgeted part (None for full fine-tuning and references)
     head_parameters: int | None
@@ -80,7 +106,7 @@ class MethodRow:
     pareto: tuple[str, ...] = ()  # the fronts it lies on: "memory" (score vs peak memory), "time" (vs training time)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"selection": self.selection.to_dict()}
 
 
 def latest_records(records: Iterable[StoredRecord]) -> list[StoredRecord]:
@@ -109,22 +135,15 @@ def record_price(record: StoredRecord, override: Price | None) -> Price:
     return typical_price(record.gpu.device.name if record.gpu.device else None)
 
 
-def selection_summary(selection: Selection | None, runs: list[StoredRecord]) -> dict[str, Any]:
-    """What compare shows of a stored selection: how, and for a search its size (`trials`: how many
-    trials it ran), the winning trial's validation score and the seeded runs' mean validation score
-    at that setting (did it hold up?)."""
-    if selection is None or selection.how != "search":
-        return {"how": selection.how if selection else None}
-    scores = [score for r in runs if (score := _validation(r, selection.metric)) is not None]
-    return {"how": "search", "trials": len(selection.trials), "metric": selection.metric,
-            "score": selection.score, "chosen": selection.chosen.model_dump(exclude_unset=True),
-            "runs_validation": sum(scores) / len(scores) if scores else None,
-            "held": did_not_hold(selection, scores) is None}
-
-
-def _validation(record: StoredRecord, metric: str) -> float | None:
-    scores = record.metrics.get("validation")
-    return scores.get(metric) if scores else None
+def selection_summary(selection: Selection | None, runs: list[StoredRecord]) -> Chosen:
+    """What compare shows of a stored selection (did a search's setting hold up in the seeded runs?)."""
+    if not isinstance(selection, SearchSelection):
+        return Chosen(selection.how if selection else None)
+    scores = [score for r in runs if (score := r.validation.get(selection.metric)) is not None]
+    return Chosen("search", trial_count=len(selection.trials), metric=selection.metric, score=selection.score,
+                  chosen=selection.chosen.model_dump(exclude_unset=True),
+                  runs_validation=sum(scores) / len(scores) if scores else None,
+                  held=did_not_hold(selection, scores) is None)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -260,7 +279,7 @@ def _trivial_row(recipe_name: str, ok: dict[int, StoredRecord], *, reference: st
     mine = trivial_scores(ok, primary.name)
     return MethodRow(
         recipe=recipe_name, method=next(iter(found.values())).name, method_kind=TRIVIAL_KIND, settings={}, lr=None,
-        selection={"how": TRIVIAL_KIND}, trainable_parameters=None, adapter_parameters=None,
+        selection=Chosen(TRIVIAL_KIND), trainable_parameters=None, adapter_parameters=None,
         head_parameters=None, total_parameters=None, percent_of_full=None, metric=primary.name,
         higher_is_better=primary.higher_is_better,
         score=summarize([s.score for s in mine.values()]), interval=None,  # a constant answer: nothing varies

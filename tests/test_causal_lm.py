@@ -256,7 +256,7 @@ def test_search_on_a_lower_is_better_metric_picks_the_lowest() -> None:
                                           "data": {"sizes": {"train": 8, "validation": 2}}})
               for i, (lr, loss) in enumerate([(1e-3, 2.0), (2e-3, 1.2), (5e-3, 1.5)])]
     picked = choose(recipe, "lora", trials)
-    assert picked.point.lr == 2e-3 and picked.selection["higher_is_better"] is False
+    assert picked.point.lr == 2e-3 and picked.selection.higher_is_better is False
     assert did_not_hold(picked.selection, [1.22]) is None and did_not_hold(picked.selection, [1.4]) > 0
 
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import XSS_NAME, row_name
 from poc_cli.business import business_outcome
-from poc_cli.compare import MethodRow
+from poc_cli.compare import Chosen, MethodRow
 from poc_cli.cost import Price
 from poc_cli.learning import LearningCheck
 from poc_cli.numbers import money, payback
@@ -154,7 +154,7 @@ def row(method: str, kind: str, acc: float, diff: PairedDifference | None = None
         learned: bool | None = True) -> MethodRow:
     check = LearningCheck(learned, None if learned else "one_answer", 1.0 if learned is False else 0.5, "majority-class",
                           None)
-    return MethodRow(recipe="r", method=method, method_kind=kind, settings={}, lr=1e-3, selection={},
+    return MethodRow(recipe="r", method=method, method_kind=kind, settings={}, lr=1e-3, selection=Chosen(None),
                      trainable_parameters=10, adapter_parameters=8, head_parameters=2, total_parameters=1000,
                      percent_of_full=1.0, metric="accuracy", higher_is_better=True, score=Summary(acc, 0.01, 3),
                      interval=(acc - 0.02, acc + 0.02),

@@ -108,20 +108,20 @@ def trial(lr: float, status: str, score: float | None, alpha: float | None = Non
 def test_best_score_wins_ties_go_to_the_smaller_lr_then_alpha() -> None:
     recipe = recipe_with(search=True)
     picked = choose(recipe, "lora", [trial(1e-3, "ok", 0.7), trial(2e-3, "ok", 0.9), trial(5e-3, "ok", 0.8)])
-    assert picked.point == Point(2e-3, None) and picked.selection["score"] == 0.9
+    assert picked.point == Point(2e-3, None) and picked.selection.score == 0.9
     tie = choose(recipe, "lora", [trial(5e-3, "ok", 0.9), trial(1e-3, "ok", 0.9), trial(2e-3, "ok", 0.5)])
-    assert tie.point.lr == 1e-3 and "smaller learning rate" in tie.selection["tie_break"]
+    assert tie.point.lr == 1e-3 and "smaller learning rate" in tie.selection.tie_break
     alphas = choose(recipe, "randlora", [trial(1e-3, "ok", 0.9, 20.0), trial(1e-3, "ok", 0.9, 2.0)])
     assert alphas.point == Point(1e-3, 2.0)
     selection = picked.selection
-    assert selection["how"] == "search" and selection["split"] == "validation" and len(selection["trials"]) == 3
-    assert selection["examples"] == {"train": 90, "validation": 10}
+    assert selection.how == "search" and selection.split == "validation" and len(selection.trials) == 3
+    assert selection.examples == {"train": 90, "validation": 10}
 
 
 def test_the_metric_to_maximise_is_the_recipes() -> None:
     recipe = recipe_with(search={"metric": "macro_f1"})
     picked = choose(recipe, "lora", [trial(1e-3, "ok", 0.6), trial(2e-3, "ok", 0.8)])
-    assert picked.selection["score"] == 0.4 and picked.selection["metric"] == "macro_f1"
+    assert picked.selection.score == 0.4 and picked.selection.metric == "macro_f1"
 
 
 def test_diverged_trials_never_win_and_unfinished_ones_hold_the_method() -> None:

@@ -56,7 +56,7 @@ def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
                     units=json.dumps(row.units), job_ids=json.dumps(row.job_ids),
                     price_per_hour=row.price.per_hour, currency=row.price.currency, price_source=row.price.source,
                     settings=json.dumps(row.settings), statuses=json.dumps(row.statuses),
-                    chosen_by=row.selection.get("how"), selection=json.dumps(row.selection),
+                    chosen_by=row.selection.how, selection=json.dumps(row.selection.to_dict()),
                     pareto_memory="memory" in row.pareto, pareto_time="time" in row.pareto)
         flat.append(item)
     return pd.DataFrame(flat)

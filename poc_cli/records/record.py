@@ -150,6 +150,11 @@ class StoredRecord(BaseModel):
         return self.metrics.get("test") or Scores()
 
     @property
+    def validation(self) -> Scores:
+        """The validation split's scores (a search trial's, or a seeded run's where it has one)."""
+        return self.metrics.get("validation") or Scores()
+
+    @property
     def test_predictions(self) -> Predictions | None:
         return self.predictions.get("test")
 

@@ -147,12 +147,22 @@ class SourceFile(Section):
     bytes: int = 0
 
 
+class Fitting(Section):
+    """One split against max_length: its examples, how many were cut, how many left out."""
+
+    examples: int = 0
+    truncated: int = 0
+    dropped: int = 0
+
+
 class DataSection(Section):
+    """The data as the job read it; sizes and counts by split name (train, validation, test)."""
+
     sources: list[SourceFile] = []
     sizes: dict[str, int] = {}
     labels: list[Any] = []  # a task without classes (forecasting, generation) has none
     class_counts: dict[str, dict[str, int]] = {}
-    fitting: dict[str, dict[str, int]] = {}
+    fitting: dict[str, Fitting] = {}
 
     @field_validator("labels", "class_counts", "fitting", mode="before")
     @classmethod

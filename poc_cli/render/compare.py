@@ -7,7 +7,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from poc_cli.compare import TRIVIAL_KIND, MethodRow
+from poc_cli.compare import TRIVIAL_KIND, Chosen, MethodRow
 from poc_cli.formatting import config_text, metric_header, metric_text, summary_text
 from poc_cli.learning import LearningCheck
 from poc_cli.methods import get_method
@@ -119,10 +119,10 @@ def _setting_cell(row: MethodRow) -> Text:
     """The setting, and on its second line how it was chosen (a search that did not hold up in red)."""
     cell = plain(_short_setting(row))
     selection = row.selection
-    if selection.get("how") == "search":
-        held = selection.get("held", True)
-        cell.append(f"\nsearch ×{selection['trials']}" + ("" if held else " !"), style="dim" if held else "bold red")
-    elif selection.get("how") == "default":
+    if selection.searched:
+        held = selection.held
+        cell.append(f"\nsearch ×{selection.trial_count}" + ("" if held else " !"), style="dim" if held else "bold red")
+    elif selection.how == "default":
         cell.append("\ndefault lr", style="dim")
     return cell
 
@@ -238,14 +238,14 @@ def wide_table(rows: list[MethodRow], title: str) -> Table:
     return table
 
 
-def chosen_text(selection: dict[str, object]) -> str:
-    if selection.get("how") == "search":
-        runs = selection.get("runs_validation")
+def chosen_text(selection: Chosen) -> str:
+    if selection.searched:
+        runs = selection.runs_validation
         after = f"; seeded runs {100 * runs:.1f}%" if isinstance(runs, float) else ""
-        warn = ", did not hold up" if not selection.get("held", True) else ""
-        return f"search: best of {selection['trials']} trials (validation {selection['metric']} " \
-               f"{100 * float(selection['score']):.1f}%{after}{warn})"
-    how = selection.get("how")
+        warn = ", did not hold up" if not selection.held else ""
+        return f"search: best of {selection.trial_count} trials (validation {selection.metric} " \
+               f"{100 * float(selection.score or 0):.1f}%{after}{warn})"
+    how = selection.how
     return "computed" if how == TRIVIAL_KIND else str(how or "-")
 
 
@@ -257,10 +257,10 @@ def footnotes(rows: list[MethodRow]) -> list[str]:
     if any(r.learning is not None and r.learning.learned is False for r in rows):
         notes.append("did not learn: one answer for >=95% of test examples, or not significantly better than the "
                      "trivial reference; never recommended")
-    if any(r.selection.get("how") == "search" for r in rows):
+    if any(r.selection.searched for r in rows):
         notes.append("search ×N: the learning rate was chosen by a search of N trials on validation data"
                      + ("; !: the chosen setting did not hold up, the seeded runs scored far below the winning trial"
-                        if any(r.selection.get("held") is False for r in rows) else ""))
+                        if any(not r.selection.held for r in rows) else ""))
     compared = [r for r in rows if r.difference is not None]
     if compared:
         notes.append(f"Δ: {compared[0].difference.method} against {compared[0].baseline}, its interval and p from "  # type: ignore[union-attr]

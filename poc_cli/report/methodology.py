@@ -63,7 +63,7 @@ def _fitting(i: Inputs) -> str:
     sep = "、" if i.lang == "ja" else "; "
     parts = []
     for split, counts in fitting.items():
-        n, cut, dropped = counts.get("examples", 0), counts.get("truncated", 0), counts.get("dropped", 0)
+        n, cut, dropped = counts.examples, counts.truncated, counts.dropped
         if not cut and not dropped:
             continue
         total = n + dropped

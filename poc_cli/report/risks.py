@@ -14,7 +14,7 @@ def _not_held(i: Inputs, row: MethodRow, selection: SearchSelection) -> list[str
     """A risk when the seeded runs score far below the winning trial on the same validation split
     (compare's selection summary has already measured it)."""
     summary = row.selection
-    if summary.get("held", True):
+    if summary.held:
         return []
     trial_length = selection.trial_length
     run_length = next(iter(i.ok_runs[row.method].values())).job.recipe.training
@@ -22,9 +22,9 @@ def _not_held(i: Inputs, row: MethodRow, selection: SearchSelection) -> list[str
     if (trial_length.epochs, trial_length.steps) != (run_length.epochs, run_length.steps):
         why = text(i.lang, "why_shorter", trial_len=length_text(i.lang, trial_length),
                    run_len=length_text(i.lang, run_length))
-    runs = summary["runs_validation"]
+    runs, trial = summary.runs_validation or 0.0, summary.score or 0.0  # a search that did not hold has both
     return [text(i.lang, "risk_not_held", method=i.name_of(row), runs=f"{100 * runs:.1f}",
-                 drop=f"{100 * (summary['score'] - runs):.1f}", trial=f"{100 * summary['score']:.1f}", why=why)]
+                 drop=f"{100 * (trial - runs):.1f}", trial=f"{100 * trial:.1f}", why=why)]
 
 
 def _search_risks(i: Inputs) -> list[str]:

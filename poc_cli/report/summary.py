@@ -35,7 +35,7 @@ def conclusion(i: Inputs) -> Conclusion:
                                          scored(i.ok_runs[best.method], i.metric))
     return decide(i.rows, full_vs_best=full_vs_best, best_peft=best.method if best else None,
                   memory_limit_mib=i.recipe.report.memory_limit_mib if i.recipe else None,
-                  not_held=frozenset(r.method for r in i.rows if r.selection.get("held") is False))
+                  not_held=frozenset(r.method for r in i.rows if not r.selection.held))
 
 
 def reason(i: Inputs, row: MethodRow, check: LearningCheck) -> str:
@@ -170,7 +170,7 @@ def _rule_text(i: Inputs, c: Conclusion) -> str:
         return text(lang, "rule_lora", metric=metric, loss=_amount(i, d.mean), level=level(d.confidence), **_ends(i, d))
     if c.rule == "unreliable":
         return text(lang, "rule_unreliable", methods=join(lang, [i.name_of(r) for r in i.rows
-                                                                if r.selection.get("held") is False]))
+                                                                if not r.selection.held]))
     if c.rule == "inconclusive":
         return _inconclusive_text(i, c)
     return text(lang, "rule_insufficient")

@@ -38,11 +38,11 @@ def _settings(i: Inputs, row: MethodRow) -> str:
 
 def _chosen(i: Inputs, row: MethodRow) -> str:
     selection = row.selection
-    if selection.get("how") == "search":
-        runs = selection.get("runs_validation")
-        return text(i.lang, "chosen_search", n=selection["trials"], metric=metric_name(i.lang, selection["metric"]),
-                    score=f"{100 * selection['score']:.1f}", runs="-" if runs is None else f"{100 * runs:.1f}")
-    how = selection.get("how")
+    if selection.searched:
+        runs = selection.runs_validation
+        return text(i.lang, "chosen_search", n=selection.trial_count, metric=metric_name(i.lang, selection.metric or ""),
+                    score=f"{100 * (selection.score or 0):.1f}", runs="-" if runs is None else f"{100 * runs:.1f}")
+    how = selection.how
     return text(i.lang, "chosen_" + how) if how and f"chosen_{how}" in TEXT[i.lang] else "-"
 
 
