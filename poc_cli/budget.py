@@ -14,6 +14,7 @@ from poc_cli.errors import RecipeError
 from poc_cli.methods import full, get_method
 from poc_cli.modelhub import Architecture
 from poc_cli.recipe import MethodSpec, Recipe
+from poc_cli.records.sections import ADDED_LATER
 from poc_cli.methods.zero_shot import ReferenceSpec
 
 
@@ -47,13 +48,12 @@ class Allocation:
         """As stored in job identities and records; the fields added later are left out at their defaults,
         so the jobs of stores written before them keep their ids."""
         out = asdict(self)
-        for name in ADDED_LATER:
-            if out[name] == ADDED_LATER[name]:
+        for name, value in ADDED_LATER["allocation"].items():
+            if out[name] == value:
                 del out[name]
         return out
 
 
-ADDED_LATER: dict[str, Any] = {"off_budget": False, "frozen_parameters": 0}
 
 
 def with_spec(allocation: Allocation, spec: MethodSpec | ReferenceSpec) -> Allocation:

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 
 from poc_cli.doctor import Check
+from poc_cli.records.record import StoredRecord, read_record
+from poc_cli.records.sections import Runtime
 from poc_cli.environment import package_versions
 from poc_cli.trackers import nvml
 
@@ -117,29 +119,27 @@ def probe_checks(found: dict[str, Any], expected_uuid: str) -> list[Check]:
     return checks
 
 
-def job_checks(record: dict[str, Any]) -> list[Check]:
+def job_checks(record: StoredRecord) -> list[Check]:
     """What the tiny job's record says poc measures on this GPU: memory (per process or device-level,
     and why), energy (counter, integrated power, or none; whole GPU on MIG) and torch's own peak."""
-    ok = record.get("status") == "ok"
-    runtime = record.get("runtime") or {}
-    checks = [Check("a tiny training job", ok,
-                    f"ok at {runtime.get('precision')} on {runtime.get('device_name')}" if ok
-                    else f"{record.get('status')}: {record.get('error')}")]
-    gpu, energy = record.get("gpu") or {}, record.get("energy") or {}
-    if gpu.get("peak_job_mib") is not None:
-        per_process = gpu.get("peak_job_why") is None
+    runtime = record.runtime or Runtime()
+    checks = [Check("a tiny training job", record.ok,
+                    f"ok at {runtime.precision} on {runtime.device_name}" if record.ok
+                    else f"{record.status.value}: {record.error}")]
+    gpu, energy = record.gpu, record.energy
+    if gpu.peak_job_mib is not None:
         checks.append(Check("GPU memory per job", True,
-                            f"{gpu['peak_job_mib']:,.0f} MiB: " + ("NVML per-process memory" if per_process else
-                                                                   f"device used memory minus the baseline, because "
-                                                                   f"{gpu['peak_job_why']}")))
+                            f"{gpu.peak_job_mib:,.0f} MiB: " + ("NVML per-process memory" if gpu.peak_job_why is None
+                                                                else f"device used memory minus the baseline, "
+                                                                     f"because {gpu.peak_job_why}")))
     else:
-        checks.append(Check("GPU memory per job", False, gpu.get("reason") or "NVML gave no figure"))
-    if energy.get("energy_j") is not None:
-        scope = energy.get("scope") or "the job's GPU"
-        checks.append(Check("energy", True, f"{energy['energy_j']:,.1f} J from the {energy['method']}, {scope}"))
+        checks.append(Check("GPU memory per job", False, gpu.reason or "NVML gave no figure"))
+    if energy.energy_j is not None:
+        scope = energy.scope or "the job's GPU"
+        checks.append(Check("energy", True, f"{energy.energy_j:,.1f} J from the {energy.method}, {scope}"))
     else:
-        checks.append(Check("energy", False, energy.get("reason") or "no energy figure"))
-    reserved = (record.get("memory") or {}).get("torch_peak_reserved_mib")
+        checks.append(Check("energy", False, energy.reason or "no energy figure"))
+    reserved = record.memory.torch_peak_reserved_mib
     checks.append(Check("torch's own peak", reserved is not None,
                         f"{reserved:,.0f} MiB reserved" if reserved is not None else "not recorded"))
     return checks
@@ -170,7 +170,7 @@ def _tiny_recipe(folder: Path) -> Path:
     return path
 
 
-def run_tiny_job(gpu: int, env: dict[str, str], folder: Path) -> dict[str, Any]:
+def run_tiny_job(gpu: int, env: dict[str, str], folder: Path) -> StoredRecord:
     """The tiny recipe's LoRA job on GPU `gpu`, run as `poc run --gpus` runs a job; its record."""
     from poc_cli.isolation import Slot, run_isolated
     from poc_cli.plan import make_plan
@@ -180,7 +180,7 @@ def run_tiny_job(gpu: int, env: dict[str, str], folder: Path) -> dict[str, Any]:
     plan = make_plan(load_recipe(_tiny_recipe(folder)))
     job = next(j for j in plan.run_jobs({}) if j.allocation.method == "lora")
     attempt = Attempt(f"doctor-gpu-{gpu}", folder / "attempt", folder / "job.log")
-    return run_isolated(job, attempt, slot=Slot(f"gpu {gpu}", env=env), stop=threading.Event())
+    return read_record(run_isolated(job, attempt, slot=Slot(f"gpu {gpu}", env=env), stop=threading.Event()))
 
 
 def gpu_checks() -> list[tuple[str, list[Check]]]:

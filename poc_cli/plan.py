@@ -29,7 +29,7 @@ from poc_cli.modelhub import Architecture, by_module, describe, load_config, res
 from poc_cli.preflight import check_checkpointing, check_hardware, check_runnable
 from poc_cli.recipe import MethodSpec, Recipe, TrainingSpec
 from poc_cli.methods.zero_shot import ReferenceSpec
-from poc_cli.records.sections import FixedSelection, Selection
+from poc_cli.records.sections import ADDED_LATER, FixedSelection, Selection
 from poc_cli.records.status import Stage
 from poc_cli.search import Choice, Point, fixed_choice, grid, trial_recipe, trial_seed
 from poc_cli.tasks import checked_task, task_for
@@ -65,6 +65,11 @@ class Job:
             {"rung": self.rung.to_dict()} if self.rung is not None else {})
 
     @cached_property
+    def spec(self) -> dict[str, Any]:
+        """What the job's id hashes (`identity`)."""
+        return identity(self.stored)
+
+    @cached_property
     def id(self) -> str:
         return job_id(self.stored)
 
@@ -88,15 +93,6 @@ def job_id(stored: dict[str, Any]) -> str:
     """The id of the job a record keeps as `stored`: recomputed from a record, it is the record's own."""
     blob = json.dumps(identity(stored), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-# Settings added after stores existed, at the value every job ran with before them: left out of the
-# identity there, so the jobs of an older store keep their ids and are not run again.
-ADDED_LATER = {
-    "training": {"precision": "fp32", "gradient_checkpointing": False, "gradient_accumulation_steps": 1,
-                 "quantization": "none"},
-    "data": {"encoding": "utf-8"},
-}
 
 
 def _identity(section: str, values: dict[str, Any]) -> dict[str, Any]:

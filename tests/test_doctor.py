@@ -110,17 +110,18 @@ def test_probe_findings_name_what_is_wrong() -> None:
 def test_job_findings_say_how_memory_and_energy_were_measured(tiny_store: Path) -> None:
     """From a real record, with the GPU sections as a container with a MIG slice fills them."""
     from poc_cli.gpu_doctor import job_checks
+    from poc_cli.records.record import read_record
     from poc_cli.trackers.gpu_memory import NO_FIGURE, WHOLE_GPU
 
     record = next(r for f in sorted((tiny_store / "tiny").glob("*.json"))
                   if (r := json.loads(f.read_text(encoding="utf-8")))["status"] == "ok")
-    on_cpu = {c.name: c for c in job_checks(record)}
+    on_cpu = {c.name: c for c in job_checks(read_record(record))}
     assert on_cpu["a tiny training job"].ok and "ok at fp32 on cpu" in on_cpu["a tiny training job"].detail
     assert not on_cpu["GPU memory per job"].ok and "no NVIDIA GPU" in on_cpu["GPU memory per job"].detail
     record["gpu"] = {**record["gpu"], "peak_job_mib": 2100.0, "peak_job_why": NO_FIGURE, "reason": None}
     record["energy"] = {"energy_j": 812.5, "method": "NVML total-energy counter", "scope": WHOLE_GPU}
     record["memory"] = {**record["memory"], "torch_peak_reserved_mib": 1800.0}
-    found = {c.name: c for c in job_checks(record)}
+    found = {c.name: c for c in job_checks(read_record(record))}
     assert found["GPU memory per job"].ok and f"because {NO_FIGURE}" in found["GPU memory per job"].detail
     assert found["energy"].detail == f"812.5 J from the NVML total-energy counter, {WHOLE_GPU}"
     assert found["torch's own peak"].detail == "1,800 MiB reserved"

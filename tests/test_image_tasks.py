@@ -267,9 +267,9 @@ def test_every_method_trains_on_real_images(image_stores: dict[str, Path], kind:
         assert zero["status"] == "ok" and zero["parameters"]["trainable_counted"] == 0 and zero["loss_curve"] == []
         assert zero["adapter"]["kind"] == "nothing trained" and "train_s" not in zero["timing"]
         assert trained["full"]["metrics"]["test"]["accuracy"] > zero["metrics"]["test"]["accuracy"]
-        assert trained["lora"]["parameters"]["head"] == 0
+        assert trained["lora"]["job"]["allocation"]["head_parameters"] == 0
     else:
-        assert "zero-shot" not in runs and trained["lora"]["parameters"]["head"] > 0
+        assert "zero-shot" not in runs and trained["lora"]["job"]["allocation"]["head_parameters"] > 0
 
 
 @pytest.mark.parametrize("kind", ["clip", "siglip"])

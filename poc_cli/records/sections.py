@@ -15,6 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Num = int | float
 
+# Settings added after stores existed, at the value every job ran with before them: a job's id leaves
+# them out at that value (`plan.identity`, `Allocation.to_dict`), so the jobs of an older store keep
+# their ids, and a record written before them reads them at it (the sections' defaults below).
+ADDED_LATER: dict[str, dict[str, Any]] = {
+    "training": {"precision": "fp32", "gradient_checkpointing": False, "gradient_accumulation_steps": 1,
+                 "quantization": "none"},
+    "data": {"encoding": "utf-8"},
+    "allocation": {"off_budget": False, "frozen_parameters": 0},
+}
+_TRAINING, _DATA, _ALLOCATION = ADDED_LATER["training"], ADDED_LATER["data"], ADDED_LATER["allocation"]
+
 
 class Section(BaseModel):
     """A part of a record; unknown keys are kept as they are."""
@@ -41,8 +52,7 @@ class TaskSection(Section):
 
 
 class TrainingSettings(Section):
-    """The training settings the job ran with. The four settings poc added later read as the value
-    every job ran with before them (`plan.ADDED_LATER`)."""
+    """The training settings the job ran with; those poc added later read as `ADDED_LATER` says."""
 
     epochs: Num | None = None
     steps: int | None = None
@@ -55,10 +65,10 @@ class TrainingSettings(Section):
     max_grad_norm: Num | None = None
     device: str | None = None
     timeout_minutes: Num | None = None
-    precision: str = "fp32"
-    gradient_checkpointing: bool = False
-    gradient_accumulation_steps: int = 1
-    quantization: str = "none"
+    precision: str = _TRAINING["precision"]
+    gradient_checkpointing: bool = _TRAINING["gradient_checkpointing"]
+    gradient_accumulation_steps: int = _TRAINING["gradient_accumulation_steps"]
+    quantization: str = _TRAINING["quantization"]
 
 
 class DataSettings(Section):
@@ -69,6 +79,7 @@ class DataSettings(Section):
     context_length: int | None = None
     season_length: int | None = None
     windows_per_series: int | None = None
+    encoding: str = _DATA["encoding"]
 
 
 class CostSettings(Section):
@@ -113,8 +124,8 @@ class AllocationSection(Section):
     total_parameters: int | None = None
     budget: int | None = None
     deviation: Num | None = None
-    off_budget: bool = False
-    frozen_parameters: int = 0
+    off_budget: bool = _ALLOCATION["off_budget"]
+    frozen_parameters: int = _ALLOCATION["frozen_parameters"]
 
 
 class JobSection(Section):
@@ -255,6 +266,8 @@ class Gpu(Section):
 
 class Energy(Section):
     energy_j: Num | None = None
+    method: str | None = None  # how: the NVML energy counter, or power integrated over time
+    scope: str | None = None  # where the figure covers more than the job's GPU (a MIG slice's whole GPU)
     reason: str | None = None
 
 
@@ -289,6 +302,7 @@ class Runtime(Section):
     """What really ran (schema 6)."""
 
     device: str | None = None
+    device_name: str | None = None
     precision: str | None = None
     parameter_dtypes: ParameterDtypes = ParameterDtypes()
     implementation: str | None = None
