@@ -71,7 +71,7 @@ class Job:
 
     @cached_property
     def id(self) -> str:
-        return job_id(self.stored)
+        return _digest(self.spec)
 
 
 def identity(stored: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +91,11 @@ def identity(stored: dict[str, Any]) -> dict[str, Any]:
 
 def job_id(stored: dict[str, Any]) -> str:
     """The id of the job a record keeps as `stored`: recomputed from a record, it is the record's own."""
-    blob = json.dumps(identity(stored), sort_keys=True, separators=(",", ":"))
+    return _digest(identity(stored))
+
+
+def _digest(spec: dict[str, Any]) -> str:
+    blob = json.dumps(spec, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
