@@ -209,7 +209,7 @@ def _row(recipe_name: str, method: str, runs: list[StoredRecord], *, reference: 
     first = next(iter(ok.values()), runs[0])
     declared, primary = first.task.metrics, first.task.primary
     allocation = first.job.allocation
-    counted = first.parameters if first.built else None  # the planned counts show once the model was built
+    built = first.built  # the planned counts show once the model was built
     memory = [_memory(r) for r in ok.values()]
     row_price = record_price(first, price)
     train = [r.timing.train_s for r in ok.values() if r.timing.train_s is not None]
@@ -220,16 +220,16 @@ def _row(recipe_name: str, method: str, runs: list[StoredRecord], *, reference: 
     loads = [r.load for r in ok.values() if r.load is not None]
     trains = methods.trains(first.method_kind)
     learning_name, learning_scores = learning_ref
-    trainable = counted.trainable_counted if counted else None
-    total = allocation.total_parameters if counted else None
+    trainable = first.parameters.trainable_counted
+    total = allocation.total_parameters if built else None
     return MethodRow(
         recipe=recipe_name, method=method, method_kind=first.method_kind,
         settings=allocation.settings, lr=first.job.method.lr,
         selection=selection_summary(first.selection, list(ok.values())),
         trainable_parameters=trainable,
-        adapter_parameters=allocation.adapter_parameters if counted and first.method_kind in METHODS
+        adapter_parameters=allocation.adapter_parameters if built and first.method_kind in METHODS
         and get_method(first.method_kind).FITTED else None,
-        head_parameters=allocation.head_parameters if counted else None, total_parameters=total,
+        head_parameters=allocation.head_parameters if built else None, total_parameters=total,
         percent_of_full=100 * trainable / total if trainable is not None and total else None,
         metric=primary.name, higher_is_better=primary.higher_is_better,
         score=scores.get(primary.name),

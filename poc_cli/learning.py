@@ -75,10 +75,10 @@ def paired_difference(a: dict[int, Scored], b: dict[int, Scored],
 def trivial(record: StoredRecord) -> Trivial | None:
     """What learning nothing scores on this record's test split (None: the task has no such answer)."""
     task = TASKS.get(record.task.name)
-    test = record.test_predictions
-    if task is None or not test or not test.as_dict():
+    test = record.test_predictions.as_dict() if record.test_predictions else {}
+    if task is None or not test:
         return None
-    return task.trivial(test.as_dict(), tuple(record.data.labels or ()))
+    return task.trivial(test, tuple(record.data.labels or ()))
 
 
 def trivial_scores(records: dict[int, StoredRecord], metric: str) -> dict[int, Scored]:

@@ -84,7 +84,7 @@ class StoredRecord(BaseModel):
     attempt: str | None = None
     started_at: str | None = None
     error: str | None = None
-    stage: Stage = Stage.RUN
+    stage: Stage  # a record from before stages is a seeded run (`upgrade`)
     task: TaskSection
     selection: Selection | None = SELECTION
     environment: Environment = Environment()
