@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import threading
 import time
 import warnings
@@ -76,19 +77,19 @@ class Bench:
     fast_ratio: float
 
 
-def _weights(precision: Precision, device: torch.device) -> dict:
-    return weights_options(TrainingSpec(precision=precision.name), precision, device)
+def _weights(precision: Precision, device: torch.device, frozen_base: bool) -> dict:
+    return weights_options(TrainingSpec(precision=precision.name), precision, device, frozen_base=frozen_base)
 
 
-def load_minilm(precision: Precision, device: torch.device) -> nn.Module:
+def load_minilm(precision: Precision, device: torch.device, frozen_base: bool) -> nn.Module:
     """The packaged MiniLM with an 8-class head (seeded), its weights loaded as `poc run` loads them."""
     source = resolve_model("builtin:all-MiniLM-L6-v2")
     config = load_config(MINILM.task, source, tuple(str(i) for i in range(8)), field_value="builtin")
     torch.manual_seed(0)
-    return MINILM.task.load_model(source, config, **_weights(precision, device))
+    return MINILM.task.load_model(source, config, **_weights(precision, device, frozen_base))
 
 
-def load_llama_like(precision: Precision, device: torch.device) -> nn.Module:
+def load_llama_like(precision: Precision, device: torch.device, frozen_base: bool) -> nn.Module:
     """A random Llama at an LLM's layer shapes (no pretrained Llama is available offline; speed and
     memory depend on the shapes, not on the weights), in the dtype `poc run` would load it."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -98,7 +99,7 @@ def load_llama_like(precision: Precision, device: torch.device) -> nn.Module:
                          tie_word_embeddings=False)
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
-    return model.to(_weights(precision, device).get("dtype", torch.float32))
+    return model.to(_weights(precision, device, frozen_base).get("dtype", torch.float32))
 
 
 MINILM = Bench(TextClassification(DATA), load_minilm, lora_rank=8, sizes="8x64,32x128,64x256",
@@ -114,7 +115,8 @@ def randlora_rank(arch: Architecture, lora_rank: int) -> int:
 
 
 def build(name: str, bench: Bench, device: torch.device, precision: Precision) -> nn.Module:
-    model = bench.load(precision, device)
+    # As poc run loads it: a frozen base in the compute dtype, fp32 master weights where everything trains.
+    model = bench.load(precision, device, get_method(name.split("-")[0]).FROZEN_BASE)
     arch = describe(model, None, bench.task)
     if name == "lora":
         model = get_method("lora").apply(model, spec=LoraSpec(method="lora"), r=bench.lora_rank, arch=arch, seed=0)
@@ -253,6 +255,8 @@ def main() -> None:
     print("\ntargets")
     for text, met in checks:
         print(f"  {'met   ' if met else 'MISSED'} {text}")
+    if not all(met for _, met in checks):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ the grid's trial steps.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -84,6 +85,8 @@ def main() -> None:
     print(f"{'met   ' if same else 'MISSED'} the same choice per method as the grid")
     print(f"{'met   ' if steps['halving'] <= 0.5 * steps['grid'] else 'MISSED'} at most 50% of the grid's trial steps "
           f"({steps['halving'] / steps['grid']:.0%})")
+    if not (same and steps["halving"] <= 0.5 * steps["grid"]):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -91,7 +91,11 @@ class MethodRow:
     peak_memory_mib: float | None
     memory_label: str
     gpu_need_mib: float | None  # what sizes a GPU: the job's NVML peak (reserved memory plus the CUDA context)
-    train_s: Summary | None
+    train_s: Summary | None  # wall time of training, warm-up included: what the runs cost
+    # Training time at the steady step rate (the first steps' one-off costs kept apart): what time ratios and
+    # the time front compare. None for records that did not keep the warm-up apart (before schema 8).
+    steady_s: Summary | None
+    warmup_s: float | None  # mean seconds of the warm-up steps
     examples_per_s: float | None
     loaded: bool  # a run's training shared the machine with other busy processes (its time is not clean)
     other_cores: float | None  # the most cores other processes kept busy during a run's training
@@ -104,6 +108,12 @@ class MethodRow:
     off_budget: bool = False  # ran beyond the budget's tolerance, as its recipe allowed (see budget.py)
     rank: int | None = None  # by mean score among the recipe's trained methods (ranking.py)
     pareto: tuple[str, ...] = ()  # the fronts it lies on: "memory" (score vs peak memory), "time" (vs training time)
+
+    @property
+    def compared_s(self) -> Summary | None:
+        """The training time ratios and fronts compare: the steady state where the records kept the warm-up
+        apart, else the wall time."""
+        return self.steady_s or self.train_s
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"selection": self.selection.to_dict()}
@@ -119,9 +129,16 @@ def latest_records(records: Iterable[StoredRecord]) -> list[StoredRecord]:
     return list(latest.values())
 
 
+GPU_NO_NVML = "GPU: torch's reserved peak (NVML gave no figure)"
+
+
 def _memory(record: StoredRecord) -> tuple[float | None, str]:
+    """The job's peak memory and what it is. A job that ran on a GPU is never shown with its host RAM: where
+    NVML gave no figure, torch's own reserved peak (the CUDA context left out), else nothing."""
     if record.gpu.peak_job_mib is not None:
         return record.gpu.peak_job_mib, "GPU peak (NVML)"
+    if record.runtime is not None and (record.runtime.device or "").startswith("cuda"):
+        return record.memory.torch_peak_reserved_mib, GPU_NO_NVML
     return record.memory.host_peak_rss_mib, "host RSS peak (no GPU)"
 
 
@@ -212,8 +229,7 @@ def _row(recipe_name: str, method: str, runs: list[StoredRecord], *, reference: 
     built = first.built  # the planned counts show once the model was built
     memory = [_memory(r) for r in ok.values()]
     row_price = record_price(first, price)
-    train = [r.timing.train_s for r in ok.values() if r.timing.train_s is not None]
-    train_summary = summarize(train) if train else None
+    train_summary, steady_summary, warmup = _times(list(ok.values()))
     scores = {m.name: summarize([r.test.get(m.name) for r in ok.values()])  # type: ignore[misc]
               for m in declared if ok and all(r.test.has(m.name) for r in ok.values())}
     energy = [r.energy.energy_j for r in ok.values() if r.energy.energy_j is not None]
@@ -244,7 +260,7 @@ def _row(recipe_name: str, method: str, runs: list[StoredRecord], *, reference: 
         peak_memory_mib=max((m for m, _ in memory if m is not None), default=None),
         memory_label=memory[0][1] if memory else "-",
         gpu_need_mib=max((r.gpu.peak_job_mib for r in ok.values() if r.gpu.peak_job_mib is not None), default=None),
-        train_s=train_summary,
+        train_s=train_summary, steady_s=steady_summary, warmup_s=warmup,
         examples_per_s=_mean([r.throughput.examples_per_s for r in ok.values()  # type: ignore[misc]
                               if r.throughput.examples_per_s]),
         loaded=any(load.loaded for load in loads),
@@ -257,6 +273,16 @@ def _row(recipe_name: str, method: str, runs: list[StoredRecord], *, reference: 
         job_ids={seed: r.job_id for seed, r in sorted(ok.items())},
         off_budget=allocation.off_budget,
     )
+
+
+def _times(runs: list[StoredRecord]) -> tuple[Summary | None, Summary | None, float | None]:
+    """Wall training time, the steady-state time (only where every run kept its warm-up apart, so that
+    the two describe the same runs) and the mean warm-up."""
+    train = [r.timing.train_s for r in runs if r.timing.train_s is not None]
+    steady = [r.timing.steady_train_s for r in runs if r.timing.steady_train_s is not None]
+    warmup = [r.timing.warmup_s for r in runs if r.timing.warmup_s is not None]
+    return (summarize(train) if train else None, summarize(steady) if steady and len(steady) == len(train) else None,
+            _mean(warmup))
 
 
 def _interval(scores: list[float], ok: dict[int, StoredRecord], metric: str) -> tuple[float, float] | None:
@@ -288,7 +314,8 @@ def _trivial_row(recipe_name: str, ok: dict[int, StoredRecord], *, reference: st
         units={m.name: m.unit for m in declared}, baseline=reference,
         difference=paired_difference(mine, base) if base else None, learning=None,
         n_test=first.test.n or _n_test(first),
-        peak_memory_mib=None, memory_label="-", gpu_need_mib=None, train_s=None, examples_per_s=None,
+        peak_memory_mib=None, memory_label="-", gpu_need_mib=None, train_s=None, steady_s=None, warmup_s=None,
+        examples_per_s=None,
         loaded=False, other_cores=None, energy_j=None, cost_per_run=None, price=record_price(first, price),
         adapter_bytes=None, statuses={}, job_ids={},
     )

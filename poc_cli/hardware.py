@@ -59,15 +59,27 @@ def pick_device(requested: str) -> torch.device:
     return torch.device(requested if requested.startswith("cuda:") else "cuda")
 
 
+BF16_CAPABILITY = 8  # Ampere (sm_80) and newer compute in bf16; older GPUs only emulate it, several times slower
+
+
 def _bf16_supported(device: torch.device) -> bool:
-    return device.type == "cpu" or torch.cuda.is_bf16_supported()
+    """Whether `device` computes in bf16 natively. Decided from the GPU's compute capability, not from
+    `torch.cuda.is_bf16_supported()`, which counts emulation: a T4 (7.5) or V100 (7.0) says yes there
+    and then runs bf16 several times slower than fp16."""
+    if device.type != "cuda":
+        return True
+    major, _ = torch.cuda.get_device_capability(device)
+    return major >= BF16_CAPABILITY
 
 
 def resolve_precision(requested: str, device: torch.device) -> Resolved:
-    """`auto`: bf16-mixed on a GPU that supports bf16, fp32 elsewhere (CPU autocast is slower than fp32)."""
+    """`auto`: bf16-mixed on a GPU that computes in bf16, fp16-mixed on an older GPU (T4, V100), fp32 on
+    CPU (CPU autocast is slower than fp32)."""
     if requested != "auto":
         return requested  # type: ignore[return-value]  # the recipe's Literal leaves only resolved names
-    return "bf16-mixed" if device.type == "cuda" and _bf16_supported(device) else "fp32"
+    if device.type != "cuda":
+        return "fp32"
+    return "bf16-mixed" if _bf16_supported(device) else "fp16-mixed"
 
 
 def precision_problem(requested: str, device: torch.device) -> str | None:
@@ -76,8 +88,10 @@ def precision_problem(requested: str, device: torch.device) -> str | None:
         return ("training.precision: fp16-mixed needs a CUDA GPU (its gradient scaler guards fp16's small range, "
                 "which CPUs do not compute in); on CPU use bf16-mixed or fp32")
     if requested in ("bf16", "bf16-mixed") and not _bf16_supported(device):
-        return (f"training.precision: {requested} needs a GPU with bf16 (Ampere or newer); "
-                f"{torch.cuda.get_device_name(device)} has none: use fp16-mixed or fp32")
+        major, minor = torch.cuda.get_device_capability(device)
+        return (f"training.precision: {requested} needs a GPU that computes in bf16 (compute capability 8.0, "
+                f"Ampere, or newer); {torch.cuda.get_device_name(device)} is {major}.{minor} and would only "
+                "emulate it: use fp16-mixed (what auto picks there) or fp32")
     return None
 
 
@@ -91,7 +105,9 @@ def quantization_problem(quantization: str, device: torch.device) -> str | None:
                 "torch sees none for this job; use quantization: none here")
     if find_spec("bitsandbytes") is None:
         return f"training.quantization: {quantization} needs bitsandbytes, which is not installed: {GPU_EXTRA}"
-    problem = bitsandbytes_problem(device.index if device.index is not None else 0)
+    # `cuda` (or auto) may be given any visible GPU (`poc run --gpus`): each is checked.
+    indices = (device.index,) if device.index is not None else tuple(range(torch.cuda.device_count()))
+    problem = bitsandbytes_problem(*indices)
     return None if problem is None else f"training.quantization: {quantization}: {problem}"
 
 
@@ -135,16 +151,23 @@ class Precision:
     def autocast_dtype(self) -> torch.dtype | None:
         return AUTOCAST.get(self.name)
 
-    @property
-    def weights_dtype(self) -> torch.dtype:
-        """The dtype the pretrained weights are loaded in: bf16 for `bf16`, fp32 otherwise (the
-        mixed settings keep fp32 weights, as the optimizer's master copy, and compute under autocast)."""
-        return torch.bfloat16 if self.name == "bf16" else torch.float32
+    def weights_dtype(self, *, frozen_base: bool) -> torch.dtype:
+        """The dtype the pretrained weights are loaded in, as every PEFT tool loads them: bf16 for
+        `bf16`; under a mixed setting the compute dtype where the base stays frozen (its weights are
+        never updated, so an fp32 copy would only cost memory: 4 bytes a parameter plus the 2 of the
+        copy autocast casts and keeps for backward, against 2), fp32 where every weight trains (the
+        optimizer's master copy, full fine-tuning); fp32 for fp32. Trained parameters (adapters, head)
+        are made fp32 afterwards wherever the precision keeps master weights (`dtypes.to_master_weights`)."""
+        if self.name == "bf16":
+            return torch.bfloat16
+        if self.autocast_dtype is not None and frozen_base:
+            return self.autocast_dtype
+        return torch.float32
 
     @property
     def compute_dtype(self) -> torch.dtype:
         """The dtype the matmuls run in: autocast's for the mixed settings, else the weights' own."""
-        return self.autocast_dtype or self.weights_dtype
+        return self.autocast_dtype or (torch.bfloat16 if self.name == "bf16" else torch.float32)
 
     @property
     def master_weights(self) -> bool:
@@ -169,14 +192,15 @@ def precision_for(training: TrainingSpec, device: torch.device) -> Precision:
     return Precision(resolve_precision(training.precision, device), device.type)
 
 
-def weights_options(training: TrainingSpec, precision: Precision, device: torch.device) -> dict[str, Any]:
-    """`from_pretrained` keyword arguments for the pretrained weights: always their dtype, since
-    transformers otherwise loads a checkpoint in its own dtype (a bf16 hub checkpoint would train in
-    bf16 whatever the recipe says); for a quantized base, bitsandbytes' settings placed on the job's
-    GPU, the parts it leaves unquantized (embeddings, norms, head) and its compute in the precision's
-    compute dtype."""
+def weights_options(training: TrainingSpec, precision: Precision, device: torch.device, *,
+                    frozen_base: bool) -> dict[str, Any]:
+    """`from_pretrained` keyword arguments for the pretrained weights: always their dtype
+    (`Precision.weights_dtype`), since transformers otherwise loads a checkpoint in its own dtype (a
+    bf16 hub checkpoint would train in bf16 whatever the recipe says); for a quantized base,
+    bitsandbytes' settings placed on the job's GPU, the parts it leaves unquantized (embeddings,
+    norms, head) and its compute in the precision's compute dtype."""
     if training.quantization == "none":
-        return {"dtype": precision.weights_dtype}
+        return {"dtype": precision.weights_dtype(frozen_base=frozen_base)}
     # Only used with the gpu extra installed (`problems` checks bitsandbytes first).
     from transformers import BitsAndBytesConfig
 

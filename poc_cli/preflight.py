@@ -45,7 +45,7 @@ def check_hardware(recipe: Recipe, found: Facts) -> None:
     there) or a method of the recipe cannot do (before any data or model is read)."""
     quantization = recipe.training.quantization
     for spec in recipe.methods:  # a contradiction on any machine: said first
-        if quantization != "none" and not get_method(spec.method).FROZEN_BASE:
+        if quantization != "none" and not get_method(spec.method).QUANTIZABLE:
             raise RecipeError(f"training.quantization: {quantization} freezes the base model in "
                               f"{'4' if quantization == 'nf4' else '8'} bits, but method {spec.label!r} trains every "
                               "weight; remove it from methods or set quantization: none")

@@ -154,6 +154,15 @@ def _sweep(target: Target, model: torch.nn.Module, task: Task, encoded: Dataset,
     return outside
 
 
+def _built(target: Target, task: Task, plan: Plan, device: torch.device,
+           precision: Precision) -> tuple[torch.nn.Module, Any]:
+    """The target's model and processor, and nothing else that holds the model: a `Built` (or its
+    runtime) kept alive would keep the previous model on the GPU while the next one is built, and every
+    batch size of the next would fail with a spurious out-of-memory."""
+    built = build_model(target.job, task, plan.splits.labels, device, precision)
+    return built.model, built.processor
+
+
 def profile(plan: Plan, *, batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, steps: int = DEFAULT_STEPS,
             on_point: Callable[[Point], None] | None = None) -> dict[str, Any]:
     """Measure every target at every batch size (ascending) in this process; returns the profile to
@@ -175,10 +184,9 @@ def profile(plan: Plan, *, batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, s
 
     for target in targets(plan):
         base = dict(label=target.label, method=target.method, bases=target.bases, in_recipe=target.in_recipe)
+        release_heap()  # the previous target's model is unreferenced by now (see `_built`): its memory goes back
         try:
-            release_heap()
-            built = build_model(target.job, task, plan.splits.labels, device, precision)
-            model, processor = built.model, built.processor
+            model, processor = _built(target, task, plan, device, precision)
             if encoded is None:  # every method reads the same tokens
                 encoded = task.encode(plan.splits.train, processor, plan.splits.labels, training)
         except Exception as exc:  # a method that cannot be built fails its points, not the profile
@@ -186,7 +194,8 @@ def profile(plan: Plan, *, batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, s
                 add(Point(**base, batch_size=size, status=Status.FAILED, error=first_line(exc)))
             continue
         outside.extend(_sweep(target, model, task, encoded, processor, sizes, steps, device, precision, add))
-        del model
+        del model  # the only reference: the next target is built on a GPU this one no longer holds
+    release_heap()
     return {
         "schema": SCHEMA,
         "kind": "profile",

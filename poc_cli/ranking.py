@@ -20,10 +20,11 @@ if TYPE_CHECKING:  # compare builds the rows and ranks them here
 
 # What a front weighs the score against: the row's cost on that axis (lower is better).
 # A time taken while other processes kept the machine busy (‡) is not a clean time: such a row is left off
-# the time front, neither on it nor beaten by it.
+# the time front, neither on it nor beaten by it. Times are the steady state (`MethodRow.compared_s`): a
+# short job's one-off warm-up would pull every method's time towards the others'.
 COSTS: dict[str, Callable[[MethodRow], float | None]] = {
     "memory": lambda row: row.peak_memory_mib,
-    "time": lambda row: row.train_s.mean if row.train_s is not None and not row.loaded else None,
+    "time": lambda row: row.compared_s.mean if row.compared_s is not None and not row.loaded else None,
 }
 
 

@@ -77,6 +77,11 @@ class TrainResult:
     examples: int
     tokens: int
     seconds: float
+    # The first steps (WARMUP_STEPS) and their seconds: cuBLAS and kernel set-up, optimizer state, allocator
+    # growth. 0 and None when the run was too short to keep them apart (every step then counts as steady).
+    warmup_steps: int
+    warmup_seconds: float | None
+    steady_step_seconds: float | None  # one optimizer step past the warm-up
     examples_per_second: float | None
     tokens_per_second: float | None
     loss_curve: list[float]  # every step since the start of the schedule, a resumed trial's earlier ones too
@@ -257,12 +262,8 @@ def train(
                 on_step(step, steps, value)
     assert step_once.gradient_check is not None  # at least one step always runs (steps >= 1)
     state = {**step_once.update.state_dict(), "losses": losses, "random": _random_state()} if step < steps else None
-    return TrainResult(
-        steps=step, examples=counts.examples, tokens=counts.tokens, seconds=time.perf_counter() - start,
-        examples_per_second=counts.per_second(counts.timed_examples),
-        tokens_per_second=counts.per_second(counts.timed_tokens) if counts.timed_tokens else None,
-        loss_curve=losses, gradient_check=step_once.gradient_check, state=state,
-    )
+    return counts.result(steps=step, seconds=time.perf_counter() - start, losses=losses,
+                         gradient_check=step_once.gradient_check, state=state)
 
 
 def _passed_over(groups: Iterator[list[dict[str, torch.Tensor]]], skip: int, resume: dict[str, Any] | None) -> int:
@@ -296,6 +297,9 @@ class _Counts:
     timed_examples: int = 0
     timed_tokens: int = 0
     timed_seconds: float = 0.0
+    timed_steps: int = 0
+    untimed_seconds: float = 0.0  # the warm-up steps'
+    untimed_steps: int = 0
 
     def add(self, task: Task, group: list[dict[str, torch.Tensor]], seconds: float, *, timed: bool) -> None:
         examples = sum(task.examples(batch) for batch in group)
@@ -306,9 +310,25 @@ class _Counts:
             self.timed_seconds += seconds
             self.timed_examples += examples
             self.timed_tokens += tokens
+            self.timed_steps += 1
+        else:
+            self.untimed_seconds += seconds
+            self.untimed_steps += 1
 
     def per_second(self, amount: int) -> float | None:
         return amount / self.timed_seconds if self.timed_seconds > 0 else None
+
+    def result(self, *, steps: int, seconds: float, losses: list[float], gradient_check: GradientCheck,
+               state: dict[str, Any] | None) -> TrainResult:
+        """What training did: the counts, the warm-up apart and the steady rates."""
+        return TrainResult(
+            steps=steps, examples=self.examples, tokens=self.tokens, seconds=seconds,
+            warmup_steps=self.untimed_steps, warmup_seconds=self.untimed_seconds if self.untimed_steps else None,
+            steady_step_seconds=self.timed_seconds / self.timed_steps if self.timed_steps else None,
+            examples_per_second=self.per_second(self.timed_examples),
+            tokens_per_second=self.per_second(self.timed_tokens) if self.timed_tokens else None,
+            loss_curve=losses, gradient_check=gradient_check, state=state,
+        )
 
 
 def _random_state() -> dict[str, Any]:

@@ -34,7 +34,7 @@ from poc_cli.savers import after_method
 from poc_cli.tasks import Task, task_for
 from poc_cli.trackers.load import LoadMeter
 from poc_cli.trackers.timing import Stopwatch
-from poc_cli.train import WARMUP_STEPS, Diverged, load_trainable, train, trainable_state
+from poc_cli.train import Diverged, TrainResult, load_trainable, train, trainable_state
 
 
 class ForkError(RuntimeError):
@@ -121,11 +121,11 @@ def build_model(job: Job, task: Task, labels: tuple[str, ...], device: torch.dev
     config = load_config(task, source, labels, field_value=recipe.model)
     processor = task.processor(source, config)
     seed_everything(job.seed)  # head initialisation, LoRA's A, dropout and data order follow the seed
-    options = weights_options(training, precision, device)
+    method = get_method(job.allocation.method)
+    options = weights_options(training, precision, device, frozen_base=method.FROZEN_BASE)
     model = task.load_model(source, config, **options)
     weights = fingerprint(source, model)
     arch = describe(model, recipe.target_modules, task)
-    method = get_method(job.allocation.method)
     model = method.apply(model, spec=job.method, r=job.allocation.r, arch=arch, seed=job.seed)
     model = after_method(model, training, frozen_base=method.FROZEN_BASE)
     upcast = to_master_weights(model, precision)
@@ -135,6 +135,7 @@ def build_model(job: Job, task: Task, labels: tuple[str, ...], device: torch.dev
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "precision": precision.name,
+        "tf32": tf32_state(device),
         "autocast_dtype": None if precision.autocast_dtype is None else dtype_name(precision.autocast_dtype),
         "loaded_dtype": dtype_name(options["dtype"]),
         "quantization": training.quantization,
@@ -143,6 +144,14 @@ def build_model(job: Job, task: Task, labels: tuple[str, ...], device: torch.dev
         "implementation": method.implementation(model),
     }
     return Built(model, processor, weights, runtime)
+
+
+def tf32_state(device: torch.device) -> dict[str, bool] | None:
+    """Whether fp32 matmuls and convolutions may run in TF32 on this GPU (10-bit mantissa, several times
+    faster on Ampere and newer): an fp32 job's speed and its results depend on it. None on CPU."""
+    if device.type != "cuda":
+        return None
+    return {"matmul": bool(torch.backends.cuda.matmul.allow_tf32), "cudnn": bool(torch.backends.cudnn.allow_tf32)}
 
 
 def _class_counts(splits: Any) -> dict[str, dict[str, int]]:
@@ -222,6 +231,7 @@ def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: An
         raise
     record.timing.update(
         train_s=train_time.result.seconds,
+        **steady_times(result, train_time.result.seconds),
         train_cpu_s=train_time.result.cpu_seconds,
         train_started_unix=train_time.result.started_unix,
         train_ended_unix=train_time.result.ended_unix,
@@ -243,12 +253,23 @@ def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: An
         "effective_batch_size": job.recipe.training.effective_batch_size,
         "examples": result.examples,
         "tokens": result.tokens,
-        "warmup_steps_excluded": WARMUP_STEPS if result.steps > 2 * WARMUP_STEPS else 0,
+        "warmup_steps_excluded": result.warmup_steps,
     }
     record.loss_curve = result.loss_curve
     if job.rung is not None:
         record.throughput["rung"] = {**job.rung.to_dict(), "resumed_from_step": len(resume["losses"]) if resume else 0}
     return result.state
+
+
+def steady_times(result: TrainResult, train_s: float) -> dict[str, float | None]:
+    """The warm-up steps' seconds apart, and the training time had they cost what a steady step
+    costs: what time ratios and fronts compare (one-off set-up is not the method's), while the
+    money stays on `train_s`, the wall time that was paid. None where the run was too short to
+    keep a warm-up apart."""
+    if result.warmup_seconds is None or result.steady_step_seconds is None:
+        return {"warmup_s": None, "steady_train_s": None}
+    return {"warmup_s": result.warmup_seconds,
+            "steady_train_s": train_s - result.warmup_seconds + result.warmup_steps * result.steady_step_seconds}
 
 
 def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:

@@ -14,6 +14,8 @@ import torch
 from conftest import instruction_rows, recipe_dict, write_jsonl, write_recipe
 from test_run import poc, records
 
+from poc_cli.methods.randlora import CAST_BACK
+
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU with CUDA; torch sees none here"),
@@ -41,6 +43,13 @@ def test_every_method_trains_on_the_gpu(tmp_path: Path, tiny_model_dir: Path, ti
         assert rec["gpu"]["peak_job_mib"] >= rec["memory"]["torch_peak_reserved_mib"], rec["gpu"]
         runtime = rec["runtime"]
         assert runtime["device"].startswith("cuda") and runtime["precision"] == precision
+        assert runtime["tf32"] == {"matmul": torch.backends.cuda.matmul.allow_tf32,
+                                   "cudnn": torch.backends.cudnn.allow_tf32}
+        assert rec["timing"]["warmup_s"] > 0 and rec["timing"]["steady_train_s"] < rec["timing"]["train_s"]
+        frozen = set(runtime["parameter_dtypes"]["frozen"])
+        if method != "full":  # a frozen base in the compute dtype, what trains in fp32
+            assert frozen == {"fp32": {"float32"}, "bf16-mixed": {"bfloat16"}, "fp16-mixed": {"float16"},
+                              "bf16": {"bfloat16"}}[precision], (method, runtime)
         trained = set(runtime["parameter_dtypes"]["trainable"])
         assert trained == ({"bfloat16"} if precision == "bf16" and method == "full" else
                            {"float32", "bfloat16"} if precision == "bf16" else {"float32"}), (method, runtime)
@@ -68,15 +77,16 @@ def test_adapters_train_on_a_quantized_base(tmp_path: Path, decoders: dict[str, 
         runtime = rec["runtime"]
         assert runtime["loaded_dtype"] == "bfloat16" and "float32" not in runtime["parameter_dtypes"]["frozen"]
         assert set(runtime["parameter_dtypes"]["trainable"]) == {"float32"}  # adapters; nothing frozen upcast
-        if method == "randlora":  # peft's 4- and 8-bit layers: the record says so
-            assert runtime["implementation"] == "peft"
+        if method == "randlora":  # peft's 4- and 8-bit layers, their output cast back: the record says so
+            assert runtime["implementation"] == f"peft ({CAST_BACK})"
 
 
 def test_plan_sizes_each_method_on_the_gpu(tiny_recipe: Path) -> None:
     proc = poc("plan", str(tiny_recipe), "--json")
     assert proc.returncode == 0, proc.stderr
     estimate = json.loads(proc.stdout)["estimate"]
-    assert estimate["precision"] == ("bf16-mixed" if torch.cuda.is_bf16_supported() else "fp32")  # auto
+    assert estimate["precision"] == ("bf16-mixed" if torch.cuda.get_device_capability(0)[0] >= 8
+                                     else "fp16-mixed")  # auto: bf16 where the GPU computes it
     assert estimate["memory_scope"].startswith("GPU: torch's reserved peak")
     total = torch.cuda.get_device_properties(0).total_memory / 2**20
     assert estimate["capacity_mib"] == pytest.approx(total)

@@ -9,6 +9,7 @@ import torch
 from test_train import LR, TASK, build
 from torch import nn
 
+from poc_cli.dtypes import to_master_weights
 from poc_cli.hardware import (
     Precision,
     device_problem,
@@ -16,6 +17,7 @@ from poc_cli.hardware import (
     precision_problem,
     resolve_precision,
 )
+from poc_cli.methods import get_method
 from poc_cli.recipe import TrainingSpec
 from poc_cli.savers import after_method
 from poc_cli.train import Step, train
@@ -37,8 +39,10 @@ def _head_dtypes(model: nn.Module) -> list[torch.dtype]:
 @pytest.mark.parametrize("method", ["lora", "randlora", "full"])
 def test_every_method_trains_at_bf16_on_cpu(tiny_model_dir: Path, tiny_data: dict, method: str,
                                             precision: str) -> None:
-    weights = {"dtype": torch.bfloat16} if precision == "bf16" else {}
-    model, data, _, _ = build(tiny_model_dir, tiny_data, method, **weights)
+    compute = Precision(precision, "cpu")  # type: ignore[arg-type]
+    frozen_base = get_method(method).FROZEN_BASE
+    model, data, _, _ = build(tiny_model_dir, tiny_data, method, dtype=compute.weights_dtype(frozen_base=frozen_base))
+    to_master_weights(model, compute)  # as the job does: what trains in fp32 where the precision keeps master weights
     seen = _head_dtypes(model)
     result = train(model, data, task=TASK, training=TrainingSpec(epochs=15, warmup_ratio=0.0), lr=LR[method],
                    device=CPU, precision=Precision(precision, "cpu"))  # type: ignore[arg-type]
@@ -52,7 +56,9 @@ def test_every_method_trains_at_bf16_on_cpu(tiny_model_dir: Path, tiny_data: dic
         frozen = {p.dtype for p in model.parameters() if not p.requires_grad}
         assert frozen == {torch.bfloat16} and torch.float32 in trainable
     if precision == "bf16-mixed":
-        assert trainable == {torch.float32}  # autocast over fp32 weights
+        assert trainable == {torch.float32}  # autocast over fp32 master weights of what trains
+        frozen = {p.dtype for p in model.parameters() if not p.requires_grad}
+        assert frozen == (set() if method == "full" else {torch.bfloat16})  # a frozen base in the compute dtype
 
 
 def test_fp32_precision_changes_nothing(tiny_model_dir: Path, tiny_data: dict) -> None:
@@ -140,7 +146,8 @@ def test_auto_precision_and_what_cpu_refuses() -> None:
     assert "fp16-mixed needs a CUDA GPU" in (precision_problem("fp16-mixed", CPU) or "")
     assert precision_problem("bf16-mixed", CPU) is None and precision_problem("bf16", CPU) is None
     assert not Precision("bf16-mixed", "cpu").scaler().is_enabled()
-    assert Precision("fp32", "cpu").autocast_dtype is None and Precision("bf16", "cpu").weights_dtype == torch.bfloat16
+    assert Precision("fp32", "cpu").autocast_dtype is None
+    assert Precision("bf16", "cpu").weights_dtype(frozen_base=False) == torch.bfloat16
 
 
 def test_cuda_n_follows_what_torch_sees(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,21 +167,27 @@ def test_cuda_n_follows_what_torch_sees(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_weights_options_as_from_pretrained_takes_them() -> None:
     """What the job passes to `from_pretrained`: the dtype always (transformers otherwise keeps the
-    checkpoint's own), fp32 weights for fp32 and the mixed settings, bf16 for bf16; QLoRA's settings
-    (NF4, double quantization) placed on the job's GPU, computing in the precision's compute dtype."""
+    checkpoint's own): fp32 for fp32; under a mixed setting the compute dtype for a frozen base and fp32
+    (master weights) where every weight trains; bf16 for bf16; QLoRA's settings (NF4, double
+    quantization) placed on the job's GPU, computing in the precision's compute dtype."""
     from poc_cli.hardware import weights_options
 
-    assert weights_options(TrainingSpec(), Precision("fp32", "cpu"), CPU) == {"dtype": torch.float32}
-    assert weights_options(TrainingSpec(), Precision("bf16-mixed", "cpu"), CPU) == {"dtype": torch.float32}
-    assert weights_options(TrainingSpec(), Precision("fp16-mixed", "cuda"), CPU) == {"dtype": torch.float32}
-    assert weights_options(TrainingSpec(precision="bf16"), Precision("bf16", "cpu"), CPU) == {"dtype": torch.bfloat16}
+    def dtype(precision: str, device_type: str, frozen_base: bool) -> torch.dtype:
+        training = TrainingSpec(precision=precision)  # type: ignore[arg-type]
+        return weights_options(training, Precision(precision, device_type), CPU,  # type: ignore[arg-type]
+                               frozen_base=frozen_base)["dtype"]
+
+    assert dtype("fp32", "cpu", True) == dtype("fp32", "cpu", False) == torch.float32
+    assert dtype("bf16-mixed", "cpu", True) == torch.bfloat16 and dtype("bf16-mixed", "cpu", False) == torch.float32
+    assert dtype("fp16-mixed", "cuda", True) == torch.float16 and dtype("fp16-mixed", "cuda", False) == torch.float32
+    assert dtype("bf16", "cpu", True) == dtype("bf16", "cpu", False) == torch.bfloat16
     gpu = torch.device("cuda:1")
-    nf4 = weights_options(TrainingSpec(quantization="nf4"), Precision("bf16-mixed", "cuda"), gpu)
+    nf4 = weights_options(TrainingSpec(quantization="nf4"), Precision("bf16-mixed", "cuda"), gpu, frozen_base=True)
     config = nf4["quantization_config"]
     assert config.load_in_4bit and config.bnb_4bit_quant_type == "nf4" and config.bnb_4bit_use_double_quant
     assert config.bnb_4bit_compute_dtype == torch.bfloat16 and nf4["device_map"] == {"": 1}
     assert nf4["dtype"] == torch.bfloat16  # embeddings, norms and the head: not upcast to fp32
-    fp16 = weights_options(TrainingSpec(quantization="nf4"), Precision("fp16-mixed", "cuda"), gpu)
+    fp16 = weights_options(TrainingSpec(quantization="nf4"), Precision("fp16-mixed", "cuda"), gpu, frozen_base=True)
     assert fp16["dtype"] == fp16["quantization_config"].bnb_4bit_compute_dtype == torch.float16  # a GPU without bf16
-    int8 = weights_options(TrainingSpec(quantization="int8"), Precision("bf16-mixed", "cuda"), gpu)
+    int8 = weights_options(TrainingSpec(quantization="int8"), Precision("bf16-mixed", "cuda"), gpu, frozen_base=True)
     assert int8["quantization_config"].load_in_8bit and not int8["quantization_config"].load_in_4bit

@@ -162,6 +162,7 @@ def row(method: str, kind: str, acc: float, diff: PairedDifference | None = None
                      units={"accuracy": "fraction", "macro_f1": "fraction"},
                      baseline="lora", difference=diff, learning=check, n_test=100, peak_memory_mib=memory,
                      memory_label="GPU peak (NVML)", gpu_need_mib=memory, train_s=Summary(10.0, 1.0, 3),
+                     steady_s=None, warmup_s=None,
                      examples_per_s=5.0, loaded=False, other_cores=0.0, energy_j=None, cost_per_run=0.1,
                      price=Price(1.0, "USD", "test"), adapter_bytes=1000, statuses={"ok": 3}, job_ids={0: "x"})
 

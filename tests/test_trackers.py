@@ -130,8 +130,21 @@ class FakeNvml:
                 raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
             return int((time.time() - self.t0) * device.energy_mj_per_s / 1000 * 1000)
 
+        def slices(device: FakeDevice) -> list[FakeDevice]:
+            if not any(m.parent is device for m in self.mig):
+                raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)  # MIG off: as NVML says it
+            return [m for m in self.mig if m.parent is device]
+
+        def slice_at(device: FakeDevice, index: int) -> FakeDevice:
+            found = slices(device)
+            if index >= len(found):
+                raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_FOUND)  # an empty slot
+            return found[index]
+
         fakes = {
             "nvmlInit": lambda: None,
+            "nvmlDeviceGetMaxMigDeviceCount": lambda d: len(slices(d)) + 2,  # slots, some empty
+            "nvmlDeviceGetMigDeviceHandleByIndex": slice_at,
             "nvmlShutdown": lambda: None,
             "nvmlDeviceGetCount": lambda: len(self.devices),
             "nvmlDeviceGetHandleByIndex": lambda i: self.devices[i],
@@ -284,6 +297,21 @@ def test_a_figure_that_cannot_be_the_job_falls_back(monkeypatch: pytest.MonkeyPa
     # A figure at or above torch's reserved peak is the job's own.
     if reserved_mib is not None:
         assert sampler.memory(torch_reserved_mib=900.0).peak_job_mib == figure_mib
+
+
+def test_a_job_on_a_mig_slice_has_the_slice_s_baseline_and_its_memory(monkeypatch: pytest.MonkeyPatch,
+                                                                       job_tree: tuple[int, int]) -> None:
+    """In a container on a MIG slice NVML lists no PID of the job: its memory is the slice's used memory
+    minus the slice's own baseline, read before the job starts (not None, and never the host's RAM)."""
+    whole = FakeDevice("GPU-aaaa", used=[30_000 * MIB])
+    mig = FakeDevice("MIG-cccc", mig=True, parent=whole, used=[300 * MIB, 2_300 * MIB])
+    FakeNvml([whole], [mig]).install(monkeypatch)
+    sampler = GpuSampler(interval_s=0.02)
+    sampler.open()
+    memory = sample_for(sampler, job_tree[0], "MIG-cccc")
+    assert memory.baseline_used_mib == 300  # the slice's, not the whole GPU's 30,000
+    assert memory.peak_job_mib == 2000 and memory.peak_job_scope == CONTAINER_FALLBACK
+    assert not any("baseline" in e for e in memory.errors), memory.errors
 
 
 def test_energy_on_a_mig_slice_is_the_whole_gpus_and_says_so(monkeypatch: pytest.MonkeyPatch,

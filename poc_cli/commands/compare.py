@@ -31,11 +31,11 @@ def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
     import pandas as pd
     flat = []
     for row in rows:
-        item = {k: v for k, v in row.to_dict().items() if k not in {"score", "scores", "difference", "train_s",
+        item = {k: v for k, v in row.to_dict().items() if k not in {"score", "scores", "difference", "train_s", "steady_s",
                                                                         "price", "settings", "statuses",
                                                                         "selection", "interval", "learning",
                                                                         "units", "job_ids", "pareto"}}
-        for name, summary in [*row.scores.items(), ("train_s", row.train_s)]:
+        for name, summary in [*row.scores.items(), ("train_s", row.train_s), ("steady_s", row.steady_s)]:
             item.update({f"{name}_mean": summary.mean if summary else None,
                          f"{name}_std": summary.std if summary else None, f"{name}_n": summary.n if summary else 0})
         d, check = row.difference, row.learning

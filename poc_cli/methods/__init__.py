@@ -4,7 +4,9 @@ Every method module provides the same interface, full fine-tuning and the zero-s
 reference included, so no caller branches on a method's name:
   FITTED: bool                   fitted to the budget (its count is checked against it)
   TRAINS: bool                   whether the job trains at all (False: score the pretrained model)
-  FROZEN_BASE: bool              the pretrained weights stay frozen (so they may be quantized)
+  FROZEN_BASE: bool              the pretrained weights stay frozen (loaded in the compute dtype under a mixed
+                                 precision; False: fp32 master weights of every parameter)
+  QUANTIZABLE: bool              the base may be 4- or 8-bit (peft has quantized layers for it)
   SAVES: str | None              "adapter" (kept in the store), "model" (size measured, not kept), None
   count(arch, r, spec) -> int    parameters it trains outside the head, at setting r (exact, as peft counts)
   fit(arch, target, spec) -> r   the setting r whose count is closest to `target` (None: no setting)

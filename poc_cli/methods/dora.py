@@ -13,14 +13,14 @@ import re
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from poc_cli.methods import lora
-from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, LoraSpec, implementation
+from poc_cli.methods.lora import FITTED, FROZEN_BASE, QUANTIZABLE, SAVES, TRAINS, LoraSpec, implementation
 
 if TYPE_CHECKING:
     from torch import nn
 
     from poc_cli.modelhub import Architecture
 
-__all__ = ["FITTED", "FROZEN_BASE", "SAVES", "SPEC", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
+__all__ = ["FITTED", "FROZEN_BASE", "QUANTIZABLE", "SAVES", "SPEC", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
 
 
 class DoraSpec(LoraSpec):

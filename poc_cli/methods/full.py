@@ -25,7 +25,8 @@ SPEC = FullSpec
 
 FITTED = False  # the reference the budget is a fraction of, not fitted to it
 TRAINS = True
-FROZEN_BASE = False  # trains every weight, so the base cannot be quantized
+FROZEN_BASE = False  # trains every weight (fp32 master weights under a mixed precision)
+QUANTIZABLE = False  # so the base cannot be quantized
 SAVES = "model"
 COLOUR = "#2ca02c"  # in every chart
 

@@ -33,7 +33,8 @@ SPEC = LoraSpec
 
 FITTED = True
 TRAINS = True
-FROZEN_BASE = True  # trains adapters beside frozen weights: the base may be quantized (QLoRA)
+FROZEN_BASE = True  # trains adapters beside frozen weights
+QUANTIZABLE = True  # so the base may be 4- or 8-bit (QLoRA)
 SAVES = "adapter"
 COLOUR = "#1f77b4"  # in every chart
 

@@ -83,9 +83,10 @@ SPEC = PeftSpec
 
 FITTED = True
 TRAINS = True
+FROZEN_BASE = True  # every tuner trains its own parameters beside the frozen base
 # peft runs only some tuners on a 4- or 8-bit base; poc refuses quantization for them up front
 # rather than fail in the middle of a run.
-FROZEN_BASE = False
+QUANTIZABLE = False
 SAVES = "adapter"
 LARGEST_KNOB = 2**20  # the doubling stops here (FourierFT's n_frequency reaches ~1e6 on large layers)
 HILL_STEPS = 64  # out of reach: the most single steps taken from the closest probe towards the budget

@@ -7,14 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from poc_cli.methods import lora
-from poc_cli.methods.lora import FITTED, FROZEN_BASE, SAVES, TRAINS, LoraSpec, count, fit, implementation, settings
+from poc_cli.methods.lora import FITTED, FROZEN_BASE, QUANTIZABLE, SAVES, TRAINS, LoraSpec, count, fit, implementation, settings
 
 if TYPE_CHECKING:
     from torch import nn
 
     from poc_cli.modelhub import Architecture
 
-__all__ = ["FITTED", "FROZEN_BASE", "SAVES", "SPEC", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
+__all__ = ["FITTED", "FROZEN_BASE", "QUANTIZABLE", "SAVES", "SPEC", "TRAINS", "apply", "count", "fit", "implementation", "settings"]
 
 
 class PissaSpec(LoraSpec):

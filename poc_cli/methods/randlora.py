@@ -59,7 +59,8 @@ BASES = {"dense": {"sparse": False, "very_sparse": False}, "sparse": {"sparse": 
 
 FITTED = True
 TRAINS = True
-FROZEN_BASE = True  # as LoRA: QRandLoRA on a 4- or 8-bit base
+FROZEN_BASE = True
+QUANTIZABLE = True  # as LoRA: QRandLoRA on a 4- or 8-bit base
 SAVES = "adapter"
 COLOUR = "#d62728"  # in every chart
 
@@ -129,25 +130,58 @@ def apply(model: nn.Module, *, spec: RandLoraSpec, r: int, arch: Architecture, s
         peft_model = get_peft_model(model, config)
     if spec.implementation == "poc":
         accelerate(peft_model)
+    _keep_input_dtype(peft_model)
     return peft_model
+
+
+CAST_BACK = "output cast back to the input's dtype by poc"
+
+
+def _cast_back(module: nn.Module, args: tuple[object, ...], output: object) -> object:
+    """A forward hook: the layer's output in its input's dtype."""
+    import torch
+
+    x = args[0] if args else None
+    if isinstance(x, torch.Tensor) and isinstance(output, torch.Tensor) and output.dtype != x.dtype:
+        return output.to(x.dtype)
+    return output
+
+
+def _keep_input_dtype(model: nn.Module) -> None:
+    """peft's 4- and 8-bit RandLoRA layers (peft 0.21) return fp32 when autocast is off (`precision: bf16`):
+    they cast their input to the fp32 bases and then return "in the input's dtype", the input by then being
+    fp32. Everything after them would run in fp32, and QRandLoRA would look slower and heavier than QLoRA
+    for a reason that is not the method's. Every RandLoRA layer poc does not compute itself gets its output
+    cast back to its input's dtype (a no-op where peft already returns it)."""
+    from peft.tuners.randlora.layer import RandLoraLayer
+
+    from poc_cli.methods.randlora_fast import FastRandLoraLinear
+
+    for module in model.modules():
+        if isinstance(module, RandLoraLayer) and not isinstance(module, FastRandLoraLinear):
+            module.register_forward_hook(_cast_back)
+            module.poc_cast_back = True
 
 
 def implementation(model: nn.Module) -> str:
     """Which code computes the RandLoRA layers of the built model: `implementation: poc` covers
-    plain Linear and Conv1D layers; peft's 4- and 8-bit layers keep peft's own, and the record
-    says so instead of repeating the recipe's switch."""
-    from peft.tuners.randlora.layer import RandLoraLayer
+    plain Linear and Conv1D layers; peft's 4- and 8-bit layers keep peft's own (their output cast back
+    to the input's dtype), and the record says so instead of repeating the recipe's switch."""
+    from peft.tuners.randlora.layer import Linear, RandLoraLayer
 
     from poc_cli.methods.randlora_fast import FastRandLoraLinear
 
     layers = [m for m in model.modules() if isinstance(m, RandLoraLayer)]
     ours = sum(isinstance(m, FastRandLoraLinear) for m in layers)
+    # peft's own plain layer already returns its input's dtype: the cast matters only on the others
+    cast = sum(getattr(m, "poc_cast_back", False) and type(m) is not Linear for m in layers)
     if ours == len(layers):
         return "poc"
     if ours == 0:
-        return "peft"
+        return f"peft ({CAST_BACK})" if cast else "peft"
     kinds = sorted({type(m).__name__ for m in layers if not isinstance(m, FastRandLoraLinear)})
-    return f"poc on {ours} of {len(layers)} layers, peft on the rest ({', '.join(kinds)})"
+    return (f"poc on {ours} of {len(layers)} layers, peft on the rest ({', '.join(kinds)}"
+            + (f"; {CAST_BACK}" if cast else "") + ")")
 
 
 def variants(spec: RandLoraSpec) -> list[tuple[str, RandLoraSpec]]:

@@ -44,6 +44,7 @@ SPEC = VeraSpec
 FITTED = True
 TRAINS = True
 FROZEN_BASE = True  # trains vectors beside frozen weights
+QUANTIZABLE = True  # peft has 4- and 8-bit VeRA layers
 SAVES = "adapter"
 
 

@@ -37,6 +37,7 @@ SPEC = ReferenceSpec
 FITTED = False
 TRAINS = False
 FROZEN_BASE = True  # trains nothing
+QUANTIZABLE = True
 SAVES = None
 
 

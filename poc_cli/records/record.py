@@ -45,7 +45,9 @@ from poc_cli.records.upgrade import upgrade
 #    what was upcast, which implementation computed the adapters), gpu.peak_job_why;
 # 7: one copy of the training settings (job.recipe) and of the allocation (job.allocation): `parameters`
 #    holds only what was counted on the built model
-SCHEMA_VERSION = 7
+# 8: timing.warmup_s and steady_train_s (the first steps' one-off costs apart), runtime.tf32; under a mixed
+#    precision a frozen base is loaded in the compute dtype (runtime.parameter_dtypes says so per record)
+SCHEMA_VERSION = 8
 
 
 class Scores(Section):

@@ -219,7 +219,9 @@ class Predictions(Section):
 
 class Timing(Section):
     load_s: Num | None = None
-    train_s: Num | None = None
+    train_s: Num | None = None  # wall time of training, warm-up included (what a run costs)
+    warmup_s: Num | None = None  # the first steps' one-off costs (schema 8; None: not kept apart)
+    steady_train_s: Num | None = None  # train_s with the warm-up steps at the steady step time (what ratios compare)
     train_cpu_s: Num | None = None
     train_started_unix: Num | None = None
     train_ended_unix: Num | None = None
@@ -235,6 +237,7 @@ class Throughput(Section):
     effective_batch_size: int | None = None
     examples: int | None = None
     tokens: int | None = None
+    warmup_steps_excluded: int | None = None  # the first steps left out of the rates (and timed apart: warmup_s)
 
 
 class Adapter(Section):
@@ -304,6 +307,7 @@ class Runtime(Section):
     device: str | None = None
     device_name: str | None = None
     precision: str | None = None
+    tf32: dict[str, bool] | None = None  # whether fp32 matmuls / convolutions ran in TF32 (GPU; schema 8)
     parameter_dtypes: ParameterDtypes = ParameterDtypes()
     implementation: str | None = None
 

@@ -163,12 +163,13 @@ def _difference_cell(row: MethodRow) -> str:
 
 
 def _time_and_cost(row: MethodRow) -> str:
-    """Training time over the cost of a run (its currency in the heading), ‡ where timed under load."""
-    if row.train_s is None:
+    """Training time (steady state: what ratios compare) over the cost of a run (its wall time, which was
+    paid; the currency in the heading), ‡ where timed under load."""
+    if row.compared_s is None:
         return "-"
     mark = "‡" if row.loaded else ""
     cost = money(row.cost_per_run, row.price.currency, "en").removesuffix(f" {row.price.currency}")
-    return f"{duration(row.train_s.mean, 'en')}{mark}\n{cost}{mark}"
+    return f"{duration(row.compared_s.mean, 'en')}{mark}\n{cost}{mark}"
 
 
 NARROW_PARAMS_FROM = 100  # columns from which the narrow table has room for the parameter count
@@ -210,7 +211,8 @@ def wide_table(rows: list[MethodRow], title: str) -> Table:
     table = Table(title=plain(title), title_justify="left")
     for column in ("#", "method", "configuration", "chosen by", "trainable", f"{first.metric} [95%]",
                    *[metric_header(m, units.get(m, "fraction")) for m in metrics], f"Δ {first.metric} [95% CI]",
-                   "MDE", "learned", "peak memory", "train time", "examples/s", "energy", "cost/run", "adapter",
+                   "MDE", "learned", "peak memory", "train time", "warm-up", "examples/s", "energy", "cost/run",
+                   "adapter",
                    "Pareto front", "runs", "job ids"):
         # How the setting was chosen reads as a phrase; the power figures may wrap instead.
         widths = {"chosen by": {"min_width": 26}, "MDE": {"max_width": 16}}.get(column, {})
@@ -225,8 +227,9 @@ def wide_table(rows: list[MethodRow], title: str) -> Table:
             _score(row, " "),
             *[metric_text(row.scores.get(m), units.get(m, "fraction")) for m in metrics], difference_text(row),
             detectable_text(row), learned_text(row.learning) if trains else "-", _memory(row),
-            _loaded(row, summary_text(row.train_s, scale=1.0, digits=1).replace(" (n=", " s (n=")) if row.train_s
-            else "-",
+            _loaded(row, summary_text(row.compared_s, scale=1.0, digits=1).replace(" (n=", " s (n="))
+            if row.compared_s else "-",
+            f"{row.warmup_s:.2f} s" if row.warmup_s is not None else "-",
             f"{row.examples_per_s:.1f}" if row.examples_per_s else "-",
             f"{row.energy_j:,.0f} J" if row.energy_j is not None else "n/a (no GPU)",
             _cost(row),

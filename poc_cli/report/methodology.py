@@ -112,15 +112,20 @@ def _dtypes(i: Inputs) -> str:
     """The dtypes each method's parameters were loaded and trained in, as read off the built model
     (records from before schema 6 do not say: nothing is claimed for them)."""
     parts = []
+    frozen_fp32 = False  # a store written before schema 8 held a frozen base in fp32 under a mixed precision
     for row in i.trained:
         runtime = next((run.runtime for run in i.ok_runs[row.method].values() if run.runtime), None)
         if runtime:
             dtypes = runtime.parameter_dtypes
+            frozen_fp32 = frozen_fp32 or "float32" in dtypes.frozen
             none = text(i.lang, "dtypes_none")
             parts.append(text(i.lang, "dtypes_part", name=i.name_of(row), frozen=", ".join(dtypes.frozen) or none,
                               trained=", ".join(dtypes.trainable) or none))
     sep = "、" if i.lang == "ja" else "; "
-    return text(i.lang, "dtypes_text", parts=sep.join(parts)) if parts else ""
+    if not parts:
+        return ""
+    mixed = i.any_run.job.recipe.training.precision in ("bf16-mixed", "fp16-mixed") and not frozen_fp32
+    return text(i.lang, "dtypes_text", parts=sep.join(parts)) + (text(i.lang, "dtypes_policy") if mixed else "")
 
 
 def _scheduler(i: Inputs, name: str | None) -> str:

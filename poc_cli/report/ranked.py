@@ -47,7 +47,7 @@ def ranking(i: Inputs) -> dict[str, Any] | None:
              "-" if r.difference is None or r.difference.p_value is None else p_text(r.difference.p_value),
              f"{r.trainable_parameters:,}" if r.trainable_parameters is not None else "-",
              mib(r.peak_memory_mib) if r.peak_memory_mib else "-",
-             loaded_mark(r, duration(r.train_s.mean if r.train_s else None, lang)),
+             loaded_mark(r, duration(r.compared_s.mean if r.compared_s else None, lang)),
              loaded_mark(r, money(r.cost_per_run, i.currency, lang)),
              _fronts(i, r)] for r in rows]
     notes = [text(lang, "ranking_note", baseline=i.name_of(i.baseline))]

@@ -161,7 +161,7 @@ def _rule_text(i: Inputs, c: Conclusion) -> str:
             mem="-" if peak is None else f"{peak:,.0f} MiB", level=level(f.confidence), **_ends(i, f))
     if c.rule == "randlora":
         lora, rand = kinds["lora"], kinds["randlora"]
-        ratio = rand.train_s.mean / lora.train_s.mean if rand.train_s and lora.train_s else float("nan")
+        ratio = rand.compared_s.mean / lora.compared_s.mean if rand.compared_s and lora.compared_s else float("nan")
         return text(lang, "rule_randlora", metric=metric, gain=_amount(i, d.mean), ratio=f"{ratio:.2f}",
                     level=level(d.confidence), **_ends(i, d))
     if c.rule == "better":
@@ -213,7 +213,7 @@ def _trade(i: Inputs) -> str:
     parts = [text(lang, "trade_memory", label=text(lang, "mem_gpu"),
                   values=listing([f"{r.peak_memory_mib:,.0f} MiB" if r.peak_memory_mib else "-" for r in rows]))
              ] if gpu else []
-    parts += [text(lang, "trade_time", values=listing([duration(r.train_s.mean if r.train_s else None, lang)
+    parts += [text(lang, "trade_time", values=listing([duration(r.compared_s.mean if r.compared_s else None, lang)
                                                       for r in rows])),
              text(lang, "trade_cost", values=listing([money(r.cost_per_run, i.currency, lang) for r in rows]))]
     end = "。" if lang == "ja" else "."

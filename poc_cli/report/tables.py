@@ -164,6 +164,15 @@ def loaded_mark(row: MethodRow, cell: str) -> str:
     return f"{cell}{NBSP}‡" if row.loaded and cell != "-" else cell
 
 
+def time_note(i: Inputs) -> list[str]:
+    """Which time is which (steady training time, wall-time cost), where the records kept the warm-up apart."""
+    warmups = [r.warmup_s for r in i.methods if r.steady_s is not None and r.warmup_s is not None]
+    steps = {r.throughput.warmup_steps_excluded for r in i.records if r.timing.warmup_s is not None}
+    if not warmups or len(steps) != 1:
+        return []
+    return [text(i.lang, "time_note", steps=steps.pop(), warmup=duration(sum(warmups) / len(warmups), i.lang))]
+
+
 def resources(i: Inputs) -> dict[str, Any]:
     lang = i.lang
     headers = [text(lang, k) for k in ("c_method", "c_params", "c_memory", "c_time", "c_throughput", "c_energy",
@@ -175,13 +184,13 @@ def resources(i: Inputs) -> dict[str, Any]:
             i.name_of(r), _params(i, r),
             (f"{mib(r.peak_memory_mib)}（{label}）" if lang == "ja" else f"{mib(r.peak_memory_mib)} ({label})")
             if r.peak_memory_mib else "-",
-            loaded_mark(r, duration(r.train_s.mean if r.train_s else None, lang)),
+            loaded_mark(r, duration(r.compared_s.mean if r.compared_s else None, lang)),
             f"{r.examples_per_s:.1f}" if r.examples_per_s else "-",
             f"{r.energy_j:,.0f}{NBSP}J" if r.energy_j is not None else text(lang, "not_measured"),
             loaded_mark(r, money(r.cost_per_run, i.currency, lang)),
             f"{r.adapter_bytes / 2**20:,.2f}" if r.adapter_bytes else "-", statuses(r.statuses, lang)])
     total = next((r.total_parameters for r in i.methods if r.total_parameters), 0)
-    notes = [text(lang, "resources_note", total=f"{total:,}")]
+    notes = [text(lang, "resources_note", total=f"{total:,}"), *time_note(i)]
     if i.loaded:
         notes.append(text(lang, "loaded_note", cores=f"{max(r.other_cores or 0 for r in i.loaded):.1f}"))
     return {"headers": headers, "rows": rows, "numeric_from": 1, "notes": notes}

@@ -125,6 +125,9 @@ EN: dict[str, str] = {
     "resources_note": "Trainable parameters: the adapter (matched to the budget) plus the task's head, which "
                       "every method trains; share of the model's {total} parameters. Memory and sizes in MiB "
                       "(1 MiB = 2^20 bytes). Host RAM: the job process's peak resident memory (no GPU ran).",
+    "time_note": "Training time is at the steady step rate: the first {steps} optimizer steps of each run "
+                 "(kernel and library set-up, optimizer state; {warmup} on average) are timed apart, as they are "
+                 "not the method's. The cost is on the whole wall time, warm-up included, which was paid.",
     "loaded_note": "‡ Measured while other processes kept up to {cores} CPU cores busy: this time and cost are "
                    "not a clean measurement. Rerun on a quiet machine before comparing them.",
     "all_parameters": "all parameters", "nothing_trained": "nothing trained",
@@ -306,6 +309,10 @@ EN: dict[str, str] = {
     "compute_text": " Precision {precision}; gradient checkpointing {checkpointing}; {accumulation}; base weights "
                     "{quantization}.",
     "dtypes_text": " Parameters as loaded and trained, read off each job's model: {parts}.",
+    "dtypes_policy": " Under a mixed precision a frozen base is held in the compute dtype, as every PEFT tool holds "
+                     "it (2 bytes a parameter, no fp32 copy), and only what trains (adapters, head) is fp32; full "
+                     "fine-tuning keeps fp32 master weights of every parameter. Each method is charged the memory it "
+                     "would take in production.",
     "dtypes_part": "{name} frozen {frozen}, trained {trained}", "dtypes_none": "none",
     "accumulation_one": "one batch per optimizer step",
     "accumulation_n": "{n} batches accumulated per optimizer step (effective batch {effective})",

@@ -111,7 +111,8 @@ class GpuSampler:
         self._opened = False
 
     def open(self) -> None:
-        """Initialise NVML and record every device's used memory before the job starts."""
+        """Initialise NVML and record the used memory of every device, each MIG instance included (a job
+        on a slice is matched to the slice), before the job starts."""
         self.reason = nvml.init()
         if self.reason is not None:
             return
@@ -119,10 +120,18 @@ class GpuSampler:
         try:
             for i in range(nvml.pynvml.nvmlDeviceGetCount()):
                 handle = nvml.pynvml.nvmlDeviceGetHandleByIndex(i)
-                uuid = nvml.normalise_uuid(nvml._text(nvml.pynvml.nvmlDeviceGetUUID(handle)))
-                self._baselines[uuid] = nvml.pynvml.nvmlDeviceGetMemoryInfo(handle).used
+                for device in (handle, *nvml.mig_handles(handle)):
+                    self._baseline(device)
         except Exception as exc:  # noqa: BLE001
             self.errors.append(f"baseline: {exc}")
+
+    def _baseline(self, handle: Any) -> None:
+        """One device's used memory now, by its UUID; a device NVML cannot read has no baseline (noted)."""
+        try:
+            uuid = nvml.normalise_uuid(nvml._text(nvml.pynvml.nvmlDeviceGetUUID(handle)))
+            self._baselines[uuid] = nvml.pynvml.nvmlDeviceGetMemoryInfo(handle).used
+        except Exception as exc:  # noqa: BLE001
+            _note(self.errors, "baseline", exc)
 
     def attach(self, pid: int, job_uuid: str | None, pids: Callable[[], set[int]] | None = None) -> None:
         """Start sampling the device the job runs on; `job_uuid` comes from torch in the job."""

@@ -121,6 +121,22 @@ def machine_info() -> NvmlInfo:
     return info
 
 
+def mig_handles(handle: Any) -> list[Any]:
+    """The MIG instances of a whole GPU (none where MIG is off or not supported): a job in a container
+    given one slice runs on a MIG handle, whose used memory is that slice's alone."""
+    try:
+        slots = int(pynvml.nvmlDeviceGetMaxMigDeviceCount(handle))
+    except Exception:  # noqa: BLE001 - not MIG-capable, or an older driver
+        return []
+    found = []
+    for index in range(slots):
+        try:
+            found.append(pynvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, index))
+        except Exception:  # noqa: BLE001 - an empty slot
+            continue
+    return found
+
+
 def _handle_by_uuid(uuid: str) -> Any:
     """The handle of a GPU or MIG device by UUID, with or without its prefix."""
     key = normalise_uuid(uuid)
