@@ -69,7 +69,7 @@ class Bench:
     """One model to time: how to build it, its LoRA rank, default sizes and the targets it is held to."""
 
     task: Task
-    load: Callable[[Precision, torch.device], nn.Module]
+    load: Callable[[Precision, torch.device, bool], nn.Module]  # (precision, device, frozen_base)
     lora_rank: int
     sizes: str
     vocabulary: tuple[int, int]  # token ids drawn from [low, high)

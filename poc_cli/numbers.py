@@ -75,6 +75,13 @@ def mib(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def size(nbytes: float | None) -> str:
+    """A memory size in GiB from 1 GiB up (two decimals), in MiB below (no decimals)."""
+    if nbytes is None:
+        return "-"
+    return f"{nbytes / 2**30:,.2f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:,.0f} MiB"
+
+
 def p_text(p: float) -> str:
     """A p-value: three decimals, or "<0.001"."""
     return "<0.001" if p < 0.001 else f"{p:.3f}"

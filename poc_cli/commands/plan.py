@@ -24,6 +24,7 @@ from poc_cli.render.plan import (
     search_note,
     search_table,
     sizing_table,
+    state_memory_table,
     training_line,
 )
 from poc_cli.safe_text import esc, plain
@@ -111,10 +112,14 @@ def plan(
         except Exception as exc:  # the warm-up loads weights and trains: report it, never a traceback
             first = str(exc).splitlines()[0] if str(exc) else ""
             fail(PocError(f"estimate: the warm-up failed ({type(exc).__name__}: {first}); --no-estimate skips it"))
+    from poc_cli.state_memory import state_memory
+    arithmetic = state_memory(the_plan)
     if as_json:
-        payload = {**the_plan.to_dict(), "estimate": found.to_dict() if found else None}
+        payload = {**the_plan.to_dict(), "memory_arithmetic": [m.to_dict() for m in arithmetic],
+                   "estimate": found.to_dict() if found else None}
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return
     print_plan(the_plan)
+    console.print(state_memory_table(arithmetic, the_plan.recipe.training))
     if found is not None:
         print_estimate(found)

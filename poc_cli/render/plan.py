@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from poc_cli.numbers import mib
+from poc_cli.numbers import mib, size
 from poc_cli.recipe import TrainingSpec
 from poc_cli.safe_text import plain
 from poc_cli.search import trial_seed
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from poc_cli.budget import Allocation
     from poc_cli.estimate import Estimate
     from poc_cli.plan import Plan
+    from poc_cli.state_memory import StateMemory
 
 
 def plan_table(plan: Plan) -> Table:
@@ -130,4 +131,24 @@ def sizing_table(found: Estimate) -> Table:
                 if timing.peak_memory_mib is None else f"{mib(timing.peak_memory_mib)} MiB")
         table.add_row(plain(label), f"{timing.step_s:.3g} s" if timing.step_s else "no training", peak,
                       "?" if fits is None else "[green]yes[/]" if fits else "[red]no[/]")
+    return table
+
+
+def state_memory_table(found: list[StateMemory], training: TrainingSpec) -> Table:
+    """Each method's weights, gradients and AdamW state by arithmetic (no model loaded): what a GPU holds
+    before activations."""
+    table = Table(title=f"Memory before activations: arithmetic at {training.precision}"
+                        + (f", {training.quantization} base" if training.quantization != "none" else ""),
+                  title_justify="left", caption="frozen weights, and trained ones with their gradients and AdamW's "
+                  "two moments, in the dtypes the job holds them; autocast's copies of fp32 weights kept for "
+                  "backward", caption_justify="left")
+    for column, justify in [("method", "left"), ("frozen", "right"), ("trained\n+ grad + AdamW", "right"),
+                            ("autocast\ncopies", "right"), ("total", "right")]:
+        table.add_column(column, justify=justify, no_wrap=justify == "right")  # type: ignore[arg-type]
+    for m in found:
+        frozen = f"{size(m.frozen_bytes + m.method_frozen_bytes)}\n{m.frozen_dtype}" if m.frozen_dtype else "-"
+        trained = (f"{size(m.trained_bytes + m.gradient_bytes + m.optimizer_bytes)}\n{m.trained_dtype}"
+                   if m.trained_dtype else "-")
+        table.add_row(plain(m.label), frozen, trained, size(m.autocast_copy_bytes) if m.autocast_copy_bytes else "-",
+                      size(m.total_bytes))
     return table
