@@ -66,7 +66,8 @@ def test_weights_load_in_the_dtype_the_precision_names(tmp_path: Path, saved_ber
         built = build(job, Precision(precision, "cpu"))  # type: ignore[arg-type]
         dtypes = built.runtime["parameter_dtypes"]
         frozen, trainable = set(dtypes["frozen"]), set(dtypes["trainable"])
-        weights = "bfloat16" if precision == "bf16" else "float32"
+        # bf16 loads bf16; bf16-mixed a frozen base in its compute dtype, full fine-tuning's fp32 master weights
+        weights = "bfloat16" if precision == "bf16" or (precision == "bf16-mixed" and method != "full") else "float32"
         assert built.runtime["loaded_dtype"] == weights
         if method != "full":
             assert frozen == {weights}, (saved, precision, method, dtypes)
