@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -106,15 +107,27 @@ def test_a_damaged_store_is_read_around_with_one_warning_per_file(store: Path, t
             **good["metrics"]["test"], "accuracy": "0.9"}}}).encode(),
         "score-nan.json": json.dumps({**good, "metrics": {**good["metrics"], "test": {
             **good["metrics"]["test"], "accuracy": float("nan")}}}).encode(),
+        "no-metrics.json": json.dumps({**good, "task": {**good["task"], "metrics": []}}).encode(),
+        "negative-count.json": json.dumps({**good, "parameters": {**good["parameters"],
+                                                                  "trainable_counted": -5}}).encode(),
+        "scores-cut.json": json.dumps({**good, "predictions": {**good["predictions"], "test": {
+            **good["predictions"]["test"], "per_example": {"accuracy": good["predictions"]["test"]["per_example"][
+                "accuracy"][:-2]}}}}).encode(),
     }
     for name, content in bad.items():
         (damaged / "tiny" / name).write_bytes(content)
+    os.mkfifo(damaged / "tiny" / "pipe.json")  # read as a record it would block for ever
+    bad["pipe.json"] = b""
     reasons = {"latin1.json": "not UTF-8", "list.json": "valid dictionary", "empty-object.json": "job_id",
                "job-null.json": "job:", "seed-string.json": "seed:", "status.json": "status:",
                "newer.json": f"record schema 99; this poc reads up to {SCHEMA_VERSION}", "truncated.json": "not valid JSON",
                "bom.json": "byte-order mark", "zero.json": "empty file",
                "score-string.json": "metrics.test.accuracy: a score must be a number, not str '0.9'",
-               "score-nan.json": "metrics.test.accuracy: a score must be finite, not nan"}
+               "score-nan.json": "metrics.test.accuracy: a score must be finite, not nan",
+               "no-metrics.json": "task.metrics: a task declares at least one metric",
+               "negative-count.json": "parameters.trainable_counted: Input should be greater than or equal to 0",
+               "scores-cut.json": "predictions.test.per_example.accuracy: 38 scores for 40 test examples",
+               "pipe.json": "not a regular file"}
     out = tmp_path / "r.md"
     for args in (["compare", "--store", str(damaged)], ["compare", "--store", str(damaged), "--json"],
                  ["report", "--store", str(damaged), "--format", "md", "--output", str(out), "--recipe", "tiny"]):

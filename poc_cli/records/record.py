@@ -124,7 +124,18 @@ class StoredRecord(BaseModel):
         if self.status is Status.OK and self.stage is Stage.RUN and not self.metrics.get("test"):
             raise ValueError("metrics.test: status ok but no test metrics")
         self._scores_are_numbers()
+        self._one_score_per_example()
         return self
+
+    def _one_score_per_example(self) -> None:
+        """A split's per-example scores number its examples: the paired tests pair them example by example,
+        and a list cut short would leave a difference blank with no reason given."""
+        for split, predictions in self.predictions.items():
+            n = self.metrics[split].n if split in self.metrics else None
+            for name, scores in predictions.per_example.items():
+                if n is not None and len(scores) != n:
+                    raise ValueError(f"predictions.{split}.per_example.{name}: {len(scores)} scores for {n} "
+                                     f"{split} examples (metrics.{split}.n)")
 
     def _scores_are_numbers(self) -> None:
         """Every declared metric a split stores is a number (one stored as a string would be compared as

@@ -9,11 +9,12 @@ from a record is what the record holds.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Num = int | float
+Count = Annotated[int, Field(ge=0)]  # parameters, examples: a negative one is a damaged record
 
 # Settings added after stores existed, at the value every job ran with before them: a job's id leaves
 # them out at that value (`plan.identity`, `Allocation.to_dict`), so the jobs of an older store keep
@@ -45,6 +46,13 @@ class DeclaredMetric(Section):
 class TaskSection(Section):
     name: str
     metrics: list[DeclaredMetric]
+
+    @field_validator("metrics")
+    @classmethod
+    def _one_at_least(cls, value: list[DeclaredMetric]) -> list[DeclaredMetric]:
+        if not value:  # every reader takes the first as the primary metric
+            raise ValueError("a task declares at least one metric (the first is its primary one); none is stored")
+        return value
 
     @property
     def primary(self) -> DeclaredMetric:
@@ -119,10 +127,10 @@ class AllocationSection(Section):
     method: str | None = None
     r: Num | None = None  # a rank, or for DoRA at a matched budget a fractional one
     settings: dict[str, Any] = {}
-    adapter_parameters: int | None = None
-    head_parameters: int | None = None
-    total_parameters: int | None = None
-    budget: int | None = None
+    adapter_parameters: Count | None = None
+    head_parameters: Count | None = None
+    total_parameters: Count | None = None
+    budget: Count | None = None
     deviation: Num | None = None
     off_budget: bool = _ALLOCATION["off_budget"]
     frozen_parameters: int = _ALLOCATION["frozen_parameters"]
@@ -184,8 +192,8 @@ class DataSection(Section):
 class ParameterCounts(Section):
     """Counted on the model as built (the planned counts are the allocation's)."""
 
-    trainable_counted: int | None = None
-    trainable_effective: int | None = None
+    trainable_counted: Count | None = None
+    trainable_effective: Count | None = None
     without_gradient: list[str] = []
 
 

@@ -169,7 +169,13 @@ class Forecasting(Task):
         if not kept:
             raise RecipeError(f"data.drop_short_series: every series is shorter than {need} points; nothing is left")
         for name, history in kept.items():
-            if scores.seasonal_scale(history[:-self.horizon], self.season) == 0:
+            before = history[:-self.horizon]
+            if len(before) <= self.season:
+                raise RecipeError(f"data.season_length: {self.season} is not shorter than the {len(before)} points "
+                                  f"series {name!r} has before the validation window: MASE's scale compares each "
+                                  "point with the one a season earlier, which needs more than one season of history; "
+                                  "use the data's real season (12 for monthly data) or longer series")
+            if scores.seasonal_scale(before, self.season) == 0:
                 raise RecipeError(f"data.train: series {name!r} repeats itself exactly every {self.season} points "
                                   "before the validation window: its MASE is undefined (no seasonal-naive error)")
         return kept, len(short)
@@ -306,6 +312,12 @@ def _times(column: pd.Series, location: str, field: str) -> pd.Series:
 
 def _futures(train: pd.DataFrame, test: pd.DataFrame, horizon: int) -> dict[str, list[float]]:
     """Each training series' first `horizon` test values; the test table must continue every series."""
+    dated = {name: pd.api.types.is_datetime64_any_dtype(frame["time"]) for name, frame in (("train", train),
+                                                                                           ("test", test))}
+    if dated["train"] != dated["test"]:
+        kinds = {True: "dates", False: "integer steps"}
+        raise RecipeError(f"data.test: its times are {kinds[dated['test']]} but data.train's are "
+                          f"{kinds[dated['train']]}: both tables must count time the same way")
     last = train.groupby("series", sort=False)["time"].max()
     groups = dict(tuple(test.groupby("series", sort=False)))
     for name in groups:
