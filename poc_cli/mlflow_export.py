@@ -11,6 +11,7 @@ compare and report use, with that price's source as a tag.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -22,7 +23,8 @@ from urllib.parse import unquote, urlparse
 
 from poc_cli.compare import record_price
 from poc_cli.cost import run_cost
-from poc_cli.errors import PocError, UsageError
+from poc_cli.errors import PocError, RecipeError, UsageError
+from poc_cli.paths import why, writable_file, writable_folder
 from poc_cli.report import default_output
 from poc_cli.records.flat import flat, split_scores
 from poc_cli.records.record import StoredRecord
@@ -34,6 +36,8 @@ DEFAULT_DATABASE = Path("mlflow.db")  # MLflow's recommended backend: a real dat
 ARTIFACTS = "mlflow-artifacts"  # beside a database poc creates experiments in: a database holds no files
 LEGACY_FOLDER = Path("mlruns")  # where poc exported before: kept while it is the only store here
 JOB_TAG = "poc.job_id"
+# Where MLflow's tracking client can store runs besides a folder and SQLite (its own list; `+driver` allowed).
+SCHEMES = {"http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks", "databricks-uc", "uc"}
 
 
 @dataclass
@@ -59,11 +63,10 @@ class Tracking:
 
 
 def require_mlflow() -> None:
-    """A one-line error naming the pip command where the extra is not installed."""
-    try:
-        import mlflow  # noqa: F401 - imported to know it can be
-    except ImportError:
-        raise UsageError(f"poc export mlflow: MLflow is not installed: {MLFLOW_EXTRA}") from None
+    """A one-line error naming the pip command where the extra is not installed (found without importing
+    it: MLflow takes seconds to import, and a tracking store that cannot be reached is said first)."""
+    if importlib.util.find_spec("mlflow") is None:
+        raise UsageError(f"poc export mlflow: MLflow is not installed: {MLFLOW_EXTRA}")
 
 
 def _file_store(folder: Path, note: str | None = None) -> Tracking:
@@ -103,8 +106,58 @@ def tracking(given: str | None) -> Tracking:
         return _file_store(Path(given))
     if given.startswith("sqlite:///"):
         return _database(Path(given.removeprefix("sqlite:///")))
+    scheme = urlparse(given).scheme.split("+")[0].lower()
+    if scheme not in SCHEMES:
+        raise UsageError(f"--tracking-uri: {given!r}: MLflow does not store runs at {scheme}:// addresses; use a "
+                         "folder, sqlite:///mlflow.db, http(s)://server, postgresql://, mysql:// or databricks")
     return Tracking(given, None, f"open {given} in a browser" if given.startswith("http") else
                     f"mlflow ui --backend-store-uri {given}")
+
+
+SERVER_TIMEOUT_S = 5.0  # a tracking server that has not answered in this long is reported, not waited on
+
+
+def check_reachable(where: Tracking, given: str | None) -> None:
+    """Before MLflow starts (it retries a database it cannot write for minutes, and a server that is down
+    for about four, printing dozens of lines): a database or folder poc can write, or a server that
+    answers within SERVER_TIMEOUT_S; else one UsageError saying what and where."""
+    option = "--tracking-uri" if given is not None else f"the default tracking store (sqlite:///{DEFAULT_DATABASE})"
+    if where.uri.startswith("sqlite:///"):
+        database = Path(where.uri.removeprefix("sqlite:///"))
+        try:
+            writable_file(database, option)
+            if database.exists():
+                with database.open("ab"):  # opened to write, nothing written: a read-only file shows here
+                    pass
+        except RecipeError as error:
+            raise UsageError(str(error)) from None
+        except OSError as error:
+            raise UsageError(f"{option}: {database} cannot be written ({why(error)})") from None
+        return
+    if where.uri.startswith("file:"):
+        try:
+            writable_folder(_file_uri_path(where.uri), option)
+        except RecipeError as error:
+            raise UsageError(str(error)) from None
+        return
+    if where.uri.startswith(("http://", "https://")):
+        _server_answers(where.uri, option)
+
+
+def _server_answers(uri: str, option: str) -> None:
+    """Any HTTP answer from the server's /health will do (an error status too: something is there)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=SERVER_TIMEOUT_S).close()  # noqa: S310
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise UsageError(f"{option}: no MLflow server answered at {uri} within {SERVER_TIMEOUT_S:g} s ({reason}); "
+                         "start it (mlflow server ...), or export to a database: --tracking-uri sqlite:///mlflow.db"
+                         ) from None
 
 
 def _slug(name: str) -> str:
@@ -186,11 +239,14 @@ def export(store: Store, *, uri: str | None = None, experiment: str | None = Non
     found = _records(store, scan or store.scan(), recipe)
     if not found:
         raise PocError(f"nothing to export: no records in {store.root}" + (f" for recipe {recipe!r}" if recipe else ""))
+    if experiment is not None and not experiment.strip():
+        raise UsageError("--experiment: an empty name; leave the option out to use each recipe's name")
     require_mlflow()
+    where = tracking(uri)
+    check_reachable(where, uri)
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    where = tracking(uri)
     client = MlflowClient(tracking_uri=where.uri)
     done = Exported(tracking=where)
     experiment_ids: dict[str, str] = {}  # looked up (or created) once per experiment, not per record

@@ -13,11 +13,13 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from poc_cli import hardware
 from poc_cli.errors import PocError, UsageError, first_line
@@ -123,6 +125,29 @@ def poc_job(job: Job, attempt_id: str, events: Any, artifacts: str | None, threa
     return {"record": record, "adapter": adapter, "log": log}
 
 
+CONNECT_TIMEOUT_S = 5.0  # Ray itself waits minutes on a head that is not there, printing as it waits
+RAY_CLIENT_PORT = 10001
+
+
+def _answers(address: str) -> None:
+    """A head node's address must accept a connection within CONNECT_TIMEOUT_S (ray.init would retry for
+    minutes); UsageError names --ray-address otherwise. `ray://` addresses (Ray Client) likewise."""
+    client = "://" in address  # ray://host[:port], Ray Client's port by default; else a head's host:port
+    parsed = urlparse(address if client else f"gcs://{address}")
+    try:
+        host, port = parsed.hostname, parsed.port or (RAY_CLIENT_PORT if client else None)
+    except ValueError:
+        host = port = None
+    if not host or not port:
+        raise UsageError(f"--ray-address: {address!r} is not host:port (e.g. 10.0.0.5:6379) or ray://host:port")
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        reason = "timed out" if isinstance(error, TimeoutError) else error.strerror or str(error)
+        raise UsageError(f"--ray-address: nothing answered at {host}:{port} within {CONNECT_TIMEOUT_S:g} s ({reason}); "
+                         "start the cluster (ray start --head) or leave --ray-address out for a local one") from None
+
+
 class RayExecutor:
     """Jobs as Ray tasks, as many at once as the cluster's CPUs and GPUs hold."""
 
@@ -158,6 +183,8 @@ class RayExecutor:
                              "and a job uses only one")
         if artifacts is not None:
             writable_folder(artifacts, "--artifacts")
+        if address != "auto":
+            _answers(address)
         ray = _ray()
         import logging
 
