@@ -7,13 +7,15 @@ memory, an error in the data or model). Those say what to change instead.
 
 from __future__ import annotations
 
-from poc_cli.paths import DISK_FULL
+from poc_cli.paths import DISK_FULL, NOT_OURS
 from poc_cli.records.status import Status
 
 
 def advice(status: Status, error: str | None) -> str:
     """One clause for the user, for a job that ended with `status` and `error`."""
     error = error or ""
+    if NOT_OURS in error:
+        return "something that is not poc's stands where the job's record goes (named in its note): move it away, then run again"
     if status is Status.INTERRUPTED:
         return "run the same command again to resume"
     if status is Status.TIMEOUT:

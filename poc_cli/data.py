@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from poc_cli.errors import RecipeError, listed
+from poc_cli.paths import kind
+from poc_cli.text_encoding import hint
 
 if TYPE_CHECKING:
     from poc_cli.recipe import DataSpec
@@ -111,10 +113,9 @@ def decoded(raw: bytes, path: Path, encoding: str, *, field: str) -> str:
         return raw.decode(codec)
     except UnicodeDecodeError as error:
         line = raw[:error.start].count(b"\n") + 1
-        hint = ("; files saved as CSV by Excel in Japanese are cp932: set data.encoding: cp932"
-                if codec == "utf-8-sig" else "; set data.encoding to the file's encoding")
         raise RecipeError(f"data.{field}: {path} is not {encoding} text: line {line} has bytes "
-                          f"{raw[error.start:error.start + 2].hex(' ')} that {encoding} cannot decode{hint}") from None
+                          f"{raw[error.start:error.start + 2].hex(' ')} that {encoding} cannot decode"
+                          + hint(raw, encoding, "data.encoding")) from None
 
 
 def read_table(location: str, *, field: str, encoding: str = "utf-8") -> tuple[pd.DataFrame, SourceFile]:
@@ -129,6 +130,8 @@ def read_table(location: str, *, field: str, encoding: str = "utf-8") -> tuple[p
         return BUILTIN_CORPORA[name]()
     path = Path(location)
     if not path.is_file():
+        if path.exists():  # a folder is read as images only where the task takes a folder (`folder_reader`)
+            raise RecipeError(f"data.{field}: {location} is {kind(path)}, not a data file")
         raise RecipeError(f"data.{field}: file not found: {location} (relative paths start at {Path.cwd()})")
     suffix = path.suffix.lower()
     if suffix not in READERS:

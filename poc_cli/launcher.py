@@ -43,6 +43,10 @@ class Outcome:
     skipped: bool
     error: str | None = None
     disk_full: bool = False  # the store's disk filled up: the jobs after this one would fail too
+    stored: bool = True  # False: the job ran, but its record could not be written (it runs again next time)
+
+
+NOT_STORED = "no record could be written"
 
 
 class DiskFull(PocError):
@@ -115,7 +119,7 @@ class _Driver:
             self.store.commit(record, adapter=finished.adapter, log=finished.log)
         except OSError as failure:
             return Outcome(job=job, status=Status(record["status"]), skipped=False, disk_full=is_full(failure),
-                           error=(error + "; " if error else "") + f"no record could be written ({why(failure)})")
+                           error=(error + "; " if error else "") + f"{NOT_STORED} ({why(failure)})", stored=False)
         finally:
             shutil.rmtree(attempt.folder, ignore_errors=True)
         return Outcome(job=job, status=Status(record["status"]), skipped=False, error=error,

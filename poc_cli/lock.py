@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shlex
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +22,12 @@ from poc_cli.errors import PocError
 LOCK_NAME = ".lock"
 
 
-class StoreBusy(PocError):
+class LockError(PocError):
+    """The recipe's lock cannot be taken: held by another run (`StoreBusy`), or its file is not one poc
+    may write."""
+
+
+class StoreBusy(LockError):
     """Another run holds the recipe's lock."""
 
 
@@ -30,12 +36,26 @@ def _holder(fd: int) -> str:
     return text or "another process"
 
 
+def _open(path: Path) -> int:
+    """The lock file, opened to write the holder into: never through a symbolic link (it would truncate
+    whatever the link names, as root /etc/passwd as readily as the lock) and never a device or pipe."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as error:
+        raise LockError(f"--store: the lock file {path} cannot be opened ({error.strerror or error}; a symbolic "
+                       "link there is refused): remove it and run again") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise LockError(f"--store: the lock file {path} is not a regular file: remove it and run again")
+    return fd
+
+
 @contextmanager
 def recipe_lock(folder: Path, *, wait: bool = False, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold the lock of a recipe's folder in the store; StoreBusy names the holder unless `wait`,
     which blocks until it is free (after telling `on_wait` who holds it)."""
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open(folder / LOCK_NAME)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

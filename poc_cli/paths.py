@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import TypeGuard
@@ -14,6 +15,7 @@ from poc_cli.errors import RecipeError
 
 
 DISK_FULL = "the disk is full"
+NOT_OURS = "poc writes a new file or replaces a regular one, nothing else"
 
 
 def is_full(error: BaseException) -> TypeGuard[OSError]:
@@ -61,8 +63,55 @@ def writable_folder(path: Path, option: str) -> None:
     _check_folder(path, option, path)
 
 
+KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+         (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def kind(path: Path) -> str:
+    """What is at `path`, in a few words ("a character device", "a named pipe", ...), following links."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "nothing readable"
+    return next((name for test, name in KINDS if test(mode)), "a regular file" if stat.S_ISREG(mode) else "not a file")
+
+
+def not_replaceable(path: Path) -> str | None:
+    """Why writing `path` would replace something that is not poc's to replace (None: it is a regular file,
+    or nothing yet). poc writes a file whole beside its place and renames it over the old one: over a
+    device node (`/dev/null`, `/dev/full`) that replaces the device with a file, over a symbolic link it
+    replaces the link, not what it points to. Only a regular file is ever replaced."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # nothing there yet (a file on the way is said elsewhere)
+        return None
+    except OSError as error:
+        return f"{path} cannot be looked at ({why(error)})"
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in KINDS if test(mode)), "not a regular file")
+    return f"{path} is {kind}; {NOT_OURS}"
+
+
+class NotReplaceable(OSError):
+    """A path poc was about to replace is not a regular file (`not_replaceable` says what it is); raised
+    where a write finds it, an OSError so that every caller that says "could not be written" says it."""
+
+
+def check_replaceable(*paths: Path) -> None:
+    """Raise NotReplaceable for the first of `paths` that poc must not replace."""
+    for path in paths:
+        problem = not_replaceable(path)
+        if problem is not None:
+            raise NotReplaceable(problem)
+
+
 def writable_file(path: Path, option: str) -> None:
-    """`path` names a file poc can write (its folder can be made); else a RecipeError naming `option`."""
-    if str(path) in {"", "."} or path.is_dir():
+    """`path` names a file poc can write (a new one, or a regular file it may replace, in a folder that can
+    be made); else a RecipeError naming `option`."""
+    if str(path) in {"", "."} or (path.is_dir() and not path.is_symlink()):
         raise RecipeError(f"{option}: {path} is a folder; give a file name (e.g. report.html)")
+    problem = not_replaceable(path)
+    if problem is not None:
+        raise RecipeError(f"{option}: {problem}")
     _check_folder(path.parent, option, path)

@@ -61,12 +61,36 @@ def check_tuner(name: str, knob: str | None, options: dict[str, Any]) -> None:
                              + (" (the knob is fitted to the budget)" if key == knob else ""))
         if key not in _fields(cls):
             raise ValueError(f"options.{clip(str(key), 40)}: {name} has no such option")
+        problem = _wrong_type(_fields(cls)[key], options[key])
+        if problem is not None:
+            raise ValueError(f"options.{clip(str(key), 40)}: {name} takes {problem}")
     # The knob is fitted later; here it takes its default, or 1 where the default (0) means "unset".
     placeholder = (_fields(cls)[knob].default or 1) if knob is not None else None
     try:
         build(name, knob, placeholder, options, targets=["dense"], head=())
     except (TypeError, ValueError) as error:
-        raise ValueError(f"options: {name} rejects them: {clip(first_line(error), 160)}") from None
+        raise ValueError(f"options: {refused(name, None, None, error)}") from None
+
+
+def _wrong_type(field: dataclasses.Field, value: Any) -> str | None:
+    """What kind of value a field takes, where `value` is not one (judged by the field's default: peft's
+    configs do not check types, so `alpha: "eight"` would fail only inside the first layer it builds)."""
+    default = field.default
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else f"true or false (default {default}), not {value!r}"
+    if isinstance(default, (int, float)):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if number else f"a number (default {default}), not {clip(repr(value), 40)}"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else f"text (default {default!r}), not {clip(repr(value), 40)}"
+    return None
+
+
+def refused(name: str, knob: str | None, value: int | None, error: BaseException) -> str:
+    """peft's refusal of a tuner as poc says it, everywhere one shows: which config, at which knob value, and
+    peft's own first line (the real cause, not poc's guess)."""
+    where = f" with {knob}={value}" if knob is not None and value is not None else ""
+    return f"{name}{where}: peft refused it ({type(error).__name__}: {clip(first_line(error), 200)})"
 
 
 def build(name: str, knob: str | None, value: int | None, options: dict[str, Any], *, targets: list[str],

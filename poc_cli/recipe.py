@@ -7,7 +7,6 @@ silently ignored and producing a comparison that is not the one intended.
 
 from __future__ import annotations
 
-import codecs
 import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
@@ -23,9 +22,11 @@ from pydantic import (
 )
 
 from poc_cli.errors import RecipeError, clip
+from poc_cli.paths import kind
 from poc_cli.yaml_file import check_shape, read_yaml
 from poc_cli.methods import METHODS, RECIPE_SPECS
 from poc_cli.specs import Amount, BatchSize, Epochs, Examples, Number, Rank, Seed, Steps, Strict
+from poc_cli.text_encoding import text_encoding_problem
 
 DEVICE = re.compile(r"auto|cpu|cuda|cuda:[0-9]{1,3}")
 class DataSpec(Strict):
@@ -73,11 +74,9 @@ class DataSpec(Strict):
     @field_validator("encoding")
     @classmethod
     def _known_codec(cls, value: str) -> str:
-        try:
-            codecs.lookup(value)
-        except LookupError:
-            raise ValueError(f"{value!r} is not an encoding Python knows; e.g. utf-8, cp932, shift_jis, "
-                             "euc_jp, latin-1") from None
+        problem = text_encoding_problem(value)
+        if problem is not None:
+            raise ValueError(f"{problem}; e.g. utf-8, cp932, shift_jis, euc_jp, utf-16, latin-1")
         return value
 
     @model_validator(mode="after")
@@ -384,7 +383,8 @@ def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe; any problem is a one-line RecipeError naming the field."""
     path = Path(path)
     if not path.is_file():
-        raise RecipeError(f"{path}: " + ("a folder, not a recipe file" if path.is_dir() else "recipe file not found"))
+        raise RecipeError(f"{path}: " + ("recipe file not found" if not path.exists() else
+                                         f"{kind(path)}, not a recipe file"))
     raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping with keys name, model, data, methods, ...")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poc_cli.errors import PocError
+from poc_cli.paths import NOT_OURS, NotReplaceable, check_replaceable
 from poc_cli.records.flat import declared, flat
 from poc_cli.records.status import FINISHED, Stage
 from poc_cli.records.record import StoredRecord, read_record
@@ -51,7 +52,9 @@ def write_text_atomic(path: Path, content: str) -> None:
 
 
 def write_atomic(path: Path, content: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    """Write to a temporary file in the same folder, then rename: readers never see half a file. Only a
+    regular file (or nothing) is ever replaced: anything else at `path` is left untouched (NotReplaceable)."""
+    check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -99,8 +102,14 @@ class Store:
         therefore always has its adapter beside it."""
         stage = Stage(record.get("stage", Stage.RUN.value))
         name, job_id = record["recipe_name"], record["job_id"]
+        # Nothing moves unless all three places are poc's (nothing there, or a regular file; an adapter's
+        # folder may be a folder): a link planted in the store is left as it is, and no half is committed.
+        check_replaceable(self.record_path(name, job_id, stage), self.log_path(name, job_id, stage))
+        target = self.adapter_dir(name, job_id)
+        if target.is_symlink() or (target.exists() and not target.is_dir()):
+            raise NotReplaceable(f"{target} is {'a symbolic link' if target.is_symlink() else 'not a folder'}; "
+                                 f"{NOT_OURS}")
         if adapter is not None and adapter.is_dir():
-            target = self.adapter_dir(name, job_id)
             shutil.rmtree(target, ignore_errors=True)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(adapter, target)
@@ -185,9 +194,17 @@ class Scan:
     skipped: list[Skipped]
 
 
+MAX_RECORD_BYTES = 1 << 30  # a record with a million test predictions is some hundreds of MB
+
+
 def _load(path: Path) -> object:
-    """A file's JSON, or ValueError saying in a few words why it is not JSON."""
+    """A file's JSON, or ValueError saying in a few words why it is not JSON. Only a regular file is
+    read: a named pipe dropped in the store would block the read for ever, a device never end."""
     try:
+        if not path.is_file():
+            raise ValueError("not a regular file (a named pipe, a device, or a link to one)")
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            raise ValueError(f"{path.stat().st_size:,} bytes: larger than any record poc writes")
         raw = path.read_bytes()
     except OSError as error:
         raise ValueError(f"cannot be read ({error.strerror or error})") from None

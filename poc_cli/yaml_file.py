@@ -9,8 +9,10 @@ from typing import Any
 import yaml
 
 from poc_cli.errors import RecipeError, clip
+from poc_cli.text_encoding import marked
 
 MAX_DEPTH = 16  # a recipe is about four levels deep
+MAX_BYTES = 1 << 20  # a recipe is a few kilobytes: a larger file is not one (and is not read into memory)
 MAX_VALUES = 100_000  # YAML aliases can make a small file expand into billions of values
 
 
@@ -52,11 +54,17 @@ def check_shape(raw: object, path: Path) -> None:
 def read_yaml(path: Path) -> object:
     """The recipe file's YAML tree; every way it can be unreadable is one RecipeError."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise RecipeError(f"{path}: not a UTF-8 text file") from None
+        if path.stat().st_size > MAX_BYTES:
+            raise RecipeError(f"{path}: {path.stat().st_size:,} bytes; a recipe is a few kilobytes of YAML")
+        raw = path.read_bytes()
     except OSError as error:
         raise RecipeError(f"{path}: cannot be read ({error.strerror or error})") from None
+    try:
+        text = raw.decode("utf-8-sig")  # Notepad's "UTF-8 with BOM" too
+    except UnicodeDecodeError:
+        found = marked(raw)
+        because = f" (it starts with a {found.upper()} byte-order mark)" if found else ""
+        raise RecipeError(f"{path}: not a UTF-8 text file{because}; save the recipe as UTF-8") from None
     try:
         return yaml.load(text, Loader=_RecipeLoader)
     except yaml.YAMLError as exc:

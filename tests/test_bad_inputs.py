@@ -89,6 +89,12 @@ CASES = [
     Bad("file", "empty file", "a recipe is a YAML mapping", recipe=""),
     Bad("file", "a YAML list, not a mapping", "a recipe is a YAML mapping", recipe="- name: x\n- model: y\n"),
     Bad("file", "a bare string", "a recipe is a YAML mapping", recipe="just some words\n"),
+    Bad("file", "a recipe saved as UTF-16 (Notepad's Unicode)", "UTF-16 byte-order mark",
+        recipe="name: x\nmodel: m\n".encode("utf-16")),
+    Bad("file", "a device as the recipe", "/dev/zero: a character device, not a recipe file", argv=("plan", "/dev/zero")),
+    Bad("file", "a named pipe as the recipe", "fifo.yaml: a named pipe, not a recipe file",
+        argv=("plan", "{dir}/fifo.yaml")),
+    Bad("file", "a 2 MB recipe", "bytes; a recipe is a few kilobytes", recipe="name: x\n" + "# " + "x" * 2_000_000),
     # YAML tricks.
     Bad("yaml", "unclosed bracket", "not valid YAML at line", recipe="name: [unclosed\nmodel: m\n"),
     Bad("yaml", "tab indentation", "not valid YAML", recipe="name: x\ndata:\n\ttrain: a\n"),
@@ -205,6 +211,14 @@ CASES = [
     Bad("plan", "few-shot asking more than a class has", "data.shots_per_class",
         recipe=setting("data.shots_per_class", 1000)),
     Bad("plan", "model folder missing", "model", recipe=setting("model", "{dir}/no-such-model")),
+    Bad("plan", "a tuner option of the wrong type", "methods.0: options.alpha: LoHaConfig takes a number (default 8), "
+        "not 'eight'", recipe=setting("methods.0", {"method": "peft", "config": "LoHaConfig", "knob": "r",
+                                                     "options": {"alpha": "eight"}})),
+    Bad("plan", "a knob that does not size the tuner", "knob: alpha does not change LoHaConfig's trainable count",
+        recipe=setting("methods.0", {"method": "peft", "config": "LoHaConfig", "knob": "alpha"})),
+    Bad("plan", "an option peft refuses at every knob value", "LoHaConfig: peft refused it at every one of",
+        recipe=setting("methods.0", {"method": "peft", "config": "LoHaConfig", "knob": "r",
+                                     "options": {"rank_pattern": {"query": "x"}}})),
     # Data files.
     Bad("data", "train file missing", "data.train: file not found", recipe=setting("data.train", "{dir}/none.jsonl")),
     Bad("data", "unsupported extension", "data.train: cannot read", recipe=setting("data.train", "{dir}/table.xyz")),
@@ -216,6 +230,21 @@ CASES = [
         recipe=setting("data.train", "{dir}/lists.parquet")),
     Bad("data", "test labels train never has", "data.test: 1 label(s) never seen in train: 'neutral'",
         recipe=setting("data.test", "{dir}/neutral.jsonl")),
+    Bad("data", "a UTF-16 data file", "line 1 has bytes ff fe that utf-8 cannot decode; the file starts with a UTF-16 "
+        "byte-order mark: set data.encoding: utf-16", recipe=setting("data.train", "{dir}/utf16.jsonl")),
+    Bad("data", "a Shift-JIS file read as UTF-8", "files saved as CSV by Excel in Japanese are cp932",
+        recipe=setting("data.train", "{dir}/sjis.jsonl")),
+    Bad("data", "an encoding that maps text to text", "data.encoding: 'rot13' is a codec but not a text encoding",
+        recipe=setting("data.encoding", "rot13")),
+    Bad("data", "a device as the train file", "data.train: /dev/zero is a character device",
+        recipe=setting("data.train", "/dev/zero")),
+    Bad("data", "forecasting: dates in train, integer steps in test", "data.test: its times are integer steps but "
+        "data.train's are dates", recipe=lambda r: {**r, "task": "forecasting", "data": {
+            "train": "{dir}/dated.csv", "test": "{dir}/stepped.csv", "horizon": 2, "context_length": 4,
+            "season_length": 2}}),
+    Bad("data", "forecasting: a season longer than every series", "data.season_length: 500 is not shorter than the "
+        "12 points", recipe=lambda r: {**r, "task": "forecasting", "data": {
+            "train": "{dir}/dated.csv", "horizon": 2, "context_length": 4, "season_length": 500}}),
     # Where poc writes.
     Bad("paths", "--store is a file", "--store: {dir}/a-file is not a folder",
         argv=("run", "{recipe}", "--store", "{dir}/a-file")),
@@ -225,6 +254,18 @@ CASES = [
     Bad("paths", "--output empty", "--output: . is a folder", argv=("report", "--store", "{dir}", "--output", "")),
     Bad("paths", "--output under a file", "--output: {dir}/a-file/r.html cannot be written: {dir}/a-file is a file",
         argv=("report", "--store", "{dir}", "--output", "{dir}/a-file/r.html")),
+    Bad("paths", "--output a device", "--output: /dev/full is a character device; poc writes a new file or replaces "
+        "a regular one", argv=("report", "--store", "{store}", "--format", "pdf", "--output", "/dev/full")),
+    Bad("paths", "--output a symbolic link", "--output: {dir}/link.html is a symbolic link",
+        argv=("report", "--store", "{store}", "--output", "{dir}/link.html")),
+    Bad("paths", "--output a named pipe", "--output: {dir}/fifo.html is a named pipe",
+        argv=("report", "--store", "{store}", "--format", "html", "--output", "{dir}/fifo.html")),
+    Bad("paths", "PDF bytes into a .html file", "--output: {dir}/n.html ends in .html but --format is pdf",
+        argv=("report", "--store", "{store}", "--format", "pdf", "--output", "{dir}/n.html")),
+    Bad("paths", "--tracking-uri a device as the database", "--tracking-uri: /dev/null is a character device",
+        argv=("export", "mlflow", "--store", "{store}", "--tracking-uri", "sqlite:////dev/null")),
+    Bad("paths", "--tracking-uri a device as the folder", "--tracking-uri: /dev/null is not a folder",
+        argv=("export", "mlflow", "--store", "{store}", "--tracking-uri", "file:/dev/null")),
     # Options, validated like recipe fields.
     Bad("options", "negative price", "--price-per-hour", argv=("compare", "--store", "{store}", "--price-per-hour", "-5")),
     Bad("options", "price nan", "--price-per-hour", argv=("compare", "--store", "{store}", "--price-per-hour", "nan")),
@@ -234,6 +275,12 @@ CASES = [
     Bad("options", "currency with markup", "--currency",
         argv=("compare", "--store", "{store}", "--price-per-hour", "1", "--currency", "[red]JPY")),
     Bad("options", "--json and --csv", "--json, --csv", argv=("compare", "--store", "{store}", "--json", "--csv")),
+    Bad("options", "a Ray head that is not there", "--ray-address: nothing answered at 127.0.0.1:9 within 5 s",
+        argv=("run", "{recipe}", "--store", "{dir}/ray-store", "--executor", "ray", "--ray-address", "127.0.0.1:9")),
+    Bad("options", "an empty experiment name", "--experiment: an empty name",
+        argv=("export", "mlflow", "--store", "{store}", "--experiment", "")),
+    Bad("options", "a tracking URI MLflow cannot store at", "--tracking-uri: 'ftp://host/runs': MLflow does not store",
+        argv=("export", "mlflow", "--store", "{store}", "--tracking-uri", "ftp://host/runs")),
     Bad("options", "unknown report format", "--format", argv=("report", "--store", "{store}", "--format", "docx")),
     Bad("options", "unknown language", "--lang", argv=("report", "--store", "{store}", "--lang", "fr")),
     Bad("options", "baseline not in the store", "--baseline: 'nosuch' is not a method of recipe 'tiny'",
@@ -258,6 +305,17 @@ def _files(folder: Path) -> None:
     (folder / "neutral.jsonl").write_text('{"text": "the plot", "label": "neutral"}\n')
     pd.DataFrame({"text": ["good", "bad", "fine", "awful"], "label": [["positive"], ["negative"]] * 2}).to_parquet(
         folder / "lists.parquet")
+    good = '{"text": "良い映画", "label": "positive"}\n{"text": "ひどい", "label": "negative"}\n'
+    (folder / "utf16.jsonl").write_bytes(good.encode("utf-16"))  # Notepad's "Unicode", with its FF FE mark
+    (folder / "sjis.jsonl").write_bytes(good.encode("cp932"))
+    os.mkfifo(folder / "fifo.yaml")
+    os.mkfifo(folder / "fifo.html")
+    (folder / "target.html").write_text("someone else's file\n")
+    (folder / "link.html").symlink_to(folder / "target.html")
+    months = pd.date_range("2020-01-01", periods=16, freq="MS").strftime("%Y-%m-%d")
+    pd.DataFrame({"series_id": "a", "t": months, "value": [float(v % 5) for v in range(16)]}).to_csv(
+        folder / "dated.csv", index=False)
+    pd.DataFrame({"series_id": "a", "t": [17, 18], "value": [1.0, 2.0]}).to_csv(folder / "stepped.csv", index=False)
 
 
 def _recipe_text(case: Bad, valid: Recipe, folder: Path) -> bytes:

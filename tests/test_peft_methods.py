@@ -144,7 +144,7 @@ def test_a_tuner_without_knob_runs_at_its_own_count_marked_off_budget() -> None:
     ({"config": "LoHaConfig", "knob": "r", "options": {"r": 4}}, ["options.r: poc sets it itself"]),
     ({"config": "LoHaConfig", "options": {"target_modules": ["query"]}}, ["options.target_modules: poc sets it"]),
     ({"config": "OFTConfig", "knob": "r", "options": {"oft_block_size": 8}},
-     ["options: OFTConfig rejects them", "r", "oft_block_size"]),
+     ["options: OFTConfig: peft refused it (ValueError: ", "r", "oft_block_size"]),
     ({"config": "LoHaConfig", "knob": "r", "typo": 1}, ["methods.0: unknown key 'typo'"]),
 ])
 def test_bad_peft_configs_stop_the_plan_in_one_line(tmp_path: Path, tiny_model_dir: Path,

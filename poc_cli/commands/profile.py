@@ -17,7 +17,7 @@ from poc_cli.commands.common import (
     fail,
 )
 from poc_cli.errors import PocError, UsageError, clip
-from poc_cli.lock import StoreBusy, recipe_lock
+from poc_cli.lock import LockError, recipe_lock
 from poc_cli.paths import writable_folder
 from poc_cli.recipe import load_recipe
 from poc_cli.render.profile import profile_table
@@ -70,7 +70,7 @@ def profile_command(
         with recipe_lock(the_store.recipe_dir(the_plan.recipe.name)):
             found = profile(the_plan, batch_sizes=sizes, steps=steps, on_point=on_point)
             path = the_store.write_profile(found)
-    except StoreBusy as busy:
+    except LockError as busy:
         fail(busy)
     except OSError as error:
         from poc_cli.paths import why

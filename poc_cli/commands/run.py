@@ -28,7 +28,7 @@ from poc_cli.commands.common import (
 )
 from poc_cli.commands.plan import print_plan
 from poc_cli.errors import PocError
-from poc_cli.lock import StoreBusy, recipe_lock
+from poc_cli.lock import LockError, recipe_lock
 from poc_cli.paths import writable_folder
 from poc_cli.recipe import Recipe, load_recipe
 from poc_cli.render.run import job_name, outcome_table, trials_table
@@ -170,7 +170,7 @@ def _run_on(the_executor: Executor, recipe: Path, the_recipe: Recipe, store: Pat
         with recipe_lock(the_store.recipe_dir(the_plan.recipe.name), wait=wait, on_wait=on_wait), progress:
             result = run_plan(the_plan, store=the_store, executor=the_executor, on_event=on_event,
                               on_outcome=on_outcome)
-    except (StoreBusy, DiskFull) as stop:
+    except (LockError, DiskFull) as stop:
         fail(stop)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted:[/] the running jobs are recorded as interrupted; "
@@ -183,7 +183,7 @@ def _run_on(the_executor: Executor, recipe: Path, the_recipe: Recipe, store: Pat
     _print_next(the_plan.recipe.name, store)
     for method, reason in result.held.items():
         err_console.print(f"[red]{esc(method)}: no seeded runs[/]: {esc(reason)}", highlight=False, soft_wrap=True)
-    unfinished = [o for o in result.runs if o.status is not Status.OK]
+    unfinished = [o for o in result.runs if o.status is not Status.OK or not o.stored]
     by_advice: dict[str, list[Outcome]] = {}
     for outcome in unfinished:
         by_advice.setdefault(advice(outcome.status, outcome.error), []).append(outcome)

@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from poc_cli.errors import first_line
 from poc_cli.methods.lora import LoraSpec
-from poc_cli.peft_configs import build, check_tuner
+from poc_cli.peft_configs import build, check_tuner, refused
 from poc_cli.specs import MethodSpecBase
 
 if TYPE_CHECKING:
@@ -91,7 +90,7 @@ SAVES = "adapter"
 LARGEST_KNOB = 2**20  # the doubling stops here (FourierFT's n_frequency reaches ~1e6 on large layers)
 HILL_STEPS = 64  # out of reach: the most single steps taken from the closest probe towards the budget
 
-_counts: dict[tuple[object, ...], int | None] = {}
+_counts: dict[tuple[object, ...], int | Refused] = {}
 
 
 def _key(arch: Architecture, spec: PeftSpec, value: int | None) -> tuple[object, ...]:
@@ -118,6 +117,10 @@ def _measure(arch: Architecture, spec: PeftSpec, value: int | None) -> int:
     return int(wrapped.get_nb_trainable_parameters()[0])
 
 
+class Refused(ValueError):
+    """peft refused the tuner at one knob value: its message, as `peft_configs.refused` words it."""
+
+
 def count(arch: Architecture, r: int | None, spec: PeftSpec | None = None) -> int:
     """peft's own count of the tuner's trainable parameters with its knob at `r` (None: its default)."""
     assert spec is not None, "a peft tuner is counted from its spec"
@@ -125,17 +128,12 @@ def count(arch: Architecture, r: int | None, spec: PeftSpec | None = None) -> in
     if key not in _counts:
         try:
             _counts[key] = _measure(arch, spec, r)
-        except (TypeError, ValueError, RuntimeError, AssertionError) as error:
-            _counts[key] = None
-            raise ValueError(f"{_setting(spec, r)}: {first_line(error)}") from None
+        except (TypeError, ValueError, RuntimeError, AssertionError, KeyError, AttributeError) as error:
+            _counts[key] = Refused(refused(spec.config, spec.knob, r, error))
     value = _counts[key]
-    if value is None:
-        raise ValueError(f"{_setting(spec, r)} is refused by peft on this model")
+    if isinstance(value, Refused):
+        raise value
     return value
-
-
-def _setting(spec: PeftSpec, r: int | None) -> str:
-    return spec.config + (f" with {spec.knob}={r}" if spec.knob is not None else "")
 
 
 def _bracket(counted: Callable[[int], int | None], target: int) -> tuple[int, int] | None:
@@ -203,13 +201,14 @@ def fit(arch: Architecture, target: int, spec: PeftSpec | None = None) -> int | 
     if spec.knob is None:
         return None
     seen: dict[int, int | None] = {}
+    refusals: dict[int, str] = {}
 
     def counted(value: int) -> int | None:
         if value not in seen:
             try:
                 seen[value] = count(arch, value, spec)
-            except ValueError:
-                seen[value] = None
+            except Refused as refusal:  # OFT's blocks must divide every layer: a value is skipped
+                seen[value], refusals[value] = None, str(refusal)
         return seen[value]
 
     def closest() -> int:
@@ -218,10 +217,25 @@ def fit(arch: Architecture, target: int, spec: PeftSpec | None = None) -> int | 
     bracket = _bracket(counted, target)
     if bracket is not None:
         _narrow(counted, *bracket, target)
-    if all(n is None for n in seen.values()):
-        raise ValueError(f"{spec.config}: no value of {spec.knob} from 1 to {LARGEST_KNOB:,} is accepted on "
-                         "this model")
+    _check_counts(spec, seen, refusals)
     return closest() if bracket is not None else _climb(counted, closest, closest())
+
+
+def _check_counts(spec: PeftSpec, seen: dict[int, int | None], refusals: dict[int, str]) -> None:
+    """Say why no value could be fitted, in peft's words: every value refused (for one reason: that
+    reason; for several: the first, and that each value was refused), or a knob that does not change
+    the count at all (LoHa's `alpha` scales the update, it does not size it)."""
+    if all(n is None for n in seen.values()):
+        reasons = list(dict.fromkeys(message.split(": peft refused it ", 1)[-1] for message in refusals.values()))
+        tried = f"{len(seen)} values of {spec.knob} from {min(seen)} to {max(seen):,}"
+        if len(reasons) == 1:
+            raise ValueError(f"{spec.config}: peft refused it at every one of {tried}, always {reasons[0]}")
+        raise ValueError(f"{next(iter(refusals.values()))}; it refused all {tried}")
+    counts = {n for n in seen.values() if n is not None}
+    if len(counts) == 1 and len(seen) > 2:
+        raise ValueError(f"knob: {spec.knob} does not change {spec.config}'s trainable count ({counts.pop():,} at "
+                         f"every one of {len(seen)} values tried): it cannot be fitted to the budget; name a field "
+                         "that sizes the tuner (such as r)")
 
 
 def _between(low: int, high: int, n_low: int, n_high: int, target: int) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from poc_cli.cost import Price
-from poc_cli.errors import PocError
+from poc_cli.errors import PocError, RecipeError
 from poc_cli.paths import why, writable_file
 from poc_cli.report import pdf
 from poc_cli.report.i18n import TEXT
@@ -47,10 +47,24 @@ def default_output(fmt: str, lang: str, recipe: str | None) -> Path:
     return REPORTS_DIR / f"{stem}-report.{lang}.{fmt}"
 
 
+# What each report extension holds: a file named for one format must not hold another's bytes.
+EXTENSIONS = {".html": "html", ".htm": "html", ".pdf": "pdf", ".md": "md", ".markdown": "md"}
+
+
+def check_extension(path: Path, fmt: str) -> None:
+    """An --output whose extension names another format is a usage error (PDF bytes in `n.html` open as
+    garbage in a browser and would be mailed on as HTML)."""
+    named = EXTENSIONS.get(path.suffix.lower())
+    if named is not None and named != fmt:
+        raise RecipeError(f"--output: {path} ends in {path.suffix} but --format is {fmt}; name the file "
+                          f"*.{fmt} or pass --format {named}")
+
+
 def write_report(store: Store, *, fmt: str, lang: str, output: Path | None = None, recipe: str | None = None,
                  baseline: str | None = None, price: Price | None = None, scan: Scan | None = None) -> Path:
     """Render (from `scan` when the caller has read the store) and write atomically; returns the path."""
     path = output or default_output(fmt, lang, recipe)
+    check_extension(path, fmt)
     writable_file(path, "--output")  # before the work of rendering
     if fmt == "pdf":
         pdf.check(lang)  # a missing library or font: one line before the work of rendering
