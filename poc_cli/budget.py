@@ -8,7 +8,7 @@ closest to it, and a deviation beyond the recipe's tolerance stops the PoC befor
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from poc_cli.errors import RecipeError
 from poc_cli.methods import full, get_method
@@ -16,6 +16,9 @@ from poc_cli.modelhub import Architecture
 from poc_cli.recipe import MethodSpec, Recipe
 from poc_cli.records.sections import ADDED_LATER
 from poc_cli.methods.zero_shot import ReferenceSpec
+
+if TYPE_CHECKING:
+    from poc_cli.methods.classical import ClassicalSpec
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def budget_target(recipe: Recipe, arch: Architecture) -> int:
     return get_method("lora").count(arch, recipe.budget.lora_rank)
 
 
-def _allocation(spec: MethodSpec | ReferenceSpec, arch: Architecture, target: int, r: float | None) -> Allocation:
+def _allocation(spec: MethodSpec | ReferenceSpec | ClassicalSpec, arch: Architecture, target: int, r: float | None) -> Allocation:
     module = get_method(spec.method)
     adapter = module.count(arch, r, spec)
     frozen = getattr(module, "frozen", None)  # an optional part of the method protocol
@@ -109,7 +112,7 @@ def _off_budget_error(index: int, spec: MethodSpec, allocation: Allocation, reci
         f"({deviation:+.1%}); change the budget, raise budget.tolerance, or set budget.allow_deviation: true")
 
 
-def reference_allocation(spec: ReferenceSpec, recipe: Recipe, arch: Architecture) -> Allocation:
+def reference_allocation(spec: ReferenceSpec | ClassicalSpec, recipe: Recipe, arch: Architecture) -> Allocation:
     """The untrained reference row: nothing trains, not even the head."""
     return _allocation(spec, arch, budget_target(recipe, arch), None)
 

@@ -25,6 +25,7 @@ from poc_cli.learning import (
 )
 from poc_cli import methods
 from poc_cli.methods import METHODS, get_method
+from poc_cli.planners import PlannersCheck, against_planners
 from poc_cli.ranking import ranked
 from poc_cli.search import did_not_hold
 from poc_cli.stats import PairedDifference, Summary, holm, mean_interval, summarize
@@ -108,6 +109,11 @@ class MethodRow:
     off_budget: bool = False  # ran beyond the budget's tolerance, as its recipe allowed (see budget.py)
     rank: int | None = None  # by mean score among the recipe's trained methods (ranking.py)
     pareto: tuple[str, ...] = ()  # the fronts it lies on: "memory" (score vs peak memory), "time" (vs training time)
+    fit_s: float | None = None  # a classical reference row: the wall time of fitting every series
+    fit_cpu_s: float | None = None  # and its CPU time (what the row costs: CPU seconds, no GPU)
+    planners: PlannersCheck | None = None  # a trained method against the best classical row (forecasting)
+    series_short: int | None = None  # a classical row: series under two seasons (fitted without seasonality)
+    series_fell_back: int | None = None  # a classical row: series its model refused (SeasonalNaive instead)
 
     @property
     def compared_s(self) -> Summary | None:
@@ -272,7 +278,18 @@ def _row(recipe_name: str, method: str, runs: list[StoredRecord], *, reference: 
         statuses=dict(statuses),
         job_ids={seed: r.job_id for seed, r in sorted(ok.items())},
         off_budget=allocation.off_budget,
+        **_fitted(first, list(ok.values())),
     )
+
+
+def _fitted(first: StoredRecord, runs: list[StoredRecord]) -> dict[str, Any]:
+    """A classical row's fits: their time, and the series fitted without seasonality or refused."""
+    runtime = first.runtime
+    fell_back = runtime.series_fell_back if runtime else None
+    return {"fit_s": _mean([r.timing.fit_s for r in runs if r.timing.fit_s is not None]),
+            "fit_cpu_s": _mean([r.timing.fit_cpu_s for r in runs if r.timing.fit_cpu_s is not None]),
+            "series_short": runtime.series_short if runtime else None,
+            "series_fell_back": len(fell_back) if fell_back is not None else None}
 
 
 def _times(runs: list[StoredRecord]) -> tuple[Summary | None, Summary | None, float | None]:
@@ -356,9 +373,10 @@ def compare_records(records: list[StoredRecord], *, baseline: str | None = None,
         learning_ref = _learning_reference(by_method, any_ok, metric)
         row = _trivial_row(recipe_name, any_ok, reference=reference, base=base, price=price)
         rows += [row] if row else []
-        rows += ranked(_holm_adjusted([_row(recipe_name, method, runs, reference=reference, base=base,
-                                            learning_ref=learning_ref, price=price)
-                                       for method, runs in by_method.items()], by_method, base, metric))
+        mine = ranked(_holm_adjusted([_row(recipe_name, method, runs, reference=reference, base=base,
+                                           learning_ref=learning_ref, price=price)
+                                      for method, runs in by_method.items()], by_method, base, metric))
+        rows += against_planners(mine, {method: _ok(runs) for method, runs in by_method.items()}, metric)
     return rows
 
 

@@ -49,6 +49,7 @@ class MethodTiming:
     model_metrics_s: float  # what the task measures on the whole model, before and after training (forgetting)
     peak_memory_mib: float | None  # see Estimate.memory_scope
     out_of_memory: str | None = None  # the warm-up ran out of memory (the error's first line): it cannot fit
+    fit_s: float | None = None  # a classical reference row: fitting every test series, estimated from a sample
 
     def fits(self, capacity_mib: float | None) -> bool | None:
         """Whether the measured peak fits the device (None: not known)."""
@@ -148,6 +149,15 @@ def _measure(job: Job, task: Task, splits: Splits, device: Any, precision: Preci
     return timing, encode_s, peak.outside_mib
 
 
+def _fits(job: Job, task: Task, splits: Splits) -> MethodTiming:
+    """A reference row without a model (a classical forecast): its fits' time, nothing on the device."""
+    histories = splits.test["history"].tolist() if splits.test is not None else []
+    seconds = get_method(job.allocation.method).estimated_seconds(
+        job.method.method, histories, season=task.season, horizon=task.horizon)  # type: ignore[attr-defined]
+    return MethodTiming(setup_s=seconds, step_s=0.0, eval_batch_s=0.0, model_metrics_s=0.0, peak_memory_mib=None,
+                        fit_s=seconds)
+
+
 def _tokens(task: Task, subset: Subset) -> int:
     """Tokens in a subset of examples (0 where the task's examples are all one size)."""
     tokens = task.example_tokens(subset.dataset)
@@ -196,6 +206,9 @@ def estimate(plan: Plan) -> Estimate:
     outside: list[float] = []
     for job in runs:
         if job.allocation.label in timings:
+            continue
+        if hasattr(get_method(job.allocation.method), "estimated_seconds"):  # no model: its fits, timed on a sample
+            timings[job.allocation.label] = _fits(job, task, plan.splits)
             continue
         try:
             timing, encoded_s, outside_mib = _measure(job, task, plan.splits, device, precision)

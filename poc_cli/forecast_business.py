@@ -4,11 +4,12 @@ A unit forecast too low is a lost sale (`under_forecast_cost`), a unit too high 
 or thrown away (`over_forecast_cost`). On the test windows, per unit of actual demand:
   error cost rate = (under units x under cost + over units x over cost) / actual units
   monthly cost    = rate x `monthly_volume` (the units the forecasts cover per month)
-  saving          = the baseline's monthly cost - the method's, where the baseline is seasonal
-                    naive, or with `current_mase` the company's own forecasts: seasonal naive's
-                    cost scaled by current_mase / seasonal naive's MASE on the same test (an
-                    estimate: it assumes today's errors split into too low and too high as
-                    seasonal naive's do)
+  saving          = the baseline's monthly cost - the method's, where the baseline is, with
+                    `current_mase`, the company's own forecasts: seasonal naive's cost scaled by
+                    current_mase / seasonal naive's MASE on the same test (an estimate: it assumes
+                    today's errors split into too low and too high as seasonal naive's do); else
+                    the best classical forecast the recipe fitted (AutoETS, AutoARIMA or AutoTheta:
+                    what planners would otherwise use, the honest counterfactual); else seasonal naive
   payback         = investment / saving (months; none when the saving is not positive)
 Each figure averages the seeds per series (every seed forecasts the same test windows); the
 saving's 95% range is a bootstrap over series (2,000 resamples, seeded), and the payback's range
@@ -52,7 +53,7 @@ class ForecastOutcome:
 
     month: Month
     baseline_cost: float  # the baseline's monthly cost of errors
-    against: str  # "current" (business.current_mase) or "seasonal-naive"
+    against: str  # "current" (business.current_mase), "classical" (the best classical row) or "seasonal-naive"
     saving: float
     saving_range: tuple[float, float]
     payback_months: float | None
@@ -78,24 +79,29 @@ def month_of(spec: ForecastBusinessSpec, e: Errors, demand: np.ndarray) -> Month
     return Month(*_cost(spec, e, demand, np.arange(len(demand))))
 
 
+def against(spec: ForecastBusinessSpec, classical: Errors | None) -> str:
+    """What savings are measured against (see the module's docstring)."""
+    return "current" if spec.current_mase is not None else "classical" if classical is not None else "seasonal-naive"
+
+
 def forecast_outcome(spec: ForecastBusinessSpec, *, method: Errors, naive: Errors, demand: np.ndarray,
-                     naive_mase: np.ndarray, investment: float) -> ForecastOutcome:
+                     naive_mase: np.ndarray, investment: float, classical: Errors | None = None) -> ForecastOutcome:
     """A method's monthly error cost and its saving against the baseline; `demand` is each series' actual
-    units over the horizon, `naive_mase` each series' seasonal-naive MASE on test."""
+    units over the horizon, `naive_mase` each series' seasonal-naive MASE on test, `classical` the best
+    classical forecast's errors where the recipe fitted one."""
     every = np.arange(len(demand))
+    versus = against(spec, classical)
 
     def saving(rows: np.ndarray) -> tuple[float, float, Month]:
         under, over, cost = _cost(spec, method, demand, rows)
-        baseline = _cost(spec, naive, demand, rows)[2]
-        if spec.current_mase is not None:
-            baseline *= spec.current_mase / float(naive_mase[rows].mean())
+        baseline = _cost(spec, classical if versus == "classical" else naive, demand, rows)[2]  # type: ignore[arg-type]
+        if versus == "current":
+            baseline *= spec.current_mase / float(naive_mase[rows].mean())  # type: ignore[operator]
         return baseline - cost, baseline, Month(under, over, cost)
 
     value, baseline, month = saving(every)
     rng = np.random.default_rng(SEED)
     draws = [saving(rng.integers(0, len(demand), len(demand)))[0] for _ in range(RESAMPLES)]
     low, high = (float(v) for v in np.percentile(draws, [2.5, 97.5]))
-    return ForecastOutcome(month=month, baseline_cost=baseline,
-                           against="current" if spec.current_mase is not None else "seasonal-naive",
-                           saving=value, saving_range=(low, high), payback_months=payback_months(investment, value),
+    return ForecastOutcome(month=month, baseline_cost=baseline, against=versus, saving=value, saving_range=(low, high), payback_months=payback_months(investment, value),
                            payback_range=(payback_months(investment, high), payback_months(investment, low)))

@@ -38,5 +38,7 @@ def config_text(kind: str, settings: dict[str, Any], lr: float | None, *, all_pa
     settings trains (full fine-tuning: everything; the zero-shot reference: nothing)."""
     rate = f"lr={lr:g}" if lr is not None else ""
     method = get_method(kind)
+    if not method.TRAINS and settings:  # a reference that is a model of its own (statsforecast AutoETS)
+        return ", ".join(str(v) for v in settings.values())
     rest = nothing_trained if not method.TRAINS else all_parameters if not method.FITTED else settings_text(settings)
     return ", ".join(filter(None, [rate, rest]))

@@ -234,18 +234,21 @@ def export(store: Store, *, uri: str | None = None, experiment: str | None = Non
            recipe: str | None = None, scan: Scan | None = None) -> Exported:
     """Log (or update) one MLflow run per record of the store (`scan`: the store as the caller read
     it); the experiment is `experiment`, else the recipe's name."""
+    if experiment is not None and not experiment.strip():
+        raise UsageError("--experiment: an empty name; leave the option out to use each recipe's name")
+    require_mlflow()
+    where = tracking(uri)
+    check_reachable(where, uri)  # before MLflow is imported (seconds) and before it retries for minutes
+    try:
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.tracking import MlflowClient
+    except ImportError:  # found but broken, or blocked
+        raise UsageError(f"poc export mlflow: MLflow is not installed: {MLFLOW_EXTRA}") from None
     if not store.root.is_dir():
         raise PocError(f"store not found: {store.root}")
     found = _records(store, scan or store.scan(), recipe)
     if not found:
         raise PocError(f"nothing to export: no records in {store.root}" + (f" for recipe {recipe!r}" if recipe else ""))
-    if experiment is not None and not experiment.strip():
-        raise UsageError("--experiment: an empty name; leave the option out to use each recipe's name")
-    require_mlflow()
-    where = tracking(uri)
-    check_reachable(where, uri)
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=where.uri)
     done = Exported(tracking=where)

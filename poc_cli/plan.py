@@ -22,17 +22,19 @@ from typing import Any
 from poc_cli import hardware
 from poc_cli.budget import Allocation, allocate, budget_target, reference_allocation, with_spec
 from poc_cli.data import CAP_RULE, SourceFile, Splits, capped, load_splits
+from poc_cli.errors import RecipeError
 from poc_cli.halving import Rung, first_rung
 from poc_cli.halving import cost as halving_cost
-from poc_cli.methods import get_method
+from poc_cli.methods import METHODS, get_method
 from poc_cli.modelhub import Architecture, by_module, describe, load_config, resolve_model, towers
 from poc_cli.preflight import check_checkpointing, check_hardware, check_runnable
-from poc_cli.recipe import MethodSpec, Recipe, TrainingSpec
+from poc_cli.methods.classical import ClassicalSpec
 from poc_cli.methods.zero_shot import ReferenceSpec
+from poc_cli.recipe import MethodSpec, Recipe, TrainingSpec
 from poc_cli.records.sections import ADDED_LATER, FixedSelection, Selection
 from poc_cli.records.status import Stage
 from poc_cli.search import Choice, Point, fixed_choice, grid, trial_recipe, trial_seed
-from poc_cli.tasks import checked_task, task_for
+from poc_cli.tasks import Task, checked_task, task_for
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class Job:
 
     recipe: Recipe  # as the job sees it: a trial's has the trial length and validation split
     method_index: int  # -1 for the task's reference row (not a method of the recipe)
-    method: MethodSpec | ReferenceSpec  # resolved: lr (and alpha_ratio) set
+    method: MethodSpec | ReferenceSpec | ClassicalSpec  # resolved: lr (and alpha_ratio) set
     allocation: Allocation
     seed: int
     sources: tuple[SourceFile, ...]
@@ -124,6 +126,7 @@ class Plan:
     trials: dict[int, list[tuple[Point, Job]]]  # method index -> its grid, in grid order
     trial_splits: Splits | None  # what trials train and score on (no test split)
     reference: Job | None = None  # the task's untrained reference row (zero-shot), scored before anything trains
+    classical: tuple[Job, ...] = ()  # forecasting's classical rows (AutoETS ...), fitted at the first seed
     notes: tuple[str, ...] = ()  # what the task found in the data (e.g. examples truncated at max_length)
     trivial: str | None = None  # the task's trivial answer (majority-class, seasonal-naive): computed, nothing runs
 
@@ -158,12 +161,12 @@ class Plan:
     @property
     def run_count(self) -> int:
         """Seeded runs: methods x seeds, plus the reference row."""
-        return len(self.allocations) * len(self.recipe.seeds) + (self.reference is not None)
+        return len(self.allocations) * len(self.recipe.seeds) + (self.reference is not None) + len(self.classical)
 
     def run_jobs(self, choices: dict[int, Choice]) -> list[Job]:
         """The reference row, then the seeded runs of every method with a setting: not searched, or
         chosen in `choices`."""
-        jobs = [self.reference] if self.reference is not None else []
+        jobs = ([self.reference] if self.reference is not None else []) + list(self.classical)
         for index, spec in enumerate(self.recipe.methods):
             choice = choices.get(index) or (None if index in self.trials else fixed_choice(spec))
             if choice is not None:
@@ -211,6 +214,8 @@ class Plan:
                 "id": self.reference.id, "method": self.reference.allocation.label, "seed": self.reference.seed,
                 "trainable_parameters": 0},
             "trivial": self.trivial,
+            "classical": [{"id": job.id, "method": job.allocation.label, "seed": job.seed,
+                           "settings": job.allocation.settings} for job in self.classical],
             "methods": [
                 {
                     "name": a.label,
@@ -282,10 +287,9 @@ def make_plan(recipe: Recipe, facts: Callable[[TrainingSpec], hardware.Facts] = 
     allocations = allocate(recipe, architecture)
     reference = None
     if task.reference is not None:  # deterministic: scored once, at the first seed
-        spec = ReferenceSpec(method=task.reference)
-        reference = Job(recipe=recipe, method_index=-1, method=spec,
-                        allocation=reference_allocation(spec, recipe, architecture), seed=recipe.seeds[0],
-                        sources=splits.sources, stage=Stage.RUN, selection=FixedSelection(how="reference"))
+        reference = _reference_job(recipe, ReferenceSpec(method=task.reference), architecture, splits)
+    classical = tuple(_reference_job(recipe, ClassicalSpec(method=name), architecture, splits)  # type: ignore[arg-type]
+                      for name in classical_references(recipe, task))
     trials: dict[int, list[tuple[Point, Job]]] = {}
     trial_splits = None
     if recipe.search is not None:
@@ -309,6 +313,24 @@ def make_plan(recipe: Recipe, facts: Callable[[TrainingSpec], hardware.Facts] = 
         trials=trials,
         trial_splits=trial_splits,
         reference=reference,
+        classical=classical,
         notes=notes,
         trivial=task.trivial_name,
     )
+
+
+def _reference_job(recipe: Recipe, spec: ReferenceSpec | ClassicalSpec, architecture: Architecture,
+                   splits: Splits) -> Job:
+    """A reference row's one job: deterministic, so run once, at the first seed."""
+    return Job(recipe=recipe, method_index=-1, method=spec, allocation=reference_allocation(spec, recipe, architecture),
+               seed=recipe.seeds[0], sources=splits.sources, stage=Stage.RUN, selection=FixedSelection(how="reference"))
+
+
+def classical_references(recipe: Recipe, task: Task) -> list[str]:
+    """The classical rows to fit (the recipe's `references`, else the task's default), in the task's order;
+    seasonal naive is the trivial row, computed and never fitted. RecipeError where their library is missing."""
+    asked = recipe.references if recipe.references is not None else task.default_references
+    fitted = [name for name in task.references if name in asked and name in METHODS]
+    if fitted and (missing := get_method(fitted[0]).unsupported()) is not None:
+        raise RecipeError(f"references: {', '.join(fitted)}: {missing}; or set references: [seasonal_naive]")
+    return fitted

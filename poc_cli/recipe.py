@@ -307,6 +307,9 @@ class Recipe(Strict):
     business: BusinessBlock | None = None
     report: ReportSpec = ReportSpec()
     search: SearchSpec | None = None
+    # Forecasting: the classical rows fitted beside the methods (seasonal naive is computed, never fitted);
+    # None: the task's default. Which names a task takes is checked where recipe and task meet.
+    references: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(default=None, max_length=10)
 
     @field_validator("search", mode="before")
     @classmethod

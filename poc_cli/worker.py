@@ -26,6 +26,7 @@ from poc_cli.dtypes import dtype_name, parameter_dtypes, to_master_weights
 from poc_cli.environment import environment
 from poc_cli.hardware import Precision, pick_device, precision_for, weights_options
 from poc_cli.methods import get_method
+from poc_cli.model_free import run_without_model
 from poc_cli.modelhub import describe, fingerprint, load_config, resolve_model
 from poc_cli.plan import Job
 from poc_cli.records.status import Stage, Status
@@ -274,7 +275,11 @@ def steady_times(result: TrainResult, train_s: float) -> dict[str, float | None]
 
 def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
     """Load, adapt, train (unless the method is an untrained reference), evaluate and save;
-    fills `record` section by section."""
+    fills `record` section by section. A method that needs no neural model runs the job itself."""
+    method = get_method(job.allocation.method)
+    if getattr(method, "MODEL_FREE", False):
+        run_without_model(job, method, record, emit=emit)
+        return
     training = job.recipe.training
     task = task_for(job.recipe)
     device = pick_device(training.device)

@@ -6,9 +6,10 @@ recipe: the tiny BERT of conftest (seed 0 weights), 96 train and 40 test example
 `make_examples`, LoRA, RandLoRA and full fine-tuning at LoRA rank 4's budget, seeds 0 and 1.
 Only the records are kept (no adapters or logs). `schema-N.compare.json` and `.csv` are what
 `poc compare --json` and `--csv` printed for that store when the fixtures were made: reading the
-records in another way must not change a byte of either. Compare's rows gained two fields since, each
-the same for every older store: `steady_s` and `warmup_s` (schema 8's steady-state training time and
-warm-up: null, the CSV's `steady_s_*` and `warmup_s` columns empty); every other byte is as printed then.
+records in another way must not change a byte of either. Compare's rows gained fields since, each the
+same (null, its CSV columns empty) for every store without them: `steady_s` and `warmup_s` (schema 8's
+steady-state training time and warm-up), and a forecasting recipe's classical rows' `fit_s`, `fit_cpu_s`,
+`series_short`, `series_fell_back` and each method's `planners` check; every other byte is as printed then.
 """
 
 from __future__ import annotations

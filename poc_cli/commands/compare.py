@@ -34,10 +34,16 @@ def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
         item = {k: v for k, v in row.to_dict().items() if k not in {"score", "scores", "difference", "train_s", "steady_s",
                                                                         "price", "settings", "statuses",
                                                                         "selection", "interval", "learning",
-                                                                        "units", "job_ids", "pareto"}}
+                                                                        "units", "job_ids", "pareto", "planners"}}
         for name, summary in [*row.scores.items(), ("train_s", row.train_s), ("steady_s", row.steady_s)]:
             item.update({f"{name}_mean": summary.mean if summary else None,
                          f"{name}_std": summary.std if summary else None, f"{name}_n": summary.n if summary else 0})
+        planners = row.planners
+        versus = planners.difference if planners else None
+        item.update(planners_best=planners.best if planners else None,
+                    planners_diff=versus.mean if versus else None, planners_low=versus.low if versus else None,
+                    planners_high=versus.high if versus else None,
+                    planners_better=planners.better if planners else None)
         d, check = row.difference, row.learning
         versus = check.versus_reference if check else None
         item.update(score_low=row.interval[0] if row.interval else None,

@@ -53,7 +53,8 @@ def print_plan(plan: Plan) -> None:
     console.print(plan_table(plan))
     for note in memory_notes(plan):
         console.print(f"[dim]{esc(note)}[/]", highlight=False)
-    reference = f" + the {esc(plan.reference.allocation.label)} reference" if plan.reference is not None else ""
+    reference = (f" + the {esc(plan.reference.allocation.label)} reference" if plan.reference is not None else "") + (
+        f" + {len(plan.classical)} classical forecast(s), fitted once" if plan.classical else "")
     if len(towers(plan.architecture)) > 1:
         for allocation in plan.allocations:
             split = plan.adapter_by_module(allocation)

@@ -20,6 +20,8 @@ A method may also have, where it applies:
   variants(spec) -> [(name, spec)]  what `poc profile` measures of it, the recipe's own first (RandLoRA's bases)
   unsupported() -> str | None    why the installed libraries cannot run it (`poc doctor`)
   COLOUR: str                    its colour in charts (else one from a palette, by a hash of its name)
+  MODEL_FREE, forecast(...)      a reference that needs no neural model (the classical forecasts): the
+                                 worker fits `forecast` on each test series instead (model_free.py)
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from poc_cli.methods import dora, full, lora, olora, peft_tuner, pissa, randlora, rslora, vera, zero_shot
+from poc_cli.methods import classical, dora, full, lora, olora, peft_tuner, pissa, randlora, rslora, vera, zero_shot
 
-# The untrained reference row: "zero-shot" where the task scores classes (CLIP), "untuned" for generation.
+# The untrained reference rows: "zero-shot" where the task scores classes (CLIP), "untuned" for generation;
+# a forecasting recipe's classical rows (statsforecast's AutoETS, AutoARIMA, AutoTheta).
 METHODS: dict[str, ModuleType] = {"lora": lora, "dora": dora, "rslora": rslora, "pissa": pissa, "olora": olora,
-                                  "randlora": randlora, "vera": vera, "peft": peft_tuner, "full": full, "zero-shot": zero_shot, "untuned": zero_shot}
+                                  "randlora": randlora, "vera": vera, "peft": peft_tuner, "full": full,
+                                  "zero-shot": zero_shot, "untuned": zero_shot,
+                                  **{name: classical for name in classical.MODELS}}
 
 
 # What a recipe's `methods` entries may be, one spec per method module (the reference row is the plan's).

@@ -230,6 +230,8 @@ class Timing(Section):
     train_s: Num | None = None  # wall time of training, warm-up included (what a run costs)
     warmup_s: Num | None = None  # the first steps' one-off costs (schema 8; None: not kept apart)
     steady_train_s: Num | None = None  # train_s with the warm-up steps at the steady step time (what ratios compare)
+    fit_s: Num | None = None  # a classical reference row: wall time of fitting every series (schema 8)
+    fit_cpu_s: Num | None = None  # and its CPU time, summed over the processes that fitted
     train_cpu_s: Num | None = None
     train_started_unix: Num | None = None
     train_ended_unix: Num | None = None
@@ -316,6 +318,8 @@ class Runtime(Section):
     device_name: str | None = None
     precision: str | None = None
     tf32: dict[str, bool] | None = None  # whether fp32 matmuls / convolutions ran in TF32 (GPU; schema 8)
+    series_short: int | None = None  # a classical row: series under two seasons (fitted without seasonality)
+    series_fell_back: list[str] | None = None  # a classical row: series its model refused (SeasonalNaive instead)
     parameter_dtypes: ParameterDtypes = ParameterDtypes()
     implementation: str | None = None
 

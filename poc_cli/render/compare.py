@@ -107,7 +107,8 @@ def _short_setting(row: MethodRow) -> str:
     if row.method_kind == TRIVIAL_KIND:
         return TRIVIAL_TEXT[row.method][1]
     if not get_method(row.method_kind).TRAINS:
-        return "not trained"
+        model = str(row.settings.get("model", ""))  # a classical row: its statsforecast model
+        return model.removeprefix("statsforecast ") or "not trained"
     parts = [f"lr={row.lr:g}"] if row.lr is not None else []
     if not get_method(row.method_kind).FITTED:
         return ", ".join([*parts, "all"])
@@ -134,6 +135,8 @@ def _method(row: MethodRow) -> Text:
     unfinished = ", ".join(f"{n} {status}" for status, n in row.statuses.items() if status != "ok")
     if row.learning is not None and row.learning.learned is False:
         cell.append("\ndid not learn", style="bold red")
+    elif row.planners is not None and not row.planners.better:
+        cell.append(f"\n≤ {row.planners.best}", style="bold red")
     elif unfinished:
         cell.append("\n" + unfinished, style="yellow")
     elif row.pareto:
@@ -164,7 +167,9 @@ def _difference_cell(row: MethodRow) -> str:
 
 def _time_and_cost(row: MethodRow) -> str:
     """Training time (steady state: what ratios compare) over the cost of a run (its wall time, which was
-    paid; the currency in the heading), ‡ where timed under load."""
+    paid; the currency in the heading), ‡ where timed under load; a classical row's fitting time."""
+    if row.fit_s is not None:
+        return f"fit {duration(row.fit_s, 'en')}\nCPU only"
     if row.compared_s is None:
         return "-"
     mark = "‡" if row.loaded else ""
@@ -211,7 +216,8 @@ def wide_table(rows: list[MethodRow], title: str) -> Table:
     table = Table(title=plain(title), title_justify="left")
     for column in ("#", "method", "configuration", "chosen by", "trainable", f"{first.metric} [95%]",
                    *[metric_header(m, units.get(m, "fraction")) for m in metrics], f"Δ {first.metric} [95% CI]",
-                   "MDE", "learned", "peak memory", "train time", "warm-up", "examples/s", "energy", "cost/run",
+                   "MDE", "learned", "vs planners", "peak memory", "train time", "warm-up", "examples/s", "energy",
+                   "cost/run",
                    "adapter",
                    "Pareto front", "runs", "job ids"):
         # How the setting was chosen reads as a phrase; the power figures may wrap instead.
@@ -226,7 +232,7 @@ def wide_table(rows: list[MethodRow], title: str) -> Table:
             if row.trainable_parameters is not None else "-",
             _score(row, " "),
             *[metric_text(row.scores.get(m), units.get(m, "fraction")) for m in metrics], difference_text(row),
-            detectable_text(row), learned_text(row.learning) if trains else "-", _memory(row),
+            detectable_text(row), learned_text(row.learning) if trains else "-", planners_text(row), _memory(row),
             _loaded(row, summary_text(row.compared_s, scale=1.0, digits=1).replace(" (n=", " s (n="))
             if row.compared_s else "-",
             f"{row.warmup_s:.2f} s" if row.warmup_s is not None else "-",
@@ -239,6 +245,20 @@ def wide_table(rows: list[MethodRow], title: str) -> Table:
             ", ".join(row.job_ids.values()) or "-",
         )
     return table
+
+
+def planners_text(row: MethodRow) -> str:
+    """A trained method against the best classical row: the difference, its interval, and the verdict."""
+    check = row.planners
+    if check is None:
+        return "-"
+    d = check.difference
+    verdict = "better" if check.better else "not better"
+    if d is None:
+        return f"{verdict} than {check.best}"
+    scale, digits = _scale(row)
+    return (f"{scale * d.mean:+.{digits}f} [{scale * d.low:+.{digits}f},{scale * d.high:+.{digits}f}] vs "
+            f"{check.best}: {verdict}")
 
 
 def chosen_text(selection: Chosen) -> str:
@@ -260,6 +280,11 @@ def footnotes(rows: list[MethodRow]) -> list[str]:
     if any(r.learning is not None and r.learning.learned is False for r in rows):
         notes.append("did not learn: one answer for >=95% of test examples, or not significantly better than the "
                      "trivial reference; never recommended")
+    behind = [r for r in rows if r.planners is not None and not r.planners.better
+              and not (r.learning is not None and r.learning.learned is False)]  # as the method column marks it
+    if behind:
+        notes.append(f"≤ {behind[0].planners.best}: not significantly better than {behind[0].planners.best}, the best "  # type: ignore[union-attr]
+                     "of the classical forecasts planners run today (fitted on each series' history); never recommended")
     if any(r.selection.searched for r in rows):
         notes.append("search ×N: the learning rate was chosen by a search of N trials on validation data"
                      + ("; !: the chosen setting did not hold up, the seeded runs scored far below the winning trial"

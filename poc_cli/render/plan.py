@@ -50,6 +50,10 @@ def plan_table(plan: Plan) -> Table:
     if plan.reference is not None:
         table.add_row(plain(plan.reference.allocation.label), "the pretrained model, not trained (reference)", "-", "0",
                       "0.00%", "reference", str(plan.reference.seed), style="dim")
+    for job in plan.classical:
+        table.add_row(plain(job.allocation.label), plain(f"{job.allocation.settings['model']} fitted on each test "
+                                                         f"series' history (reference)"), "-", "-", "-", "reference",
+                      str(job.seed), style="dim")
     if plan.trivial is not None:
         table.add_row(plain(plan.trivial), "computed from the test data, nothing runs (reference)", "-", "0", "0.00%",
                       "reference", "-", style="dim")
@@ -129,8 +133,9 @@ def sizing_table(found: Estimate) -> Table:
         fits = timing.fits(found.capacity_mib)
         peak = ("out of memory" if timing.out_of_memory is not None else "not measured"
                 if timing.peak_memory_mib is None else f"{mib(timing.peak_memory_mib)} MiB")
-        table.add_row(plain(label), f"{timing.step_s:.3g} s" if timing.step_s else "no training", peak,
-                      "?" if fits is None else "[green]yes[/]" if fits else "[red]no[/]")
+        step = (f"{timing.step_s:.3g} s" if timing.step_s else f"fits ~{timing.fit_s:.3g} s" if timing.fit_s
+                else "no training")
+        table.add_row(plain(label), step, peak, "?" if fits is None else "[green]yes[/]" if fits else "[red]no[/]")
     return table
 
 

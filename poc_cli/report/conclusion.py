@@ -20,6 +20,10 @@ difference is Holm-adjusted (compare.py) before any rule reads it:
   4. otherwise inconclusive: no method is significantly better than the baseline, which stays
      the interim choice (more seeds or data are needed to tell them apart).
 Without ok runs of the baseline and of one other trained method there is no recommendation.
+Where the recipe fitted classical forecasts (forecasting: AutoETS, AutoARIMA, AutoTheta), a method not
+significantly better than the best of them is behind what planners have (planners.py): left out like
+a method that did not learn, and when no method beats that row, or the rules above would pick one
+that does not, the recommendation is "planners": keep the classical forecast, fine-tune nothing.
 """
 
 from __future__ import annotations
@@ -36,13 +40,16 @@ from poc_cli.stats import PairedDifference
 class Conclusion:
     """Which rule fired, the method it recommends, and the numbers behind it."""
 
-    rule: str  # "did_not_learn" | "unreliable" | "full" | "randlora" | "lora" | "inconclusive" | "insufficient"
+    # "did_not_learn" | "unreliable" | "full" | "randlora" | "better" | "lora" | "inconclusive" | "insufficient"
+    # | "planners" (recommended: the best classical forecast)
+    rule: str
     recommended: str | None
     randlora_vs_lora: PairedDifference | None
     full_vs_best_peft: PairedDifference | None
     best_peft: str | None
     not_learned: tuple[str, ...] = ()  # trained methods that did not learn (named first in the conclusion)
     baseline: str | None = None  # what every difference is against (LoRA unless report.baseline says otherwise)
+    behind_planners: tuple[str, ...] = ()  # trained methods not significantly better than the best classical row
 
 
 def decide(rows: list[MethodRow], *, full_vs_best: PairedDifference | None, best_peft: str | None,
@@ -58,10 +65,24 @@ def decide(rows: list[MethodRow], *, full_vs_best: PairedDifference | None, best
     others = [row for row in scored if trains(row.method_kind) and row is not base]
     diff = randlora.difference if randlora is not None and lora is not None and randlora.baseline == lora.method \
         else None
+    behind = tuple(row.method for row in rows if row.planners is not None and not row.planners.better)
+    planners = next((row.planners.best for row in rows if row.planners is not None), None)
     verdict = partial(Conclusion, randlora_vs_lora=diff, full_vs_best_peft=full_vs_best, best_peft=best_peft,
-                      not_learned=failed, baseline=base_name)
+                      not_learned=failed, baseline=base_name, behind_planners=behind)
     if base is None or not others:
         return verdict("insufficient", None)
+    found = _rules(base, lora, randlora, full, others, failed, not_held, full_vs_best, diff, memory_limit_mib, verdict)
+    if planners is not None and found.rule != "did_not_learn" and (
+            found.recommended in behind or all(row.method in behind for row in [base, *others])):
+        return verdict("planners", planners)  # a method that loses to the planners' forecast is never recommended
+    return found
+
+
+def _rules(base: MethodRow, lora: MethodRow | None, randlora: MethodRow | None,
+           full: MethodRow | None, others: list[MethodRow], failed: tuple[str, ...], not_held: frozenset[str],
+           full_vs_best: PairedDifference | None, diff: PairedDifference | None, memory_limit_mib: float | None,
+           verdict: partial[Conclusion]) -> Conclusion:
+    """Rules 0 to 4 above, in order."""
     sign = 1.0 if base.higher_is_better else -1.0  # > 0 below: the first is better
 
     def better(d: PairedDifference | None) -> bool:

@@ -67,16 +67,29 @@ def _did_not_learn_text(i: Inputs, c: Conclusion) -> str:
 
 
 def conclusion_text(i: Inputs, c: Conclusion) -> str:
-    """The rule's sentence, methods that did not learn first; where the task measures forgetting,
-    what each PEFT method's training cost in it."""
+    """The rule's sentence, methods that did not learn first, then those behind the planners' forecast;
+    where the task measures forgetting, what each PEFT method's training cost in it."""
+    space = " " if i.lang == "en" else ""
     if c.rule == "did_not_learn":
         sentence = _did_not_learn_text(i, c)
     elif c.not_learned:
-        sentence = text(i.lang, "dnl_left_out", reasons=_failed_reasons(i, c)) + (" " if i.lang == "en" else "") \
-            + _rule_text(i, c)
+        sentence = text(i.lang, "dnl_left_out", reasons=_failed_reasons(i, c)) + space + _rule_text(i, c)
     else:
         sentence = _rule_text(i, c)
+    left_out = [m for m in c.behind_planners if m not in c.not_learned]
+    if left_out and c.rule not in {"planners", "did_not_learn"}:
+        sentence = _planners_text(i, c, left_out, "planners_left_out") + space + sentence
     return sentence + _forgetting(i, c)
+
+
+def _planners_text(i: Inputs, c: Conclusion, methods: list[str], key: str) -> str:
+    """Which trained methods are not significantly better than the best classical forecast, and its score."""
+    row = next(r for r in i.rows if r.planners is not None)
+    assert row.planners is not None
+    many = len(methods) > 1
+    return text(i.lang, key, methods=join(i.lang, [i.name_of(m) for m in methods]),
+                verb="are" if many else "is", verb2="are" if many else "is", best=i.name_of(row.planners.best),
+                metric=metric_name(i.lang, i.metric), score=score_text(row.planners.best_score, i.percent))
 
 
 def _forgetting(i: Inputs, c: Conclusion) -> str:
@@ -173,6 +186,9 @@ def _rule_text(i: Inputs, c: Conclusion) -> str:
                                                                 if not r.selection.held]))
     if c.rule == "inconclusive":
         return _inconclusive_text(i, c)
+    if c.rule == "planners":
+        return _planners_text(i, c, [m for m in c.behind_planners if m not in c.not_learned] or list(c.behind_planners),
+                              "rule_planners")
     return text(lang, "rule_insufficient")
 
 
@@ -275,6 +291,8 @@ def _next_step(i: Inputs, c: Conclusion) -> str:
         return text(lang, key, trials=trials, time=duration(seconds + reruns, lang))
     if c.rule == "inconclusive":
         return _power_step(i, c)
+    if c.rule == "planners":
+        return text(lang, "next_planners", method=i.name_of(c.recommended or "-"))
     chosen = next(r for r in i.rows if r.method == c.recommended)
     spec = i.recipe.cost if i.recipe else None
     if spec and spec.target_train_examples and spec.target_epochs and chosen.examples_per_s:

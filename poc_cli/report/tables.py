@@ -13,6 +13,7 @@ from poc_cli.compare import TRIVIAL_KIND, MethodRow
 from poc_cli.formatting import config_text
 from poc_cli.methods import get_method
 from poc_cli.numbers import NBSP, duration, level, mib, money, p_text
+from poc_cli.planners import is_classical
 from poc_cli.report.common import Inputs, metric_name, statuses, title_metric
 from poc_cli.report.i18n import TEXT, text
 from poc_cli.search import PRUNED
@@ -29,6 +30,13 @@ STATUSES = {s.value for s in Status}
 def _settings(i: Inputs, row: MethodRow) -> str:
     if row.method_kind == TRIVIAL_KIND:
         return text(i.lang, f"trivial_config_{row.method}")
+    if is_classical(row.method_kind):
+        said = text(i.lang, "classical_config", model=str(row.settings.get("model", row.method)))
+        if row.series_short:
+            said += text(i.lang, "classical_short", n=row.series_short)
+        if row.series_fell_back:
+            said += text(i.lang, "classical_fell_back", n=row.series_fell_back)
+        return said
     if not get_method(row.method_kind).TRAINS:
         return ""  # how it was chosen says it all: the pretrained model, not trained
     settings = {k: v for k, v in row.settings.items() if k not in HIDDEN_SETTINGS}
@@ -37,6 +45,8 @@ def _settings(i: Inputs, row: MethodRow) -> str:
 
 
 def _chosen(i: Inputs, row: MethodRow) -> str:
+    if is_classical(row.method_kind):
+        return ""  # its configuration says what it is
     selection = row.selection
     if selection.searched:
         runs = selection.runs_validation
@@ -119,6 +129,19 @@ def _learned(i: Inputs, row: MethodRow) -> str:
     return text(i.lang, "learned_no_gain", reference=i.name_of(check.reference or "-"))
 
 
+def _planners(i: Inputs, row: MethodRow) -> str:
+    """A trained method against the best classical forecast: the difference, its interval, the verdict."""
+    check = row.planners
+    if check is None:
+        return "-"
+    verdict = text(i.lang, "planners_better" if check.better else "planners_not_better", best=i.name_of(check.best))
+    d = check.difference
+    if d is None:
+        return verdict
+    scale, digits = (100.0, 1) if i.percent else (1.0, 3)
+    return f"{scale * d.mean:+.{digits}f} [{scale * d.low:+.{digits}f},{NBSP}{scale * d.high:+.{digits}f}] {verdict}"
+
+
 def _unit(unit: str) -> str:
     return " %" if unit == "fraction" else f" ({unit})" if unit else ""
 
@@ -136,10 +159,13 @@ def quality(i: Inputs) -> dict[str, Any]:
     headers += [text(lang, "c_diff" if i.percent else "c_diff_value", baseline=baseline),
                 text(lang, "c_p_holm", m=adjusted) if adjusted > 1 else text(lang, "c_p"), text(lang, "c_words"),
                 text(lang, "c_learned")]
+    planners = any(r.planners is not None for r in i.rows)
+    headers += [text(lang, "c_planners")] if planners else []
     sep = "；" if lang == "ja" else "; "
     rows = [[i.name_of(r), sep.join(part for part in (_settings(i, r), _chosen(i, r)) if part and part != "-"), score_cell(i, r),
              *[_other_cell(r, m) for m in others], diff_cell(i, r),
-             _p(r.difference.p_value if r.difference else None), words(i, r), _learned(i, r)] for r in i.rows]
+             _p(r.difference.p_value if r.difference else None), words(i, r), _learned(i, r),
+             *([_planners(i, r)] if planners else [])] for r in i.rows]
     several = any(r.score and r.score.n > 1 for r in i.methods)
     return {"headers": headers, "rows": rows, "numeric_from": 2,
             "note": text(lang, "quality_note", how=text(lang, "how_seeds" if several else "how_examples"),
@@ -184,7 +210,8 @@ def resources(i: Inputs) -> dict[str, Any]:
             i.name_of(r), _params(i, r),
             (f"{mib(r.peak_memory_mib)}（{label}）" if lang == "ja" else f"{mib(r.peak_memory_mib)} ({label})")
             if r.peak_memory_mib else "-",
-            loaded_mark(r, duration(r.compared_s.mean if r.compared_s else None, lang)),
+            text(lang, "fit_time", time=duration(r.fit_s, lang)) if r.fit_s is not None
+            else loaded_mark(r, duration(r.compared_s.mean if r.compared_s else None, lang)),
             f"{r.examples_per_s:.1f}" if r.examples_per_s else "-",
             f"{r.energy_j:,.0f}{NBSP}J" if r.energy_j is not None else text(lang, "not_measured"),
             loaded_mark(r, money(r.cost_per_run, i.currency, lang)),

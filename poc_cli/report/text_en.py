@@ -9,7 +9,8 @@ EN: dict[str, str] = {
     "name_lora": "LoRA", "name_randlora": "RandLoRA", "name_dora": "DoRA", "name_rslora": "rsLoRA", "name_pissa": "PiSSA",
     "name_olora": "OLoRA", "name_vera": "VeRA", "name_full": "Full fine-tuning",
     "name_zero-shot": "Zero-shot (not trained)", "name_untuned": "Untuned model", "name_majority-class": "Majority class",
-    "name_seasonal-naive": "Seasonal naive",
+    "name_seasonal-naive": "Seasonal naive", "name_auto_ets": "AutoETS (exponential smoothing)",
+    "name_auto_arima": "AutoARIMA", "name_auto_theta": "AutoTheta",
     # executive summary
     "h_summary": "Summary",
     "dec_did_not_learn": "No recommendation: {methods} did not learn.",
@@ -21,6 +22,8 @@ EN: dict[str, str] = {
     "dec_better": "Adopt {method}: at the same budget it is significantly better than {baseline}.",
     "dec_none_better": "No method is measurably better than {baseline}; keep {baseline} for now.",
     "dec_insufficient": "No recommendation: the store lacks successful runs of LoRA or RandLoRA.",
+    "dec_planners": "Do not fine-tune: no method is measurably better than {method}, a forecast planners "
+                    "already make; keep it.",
     "confidence": "Confidence: {level} ({why}).",
     "conf_high": "high", "conf_medium": "medium", "conf_low": "low",
     "conf_why": "{seeds} seed(s) per method, {n} test examples",
@@ -64,6 +67,22 @@ EN: dict[str, str] = {
                        "up in the seeded runs (see Risks), so a difference now would measure a tuning failure, "
                        "not the methods. Search again with trials as long as the runs, then run again.",
     "rule_insufficient": "No recommendation: the store does not hold successful runs of both LoRA and RandLoRA.",
+    "classical_config": "{model} fitted on each series' whole history before the test window (a forecast planners "
+                        "run today)",
+    "classical_short": "; {n} series under two seasons, fitted without seasonality (as statsforecast does)",
+    "classical_fell_back": "; {n} series the model refused, forecast by seasonal naive instead",
+    "c_planners": "vs the best classical forecast [95%]",
+    "planners_better": "better than {best}", "planners_not_better": "not better than {best}",
+    "fit_time": "fit {time} (CPU)",
+    "rule_planners": "Not better than what planners have: {methods} {verb} not significantly better than {best} "
+                     "({metric} {score}), the best of the classical forecasts planners run today (exponential "
+                     "smoothing, ARIMA and Theta, each fitted on every series' history). No fine-tuned method is "
+                     "recommended; keep {best}.",
+    "planners_left_out": "{methods} {verb} not significantly better than {best} ({metric} {score}), the best of "
+                         "the classical forecasts planners run today, and {verb2} left out.",
+    "next_planners": "Keep {method}. Fine-tuning pays only once a model is significantly better than it on these "
+                     "series: try more history or series, a larger model, or a longer context before spending on a "
+                     "production run.",
     "rule_better": "Recommendation: {method}. At the same number of trainable parameters its {metric} is {gain} "
                    "better than {baseline}'s ({level}% interval {lo} to {hi}{holm}); of the methods significantly "
                    "better than {baseline}, it scores best.",
@@ -196,6 +215,16 @@ EN: dict[str, str] = {
                                 "stated MASE {mase} (seasonal naive scores {naive} on this test; its cost is "
                                 "scaled by that ratio, assuming today's errors split into too low and too high as "
                                 "seasonal naive's do); its range is a 95% bootstrap over the test series.",
+    "forecast_against_classical": "Saving: against {best}, the best of the classical forecasts planners run "
+                                  "today ({cost} a month), what the company would otherwise use (no "
+                                  "business.current_mase was given); its range is a 95% bootstrap over the test "
+                                  "series.",
+    "forecast_behind": "{method} is not significantly better than {best}, a forecast planners already make: whatever "
+                       "it saves, {best} saves as well; read its row as no gain from fine-tuning.",
+    "forecast_classical_cost": "The classical rows were fitted in {times} of wall time ({cpu} of CPU, no GPU), "
+                               "about {cost} on a small CPU machine: set beside the fine-tuning's cost under "
+                               "Resources.",
+    "c_saving_classical": "Saving vs the best classical forecast / month [95%]",
     "forecast_payback_note": "Payback = (the method's production training plus this PoC's {poc}) / the "
                              "monthly saving.",
     "forecast_dnl": "{method} is not significantly better than seasonal naive (it did not learn): whatever it "

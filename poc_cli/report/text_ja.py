@@ -9,7 +9,8 @@ JA: dict[str, str] = {
     "name_lora": "LoRA", "name_randlora": "RandLoRA", "name_dora": "DoRA", "name_rslora": "rsLoRA", "name_pissa": "PiSSA",
     "name_olora": "OLoRA", "name_vera": "VeRA", "name_full": "フルファインチューニング",
     "name_zero-shot": "ゼロショット（学習なし）", "name_untuned": "学習前のモデル", "name_majority-class": "多数クラス",
-    "name_seasonal-naive": "季節ナイーブ",
+    "name_seasonal-naive": "季節ナイーブ", "name_auto_ets": "AutoETS（指数平滑法）", "name_auto_arima": "AutoARIMA",
+    "name_auto_theta": "AutoTheta",
     "h_summary": "要旨",
     "dec_did_not_learn": "推奨なし：{methods}が学習できていません。",
     "dec_unreliable": "現時点では推奨できません：探索で選んだ学習率が、シードごとの学習で再現しませんでした。",
@@ -20,6 +21,8 @@ JA: dict[str, str] = {
     "dec_better": "{method}の採用を推奨します。同じパラメータ数で{baseline}より有意に良い結果でした。",
     "dec_none_better": "{baseline}より有意に良い手法はありませんでした。当面は{baseline}を推奨します。",
     "dec_insufficient": "推奨なし：LoRA または RandLoRA の正常に完了した実行結果がありません。",
+    "dec_planners": "ファインチューニングは見送り：計画担当者がすでに使っている予測手法 {method} より明確に良い手法はありません。"
+                    "{method} を使い続けてください。",
     "confidence": "判断の確度：{level}（{why}）。",
     "conf_high": "高", "conf_medium": "中", "conf_low": "低",
     "conf_why": "各手法 {seeds} シード、テストデータ {n} 件",
@@ -63,6 +66,20 @@ JA: dict[str, str] = {
                        "測ることになります。試行をシードごとの学習と同じ長さにして再度探索し、実行し直して"
                        "ください。",
     "rule_insufficient": "推奨なし：LoRA と RandLoRA の両方について、正常に完了した実行結果がありません。",
+    "classical_config": "{model} をテスト期間より前の各系列の全履歴で当てはめ（計画担当者が現在使っている予測手法）",
+    "classical_short": "。2 季節分に満たない {n} 系列は季節性なしで当てはめ（statsforecast の既定の動作）",
+    "classical_fell_back": "。モデルが当てはめられなかった {n} 系列は季節ナイーブ予測で代替",
+    "c_planners": "最良の古典的予測との差 [95%]",
+    "planners_better": "{best} より良い", "planners_not_better": "{best} より良くない",
+    "fit_time": "当てはめ {time}（CPU）",
+    "rule_planners": "計画担当者の予測を上回らず：{methods}は、現在の計画で使われている古典的な予測手法（指数平滑法、"
+                     "ARIMA、Theta を各系列の全履歴で当てはめたもの）のうち最も良い {best}（{metric} {score}）より"
+                     "有意に良くありません。ファインチューニングした手法は推奨しません。{best} を使い続けてください。",
+    "planners_left_out": "{methods}は、現在の計画で使われている古典的な予測手法で最も良い {best}（{metric} {score}）より"
+                         "有意に良くないため、判断から除外しました。",
+    "next_planners": "{method} を使い続けてください。ファインチューニングが見合うのは、これらの系列で {method} より有意に"
+                     "良くなってからです。本番の学習に費用をかける前に、履歴や系列を増やす、より大きなモデルを使う、"
+                     "コンテキストを長くする、などを試してください。",
     "rule_better": "推奨：{method}。学習パラメータ数をそろえた条件で、{baseline}より{metric}が {gain} 良く"
                    "（{level}% 信頼区間 {lo}〜{hi}{holm}）、{baseline}より有意に良い手法の中で最も高いスコアです。",
     "holm_p": "、{m} 件の比較について Holm 法で調整した p 値 {p}",
@@ -188,6 +205,14 @@ JA: dict[str, str] = {
                                 "このテストでの季節ナイーブ予測の MASE は {naive} で、その損失を MASE の比で換算して"
                                 "います（現在の誤差の過少・過大の割合が季節ナイーブと同じと仮定）。範囲はテスト系列の"
                                 "ブートストラップによる 95% 区間です。",
+    "forecast_against_classical": "削減額：現在の計画で使われている古典的な予測手法のうち最も良い {best} の月間損失 {cost} "
+                                  "との差（business.current_mase の指定がないため、会社がほかに使う予測として扱います）。"
+                                  "範囲はテスト系列のブートストラップによる 95% 区間です。",
+    "forecast_behind": "{method}は、計画担当者がすでに使っている {best} より有意に良くなっていません。削減額があっても "
+                       "{best} でも同程度が見込めるため、ファインチューニングの効果とは読まないでください。",
+    "forecast_classical_cost": "古典的な予測手法の当てはめにかかった時間は {times}（CPU 時間 {cpu}、GPU は不要）で、"
+                               "小型の CPU マシンで約 {cost} です。ファインチューニングの費用（計算資源の節）と比べてください。",
+    "c_saving_classical": "最良の古典的予測比の月間削減額［95%］",
     "forecast_payback_note": "投資回収期間 =（本番学習のコスト ＋ 今回の PoC の {poc}）÷ 月間削減額。",
     "forecast_dnl": "{method}は季節ナイーブ予測より有意に良くなっていません（学習できていません）。削減額が"
                     "あっても季節ナイーブ予測でも同程度が見込めるため、ファインチューニングの効果とは読まないで"

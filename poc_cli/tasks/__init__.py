@@ -62,6 +62,15 @@ def _accepts(task: Task, recipe: Recipe) -> None:
                             "business block"))
     if recipe.data.test is None and recipe.data.test_fraction is None and not task.test_from_train:
         raise ValueError("data: a test split is required: set 'test' (a file) or 'test_fraction'")
+    if recipe.references is not None:
+        if not task.references:
+            raise ValueError(f"references: task {task.name} has no classical reference rows (forecasting has)")
+        for k, name in enumerate(recipe.references):
+            if name in recipe.references[:k]:
+                raise ValueError(f"references: {name!r} is given twice")
+            if name not in task.references:
+                raise ValueError(f"references: {name!r} is not a reference of task {task.name}; use any of "
+                                 f"{', '.join(task.references)}")
     names = [m.name for m in task.metrics]
     if recipe.search is not None and recipe.search.metric is not None and recipe.search.metric not in names:
         raise ValueError(f"search.metric: {recipe.search.metric!r} is not a metric of task {task.name}; "

@@ -73,6 +73,9 @@ class Task(ABC):
     reference: ClassVar[str | None] = None
     # The row `trivial()` computes from the test data (e.g. "majority-class"); None: the task has none.
     trivial_name: ClassVar[str | None] = None
+    # Classical reference rows a recipe may ask for (`references:`), the default set first; () for none.
+    references: ClassVar[tuple[str, ...]] = ()
+    default_references: ClassVar[tuple[str, ...]] = ()
     # Parts of module names kept out of the default targets (e.g. BERT's pooler).
     excluded_by_default: ClassVar[tuple[str, ...]] = ()
     folder_reader: ClassVar[FolderReader | None] = None

@@ -80,6 +80,8 @@ class Forecasting(Task):
                              "drop_short_series"})
     reference = "zero-shot"
     trivial_name = "seasonal-naive"
+    references = ("seasonal_naive", "auto_ets", "auto_arima", "auto_theta")
+    default_references = references  # what planners run today; the plan says how long each takes to fit
     labelled = False
     business_block = "forecast"
     test_from_train = True
@@ -274,6 +276,14 @@ class Forecasting(Task):
         out["per_example"] = scores.scores(out["actual"], out["forecast"], out["scale"])
         return out
 
+    def scored(self, frame: pd.DataFrame, forecasts: list[list[float]]) -> dict[str, list]:
+        """Forecasts made outside a model (a classical reference row's) for the series of `frame`, stored and
+        scored as `predict` stores a model's: the same actuals, seasonal-naive forecasts and scales."""
+        out: dict[str, list] = {"actual": frame["actual"].tolist(), "forecast": forecasts,
+                                "naive": frame["naive"].tolist(), "scale": frame["scale"].tolist()}
+        out["per_example"] = scores.scores(out["actual"], out["forecast"], out["scale"])
+        return out
+
     def evaluate(self, predictions: dict[str, list], labels: tuple[str, ...]) -> dict[str, Any]:
         del labels
         per = predictions["per_example"]
@@ -348,8 +358,9 @@ def _shown(time: Any) -> str:
 
 def _target(name: str, history: list[float], actual: list[float], context: int, season: int) -> dict[str, Any]:
     """One series' forecast to score: the context before the window, the actual values, the seasonal-naive
-    forecast and the MASE scale, both from the history before the window."""
-    return {"series": name, "context": history[-context:], "actual": actual,
+    forecast and the MASE scale, both from the history before the window, and that whole history (what a
+    classical model is fitted on: every value before the window, none in or after it)."""
+    return {"series": name, "history": list(history), "context": history[-context:], "actual": actual,
             "naive": scores.seasonal_naive(history, season, len(actual)),
             "scale": scores.seasonal_scale(history, season)}
 
