@@ -7,7 +7,7 @@
 #   --wheels DIR  install offline from the wheels in DIR (a machine with no package index)
 #   --no-install  poc is installed already, with the demo, test and gpu extras
 #
-# Steps, each with a time limit (together 445 s): install poc with its demo, test and gpu extras
+# Steps, each with a time limit (together 475 s): install poc with its demo, test and gpu extras
 # (bitsandbytes) into the python that holds the CUDA torch; stop at once, exit 1, unless torch sees a
 # GPU (a wheel the driver cannot use runs everything on the CPU and would "pass"); `poc doctor --gpu`;
 # the GPU-marked tests; the demo at bf16-mixed and at fp32, each record checked to have run on the GPU
@@ -62,7 +62,7 @@ summary() {
 
 if [ "$install" -eq 1 ]; then
   # shellcheck disable=SC2086
-  STEP_WHAT="poc with the demo, test and gpu extras" step install 90 \
+  STEP_WHAT="poc with the demo, test and gpu extras" step install 75 \
     "$python" -m pip install -q -e ".[demo,test,gpu]" ${wheels:+--no-index --find-links "$wheels"} || summary
 fi
 
@@ -77,8 +77,8 @@ major, minor = torch.cuda.get_device_capability(0)
 print(f"{torch.cuda.get_device_name(0)}, compute capability {major}.{minor}, torch {torch.__version__}")
 EOF
 
-STEP_WHAT="every check passed" step doctor 60 "$python" -m poc_cli doctor --gpu
-STEP_WHAT="the GPU-marked tests passed" step pytest-gpu 120 \
+STEP_WHAT="every check passed" step doctor 45 "$python" -m poc_cli doctor --gpu
+STEP_WHAT="the GPU-marked tests passed" step pytest-gpu 180 \
   "$python" -m pytest -q -x -m gpu -p no:cacheprovider tests/test_gpu.py
 for precision in bf16-mixed fp32; do
   "$python" - "$precision" "$out/demo-$precision.yaml" <<'EOF'
@@ -92,7 +92,7 @@ EOF
   STEP_WHAT="3 jobs" step "demo-$precision" 40 "$python" -m poc_cli run "$out/demo-$precision.yaml" --store "$out/store"
 done
 # What each demo record says really ran: every one ok, on the GPU, with a GPU peak; a FAIL line otherwise.
-STEP_WHAT="every record ran on the GPU" step demo-records 15 "$python" - "$out/store" <<'EOF'
+STEP_WHAT="every record ran on the GPU" step demo-records 10 "$python" - "$out/store" <<'EOF'
 import json, sys
 from pathlib import Path
 found = 0
@@ -119,7 +119,7 @@ if found < 6:
     print(f"FAIL: {found} demo run records, expected 6 (3 methods at two precisions)")
 EOF
 for dtype in bf16-mixed bf16; do
-  STEP_WHAT="every target met" step "speed-$dtype" 40 \
+  STEP_WHAT="every target met" step "speed-$dtype" 35 \
     "$python" benchmarks/randlora_speed.py --model llama-like --dtype "$dtype" --steps 5
 done
 summary

@@ -60,6 +60,21 @@ LrValues = Annotated[list[LearningRate], Field(min_length=1, max_length=20)]
 AlphaValues = Annotated[list[AlphaRatio], Field(min_length=1, max_length=20)]
 
 
+class ReferenceBase(Strict):
+    """A reference row the plan adds (not written under `methods`): named by its method, nothing trains."""
+
+    method: str
+
+    @property
+    def label(self) -> str:
+        return self.method
+
+    @property
+    def learning_rate(self) -> None:
+        """Nothing trains."""
+        return None
+
+
 class LrGrid(Strict):
     """A method's search grid; a dimension left out takes the method's default grid."""
 

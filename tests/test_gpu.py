@@ -24,7 +24,8 @@ needs_bitsandbytes = pytest.mark.skipif(importlib.util.find_spec("bitsandbytes")
                                         reason="needs bitsandbytes: pip install 'poc-cli[gpu]'")
 
 
-@pytest.mark.parametrize("precision", ["bf16-mixed", "fp16-mixed", "bf16", "fp32"])
+# bf16-mixed and fp32 run in benchmarks/gpu_check.sh's demo, with every record checked: here the other two.
+@pytest.mark.parametrize("precision", ["fp16-mixed", "bf16"])
 def test_every_method_trains_on_the_gpu(tmp_path: Path, tiny_model_dir: Path, tiny_data: dict[str, Path],
                                         precision: str) -> None:
     training = {"epochs": 12, "batch_size": 16, "max_length": 16, "precision": precision, "device": "cuda:0"}

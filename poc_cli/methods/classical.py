@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from poc_cli.specs import Strict
+from poc_cli.specs import ReferenceBase
 
 if TYPE_CHECKING:
     from torch import nn
@@ -41,19 +41,10 @@ DEFAULT_REFERENCES = (SEASONAL_NAIVE, *MODELS)
 Name = Literal["auto_ets", "auto_arima", "auto_theta"]
 
 
-class ClassicalSpec(Strict):
+class ClassicalSpec(ReferenceBase):
     """A classical reference row the plan adds for `references:` (not written under `methods`)."""
 
     method: Name
-
-    @property
-    def label(self) -> str:
-        return self.method
-
-    @property
-    def learning_rate(self) -> None:
-        """Nothing trains."""
-        return None
 
 
 SPEC = ClassicalSpec

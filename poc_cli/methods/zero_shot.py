@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from poc_cli.specs import Strict
+from poc_cli.specs import ReferenceBase
 
 if TYPE_CHECKING:
     from torch import nn
@@ -17,19 +17,10 @@ if TYPE_CHECKING:
     from poc_cli.modelhub import Architecture
 
 
-class ReferenceSpec(Strict):
+class ReferenceSpec(ReferenceBase):
     """An untrained reference row that the plan adds for tasks that have one (not written in recipes)."""
 
     method: Literal["zero-shot", "untuned"] = "zero-shot"
-
-    @property
-    def label(self) -> str:
-        return self.method
-
-    @property
-    def learning_rate(self) -> None:
-        """Nothing trains."""
-        return None
 
 
 SPEC = ReferenceSpec
