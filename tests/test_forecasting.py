@@ -216,8 +216,8 @@ def test_shipped_recipe_plans_on_the_timesfm_2_500m_architecture_within_5_percen
 
 def test_timesfm_on_m3_trains_and_scores_with_both_references(m3_store: Path) -> None:
     records = _records(m3_store)
-    assert {r["status"] for r in records.values()} == {"ok"} and set(records) == {"lora", "randlora", "full",
-                                                                                   "zero-shot"}
+    assert {r["status"] for r in records.values()} == {"ok"} and set(records) == {
+        "lora", "randlora", "full", "zero-shot", "auto_ets", "auto_arima", "auto_theta"}  # the default references
     for method in ("lora", "randlora", "full"):
         curve = records[method]["loss_curve"]
         quarter = len(curve) // 4
@@ -235,7 +235,8 @@ def test_patchtst_on_tourism_trains(tmp_path: Path) -> None:
     model = build_forecaster("patchtst", tmp_path / "patchtst", horizon=24)
     recipe = write_recipe(tmp_path / "recipe.yaml", forecasting_recipe(
         "tourism", model, data, data={"horizon": 24, "context_length": 24},
-        methods=[{"method": "lora", "search": {"lr": [0.003, 0.01]}}], search=True, business=None))
+        methods=[{"method": "lora", "search": {"lr": [0.003, 0.01]}}], search=True, business=None,
+        references=["seasonal_naive"]))  # the classical rows are tested on Tourism below (AutoARIMA: a minute here)
     result = poc("run", str(recipe), "--store", str(tmp_path / "store"))
     assert result.returncode == 0, result.stdout + result.stderr
     records = _records(tmp_path / "store")
@@ -412,11 +413,11 @@ def test_patchtsmixer_is_called_through_the_same_interface() -> None:
 
 @pytest.fixture(scope="module")
 def tourism_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real `poc run` on 20 Tourism series: a tiny random PatchTST fine-tuned with LoRA, and the three
-    classical rows the recipe asks for by default (over 30 s: AutoARIMA on these long series takes most of
-    it, as it would for a user)."""
+    """A real `poc run` on 20 Tourism series (the shortest 20, 67 to 175 months: AutoARIMA's time grows with a
+    series' length), a tiny random PatchTST fine-tuned with LoRA, and the three classical rows the recipe asks
+    for by default; over 30 s: AutoARIMA's fits take most of it, as they would for a user."""
     folder = tmp_path_factory.mktemp("tourism-run")
-    files = series_subset(TOURISM, folder, 20)
+    files = shortest_series(TOURISM, folder, 20)
     model = build_forecaster("patchtst", folder / "patchtst", horizon=24, context=32)
     body = forecasting_recipe("tourism-20", model, files, data={"horizon": 24, "context_length": 32},
                               methods=[{"method": "lora", "lr": 0.005}], training={"epochs": 2, "batch_size": 16})
@@ -430,6 +431,17 @@ def tourism_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "store"
 
 
+def shortest_series(source: Path, folder: Path, series: int) -> dict[str, Path]:
+    """The `series` shortest series of a real ../shared/data set (train and test tables), in `folder`."""
+    train = pd.read_csv(source / "train.csv")
+    names = set(train.groupby("series_id", sort=False).size().sort_values(kind="stable").index[:series])
+    out = {}
+    for split, table in (("train", train), ("test", pd.read_csv(source / "test.csv"))):
+        out[split] = folder / f"{split}.csv"
+        table[table["series_id"].isin(names)].to_csv(out[split], index=False)
+    return out
+
+
 def _history(train: pd.DataFrame, name: str) -> np.ndarray:
     return train[train["series_id"] == name]["value"].to_numpy(dtype=float)
 
@@ -439,8 +451,8 @@ def test_each_classical_row_is_the_library_called_directly(tourism_store: Path) 
     MASE of it, are what the stored row holds."""
     from statsforecast.models import AutoARIMA, AutoETS, AutoTheta
 
-    train = pd.read_csv(TOURISM / "train.csv")
-    test = pd.read_csv(TOURISM / "test.csv")
+    folder = tourism_store.parent  # the fixture's tables: the 20 series it ran
+    train, test = pd.read_csv(folder / "train.csv"), pd.read_csv(folder / "test.csv")
     records = _records(tourism_store)
     names = list(dict.fromkeys(train["series_id"]))[:3]
     for kind, model in (("auto_ets", AutoETS), ("auto_arima", AutoARIMA), ("auto_theta", AutoTheta)):
@@ -564,3 +576,24 @@ def test_a_series_a_classical_model_refuses_falls_back_and_is_counted() -> None:
     assert fitted.fell_back == [0] and fitted.short == 2 and fitted.workers == 2
     assert fitted.forecasts[0] == SeasonalNaive(season_length=5).forecast(y=np.array(tiny), h=3)["mean"].tolist()
     assert all(np.isfinite(f).all() for f in fitted.forecasts)
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_the_pdf_names_the_classical_rows(tourism_store: Path, tmp_path: Path, lang: str) -> None:
+    """The approval file's PDF carries the classical rows and the check against the best of them."""
+    from pypdf import PdfReader
+
+    from poc_cli.report import fonts
+
+    try:
+        import weasyprint  # noqa: F401
+    except (ImportError, OSError) as error:
+        pytest.skip(f"WeasyPrint cannot run here ({type(error).__name__}): pip install -e '.[pdf]' and Pango")
+    if lang == "ja" and fonts.cjk_family() is None:
+        pytest.skip(f"no Japanese font here: {fonts.INSTALL}")
+    out = tmp_path / f"report.{lang}.pdf"
+    made = poc("report", "--store", str(tourism_store), "--format", "pdf", "--lang", lang, "--output", str(out))
+    assert made.returncode == 0, made.stderr
+    text = "".join(page.extract_text() for page in PdfReader(out).pages).replace("\n", "").replace(" ", "")
+    assert "AutoARIMA" in text and "AutoTheta" in text
+    assert ("vsthebestclassicalforecast" if lang == "en" else "最良の古典的予測との差") in text
