@@ -262,3 +262,18 @@ def test_gpu_check_stops_at_once_without_a_gpu(tmp_path: Path) -> None:
     assert time.monotonic() - started < 60
     assert "sees no GPU" in done.stdout and "doctor" not in (tmp_path / "out" / "summary.txt").read_text()
     assert (tmp_path / "out" / "summary.txt").read_text().startswith("gpu                FAIL")
+
+
+def test_whether_tf32_was_on_is_read_as_torch_has_it() -> None:
+    """An fp32 job's speed and results on an Ampere GPU depend on TF32: the record says what torch's switches
+    were (read without touching CUDA, so this runs on the CPU too); on the CPU there is nothing to say."""
+    from poc_cli.worker import tf32_state
+
+    assert tf32_state(CPU) is None
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        for matmul, cudnn in ((True, False), (False, True)):
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+            assert tf32_state(torch.device("cuda", 0)) == {"matmul": matmul, "cudnn": cudnn}
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
