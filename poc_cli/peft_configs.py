@@ -17,6 +17,20 @@ from poc_cli.errors import clip, first_line
 
 # poc sets these itself: the layers come from `target_modules`, the head from the task.
 SET_BY_POC = ("target_modules", "modules_to_save", "task_type", "inference_mode")
+# Pairs peft takes one of, not both, whose default would conflict with the knob: where the recipe leaves the
+# partner unset, poc sets it to 0 ("derived from the knob") and the plan says so. Found by the walk over every
+# tuner peft ships (tests/test_every_tuner.py).
+PARTNERS: dict[tuple[str, str], tuple[str, str]] = {
+    ("OFTConfig", "r"): ("oft_block_size", "peft takes r or oft_block_size, not both; r is the knob"),
+    ("BOFTConfig", "boft_block_num"): ("boft_block_size", "peft takes boft_block_num or boft_block_size, not both; "
+                                                          "boft_block_num is the knob"),
+}
+
+
+def cleared(name: str, knob: str | None, options: dict[str, Any]) -> list[tuple[str, int, str]]:
+    """(field, value, why) of each default poc clears for the knob, where the recipe does not set it."""
+    partner = PARTNERS.get((name, knob or ""))
+    return [] if partner is None or partner[0] in options else [(partner[0], 0, partner[1])]
 
 
 def tuner_class(name: str) -> type:
@@ -96,7 +110,7 @@ def refused(name: str, knob: str | None, value: int | None, error: BaseException
 def build(name: str, knob: str | None, value: int | None, options: dict[str, Any], *, targets: list[str],
           head: tuple[str, ...]) -> Any:
     """The peft config of one job: the recipe's options, the knob at `value`, poc's layers and head."""
-    settings = dict(options)
+    settings = {field: cleared_to for field, cleared_to, _ in cleared(name, knob, options)} | dict(options)
     if knob is not None and value is not None:
         settings[knob] = value
     with warnings.catch_warnings():  # configs warn about defaults they change (BOFT's butterfly factor)

@@ -283,8 +283,10 @@ def make_plan(recipe: Recipe, facts: Callable[[TrainingSpec], hardware.Facts] = 
     skeleton = task.skeleton(config)
     check_checkpointing(recipe, skeleton)
     architecture = describe(skeleton, recipe.target_modules, task)
-    notes = tuple(task.inspect(splits, source, config, recipe.training))
     allocations = allocate(recipe, architecture)
+    notes = tuple(task.inspect(splits, source, config, recipe.training)) + tuple(
+        note for spec, a in zip(recipe.methods, allocations) if hasattr(get_method(spec.method), "notes")
+        for note in get_method(spec.method).notes(architecture, spec, a.r))
     reference = None
     if task.reference is not None:  # deterministic: scored once, at the first seed
         reference = _reference_job(recipe, ReferenceSpec(method=task.reference), architecture, splits)

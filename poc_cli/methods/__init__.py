@@ -18,6 +18,7 @@ reference included, so no caller branches on a method's name:
 A method may also have, where it applies:
   frozen(arch, r) -> int         parameters of frozen matrices it adds to memory (VeRA's shared projections)
   variants(spec) -> [(name, spec)]  what `poc profile` measures of it, the recipe's own first (RandLoRA's bases)
+  notes(arch, spec, r) -> [str]  what the plan says of how it was sized (a peft tuner counted on the CPU)
   unsupported() -> str | None    why the installed libraries cannot run it (`poc doctor`)
   COLOUR: str                    its colour in charts (else one from a palette, by a hash of its name)
   MODEL_FREE, forecast(...)      a reference that needs no neural model (the classical forecasts): the

@@ -11,10 +11,7 @@ knob runs at its own count, off the budget.
 
 from __future__ import annotations
 
-import copy
-import json
 import math
-import logging
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -22,7 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from poc_cli.methods.lora import LoraSpec
-from poc_cli.peft_configs import build, check_tuner, refused
+from poc_cli import tuner_count
+from poc_cli.peft_configs import build, check_tuner, cleared
 from poc_cli.specs import MethodSpecBase
 
 if TYPE_CHECKING:
@@ -30,14 +28,15 @@ if TYPE_CHECKING:
 
     from poc_cli.modelhub import Architecture
 
-# LoRA's rate and grid, unless peft's method_comparison (MetaMathQA on Llama-3.2-3B, huggingface/peft)
-# or the tuner's paper tuned it far from LoRA's: LoHa, LoKr (peft's LoKr run: 3e-3), OFT, BOFT, HRA ...
-TUNER_LR: dict[str, float] = {"C3AConfig": 2e-1, "FourierFTConfig": 5e-2, "IA3Config": 5e-3}
-TUNER_GRID: dict[str, tuple[float, ...]] = {
-    "C3AConfig": (5e-2, 1e-1, 2e-1, 5e-1),  # peft's C3A run trains at 3e-1
-    "FourierFTConfig": (1e-2, 2e-2, 5e-2, 1e-1),  # spectral coefficients: peft's FourierFT example trains at 6e-2
-    "IA3Config": (1e-3, 2e-3, 5e-3, 1e-2),  # peft's IA3 runs: 1e-3 and 5e-3
-}
+# Each tuner's centre rate: LoRA's default, unless a source tuned the tuner far from LoRA's rate. peft's
+# method_comparison (MetaMathQA on Llama-3.2-3B, huggingface/peft; LoRA there trains at 1e-4): C3A 3e-1,
+# HiRA 4.5e-3 (45x its LoRA), LoKr 3e-3 (30x), IA3 5e-3; peft's FourierFT example 6e-2; DeLoRA's issue
+# tracker: 10 to 100 times LoRA's rate. SHiRA (3e-4) and GraLoRA (2e-4) train within 3x of LoRA there.
+TUNER_LR: dict[str, float] = {"C3AConfig": 2e-1, "FourierFTConfig": 5e-2, "IA3Config": 5e-3, "HiraConfig": 5e-2,
+                              "DeloraConfig": 5e-2, "LoKrConfig": 1e-2}
+# The search grid spans two decades around the centre, log-spaced: at PoC sizes a tuner's best rate can sit
+# 10x from the source's, and the search adds trials beyond either end where the best lies there (edges.py).
+GRID_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
 
 
 def tuner_label(config: str) -> str:
@@ -75,7 +74,9 @@ class PeftSpec(MethodSpecBase):
 
     @property
     def default_lrs(self) -> tuple[float, ...]:
-        return TUNER_GRID.get(self.config, self.GRID["lr"])
+        """Two decades around the tuner's centre rate (`TUNER_LR`, else LoRA's default), log-spaced."""
+        centre = TUNER_LR.get(self.config, self.DEFAULT_LR)
+        return tuple(float(f"{centre * factor:.2g}") for factor in GRID_FACTORS)
 
 
 SPEC = PeftSpec
@@ -89,51 +90,25 @@ QUANTIZABLE = False
 SAVES = "adapter"
 LARGEST_KNOB = 2**20  # the doubling stops here (FourierFT's n_frequency reaches ~1e6 on large layers)
 HILL_STEPS = 64  # out of reach: the most single steps taken from the closest probe towards the budget
-
-_counts: dict[tuple[object, ...], int | Refused] = {}
-
-
-def _key(arch: Architecture, spec: PeftSpec, value: int | None) -> tuple[object, ...]:
-    return (id(arch.skeleton), arch.layers, spec.config, spec.knob, json.dumps(spec.options, sort_keys=True), value)
-
-
-def _measure(arch: Architecture, spec: PeftSpec, value: int | None) -> int:
-    """What peft counts as trainable once the tuner wraps a copy of the skeleton (the head left out)."""
-    from peft import get_peft_model
-
-    if arch.skeleton is None:
-        raise ValueError("the model's skeleton is needed to count a peft tuner")
-    config = build(spec.config, spec.knob, value, spec.options, targets=[layer.name for layer in arch.layers],
-                   head=())
-    quiet = logging.getLogger("peft")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            wrapped = get_peft_model(copy.deepcopy(arch.skeleton), config, low_cpu_mem_usage=True)
-    finally:
-        quiet.setLevel(level)
-    return int(wrapped.get_nb_trainable_parameters()[0])
-
-
-class Refused(ValueError):
-    """peft refused the tuner at one knob value: its message, as `peft_configs.refused` words it."""
+FLAT_AFTER = 7  # equal counts at this many knob values (1 to 64) mean the knob does not size the tuner
 
 
 def count(arch: Architecture, r: int | None, spec: PeftSpec | None = None) -> int:
     """peft's own count of the tuner's trainable parameters with its knob at `r` (None: its default)."""
     assert spec is not None, "a peft tuner is counted from its spec"
-    key = _key(arch, spec, r)
-    if key not in _counts:
-        try:
-            _counts[key] = _measure(arch, spec, r)
-        except (TypeError, ValueError, RuntimeError, AssertionError, KeyError, AttributeError) as error:
-            _counts[key] = Refused(refused(spec.config, spec.knob, r, error))
-    value = _counts[key]
-    if isinstance(value, Refused):
-        raise value
-    return value
+    return tuner_count.count(arch, spec, r).trainable
+
+
+def notes(arch: Architecture, spec: PeftSpec, r: int | None) -> list[str]:
+    """What the plan says of how the tuner was sized: a field poc cleared for the knob, a count made on
+    the CPU because peft cannot build the tuner on the meta device."""
+    out = [f"{spec.label}: poc sets {field}: {value} ({why})" for field, value, why in cleared(spec.config, spec.knob,
+                                                                                           spec.options)]
+    if tuner_count.count(arch, spec, r).on == tuner_count.ON_CPU:
+        out.append(f"{spec.label}: counted on the targeted layers materialised on the CPU with random weights "
+                   f"(peft cannot build {spec.config} on the meta device); the job checks the count on the real "
+                   "weights")
+    return out
 
 
 def _bracket(counted: Callable[[int], int | None], target: int) -> tuple[int, int] | None:
@@ -158,6 +133,8 @@ def _bracket(counted: Callable[[int], int | None], target: int) -> tuple[int, in
         if n == target:
             return value, value
         seen[value] = n
+        if len(seen) >= FLAT_AFTER and len(set(seen.values())) == 1:
+            return None  # the knob does not size the tuner: `_check_counts` says so
         ordered = sorted(seen.items())
         for (a, na), (b, nb) in zip(ordered, ordered[1:]):
             if (na - target) * (nb - target) < 0:
@@ -207,7 +184,7 @@ def fit(arch: Architecture, target: int, spec: PeftSpec | None = None) -> int | 
         if value not in seen:
             try:
                 seen[value] = count(arch, value, spec)
-            except Refused as refusal:  # OFT's blocks must divide every layer: a value is skipped
+            except tuner_count.Refused as refusal:  # OFT's blocks must divide every layer: a value is skipped
                 seen[value], refusals[value] = None, str(refusal)
         return seen[value]
 
@@ -217,11 +194,28 @@ def fit(arch: Architecture, target: int, spec: PeftSpec | None = None) -> int | 
     bracket = _bracket(counted, target)
     if bracket is not None:
         _narrow(counted, *bracket, target)
-    _check_counts(spec, seen, refusals)
-    return closest() if bracket is not None else _climb(counted, closest, closest())
+    _check_counts(arch, spec, seen, refusals)
+    if bracket is not None:
+        return closest()
+    _to_refusals(counted, seen)
+    return _climb(counted, closest, closest())
 
 
-def _check_counts(spec: PeftSpec, seen: dict[int, int | None], refusals: dict[int, str]) -> None:
+def _to_refusals(counted: Callable[[int], int | None], seen: dict[int, int | None]) -> None:
+    """Where accepted values meet refused ones (FourierFT's n_frequency stops at a layer's size), bisect to
+    the last accepted value: a count that cannot reach the budget comes closest there."""
+    ordered = sorted(seen)
+    for low, high in [(a, b) for a, b in zip(ordered, ordered[1:]) if (seen[a] is None) != (seen[b] is None)]:
+        low_refused = seen[low] is None
+        while high - low > 1:
+            middle = (low + high) // 2
+            if (counted(middle) is None) == low_refused:
+                low = middle
+            else:
+                high = middle
+
+
+def _check_counts(arch: Architecture, spec: PeftSpec, seen: dict[int, int | None], refusals: dict[int, str]) -> None:
     """Say why no value could be fitted, in peft's words: every value refused (for one reason: that
     reason; for several: the first, and that each value was refused), or a knob that does not change
     the count at all (LoHa's `alpha` scales the update, it does not size it)."""
@@ -233,9 +227,31 @@ def _check_counts(spec: PeftSpec, seen: dict[int, int | None], refusals: dict[in
         raise ValueError(f"{next(iter(refusals.values()))}; it refused all {tried}")
     counts = {n for n in seen.values() if n is not None}
     if len(counts) == 1 and len(seen) > 2:
+        movers = _sizing_fields(arch, spec)
+        instead = (f"name one that does: {', '.join(movers)}" if movers else "none of its integer fields does: run it "
+                   "without a knob, at its own count (off the budget)")
         raise ValueError(f"knob: {spec.knob} does not change {spec.config}'s trainable count ({counts.pop():,} at "
-                         f"every one of {len(seen)} values tried): it cannot be fitted to the budget; name a field "
-                         "that sizes the tuner (such as r)")
+                         f"every one of {len(seen)} values tried): it cannot be fitted to the budget; {instead}")
+
+
+def _sizing_fields(arch: Architecture, spec: PeftSpec) -> list[str]:
+    """The config's other integer fields whose value changes the count (tried at their default and twice it)."""
+    from poc_cli.peft_configs import integer_fields, tuner_class
+
+    out = []
+    for name in integer_fields(tuner_class(spec.config)):
+        if name == spec.knob or name in spec.options:
+            continue
+        default = getattr(tuner_class(spec.config)(), name, 0) or 0
+        counts = set()
+        for value in (max(default, 1), max(2 * default, 2)):
+            try:
+                counts.add(count(arch, None, spec.model_copy(update={"options": {**spec.options, name: value}})))
+            except tuner_count.Refused:
+                counts.add(None)
+        if len(counts) > 1 and None not in counts:
+            out.append(name)
+    return out
 
 
 def _between(low: int, high: int, n_low: int, n_high: int, target: int) -> int:
@@ -257,9 +273,11 @@ def _near(middle: int, low: int, high: int) -> list[int]:
 
 
 def settings(spec: PeftSpec, r: int | None) -> dict[str, object]:
-    """The tuner, its knob's fitted value and its options, as shown in plans and records."""
+    """The tuner, its knob's fitted value, the fields poc cleared for the knob and the recipe's options, as
+    shown in plans and records."""
     knob = {spec.knob: r} if spec.knob is not None else {}
-    return {"config": spec.config, **knob, **spec.options}
+    poc_set = {field: value for field, value, _ in cleared(spec.config, spec.knob, spec.options)}
+    return {"config": spec.config, **knob, **poc_set, **spec.options}
 
 
 def implementation(model: nn.Module) -> str:
