@@ -31,7 +31,7 @@ from poc_cli.search import did_not_hold
 from poc_cli.stats import PairedDifference, Summary, holm, mean_interval, summarize
 from poc_cli.methods import stored_label
 from poc_cli.records.record import StoredRecord
-from poc_cli.records.sections import SearchSelection, Selection
+from poc_cli.records.sections import EdgeSteps, SearchSelection, Selection
 from poc_cli.store import Scan, Store
 
 TRIVIAL_KIND = "trivial"  # the method_kind of the computed row for the task's trivial answer (its name is the task's)
@@ -49,6 +49,7 @@ class Chosen:
     chosen: dict[str, Any] | None = None
     runs_validation: float | None = None
     held: bool = True  # a search: the seeded runs scored close to the winning trial
+    edge: EdgeSteps | None = None  # a search: the trials it added beyond its grid's ends (absent in older records)
 
     @property
     def searched(self) -> bool:
@@ -60,7 +61,8 @@ class Chosen:
         if not self.searched:
             return {"how": self.how}
         return {"how": "search", "trials": self.trial_count, "metric": self.metric, "score": self.score,
-                "chosen": self.chosen, "runs_validation": self.runs_validation, "held": self.held}
+                "chosen": self.chosen, "runs_validation": self.runs_validation, "held": self.held} | (
+                    {"beyond_grid": self.edge.model_dump()} if self.edge is not None else {})
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,7 @@ def selection_summary(selection: Selection | None, runs: list[StoredRecord]) -> 
     return Chosen("search", trial_count=len(selection.trials), metric=selection.metric, score=selection.score,
                   chosen=selection.chosen.model_dump(exclude_unset=True),
                   runs_validation=sum(scores) / len(scores) if scores else None,
-                  held=did_not_hold(selection, scores) is None)
+                  held=did_not_hold(selection, scores) is None, edge=selection.edge)
 
 
 def _mean(values: list[float]) -> float | None:

@@ -14,6 +14,7 @@ from the store (`climb`): the same code decides in a first run and in a resumed 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -158,15 +159,16 @@ def cost(points: int, total: int) -> tuple[int, int]:
     return jobs, steps
 
 
-def decide(recipe: Any, label: str, ladder: Ladder) -> Any:
-    """The method's setting from its last rung (NoChoice while it is unfinished), with every rung
-    in the stored selection."""
-    last = ladder.rungs[-1]
-    choice = choose(recipe, label, [(point, job.id, record) for point, job, record in last])
+def decide(recipe: Any, label: str, ladder: Ladder, added: Sequence[tuple[Any, Any, dict[str, Any]]] = ()) -> Any:
+    """The method's setting from its last rung and the full-length trials `added` beyond the grid's ends
+    (NoChoice while one is unfinished), with every rung in the stored selection."""
+    last = [*ladder.rungs[-1], *added]
+    choice = choose(recipe, label, [(point, job.id, record) for point, job, record in last], added=len(added))
     if ladder.rungs[0][0][1].rung is None:  # a grid search, or too few steps to halve
         return choice
     total = ladder.rungs[0][0][1].rung.total
+    beyond = choice.selection.trials[len(choice.selection.trials) - len(added):] if added else []
     selection = choice.selection.model_copy(update={
         "strategy": "halving", "rungs": list(stops(total)), "keep": f"1/{KEEP}",
-        "trials": [TrialRow.model_validate(row) for row in rows(ladder, choice.selection.metric)]})
+        "trials": [TrialRow.model_validate(row) for row in rows(ladder, choice.selection.metric)] + beyond})
     return Choice(choice.point, selection)

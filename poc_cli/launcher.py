@@ -21,10 +21,12 @@ from typing import Any
 
 from poc_cli.errors import PocError
 from poc_cli.executors import Executor, Finished
+from poc_cli.edges import extend
 from poc_cli.halving import Ladder, checkpoints_done_with, climb, decide
 from poc_cli.isolation import EventCallback
 from poc_cli.paths import DISK_FULL, is_full, why
 from poc_cli.plan import Job, Plan
+from poc_cli.records.sections import EdgeSteps
 from poc_cli.records.status import Stage, Status
 from poc_cli.search import Choice, NoChoice
 from poc_cli.store import Store
@@ -75,9 +77,27 @@ def ladder_for(plan: Plan, store: Store, index: int) -> Ladder:
                  objective.higher_is_better)
 
 
-def choose_for(plan: Plan, store: Store, index: int) -> Choice:
-    """A searched method's setting from its stored trials (NoChoice says why there is none)."""
-    return decide(plan.recipe, plan.allocations[index].label, ladder_for(plan, store, index))
+def beyond_grid(plan: Plan, store: Store, index: int, seen: Callable[[Job], bool]) -> tuple[Choice | None, Job | None]:
+    """A searched method's setting from its stored trials, those added beyond its grid's ends included
+    (NoChoice says why there is none); or the next trial to add. `seen(job)`: whether the job ended (ran, or
+    was found done) in this run: every added trial passes through the driver, so a run lists it, and one
+    that failed in an earlier run runs again."""
+    assert plan.recipe.search is not None
+    ladder = ladder_for(plan, store, index)
+    label = plan.allocations[index].label
+
+    def read(job: Job) -> dict[str, Any] | None:
+        if not seen(job):
+            return None
+        return store.read(job.recipe.name, job.id, Stage.TRIAL) or {"status": "missing"}  # not stored: no choice
+
+    found = extend(lambda added: decide(plan.recipe, label, ladder, added), [p for p, _ in plan.trials[index]],
+                   plan.recipe.search.edge_steps, lambda point: plan.added_trial(index, point), read)
+    if found.pending is not None:
+        return None, found.pending
+    choice = decide(plan.recipe, label, ladder, found.added)
+    edge = EdgeSteps(added=len(found.added), limit=plan.recipe.search.edge_steps, reached=found.reached)
+    return Choice(choice.point, choice.selection.model_copy(update={"edge": edge})), None
 
 
 def _drop_checkpoints(paths: list[str]) -> None:
@@ -208,12 +228,17 @@ def run_plan(plan: Plan, *, store: Store, executor: Executor, on_event: EventCal
             following = [j for _, j, _ in ladder.rungs[depth[job.method_index]]]
             waiting[job.method_index] = {j.id for j in following}
             return following
-        del waiting[job.method_index]
         try:
-            chosen[job.method_index] = choose_for(plan, store, job.method_index)
+            choice, added = beyond_grid(plan, store, job.method_index, lambda j: (Stage.TRIAL, j.id) in driver.outcomes)
         except NoChoice as reason:
+            del waiting[job.method_index]
             held[plan.allocations[job.method_index].label] = str(reason)
             return []
+        if added is not None:  # the best lies at an end of the grid: one more trial beyond it
+            waiting[job.method_index] = {added.id}
+            return [added]
+        del waiting[job.method_index]
+        chosen[job.method_index] = choice
         return plan.method_runs(job.method_index, chosen[job.method_index]) if with_runs else []
 
     driver = _Driver(store, executor, on_event or _ignore, on_outcome or _ignore, release=release)

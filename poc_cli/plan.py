@@ -153,6 +153,11 @@ class Plan:
         jobs, steps = halving_cost(len(points), rung.total)
         return jobs, steps, len(points) * rung.total
 
+    def edge_steps(self, index: int) -> int:
+        """Trials the search may add beyond the ends of a method's grid (none with one learning rate)."""
+        assert self.recipe.search is not None
+        return self.recipe.search.edge_steps if len({p.lr for p, _ in self.trials[index]}) > 1 else 0
+
     @property
     def trial_count(self) -> int:
         """Trial jobs the search will run (a halving search's later rungs included)."""
@@ -177,6 +182,12 @@ class Plan:
         """The seeded runs with each searched method at its first grid point: what sizing and
         profiling build and time, since the learning rate does not change the cost."""
         return self.run_jobs({i: Choice(points[0][0], {}) for i, points in self.trials.items()})
+
+    def added_trial(self, index: int, point: Point) -> Job:
+        """A trial the search adds beyond its grid's edge (`edges.py`): a full-length trial at `point`, the
+        same job as a grid search's trial there."""
+        first = self.trials[index][0][1]
+        return _job(first.recipe, index, self.allocations[index], point, first.seed, first.sources, Stage.TRIAL)
 
     def method_runs(self, index: int, choice: Choice) -> list[Job]:
         """One method's seeded runs at `choice`."""

@@ -257,10 +257,12 @@ class SearchSpec(Strict):
     and at two thirds of the steps; the survivors finish, and the choice is made on full-length
     scores only. It trains about half the steps, but on Banking77 the ranking at a third of the
     steps chose another learning rate than the full grid for LoRA and RandLoRA (docs/benchmarks.md), so a
-    decision's search stays a grid unless the recipe asks for halving.
+    decision's search stays a grid unless the recipe asks for halving. A best rate at an end of the
+    grid gets trials beyond it, up to `edge_steps` a method (edges.py; 0: none).
     """
 
     strategy: Literal["grid", "halving"] = "grid"
+    edge_steps: int = Field(default=3, ge=0, le=10, strict=True)
     epochs: Epochs | None = None
     steps: Steps | None = None
     metric: str | None = None  # a metric the task declares; default: its primary metric

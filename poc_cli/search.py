@@ -113,14 +113,18 @@ def _trial_row(record: dict[str, Any] | None, point: Point, job_id: str, metric:
             "error": record.get("error") if record else None}
 
 
-def choose(recipe: Recipe, method_label: str, trials: list[tuple[Point, str, dict[str, Any] | None]]) -> Choice:
-    """The best trial's setting; `trials` holds (point, job id, stored record or None) per grid point."""
+def choose(recipe: Recipe, method_label: str, trials: list[tuple[Point, str, dict[str, Any] | None]],
+           added: int = 0) -> Choice:
+    """The best trial's setting; `trials` holds (point, job id, stored record or None) per grid point, the
+    last `added` of them the trials added beyond the grid's ends (`edges.py`)."""
     assert recipe.search is not None
     from poc_cli.tasks import search_objective  # torch and transformers: not for `poc --help`
 
     objective = search_objective(recipe)
     metric = objective.name
     rows = [_trial_row(record, point, job_id, metric) for point, job_id, record in trials]
+    for row in rows[len(rows) - added:] if added else []:
+        row["added"] = True
     unfinished = [r for r in rows if r["status"] not in {Status.OK.value, Status.DIVERGED.value}]
     if unfinished:
         first = unfinished[0]

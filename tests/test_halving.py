@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -40,14 +41,17 @@ def _run(recipe: Path, store: Path) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def _trials(store: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((store / "tiny" / "trials").glob("*.json"))]
+def _trials(store: Path, *, added: bool = False) -> list[dict]:
+    """The grid's trials (every rung of them), or those the search added beyond the grid's edge."""
+    every = [json.loads(p.read_text()) for p in sorted((store / "tiny" / "trials").glob("*.json"))]
+    return [t for t in every if (t["job"]["method"]["lr"] not in LRS) == added]
 
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path,
              tiny_data: dict[str, Path]) -> dict[str, Path]:
-    """The same LoRA search (4 learning rates, dropout on, 24 steps) run as a grid and halving."""
+    """The same LoRA search (4 learning rates, dropout on, 24 steps) run as a grid and halving. The tiny model
+    learns best at the grid's largest rate, so both searches add trials beyond it (search.edge_steps: 3)."""
     folder = tmp_path_factory.mktemp("halving")
     out = {}
     for strategy in ("grid", "halving"):
@@ -75,6 +79,8 @@ def test_a_survivor_trains_exactly_as_the_grid_trial_does(searched: dict[str, Pa
 
 
 def test_halving_rungs_cost_and_choice(searched: dict[str, Path]) -> None:
+    """The grid's points climb the rungs; the choice is made among the full-length scores (those added beyond
+    the grid's edge included: the test below)."""
     halving = _trials(searched["halving"])
     by_rung: dict[int, list[dict]] = {}
     for t in halving:
@@ -91,8 +97,9 @@ def test_halving_rungs_cost_and_choice(searched: dict[str, Path]) -> None:
     run = next(json.loads(p.read_text()) for p in (searched["halving"] / "tiny").glob("*.json"))
     selection = run["selection"]
     assert selection["strategy"] == "halving" and selection["rungs"] == [8, 16, 24]
-    assert selection["chosen"]["lr"] == by_rung[24][0]["job"]["method"]["lr"]
-    statuses = sorted(row["status"] for row in selection["trials"])
+    chosen = selection["chosen"]["lr"]
+    assert chosen == by_rung[24][0]["job"]["method"]["lr"] or chosen not in LRS  # the survivor, or one added
+    statuses = sorted(row["status"] for row in selection["trials"] if not row.get("added"))
     assert statuses == ["ok", "pruned", "pruned", "pruned"]
     assert all(row["score"] is None for row in selection["trials"] if row["status"] == "pruned")
     assert "8/24" in searched["halving-log"] and "24/24" in searched["halving-log"]
@@ -102,7 +109,8 @@ def test_a_rerun_runs_nothing_again(searched: dict[str, Path], tmp_path: Path) -
     recipe = searched["halving"].parent / "halving.yaml"
     before = sorted(p.name for p in (searched["halving"] / "tiny" / "trials").glob("*.json"))
     out = _run(recipe, searched["halving"]).stdout
-    assert out.count("done before, skipped") == 6 + 1  # every rung of every point, and the seeded run
+    added = len(_trials(searched["halving"], added=True))
+    assert out.count("done before, skipped") == 6 + added + 1  # every rung of every point, those added, the run
     assert sorted(p.name for p in (searched["halving"] / "tiny" / "trials").glob("*.json")) == before
 
 
@@ -114,3 +122,35 @@ def test_the_report_shows_pruned_points(searched: dict[str, Path], tmp_path: Pat
     assert done.returncode == 0, done.stdout + done.stderr
     text = page.read_text(encoding="utf-8")
     assert text.count("stopped at step 8 of 24 (halving)") == 3 and "at step 8" in text
+
+
+@pytest.mark.parametrize("strategy", ["grid", "halving"])
+def test_trials_beyond_the_grid_edge_in_a_real_run(searched: dict[str, Path], strategy: str) -> None:
+    """Whatever the scores were: each added trial is one step of the grid's spacing at that end beyond the last
+    (x10/3 above 0.1, x3/10 below 0.003), runs the full schedule (no rung), and shows in the selection, the trials
+    table and compare; the walk stops once the best lies inside (or ties with a rate inside), or at the limit,
+    which the selection then says. The walk itself, by hand: tests/test_edges.py."""
+    added = sorted((t["job"]["method"]["lr"] for t in _trials(searched[strategy], added=True)),
+                   key=lambda lr: abs(math.log(lr / 0.01)))  # out from the grid
+    assert len(added) <= 3, added
+    expected = [max(LRS) if added and added[0] > max(LRS) else min(LRS)]
+    for _ in added:
+        expected.append(float(f"{expected[-1] * (0.1 / 0.03 if expected[0] == max(LRS) else 3e-3 / 1e-2):.3g}"))
+    assert added == expected[1:], added
+    added.sort()
+    assert all("rung" not in t["job"] for t in _trials(searched[strategy], added=True))
+    run = next(json.loads(p.read_text()) for p in (searched[strategy] / "tiny").glob("*.json"))
+    selection = run["selection"]
+    rows = [row for row in selection["trials"] if row.get("added")]
+    assert sorted(row["lr"] for row in rows) == added and len(selection["trials"]) == 4 + len(added)
+    line = sorted([*LRS, *added])
+    tied = sum(row["score"] == selection["score"] for row in selection["trials"]) > 1  # the best region reaches in
+    at_edge = selection["chosen"]["lr"] in (line[0], line[-1]) and not tied
+    assert selection["edge"] == {"added": len(added), "limit": 3, "reached": at_edge}
+    assert not at_edge or len(added) == 3  # the walk went on while the best was alone at the edge
+    assert searched[f"{strategy}-log"].count("added beyond the grid") == len(added)
+    compared = subprocess.run([sys.executable, "-m", "poc_cli", "compare", "--store", str(searched[strategy]),
+                               "--json"], capture_output=True, text=True, env=ENV, timeout=300)
+    row = next(r for r in json.loads(compared.stdout) if r["method"] == "lora")
+    assert row["selection"]["trials"] == 4 + len(added), row["selection"]
+    assert row["selection"]["beyond_grid"] == selection["edge"]

@@ -319,7 +319,8 @@ def test_plan_lists_the_trials_and_estimates_both_stages(searched: dict[str, Any
     # The fork server starts once, with the first trial; then each trial costs about one run.
     assert estimate["trials_s"] - estimate["startup_s"] == pytest.approx(len(GRID) * estimate["runs_s"], rel=0.5)
     table = runner.invoke(app, ["plan", str(searched["path"])], env={"COLUMNS": "200"})
-    assert "4 trial jobs, then 1 seeded run(s)" in table.output and "the test split is never read" in table.output
+    assert "4 trial jobs (up to 3 more beyond the grids' edges), then 1 seeded run(s)" in table.output
+    assert "the test split is never read" in table.output and "up to 3" in table.output  # the search table's column
 
 
 def test_report_and_compare_say_when_the_chosen_setting_did_not_hold_up(searched: dict[str, Any],

@@ -64,8 +64,10 @@ def print_plan(plan: Plan) -> None:
     if plan.trials:
         console.print(search_table(plan))
         console.print(search_note(plan), highlight=False)
-        console.print(f"{plan.trial_count} trial jobs, then {plan.run_count} seeded run(s) (methods x seeds{reference}) "
-                      "at each method's chosen setting", highlight=False)
+        more = sum(plan.edge_steps(index) for index in plan.trials)
+        console.print(f"{plan.trial_count} trial jobs" + (f" (up to {more} more beyond the grids' edges)" if more else "")
+                      + f", then {plan.run_count} seeded run(s) (methods x seeds{reference}) at each method's chosen "
+                      "setting", highlight=False)
     else:
         console.print(f"{plan.run_count} jobs (methods x seeds{reference})", highlight=False)
 

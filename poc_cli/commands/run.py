@@ -6,6 +6,7 @@ import shlex
 import signal
 import threading
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -13,6 +14,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -39,7 +41,25 @@ from poc_cli.store import Store
 if TYPE_CHECKING:
     from poc_cli.executors import Executor
     from poc_cli.launcher import Outcome
-    from poc_cli.plan import Job
+    from poc_cli.plan import Job, Plan
+
+
+def _overall(progress: Progress, overall: TaskID, plan: Plan, ended: Callable[[Outcome], None]
+             ) -> Callable[[Outcome], None]:
+    """Each job's end on the overall bar (which grows by a trial the search adds beyond a grid's edge), and a
+    line for each that did not end ok."""
+    planned = {job.id for job in plan.trial_jobs}
+
+    def on_outcome(outcome: Outcome) -> None:
+        ended(outcome)
+        if outcome.job.stage is Stage.TRIAL and outcome.job.rung is None and outcome.job.id not in planned:
+            progress.update(overall, total=(progress.tasks[overall].total or 0) + 1)
+        progress.advance(overall)
+        if not outcome.skipped and outcome.status is not Status.OK:
+            colour = "yellow" if outcome.status is Status.DIVERGED else "red"
+            progress.console.print(f"[{colour}]{esc(job_name(outcome.job))}: {outcome.status.value}[/] "
+                                   f"{esc(outcome.error or '')}", highlight=False)
+    return on_outcome
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
@@ -155,13 +175,7 @@ def _run_on(the_executor: Executor, recipe: Path, the_recipe: Recipe, store: Pat
     overall = progress.add_task("jobs", total=the_plan.trial_count + the_plan.run_count, info="")
     on_event, ended = _job_progress(progress)
 
-    def on_outcome(outcome: Outcome) -> None:
-        ended(outcome)
-        progress.advance(overall)
-        if not outcome.skipped and outcome.status is not Status.OK:
-            colour = "yellow" if outcome.status is Status.DIVERGED else "red"
-            progress.console.print(f"[{colour}]{esc(job_name(outcome.job))}: {outcome.status.value}[/] "
-                                   f"{esc(outcome.error or '')}", highlight=False)
+    on_outcome = _overall(progress, overall, the_plan, ended)
 
     def on_wait(holder: str) -> None:
         err_console.print(Text(f"waiting: the store is in use by {holder}"), soft_wrap=True)

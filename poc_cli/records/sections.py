@@ -352,6 +352,16 @@ class TrialRow(Point):
     error: str | None = None
     steps: int | None = None
     rungs: list[RungScore] = []
+    added: bool = False  # a trial the search added beyond an end of its grid (`search.edge_steps`)
+
+
+class EdgeSteps(Section):
+    """How far a search went past its grid's ends: trials added, the recipe's limit, and whether the best
+    learning rate still lay at an end when the limit was reached (then it may lie further out)."""
+
+    added: int
+    limit: int
+    reached: bool
 
 
 class SearchSelection(Section):
@@ -368,6 +378,7 @@ class SearchSelection(Section):
     trials: list[TrialRow]
     strategy: str = "grid"
     rungs: list[int] = []  # a halving search's stops, in optimizer steps (the last is the full length)
+    edge: EdgeSteps | None = None  # absent in records of searches that could not add trials
 
 
 class FixedSelection(Section):

@@ -122,7 +122,9 @@ def _setting_cell(row: MethodRow) -> Text:
     selection = row.selection
     if selection.searched:
         held = selection.held
-        cell.append(f"\nsearch ×{selection.trial_count}" + ("" if held else " !"), style="dim" if held else "bold red")
+        added = f" (+{selection.edge.added} beyond the grid)" if selection.edge and selection.edge.added else ""
+        cell.append(f"\nsearch ×{selection.trial_count}{added}" + ("" if held else " !"),
+                    style="dim" if held else "bold red")
     elif selection.how == "default":
         cell.append("\ndefault lr", style="dim")
     return cell
@@ -266,10 +268,18 @@ def chosen_text(selection: Chosen) -> str:
         runs = selection.runs_validation
         after = f"; seeded runs {100 * runs:.1f}%" if isinstance(runs, float) else ""
         warn = ", did not hold up" if not selection.held else ""
-        return f"search: best of {selection.trial_count} trials (validation {selection.metric} " \
-               f"{100 * float(selection.score or 0):.1f}%{after}{warn})"
+        return f"search: best of {selection.trial_count} trials{beyond_text(selection)} (validation " \
+               f"{selection.metric} {100 * float(selection.score or 0):.1f}%{after}{warn})"
     how = selection.how
     return "computed" if how == TRIVIAL_KIND else str(how or "-")
+
+
+def beyond_text(selection: Chosen) -> str:
+    """The trials a search added beyond its grid's ends, and whether it stopped at its limit."""
+    edge = selection.edge
+    if edge is None or not edge.added:
+        return ""
+    return f", {edge.added} added beyond the grid" + (f" (limit {edge.limit} reached)" if edge.reached else "")
 
 
 def footnotes(rows: list[MethodRow]) -> list[str]:

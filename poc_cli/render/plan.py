@@ -88,14 +88,15 @@ def training_line(training: TrainingSpec) -> str:
 def search_table(plan: Plan) -> Table:
     """Stage 1: each searched method's grid and its trial count."""
     table = Table(title="Stage 1: search", title_justify="left")
-    for column in ("method", "learning rates", "alpha_ratio", "points", "jobs", "steps (vs a grid)"):
+    for column in ("method", "learning rates", "alpha_ratio", "points", "jobs", "steps (vs a grid)", "beyond edge"):
         table.add_column(column)
     for index, points in plan.trials.items():
         alphas = sorted({p.alpha_ratio for p, _ in points if p.alpha_ratio is not None})
         jobs, steps, grid_steps = plan.search_cost(index)
-        table.add_row(plain(plan.allocations[index].label), ", ".join(f"{lr:g}" for lr in sorted({p.lr for p, _ in points})),
+        rates = sorted({p.lr for p, _ in points})
+        table.add_row(plain(plan.allocations[index].label), ", ".join(f"{lr:g}" for lr in rates),
                       ", ".join(f"{a:g}" for a in alphas) or "-", str(len(points)), str(jobs),
-                      f"{steps:,} ({steps / grid_steps:.0%})")
+                      f"{steps:,} ({steps / grid_steps:.0%})", f"up to {plan.edge_steps(index)}")
     return table
 
 
@@ -116,6 +117,9 @@ def search_note(plan: Plan) -> str:
         note += (f" Halving: every point starts on the full {rung.total}-step schedule; at steps "
                  f"{', '.join(map(str, stops(rung.total)[:-1]))} only the best third on validation goes on, and the "
                  "choice is made on full-length scores.")
+    if search.edge_steps:
+        note += (f" Where the best learning rate is an end of its grid, up to {search.edge_steps} trial(s) a method are "
+                 "added one grid step beyond it, so no method is chosen at an edge unless that limit is reached.")
     if search.steps or search.epochs:
         note += (" Trials shorter than the seeded runs can favour a learning rate the full schedule cannot take; "
                  "the report flags a setting whose seeded runs fall short of its trial.")

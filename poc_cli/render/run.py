@@ -13,6 +13,7 @@ from poc_cli.store import Store
 if TYPE_CHECKING:
     from poc_cli.launcher import Outcome, RunResult
     from poc_cli.plan import Job, Plan
+    from poc_cli.search import Point
 
 
 def outcome_table(outcomes: list[Outcome], store: Store, metrics: list[str]) -> Table:
@@ -59,7 +60,9 @@ def trials_table(result: RunResult, plan: Plan, store: Store) -> Table:
     for o in result.trials:
         rec = store.read(o.job.recipe.name, o.job.id, Stage.TRIAL) or {}
         score = rec.get("metrics", {}).get("validation", {}).get(metric)
-        point = points[(o.job.method_index, o.job.method.model_dump_json())]
+        gridded = points.get((o.job.method_index, o.job.method.model_dump_json()))
+        point = gridded or added_point(o.job, plan)
+        notes = ["added beyond the grid" if gridded is None else "", "done before, skipped" if o.skipped else o.error]
         rung = o.job.rung
         final = rung is None or rung.final
         style = {Status.OK: "green", Status.DIVERGED: "yellow"}.get(o.status, "red")
@@ -68,6 +71,14 @@ def trials_table(result: RunResult, plan: Plan, store: Store) -> Table:
             "all" if rung is None else f"{rung.stop_at}/{rung.total}",
             f"[{style}]{o.status.value}[/]", f"{score:.3f}" if score is not None else "-",
             "[bold]<- chosen[/]" if final and (o.job.method_index, point) in picked else "",
-            plain("done before, skipped" if o.skipped else (o.error or "")),
+            plain("; ".join(note for note in notes if note)),
         )
     return table
+
+
+def added_point(job: Job, plan: Plan) -> Point:
+    """The grid point of a trial the search added beyond its grid's edge (`edges.py`)."""
+    from poc_cli.search import Point
+
+    searches_alpha = any(p.alpha_ratio is not None for p, _ in plan.trials[job.method_index])
+    return Point(job.method.lr, getattr(job.method, "alpha_ratio", None) if searches_alpha else None)

@@ -49,7 +49,9 @@ def _search_risks(i: Inputs) -> list[str]:
             risks.append(text(lang, "risk_narrow", method=i.name_of(r), lr=lr, best=f"{100 * selection.score:.1f}",
                               neighbours=neighbours, within=f"{100 * GOOD_WITHIN:g}"))
         if found.at_edge:
-            risks.append(text(lang, "risk_edge", method=i.name_of(r), lr=lr))
+            edge = selection.edge
+            risks.append(text(lang, "risk_edge_limit", method=i.name_of(r), lr=lr, n=edge.added) if edge and edge.added
+                         else text(lang, "risk_edge", method=i.name_of(r), lr=lr))
         if found.diverged:
             risks.append(text(lang, "risk_diverged", method=i.name_of(r), n=found.diverged,
                               total=len(selection.trials)))

@@ -50,8 +50,11 @@ def _chosen(i: Inputs, row: MethodRow) -> str:
     selection = row.selection
     if selection.searched:
         runs = selection.runs_validation
+        edge = selection.edge
+        beyond = text(i.lang, "chosen_beyond", n=edge.added) if edge is not None and edge.added else ""
         return text(i.lang, "chosen_search", n=selection.trial_count, metric=metric_name(i.lang, selection.metric or ""),
-                    score=f"{100 * (selection.score or 0):.1f}", runs="-" if runs is None else f"{100 * runs:.1f}")
+                    score=f"{100 * (selection.score or 0):.1f}", runs="-" if runs is None else f"{100 * runs:.1f}",
+                    beyond=beyond)
     how = selection.how
     return text(i.lang, "chosen_" + how) if how and f"chosen_{how}" in TEXT[i.lang] else "-"
 

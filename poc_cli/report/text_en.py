@@ -15,8 +15,7 @@ EN: dict[str, str] = {
     "h_summary": "Summary",
     "dec_did_not_learn": "No recommendation: {methods} did not learn.",
     "dec_unreliable": "No recommendation yet: a tuned learning rate did not hold up in its seeded runs.",
-    "dec_full": "Adopt full fine-tuning.",
-    "dec_randlora": "Adopt RandLoRA over LoRA.",
+    "dec_full": "Adopt full fine-tuning.", "dec_randlora": "Adopt RandLoRA over LoRA.",
     "dec_lora": "Stay with LoRA: RandLoRA scores lower at the same budget.",
     "dec_inconclusive": "No measurable difference between RandLoRA and LoRA; use LoRA, the cheaper, for now.",
     "dec_better": "Adopt {method}: at the same budget it is significantly better than {baseline}.",
@@ -103,8 +102,7 @@ EN: dict[str, str] = {
     "conclusion_forgetting": "Forgetting (the rise of the loss on general text, lower is better): RandLoRA "
                              "{r} nats, LoRA {l} nats.",
     "rules_note": "The recommendation follows fixed rules, described under Methodology.",
-    # quality table
-    "h_quality": "Quality",
+    "h_quality": "Quality",  # quality table
     "h_ranking": "Ranking at the same budget", "c_rank": "#", "c_params_short": "Trainable parameters",
     "c_front": "Pareto front", "front_memory": "memory", "front_time": "time", "off_budget_mark": "(off budget)",
     "ranking_note": "Ranked by mean score. Δ: the paired difference against {baseline} with its interval; with "
@@ -154,7 +152,8 @@ EN: dict[str, str] = {
     "st_ok": "ok", "st_failed": "failed", "st_oom": "out of memory", "st_timeout": "timed out",
     "st_interrupted": "interrupted", "st_diverged": "diverged",
     "st_pruned": "stopped at step {steps} of {total} (halving)", "rung_score": "{score} at step {steps}",
-    "chosen_search": "search: best of {n} trials (validation {metric} {score}%; seeded runs {runs}%)",
+    "chosen_search": "search: best of {n} trials{beyond} (validation {metric} {score}%; seeded runs {runs}%)",
+    "chosen_beyond": ", {n} of them added beyond the grid's edge",
     "chosen_recipe": "fixed in the recipe", "chosen_default": "poc's default",
     "chosen_reference": "the pretrained model, not trained", "chosen_trivial": "computed, nothing ran",
     "metric_accuracy": "accuracy", "metric_macro_f1": "macro-F1", "metric_exact_match": "exact match",
@@ -308,6 +307,8 @@ EN: dict[str, str] = {
                    "search.steps). ",
     "risk_edge": "{method}: the best learning rate ({lr}) is at the edge of the searched grid, so the true "
                  "optimum may lie outside it; widen the grid (methods[].search.lr).",
+    "risk_edge_limit": "{method}: the best learning rate ({lr}) is still at the edge after {n} trial(s) added beyond the "
+                       "grid (search.edge_steps): the optimum may lie further out; raise search.edge_steps.",
     "risk_diverged": "{method}: {n} of {total} search trials diverged (the loss exploded); they were stopped "
                      "and could not be chosen.",
     "risk_not_tuned": "Learning rate not tuned on validation data for: {methods}. At PoC sizes the learning "

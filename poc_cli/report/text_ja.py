@@ -147,7 +147,8 @@ JA: dict[str, str] = {
     "st_ok": "正常", "st_failed": "失敗", "st_oom": "メモリ不足", "st_timeout": "時間切れ",
     "st_interrupted": "中断", "st_diverged": "発散",
     "st_pruned": "ステップ {steps}/{total} で打ち切り（halving）", "rung_score": "{score}（ステップ {steps} 時点）",
-    "chosen_search": "探索：{n} 通りの試行で最良（検証データの{metric} {score}%、シードごとの学習では {runs}%）",
+    "chosen_search": "探索：{n} 通りの試行{beyond}で最良（検証データの{metric} {score}%、シードごとの学習では {runs}%）",
+    "chosen_beyond": "（うち {n} 件は探索範囲の端の外に追加）",
     "chosen_recipe": "レシピで指定", "chosen_default": "poc の既定値",
     "chosen_reference": "事前学習済みモデル（学習なし）", "chosen_trivial": "計算値（実行なし）",
     "metric_accuracy": "正解率", "metric_macro_f1": "マクロ F1", "metric_exact_match": "完全一致率",
@@ -290,6 +291,9 @@ JA: dict[str, str] = {
                    "search.steps を指定しない）。",
     "risk_edge": "{method}：最良の学習率（{lr}）が探索範囲の端にあるため、最適値は範囲外にある可能性が"
                  "あります。探索範囲（methods[].search.lr）を広げてください。",
+    "risk_edge_limit": "{method}：探索範囲の外に {n} 件の試行を追加しても（search.edge_steps）最良の学習率（{lr}）が"
+                       "まだ端にあるため、最適値はさらに外にある可能性があります。search.edge_steps を増やすか、"
+                       "探索範囲（methods[].search.lr）を広げてください。",
     "risk_diverged": "{method}：探索の試行 {total} 件のうち {n} 件で損失が発散しました。これらは途中で停止し、"
                      "選択の対象外としました。",
     "risk_not_tuned": "次の手法は学習率を検証データで調整していません：{methods}。PoC 規模では学習率によって"
