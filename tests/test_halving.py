@@ -125,7 +125,7 @@ def test_the_report_shows_pruned_points(searched: dict[str, Path], tmp_path: Pat
 
 
 @pytest.mark.parametrize("strategy", ["grid", "halving"])
-def test_trials_beyond_the_grid_edge_in_a_real_run(searched: dict[str, Path], strategy: str) -> None:
+def test_trials_beyond_the_grid_edge_in_a_real_run(searched: dict[str, Path], strategy: str, tmp_path: Path) -> None:
     """Whatever the scores were: each added trial is one step of the grid's spacing at that end beyond the last
     (x10/3 above 0.1, x3/10 below 0.003), runs the full schedule (no rung), and shows in the selection, the trials
     table and compare; the walk stops once the best lies inside (or ties with a rate inside), or at the limit,
@@ -154,3 +154,10 @@ def test_trials_beyond_the_grid_edge_in_a_real_run(searched: dict[str, Path], st
     row = next(r for r in json.loads(compared.stdout) if r["method"] == "lora")
     assert row["selection"]["trials"] == 4 + len(added), row["selection"]
     assert row["selection"]["beyond_grid"] == selection["edge"]
+    page = tmp_path / "r.md"
+    done = subprocess.run([sys.executable, "-m", "poc_cli", "report", "--store", str(searched[strategy]), "--format",
+                           "md", "--output", str(page)], capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = page.read_text(encoding="utf-8")  # the search table marks each added trial; the quality table counts them
+    assert sum(line.rstrip().endswith("added beyond the grid |") for line in report.splitlines()) == len(added)
+    assert (f"{len(added)} of them added beyond the grid's edge" in report) is bool(added)

@@ -122,7 +122,8 @@ def _setting_cell(row: MethodRow) -> Text:
     selection = row.selection
     if selection.searched:
         held = selection.held
-        added = f" (+{selection.edge.added} beyond the grid)" if selection.edge and selection.edge.added else ""
+        edge = selection.edge
+        added = f" (+{edge.added}{'*' if edge.reached else ''})" if edge and edge.added else ""
         cell.append(f"\nsearch ×{selection.trial_count}{added}" + ("" if held else " !"),
                     style="dim" if held else "bold red")
     elif selection.how == "default":
@@ -296,7 +297,11 @@ def footnotes(rows: list[MethodRow]) -> list[str]:
         notes.append(f"≤ {behind[0].planners.best}: not significantly better than {behind[0].planners.best}, the best "  # type: ignore[union-attr]
                      "of the classical forecasts planners run today (fitted on each series' history); never recommended")
     if any(r.selection.searched for r in rows):
+        edges = [r.selection.edge for r in rows if r.selection.edge and r.selection.edge.added]
         notes.append("search ×N: the learning rate was chosen by a search of N trials on validation data"
+                     + ("; (+k): k of them added beyond the grid's edge, where the best rate lay" if edges else "")
+                     + ("; *: the limit (search.edge_steps) was reached with the best still at the edge"
+                        if any(edge.reached for edge in edges) else "")
                      + ("; !: the chosen setting did not hold up, the seeded runs scored far below the winning trial"
                         if any(not r.selection.held for r in rows) else ""))
     compared = [r for r in rows if r.difference is not None]

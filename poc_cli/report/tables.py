@@ -14,7 +14,7 @@ from poc_cli.formatting import config_text
 from poc_cli.methods import get_method
 from poc_cli.numbers import NBSP, duration, level, mib, money, p_text
 from poc_cli.planners import is_classical
-from poc_cli.report.common import Inputs, metric_name, statuses, title_metric
+from poc_cli.report.common import Inputs, join, metric_name, statuses, title_metric
 from poc_cli.report.i18n import TEXT, text
 from poc_cli.search import PRUNED
 from poc_cli.stats import CONFIDENCE
@@ -53,8 +53,8 @@ def _chosen(i: Inputs, row: MethodRow) -> str:
         edge = selection.edge
         beyond = text(i.lang, "chosen_beyond", n=edge.added) if edge is not None and edge.added else ""
         return text(i.lang, "chosen_search", n=selection.trial_count, metric=metric_name(i.lang, selection.metric or ""),
-                    score=f"{100 * (selection.score or 0):.1f}", runs="-" if runs is None else f"{100 * runs:.1f}",
-                    beyond=beyond)
+                    score=f"{100 * (selection.score or 0):.1f}", beyond=beyond,
+                    runs="" if runs is None else text(i.lang, "chosen_runs", runs=f"{100 * runs:.1f}"))
     how = selection.how
     return text(i.lang, "chosen_" + how) if how and f"chosen_{how}" in TEXT[i.lang] else "-"
 
@@ -261,8 +261,9 @@ def trials(i: Inputs) -> dict[str, Any] | None:
                 status = text(lang, "st_pruned", steps=last.steps, total=selection.rungs[-1])
                 score = "-" if last.score is None else text(lang, "rung_score", score=f"{100 * last.score:.1f}",
                                                             steps=last.steps)
+            marks = [text(lang, "chosen_mark")] * picked + [text(lang, "added_mark")] * t.added
             rows.append([i.name_of(r), "-" if t.alpha_ratio is None else f"{t.alpha_ratio:g}", f"{t.lr:g}",
-                         status, score, text(lang, "chosen_mark") if picked else ""])
+                         status, score, join(lang, marks)])
     if not rows:
         return None
     return {"headers": [text(lang, "c_method"), "alpha_ratio", text(lang, "c_lr"), text(lang, "c_status"),

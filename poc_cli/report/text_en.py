@@ -152,7 +152,7 @@ EN: dict[str, str] = {
     "st_ok": "ok", "st_failed": "failed", "st_oom": "out of memory", "st_timeout": "timed out",
     "st_interrupted": "interrupted", "st_diverged": "diverged",
     "st_pruned": "stopped at step {steps} of {total} (halving)", "rung_score": "{score} at step {steps}",
-    "chosen_search": "search: best of {n} trials{beyond} (validation {metric} {score}%; seeded runs {runs}%)",
+    "chosen_search": "search: best of {n} trials{beyond} (validation {metric} {score}%{runs})", "chosen_runs": "; seeded runs {runs}%",
     "chosen_beyond": ", {n} of them added beyond the grid's edge",
     "chosen_recipe": "fixed in the recipe", "chosen_default": "poc's default",
     "chosen_reference": "the pretrained model, not trained", "chosen_trivial": "computed, nothing ran",
@@ -281,7 +281,7 @@ EN: dict[str, str] = {
                    "never closer. n.s.: no significant difference from {baseline}.",
     # search
     "h_search": "Learning-rate search (validation split)", "c_lr": "Learning rate", "c_status": "Status",
-    "c_val_score": "Validation {metric} %", "chosen_mark": "chosen",
+    "c_val_score": "Validation {metric} %", "chosen_mark": "chosen", "added_mark": "added beyond the grid",
     # risks
     "h_risk": "Risks and limits",
     "risk_dnl": "{reason}: it did not learn. What to try: the learning-rate search (search: true), "

@@ -147,7 +147,8 @@ JA: dict[str, str] = {
     "st_ok": "正常", "st_failed": "失敗", "st_oom": "メモリ不足", "st_timeout": "時間切れ",
     "st_interrupted": "中断", "st_diverged": "発散",
     "st_pruned": "ステップ {steps}/{total} で打ち切り（halving）", "rung_score": "{score}（ステップ {steps} 時点）",
-    "chosen_search": "探索：{n} 通りの試行{beyond}で最良（検証データの{metric} {score}%、シードごとの学習では {runs}%）",
+    "chosen_search": "探索：{n} 通りの試行{beyond}で最良（検証データの{metric} {score}%{runs}）",
+    "chosen_runs": "、シードごとの学習では {runs}%",
     "chosen_beyond": "（うち {n} 件は探索範囲の端の外に追加）",
     "chosen_recipe": "レシピで指定", "chosen_default": "poc の既定値",
     "chosen_reference": "事前学習済みモデル（学習なし）", "chosen_trivial": "計算値（実行なし）",
@@ -266,7 +267,7 @@ JA: dict[str, str] = {
     "charts_note": "縦棒は 95% 信頼区間です。スコアの軸は 0 または自明な予測（多数クラスなど）の値から始め、差を誇張しない"
                    "ようにしています。",
     "h_search": "学習率の探索（検証データ）", "c_lr": "学習率", "c_status": "状態",
-    "c_val_score": "検証データの{metric} %", "chosen_mark": "採用",
+    "c_val_score": "検証データの{metric} %", "chosen_mark": "採用", "added_mark": "探索範囲の外に追加",
     "h_risk": "リスクと制約",
     "risk_dnl": "{reason}。学習できていない状態です。学習率の探索（search: true）、エポック数の追加"
                 "（training.epochs）、ラベルの確認、max_length で切り詰められた入力の割合の確認を試してください。",
