@@ -161,3 +161,4 @@ def test_trials_beyond_the_grid_edge_in_a_real_run(searched: dict[str, Path], st
     report = page.read_text(encoding="utf-8")  # the search table marks each added trial; the quality table counts them
     assert sum(line.rstrip().endswith("added beyond the grid |") for line in report.splitlines()) == len(added)
     assert (f"{len(added)} of them added beyond the grid's edge" in report) is bool(added)
+    assert ("beyond its edge)" in report) is bool(added)  # the methodology's grid, and what was added to it

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 
 from poc_cli.compare import TRIVIAL_KIND
+from poc_cli.records.sections import TrialRow
 from poc_cli.report.common import Inputs, join, length_text, metric_name, split_name
 from poc_cli.report.i18n import TEXT, reason_text, text
 from poc_cli.stats import BOOTSTRAP, MCNEMAR, T_TEST
@@ -141,6 +142,10 @@ def _parameters(i: Inputs) -> str:
                          total=f"{r.total_parameters or 0:,}") for r in i.trained) or "-"
 
 
+def _rates(trials: list[TrialRow]) -> str:
+    return ", ".join(sorted({f"{t.lr:g}" for t in trials}, key=float))
+
+
 def _search(i: Inputs) -> str:
     """How each method's learning rate was set: the search and its grids, or fixed values."""
     lang, parts = i.lang, []
@@ -148,9 +153,10 @@ def _search(i: Inputs) -> str:
     if searched:
         first = next(iter(searched.values()))
         grids = "; ".join(
-            f"{i.name_of(method)}: " + ", ".join(sorted({f'{t.lr:g}' for t in s.trials}, key=float))
+            f"{i.name_of(method)}: " + _rates([t for t in s.trials if not t.added])
             + ("" if {t.alpha_ratio for t in s.trials} == {None} else
                " x alpha_ratio " + ", ".join(sorted({f'{t.alpha_ratio:g}' for t in s.trials}, key=float)))
+            + (text(lang, "grid_added", lrs=_rates(added)) if (added := [t for t in s.trials if t.added]) else "")
             for method, s in searched.items())
         parts.append(text(lang, "search_text", grids=grids, metric=metric_name(lang, first.metric),
                           seed=first.seed, n_val=f"{first.examples.get('validation', 0):,}",

@@ -393,7 +393,7 @@ EN: dict[str, str] = {
                    "examples; the test split was never read). Grids: {grids}. Each trial trained {length} at "
                    "seed {seed}; ties went to the smaller learning rate; diverged trials were stopped and could "
                    "not win. The seeded runs then trained at the chosen setting.",
-    "length_epochs": "{n} epoch(s)", "length_steps": "{n} steps",
+    "length_epochs": "{n} epoch(s)", "length_steps": "{n} steps", "grid_added": " (then {lrs} beyond its edge)",
     "fixed_text": "Not searched: {methods}.", "fixed_item": "{method} {lr} ({how})",
     "missing_gpu": "GPU memory and energy: {reason}.",
     "nothing_missing": "Everything listed above was measured.",

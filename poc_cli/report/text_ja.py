@@ -378,7 +378,7 @@ JA: dict[str, str] = {
                    "{metric}で選びました。探索範囲：{grids}。各試行はシード {seed} で {length} 学習し、"
                    "同点の場合は小さい学習率を優先しました。損失が発散した試行は途中で停止し、選択の対象外と"
                    "しました。その後、選ばれた設定でシードごとの学習を行いました。",
-    "length_epochs": "{n} エポック", "length_steps": "{n} ステップ",
+    "length_epochs": "{n} エポック", "length_steps": "{n} ステップ", "grid_added": "（続いて範囲の外に {lrs} を追加）",
     "fixed_text": "探索なし：{methods}。", "fixed_item": "{method} {lr}（{how}）",
     "missing_gpu": "GPU メモリと消費電力量：{reason}。",
     "nothing_missing": "上記の項目はすべて計測しています。",
