@@ -39,11 +39,12 @@ def _tied(choice: Any) -> bool:
 
 @dataclass(frozen=True)
 class Extension:
-    """A method's trials beyond its grid: (point, job, stored record) of those that ended, and the next
-    one to run, if any."""
+    """A method's trials beyond its grid: (point, job, stored record) of those that ended, and either the next
+    one to run or, once none is, the method's choice with them."""
 
     added: list[tuple[Point, Any, dict[str, Any]]]
     pending: Any | None
+    choice: Any | None = None  # set when nothing is pending
     reached: bool = False  # the limit was reached with the best still at an end
 
 
@@ -59,7 +60,7 @@ def extend(choose: Callable[[list[tuple[Point, Any, dict[str, Any]]]], Any], tri
         line = [p.lr for p in [*tried, *(point for point, _, _ in added)] if p.alpha_ratio == chosen.alpha_ratio]
         lr = None if _tied(choice) else beyond(line, chosen.lr)
         if lr is None or len(added) >= limit:
-            return Extension(added, None, reached=lr is not None and limit > 0)
+            return Extension(added, None, choice, reached=lr is not None and limit > 0)
         point = Point(lr, chosen.alpha_ratio)
         job = job_at(point)
         record = read(job)

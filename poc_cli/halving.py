@@ -167,7 +167,7 @@ def decide(recipe: Any, label: str, ladder: Ladder, added: Sequence[tuple[Any, A
     if ladder.rungs[0][0][1].rung is None:  # a grid search, or too few steps to halve
         return choice
     total = ladder.rungs[0][0][1].rung.total
-    beyond = choice.selection.trials[len(choice.selection.trials) - len(added):] if added else []
+    beyond = [row for row in choice.selection.trials if row.added]
     selection = choice.selection.model_copy(update={
         "strategy": "halving", "rungs": list(stops(total)), "keep": f"1/{KEEP}",
         "trials": [TrialRow.model_validate(row) for row in rows(ladder, choice.selection.metric)] + beyond})

@@ -95,9 +95,8 @@ def beyond_grid(plan: Plan, store: Store, index: int, seen: Callable[[Job], bool
                    plan.recipe.search.edge_steps, lambda point: plan.added_trial(index, point), read)
     if found.pending is not None:
         return None, found.pending
-    choice = decide(plan.recipe, label, ladder, found.added)
     edge = EdgeSteps(added=len(found.added), limit=plan.recipe.search.edge_steps, reached=found.reached)
-    return Choice(choice.point, choice.selection.model_copy(update={"edge": edge})), None
+    return Choice(found.choice.point, found.choice.selection.model_copy(update={"edge": edge})), None
 
 
 def _drop_checkpoints(paths: list[str]) -> None:

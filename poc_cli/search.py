@@ -123,7 +123,7 @@ def choose(recipe: Recipe, method_label: str, trials: list[tuple[Point, str, dic
     objective = search_objective(recipe)
     metric = objective.name
     rows = [_trial_row(record, point, job_id, metric) for point, job_id, record in trials]
-    for row in rows[len(rows) - added:] if added else []:
+    for row in rows[len(rows) - added:]:
         row["added"] = True
     unfinished = [r for r in rows if r["status"] not in {Status.OK.value, Status.DIVERGED.value}]
     if unfinished:

@@ -238,11 +238,11 @@ def _sizing_fields(arch: Architecture, spec: PeftSpec) -> list[str]:
     """The config's other integer fields whose value changes the count (tried at their default and twice it)."""
     from poc_cli.peft_configs import integer_fields, tuner_class
 
-    out = []
-    for name in integer_fields(tuner_class(spec.config)):
+    out, defaults = [], tuner_class(spec.config)()
+    for name in integer_fields(type(defaults)):
         if name == spec.knob or name in spec.options:
             continue
-        default = getattr(tuner_class(spec.config)(), name, 0) or 0
+        default = getattr(defaults, name, 0) or 0
         counts = set()
         for value in (max(default, 1), max(2 * default, 2)):
             try:
