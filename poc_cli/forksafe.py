@@ -4,7 +4,7 @@ A process forked from one that has initialised CUDA cannot use the GPU: torch ra
 re-initialize CUDA in forked subprocess" at the job's first CUDA call, after its data and
 model have loaded. Two things initialise CUDA without a GPU call in sight: torch's
 `is_available()` (unless PYTORCH_NVML_BASED_CUDA_CHECK=1 makes it ask NVML instead) and
-`import bitsandbytes`, which peft imports where it is installed. So the server starts with
+`import bitsandbytes`, which peft before 0.22 imports where it is installed. So the server starts with
 that variable set, preloads nothing that imports bitsandbytes (`processes.preload`), and this
 module, imported last in the server, notes what the preload left behind; every job checks it
 before it starts (`problem`), so a regression is one clear line in the job's record.

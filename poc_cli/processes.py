@@ -25,7 +25,8 @@ from typing import Any
 
 from poc_cli.forksafe import NVML_CHECK
 
-# transformers' scheduler module imports peft, and peft imports bitsandbytes where it is installed.
+# transformers' scheduler module imports peft, and peft before 0.22 imports bitsandbytes where it is
+# installed (0.22 imports it when it builds a model, in the job).
 IMPORTS_BITSANDBYTES = ["transformers.optimization", "peft"]
 
 

@@ -95,8 +95,8 @@ def failure_record(job: Job, attempt: Attempt, status: Status, error: str, *, st
 
 def seed_everything(seed: int) -> None:
     """Python's, NumPy's and torch's generators (torch's on every device), as transformers'
-    `set_seed` does: that one is not imported, because its module imports peft, and peft imports
-    bitsandbytes where it is installed, which initialises CUDA in the fork server (see `processes`)."""
+    `set_seed` does: that one is not imported, because its module imports peft, and peft before 0.22
+    imports bitsandbytes where it is installed, which initialises CUDA in the fork server (see `processes`)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
