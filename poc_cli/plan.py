@@ -34,6 +34,7 @@ from poc_cli.recipe import MethodSpec, Recipe, TrainingSpec
 from poc_cli.records.sections import ADDED_LATER, FixedSelection, Selection
 from poc_cli.records.status import Stage
 from poc_cli.search import Choice, Point, fixed_choice, grid, trial_recipe, trial_seed
+from poc_cli.targets import by_kind
 from poc_cli.tasks import Task, checked_task, task_for
 
 
@@ -220,6 +221,8 @@ class Plan:
             "full_model_parameters": self.architecture.total_parameters,
             "target_layers": len(self.architecture.layers),
             "target_layers_by_module": towers(self.architecture),
+            "target_layers_by_kind": by_kind(self.architecture.layers),
+            "left_out_layers": dict(self.architecture.left_out),
             "notes": list(self.notes),
             "reference": None if self.reference is None else {
                 "id": self.reference.id, "method": self.reference.allocation.label, "seed": self.reference.seed,

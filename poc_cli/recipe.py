@@ -49,6 +49,7 @@ class DataSpec(Strict):
     text_pair_column: str | None = None
     label_column: str = "label"
     image_column: str = "image"
+    image_size: Annotated[int, Field(strict=True, ge=8, le=4096)] | None = None  # image-classification: square side
     prompt_template: str | None = Field(default=None, min_length=1, max_length=500)  # image-text; see its task
     shots_per_class: Examples | None = None  # few-shot: keep k training examples per class (seeded)
     prompt_column: str = "prompt"  # causal-lm: the instruction ...
@@ -67,8 +68,7 @@ class DataSpec(Strict):
     max_train_examples: Examples | None = None
     max_validation_examples: Examples | None = None
     max_test_examples: Examples | None = None
-    # The text files' encoding: UTF-8 with or without a byte-order mark by default; cp932 (shift_jis)
-    # for the "CSV" Excel saves in Japanese, or any other codec Python knows.
+    # The text files' encoding: UTF-8 (a byte-order mark or not); cp932 for Japanese Excel's "CSV"; any codec.
     encoding: str = Field(default="utf-8", min_length=1, max_length=40)
 
     @field_validator("encoding")

@@ -28,6 +28,7 @@ from poc_cli.hardware import Precision, pick_device, precision_for, weights_opti
 from poc_cli.methods import get_method
 from poc_cli.model_free import run_without_model
 from poc_cli.modelhub import describe, fingerprint, load_config, resolve_model
+from poc_cli.normalisation import batchnorm_policy
 from poc_cli.plan import Job
 from poc_cli.records.status import Stage, Status
 from poc_cli.result import Record
@@ -143,6 +144,7 @@ def build_model(job: Job, task: Task, labels: tuple[str, ...], device: torch.dev
         "parameter_dtypes": parameter_dtypes(model),
         "upcast_to_fp32": upcast,
         "implementation": method.implementation(model),
+        "batchnorm": batchnorm_policy(model, frozen_base=method.FROZEN_BASE),
     }
     return Built(model, processor, weights, runtime)
 

@@ -154,8 +154,9 @@ class MatmulDtypes(TorchDispatchMode):
 
 def _randlora_layer(implementation: str) -> tuple[nn.Module, nn.Module]:
     """A two-layer bf16 model with RandLoRA on both (k = 16 bases of rank 4 for min 64)."""
-    from poc_cli.modelhub import Architecture, Layer
     from poc_cli.methods.randlora import RandLoraSpec
+    from poc_cli.modelhub import Architecture
+    from poc_cli.targets import Layer
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 96), nn.Linear(96, 64)).to(torch.bfloat16)

@@ -331,7 +331,7 @@ def test_multihead_attention_projections_are_never_targeted() -> None:
     out_proj: an adapter there would be counted and never trained (the run above caught it)."""
     from transformers import SiglipConfig
 
-    from poc_cli.modelhub import find_layers
+    from poc_cli.targets import find_layers
 
     task = ImageText(DataSpec(train="t", test="t"))
     model = task.skeleton(SiglipConfig())

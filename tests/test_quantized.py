@@ -12,7 +12,8 @@ from torch import nn
 
 from poc_cli.methods import get_method
 from poc_cli.methods.randlora import CAST_BACK, RandLoraSpec
-from poc_cli.modelhub import Architecture, Layer
+from poc_cli.modelhub import Architecture
+from poc_cli.targets import Layer
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None,
                                 reason="needs bitsandbytes (pip install 'poc-cli[gpu]'); not installed here")

@@ -130,7 +130,7 @@ def test_allow_deviation_accepts_a_far_budget(tmp_path: Path, base: dict[str, An
 
 def test_unknown_target_module(tmp_path: Path, base: dict[str, Any]) -> None:
     message = plan_error(write_recipe(tmp_path / "r.yaml", with_changes(base, target_modules=["query", "qkv"])))
-    assert "target_modules: 'qkv' matches no Linear or Conv1D layer" in message
+    assert "target_modules: 'qkv' matches no Linear, Conv1D or convolution layer" in message
 
 
 def test_missing_model_folder(tmp_path: Path, base: dict[str, Any]) -> None:

@@ -36,13 +36,21 @@ if TYPE_CHECKING:
 
 def print_plan(plan: Plan) -> None:
     from poc_cli.modelhub import towers
+    from poc_cli.targets import by_kind
+
+    arch = plan.architecture
+    kinds = by_kind(arch.layers)
     console.print(
-        f"model [bold]{esc(plan.recipe.model)}[/] ({plan.architecture.total_parameters:,} parameters, "
-        f"{len(plan.architecture.layers)} target layers: "
-        + ", ".join(f"{n} in {esc(module)}" for module, n in towers(plan.architecture).items())
+        f"model [bold]{esc(plan.recipe.model)}[/] ({arch.total_parameters:,} parameters, "
+        f"{len(arch.layers)} target layers"
+        + (f" ({', '.join(f'{n} {kind}' for kind, n in kinds.items())})" if len(kinds) > 1 or "Linear" not in kinds
+           else "")
+        + ": " + ", ".join(f"{n} in {esc(module)}" for module, n in towers(arch).items())
         + f")  task {plan.recipe.task}  data: " + plan.sizes_text(),
         highlight=False,
     )
+    for reason, n in arch.left_out:
+        console.print(f"[yellow]note:[/] {n} layer(s) left out of the targets: {esc(reason)}", highlight=False)
     console.print(
         f"budget [bold]{plan.budget:,}[/] adapter parameters, tolerance {plan.recipe.budget.tolerance:.0%}",
         highlight=False,

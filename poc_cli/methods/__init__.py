@@ -20,6 +20,7 @@ A method may also have, where it applies:
   variants(spec) -> [(name, spec)]  what `poc profile` measures of it, the recipe's own first (RandLoRA's bases)
   notes(arch, spec, r) -> [str]  what the plan says of how it was sized (a peft tuner counted on the CPU)
   unsupported() -> str | None    why the installed libraries cannot run it (`poc doctor`)
+  NO_CONVOLUTIONS: str           why it adapts no convolution (refused where the targets include one)
   COLOUR: str                    its colour in charts (else one from a palette, by a hash of its name)
   MODEL_FREE, forecast(...)      a reference that needs no neural model (the classical forecasts): the
                                  worker fits `forecast` on each test series instead (model_free.py)

@@ -27,6 +27,7 @@ class OLoraSpec(LoraSpec):
 
 
 SPEC = OLoraSpec
+NO_CONVOLUTIONS = "peft's OLoRA initialisation is defined for Linear layers only"  # refused where the targets include convolutions
 
 
 def apply(model: nn.Module, *, spec: OLoraSpec, r: int, arch: Architecture, seed: int) -> nn.Module:

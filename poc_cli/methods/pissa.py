@@ -29,6 +29,7 @@ class PissaSpec(LoraSpec):
 
 
 SPEC = PissaSpec
+NO_CONVOLUTIONS = "peft's PiSSA initialisation is defined for Linear layers only"  # refused where the targets include convolutions
 
 
 def apply(model: nn.Module, *, spec: PissaSpec, r: int, arch: Architecture, seed: int) -> nn.Module:

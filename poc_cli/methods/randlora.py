@@ -111,6 +111,7 @@ def apply(model: nn.Module, *, spec: RandLoraSpec, r: int, arch: Architecture, s
     """
     from peft import RandLoraConfig, get_peft_model  # 1.6 s to import: only in the job that trains
 
+    from poc_cli.methods import randlora_conv  # noqa: F401  (puts poc's tuner, with convolutions, in peft's table)
     from poc_cli.methods.randlora_fast import accelerate
 
     with warnings.catch_warnings():  # peft warns about save_projection=False, chosen on purpose
@@ -155,31 +156,36 @@ def _keep_input_dtype(model: nn.Module) -> None:
     cast back to its input's dtype (a no-op where peft already returns it)."""
     from peft.tuners.randlora.layer import RandLoraLayer
 
-    from poc_cli.methods.randlora_fast import FastRandLoraLinear
-
     for module in model.modules():
-        if isinstance(module, RandLoraLayer) and not isinstance(module, FastRandLoraLinear):
+        if isinstance(module, RandLoraLayer) and not isinstance(module, _poc_layers()):
             module.register_forward_hook(_cast_back)
             module.poc_cast_back = True
 
 
-def implementation(model: nn.Module) -> str:
-    """Which code computes the RandLoRA layers of the built model: `implementation: poc` covers
-    plain Linear and Conv1D layers; peft's 4- and 8-bit layers keep peft's own (their output cast back
-    to the input's dtype), and the record says so instead of repeating the recipe's switch."""
-    from peft.tuners.randlora.layer import Linear, RandLoraLayer
-
+def _poc_layers() -> tuple[type, ...]:
+    """The RandLoRA layers poc computes itself: the fast Linear and Conv1D, and every convolution."""
+    from poc_cli.methods.randlora_conv import RandLoraConv
     from poc_cli.methods.randlora_fast import FastRandLoraLinear
 
+    return FastRandLoraLinear, RandLoraConv
+
+
+def implementation(model: nn.Module) -> str:
+    """Which code computes the RandLoRA layers of the built model: `implementation: poc` covers
+    plain Linear and Conv1D layers, and convolutions are poc's whatever it says (peft has no RandLoRA
+    convolution); peft's 4- and 8-bit layers keep peft's own (their output cast back to the input's
+    dtype), and the record says so instead of repeating the recipe's switch."""
+    from peft.tuners.randlora.layer import Linear, RandLoraLayer
+
     layers = [m for m in model.modules() if isinstance(m, RandLoraLayer)]
-    ours = sum(isinstance(m, FastRandLoraLinear) for m in layers)
+    ours = sum(isinstance(m, _poc_layers()) for m in layers)
     # peft's own plain layer already returns its input's dtype: the cast matters only on the others
     cast = sum(getattr(m, "poc_cast_back", False) and type(m) is not Linear for m in layers)
     if ours == len(layers):
         return "poc"
     if ours == 0:
         return f"peft ({CAST_BACK})" if cast else "peft"
-    kinds = sorted({type(m).__name__ for m in layers if not isinstance(m, FastRandLoraLinear)})
+    kinds = sorted({type(m).__name__ for m in layers if not isinstance(m, _poc_layers())})
     return (f"poc on {ours} of {len(layers)} layers, peft on the rest ({', '.join(kinds)}"
             + (f"; {CAST_BACK}" if cast else "") + ")")
 

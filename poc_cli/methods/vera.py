@@ -40,6 +40,7 @@ class VeraSpec(MethodSpecBase):
 
 
 SPEC = VeraSpec
+NO_CONVOLUTIONS = "peft's VeRA has no convolution layer"  # refused where the targets include convolutions
 
 FITTED = True
 TRAINS = True

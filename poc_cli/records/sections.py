@@ -311,6 +311,13 @@ class ParameterDtypes(Section):
     frozen: dict[str, int] = {}
 
 
+class BatchNorm(Section):
+    """BatchNorm under the job's method (see normalisation.py)."""
+
+    policy: Literal["frozen", "trained"]
+    layers: int
+
+
 class Runtime(Section):
     """What really ran (schema 6)."""
 
@@ -322,6 +329,7 @@ class Runtime(Section):
     series_fell_back: list[str] | None = None  # a classical row: series its model refused (SeasonalNaive instead)
     parameter_dtypes: ParameterDtypes = ParameterDtypes()
     implementation: str | None = None
+    batchnorm: BatchNorm | None = None  # the model's BatchNorm layers, as the job held them (issue 40)
 
 
 class Length(Section):

@@ -8,10 +8,11 @@ formatted by the report; user-written names are escaped by the template.
 
 from __future__ import annotations
 
+from poc_cli.report import text_inspection
 from poc_cli.report.text_en import EN
 from poc_cli.report.text_ja import JA
 
-TEXT: dict[str, dict[str, str]] = {"en": EN, "ja": JA}
+TEXT: dict[str, dict[str, str]] = {"en": {**EN, **text_inspection.EN}, "ja": {**JA, **text_inspection.JA}}
 
 
 def text(lang: str, key: str, **values: object) -> str:

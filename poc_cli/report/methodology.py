@@ -106,7 +106,25 @@ def _compute(i: Inputs) -> str:
                     text(i.lang, "accumulation_n", n=n, effective=n * (training.batch_size or 0)))
     return text(i.lang, "compute_text", precision=training.precision, accumulation=accumulation,
                 checkpointing=text(i.lang, "switch_on" if training.gradient_checkpointing else "switch_off"),
-                quantization=text(i.lang, f"quant_{training.quantization}")) + _dtypes(i)
+                quantization=text(i.lang, f"quant_{training.quantization}")) + _dtypes(i) + _batchnorm(i)
+
+
+def _batchnorm(i: Inputs) -> str:
+    """What the methods did with the model's BatchNorm layers, as their records say (nothing where the
+    model has none, or the records predate the field)."""
+    held: dict[str, list[str]] = {"frozen": [], "trained": []}
+    layers = 0
+    for row in i.trained:
+        runtime = next((run.runtime for run in i.ok_runs[row.method].values() if run.runtime), None)
+        if runtime and runtime.batchnorm:
+            held[runtime.batchnorm.policy].append(i.name_of(row))
+            layers = runtime.batchnorm.layers
+    if not held["frozen"]:  # full fine-tuning alone: BatchNorm trains, as it always does there
+        return ""
+    frozen = join(i.lang, held["frozen"])
+    if not held["trained"]:
+        return text(i.lang, "batchnorm_frozen_only", layers=layers, frozen=frozen)
+    return text(i.lang, "batchnorm_text", layers=layers, frozen=frozen, trained=join(i.lang, held["trained"]))
 
 
 def _dtypes(i: Inputs) -> str:

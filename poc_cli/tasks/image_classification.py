@@ -15,11 +15,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from transformers import AutoModelForImageClassification, PretrainedConfig
 
+from poc_cli.efficientnet_lite import MODEL_TYPE, register
 from poc_cli.tasks.base import HeadClassification
-from poc_cli.tasks.images import ImageInputs, image_dataset, image_loader
+from poc_cli.tasks.images import ImageInputs, image_dataset, image_loader, square
 
 if TYPE_CHECKING:
     from poc_cli.recipe import TrainingSpec
+
+register()  # builtin:efficientnet-lite0 loads through transformers' Auto classes
 
 
 class ImageClassification(ImageInputs, HeadClassification):
@@ -29,14 +32,22 @@ class ImageClassification(ImageInputs, HeadClassification):
     auto_model = AutoModelForImageClassification
     # A checkpoint with a 1,000-class ImageNet head gets a new head of the task's size.
     load_kwargs = {"ignore_mismatched_sizes": True}
-    data_fields = frozenset({"image_column"})
+    data_fields = frozenset({"image_column", "image_size"})
     excluded_by_default = ("pooler",)
+
+    def config(self, source: str, labels: tuple[str, ...]) -> PretrainedConfig:
+        """The model's config; EfficientNet-Lite's static padding computed for `data.image_size`."""
+        config = super().config(source, labels)
+        if config.model_type == MODEL_TYPE and self.spec.image_size is not None:
+            config.image_size = self.spec.image_size
+        return config
 
     def processor(self, source: str, config: PretrainedConfig) -> Any:
         del config
         from transformers import AutoImageProcessor  # 1.6 s to import: only where images are processed
 
-        return AutoImageProcessor.from_pretrained(source)
+        processor = AutoImageProcessor.from_pretrained(source)
+        return processor if self.spec.image_size is None else square(processor, self.spec.image_size)
 
     def encode(self, frame: pd.DataFrame, processor: Any, labels: tuple[str, ...], training: TrainingSpec) -> Dataset:
         del training

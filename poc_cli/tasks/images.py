@@ -76,6 +76,18 @@ def resolve_images(frame: pd.DataFrame, *, location: str, field: str) -> pd.Data
     return out
 
 
+def square(processor: Any, side: int) -> Any:
+    """The image processor resizing (and cropping, where it crops) to a `side` x `side` square."""
+    size = dict(getattr(processor, "size", None) or {})
+    processor.size = {"shortest_edge": side} if "shortest_edge" in size and "height" not in size else {
+        "height": side, "width": side}
+    if getattr(processor, "crop_size", None):
+        processor.crop_size = {"height": side, "width": side}
+    if hasattr(processor, "crop_pct"):  # ConvNeXt's: resize to side / crop_pct, then crop, below 384
+        processor.crop_pct = 1.0
+    return processor
+
+
 class ImageDataset(Dataset):
     """Decodes and preprocesses each image when a batch asks for it (nothing held in memory)."""
 
