@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from itertools import product
 
 from poc_cli.errors import PocError
-from poc_cli.recipe import BusinessSpec
+from poc_cli.business_spec import BusinessSpec
 from poc_cli.stats import trials_for_half_width, wilson
 
 MIN_POSITIVES = 30  # fewer positive test examples leave the detection rate too uncertain to price

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from poc_cli.business import payback_months
-from poc_cli.recipe import ForecastBusinessSpec
+from poc_cli.business_spec import ForecastBusinessSpec
 
 RESAMPLES = 2000
 SEED = 0

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from poc_cli.data import Splits
 from poc_cli.errors import RecipeError, listed
 from poc_cli.methods import get_method
-from poc_cli.recipe import BusinessSpec
+from poc_cli.business_spec import BusinessSpec
 
 if TYPE_CHECKING:
     from torch import nn
@@ -65,6 +65,10 @@ def _positive_class_is_a_label(recipe: Recipe, splits: Splits) -> None:
     if isinstance(business, BusinessSpec) and business.positive_class not in splits.labels:
         raise RecipeError(f"business.positive_class: {business.positive_class!r} is not a label of the data; "
                           f"labels: {listed(splits.labels)}")
+    if isinstance(business, BusinessSpec) and business.operating_point and len(splits.labels) != 2:
+        field = "required_detection_rate" if business.required_detection_rate is not None else "max_false_alarm_rate"
+        raise RecipeError(f"business.{field}: a threshold on the positive class's score needs two classes; the data "
+                          f"has {len(splits.labels)}")
 
 
 def _batch_fits(recipe: Recipe, splits: Splits, trial_splits: Splits | None) -> None:

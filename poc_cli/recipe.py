@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    Discriminator,
     Field,
-    Tag,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from poc_cli.business_spec import BusinessBlock
 from poc_cli.errors import RecipeError, clip
 from poc_cli.paths import kind
 from poc_cli.yaml_file import check_shape, read_yaml
@@ -178,53 +177,6 @@ class CostSpec(Strict):
         return self
 
 
-class BusinessSpec(Strict):
-    """Stage 3 of a PoC: what errors cost and what automation saves, per month."""
-
-    kind: ClassVar[str] = "rates"  # the task's `business_block` it prices
-    positive_class: str = Field(min_length=1)
-    cost_missed: Amount
-    cost_false_alarm: Amount
-    monthly_items: Annotated[int, Field(strict=True, ge=1, le=10**12)]
-    minutes_per_item: Annotated[Number, Field(gt=0, le=60 * 24 * 31)]
-    hourly_rate: Amount
-
-
-class ForecastBusinessSpec(Strict):
-    """Stage 3 of a forecasting PoC: what one unit forecast too low (a lost sale) and too high
-    (holding or disposal) costs, how many units the forecasts cover per month, and optionally the
-    accuracy of the forecasts the company makes today (MASE, as the report scores)."""
-
-    kind: ClassVar[str] = "forecast"
-    under_forecast_cost: Amount
-    over_forecast_cost: Amount
-    monthly_volume: Annotated[Number, Field(gt=0, le=1e15)]
-    current_mase: Annotated[Number, Field(gt=0, le=1000)] | None = None
-
-
-FORECAST_KEYS = frozenset(ForecastBusinessSpec.model_fields)
-
-
-def _business_kind(value: Any) -> str:
-    """Which business block a recipe wrote: the forecasting one where any of its keys is set."""
-    if isinstance(value, dict):
-        return "forecast" if FORECAST_KEYS & set(value) else "rates"
-    return getattr(value, "kind", "rates")
-
-
-BusinessBlock = Annotated[Union[Annotated[BusinessSpec, Tag("rates")],
-                                Annotated[ForecastBusinessSpec, Tag("forecast")]], Discriminator(_business_kind)]
-
-
-BUSINESS_NEEDS = {"rates": "detection and false-alarm rates need classes (positive_class, cost_missed ...)",
-                  "forecast": "forecast costs (under_forecast_cost, over_forecast_cost, monthly_volume) need "
-                              "task forecasting"}
-BUSINESS_WHAT = {"rates": "detection and false-alarm rates: set positive_class, cost_missed, cost_false_alarm, "
-                          "monthly_items, minutes_per_item, hourly_rate",
-                 "forecast": "forecast errors: set under_forecast_cost, over_forecast_cost, monthly_volume "
-                             "(and current_mase)"}
-
-
 class ReportSpec(Strict):
     """How the report decides (the reference method, the GPU memory available) and the time zone
     its date is written in (an IANA name such as Asia/Tokyo; default: the machine's)."""
@@ -347,6 +299,16 @@ class Recipe(Strict):
         if self.search is None:
             return []
         return [i for i, m in enumerate(self.methods) if m.search is not False]
+
+    @model_validator(mode="after")
+    def _threshold_from_validation(self) -> Recipe:
+        business = self.business
+        if getattr(business, "operating_point", False) and self.data.validation is None \
+                and self.data.validation_fraction is None:
+            field = "required_detection_rate" if business.required_detection_rate is not None else "max_false_alarm_rate"
+            raise ValueError(f"business.{field}: the threshold is chosen on a validation split, never on test; set "
+                             "data.validation_fraction (or data.validation)")
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> Recipe:

@@ -324,8 +324,11 @@ def test_lora_randlora_and_full_train_a_tiny_resnet_on_elpv_images(tmp_path: Pat
     ResNetForImageClassification(ResNetConfig(**TINY_RESNET)).save_pretrained(folder)
     ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
     data = {"train": str(ELPV / "train.jsonl"), "test": str(ELPV / "test.jsonl"), "max_train_examples": 160,
-            "max_test_examples": 64}
+            "max_test_examples": 64, "validation_fraction": 0.25}
+    business = {"positive_class": "defect", "cost_missed": 500, "cost_false_alarm": 20, "monthly_items": 10000,
+                "minutes_per_item": 0.5, "hourly_rate": 40, "required_detection_rate": 0.8}
     recipe = image_recipe(folder, "image-classification", data, name="resnet-elpv", budget={"lora_rank": 1},
+                          business=business,
                           methods=[{"method": "lora", "lr": 2e-2}, {"method": "randlora", "lr": 2e-2,
                                                                     "alpha_ratio": 2}, {"method": "full", "lr": 2e-3}],
                           training={"epochs": 4, "batch_size": 16, "eval_batch_size": 32})
@@ -346,9 +349,14 @@ def test_lora_randlora_and_full_train_a_tiny_resnet_on_elpv_images(tmp_path: Pat
         assert sum(curve[-quarter:]) < 0.95 * sum(curve[:quarter]), (method, curve)
         assert record["runtime"]["batchnorm"] == {"policy": "trained" if method == "full" else "frozen", "layers": 8}
     assert runs["randlora"]["runtime"]["implementation"] == "poc"
-    for lang, sentence in (("en", "BatchNorm (8 layers): LoRA, RandLoRA hold it frozen"),
-                           ("ja", "BatchNorm（8 層）は LoRA、RandLoRA では固定し")):
+    for lang, sentences in (("en", ["BatchNorm (8 layers): LoRA, RandLoRA hold it frozen",
+                                    "Ranking defects and the operating point", "for a detection rate of at least 80.0%"]),
+                            ("ja", ["BatchNorm（8 層）は LoRA、RandLoRA では固定し", "不良の順位付けと運用しきい値",
+                                    "検出率 80.0% 以上"])):
         report = tmp_path / f"report.{lang}.html"
         made = poc("report", "--store", str(store), "--recipe", "resnet-elpv", "--lang", lang, "--output", str(report))
         assert made.returncode == 0, made.stderr
-        assert sentence in report.read_text(encoding="utf-8"), lang
+        body = report.read_text(encoding="utf-8")
+        assert all(sentence in body for sentence in sentences), lang
+    shown = poc("compare", "--store", str(store), "--recipe", "resnet-elpv")
+    assert shown.returncode == 0 and "AUROC [95%]" in shown.stdout and "Threshold (per seed)" in shown.stdout

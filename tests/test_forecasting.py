@@ -25,7 +25,8 @@ from poc_cli.errors import RecipeError
 from poc_cli.forecast_business import errors, forecast_outcome, month_of
 from poc_cli.modelhub import describe
 from poc_cli.methods import get_method
-from poc_cli.recipe import DataSpec, ForecastBusinessSpec, Recipe
+from poc_cli.business_spec import ForecastBusinessSpec
+from poc_cli.recipe import DataSpec, Recipe
 from poc_cli.tasks import checked_task
 from poc_cli.tasks.forecast_scores import seasonal_naive, seasonal_scale
 from poc_cli.tasks.forecasting import Forecasting

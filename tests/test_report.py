@@ -18,7 +18,7 @@ from poc_cli.compare import Chosen, MethodRow
 from poc_cli.cost import Price
 from poc_cli.learning import LearningCheck
 from poc_cli.numbers import money, payback
-from poc_cli.recipe import BusinessSpec
+from poc_cli.business_spec import BusinessSpec
 from poc_cli.report.conclusion import Conclusion, decide
 from poc_cli.report.i18n import TEXT
 from poc_cli.stats import PairedDifference, Summary, paired_t, wilson

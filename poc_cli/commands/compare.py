@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from poc_cli.compare import MethodRow
+    from poc_cli.cost import Price
+    from poc_cli.store import Scan
 from poc_cli.commands.common import (
     StoreOpt,
     StrictOpt,
@@ -106,3 +108,34 @@ def compare_command(
         console.print(wide_table(mine, title) if wide else narrow_table(mine, title, console.width))
         for note in footnotes(mine):
             console.print(Text(note, style="dim"))
+        if scan is not None:
+            try:
+                _inspection(Store(store), scan, recipe_name, baseline=baseline, price=price)
+            except PocError as error:
+                fail(error)
+
+
+def _inspection(store: Store, scan: Scan, recipe_name: str, *, baseline: str | None, price: Price | None) -> None:
+    """A binary task with a business block: each method's AUROC and, where the recipe sets one, its
+    operating point (the report's table, without its chart)."""
+    from rich.table import Table
+
+    from poc_cli.business_spec import BusinessSpec
+    from poc_cli.compare import latest_records
+    from poc_cli.report.build import recipe_inputs
+    from poc_cli.report.inspection import inspection
+
+    records = [r for r in latest_records(scan.records) if r.recipe_name == recipe_name]
+    inputs = recipe_inputs(store, scan, records, lang="en", baseline=baseline, price=price)
+    spec = inputs.recipe.business if inputs.recipe else None
+    block = inspection(inputs, spec, curve=False) if isinstance(spec, BusinessSpec) and inputs.trained else None
+    if block is None:
+        return
+    table = Table(title="Ranking defects and the operating point", title_justify="left")
+    for k, header in enumerate(block["table"]["headers"]):
+        table.add_column(header, justify="right" if k else "left", overflow="fold")
+    for row in block["table"]["rows"]:
+        table.add_row(*row)
+    console.print(table)
+    for note in block["notes"]:
+        console.print(Text(note, style="dim"))

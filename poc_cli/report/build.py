@@ -98,18 +98,25 @@ def build_sections(store: Store, *, lang: str, recipe: str | None = None, baseli
         compare(store, recipe=recipe, scan=scan)  # raises the store's own error (missing, empty, filtered out)
     sections = []
     for name in names:
-        recipe_records = [r for r in records if r.recipe_name == name]
-        parsed = _recipe(recipe_records)
-        _check_currency(parsed, price)
-        reference = baseline or (parsed.report.baseline if parsed else None)
-        ok_runs: dict[str, dict[int, StoredRecord]] = defaultdict(dict)
-        for r in recipe_records:
-            if r.ok:
-                ok_runs[r.method][r.seed] = r
-        rows = compare_records(recipe_records, baseline=reference, price=price)
-        folder = store.recipe_dir(name)
-        damaged = tuple(str(skip) for skip in scan.skipped if skip.path.parent == folder)
-        inputs = Inputs(name, rows, recipe_records, list(store.trial_records(name)), parsed, ok_runs, lang, damaged,
-                        store.latest_profile(name))
+        inputs = recipe_inputs(store, scan, [r for r in records if r.recipe_name == name], lang=lang,
+                               baseline=baseline, price=price)
         sections.append(_section(inputs, price))
     return sections
+
+
+def recipe_inputs(store: Store, scan: Scan, recipe_records: list[StoredRecord], *, lang: str, baseline: str | None,
+                  price: Price | None) -> Inputs:
+    """What one recipe's section is made from: its rows, records, parsed recipe and ok runs by seed."""
+    name = recipe_records[0].recipe_name
+    parsed = _recipe(recipe_records)
+    _check_currency(parsed, price)
+    reference = baseline or (parsed.report.baseline if parsed else None)
+    ok_runs: dict[str, dict[int, StoredRecord]] = defaultdict(dict)
+    for r in recipe_records:
+        if r.ok:
+            ok_runs[r.method][r.seed] = r
+    rows = compare_records(recipe_records, baseline=reference, price=price)
+    folder = store.recipe_dir(name)
+    damaged = tuple(str(skip) for skip in scan.skipped if skip.path.parent == folder)
+    return Inputs(name, rows, recipe_records, list(store.trial_records(name)), parsed, ok_runs, lang, damaged,
+                  store.latest_profile(name))

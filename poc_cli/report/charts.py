@@ -250,6 +250,28 @@ def lines(series: Sequence[tuple[str, str, list[float]]], *, title: str, x_label
         return _svg(fig, title)
 
 
+def roc(curves: Sequence[tuple[str, str, list[float], list[float]]], marks: Sequence[tuple[str, float, float]], *,
+        title: str, x_label: str, y_label: str) -> str:
+    """Detection against false alarms: (label, kind, false-alarm rates, detection rates) per method, and
+    (kind, false alarm, detection) of each method's operating point, ringed in its colour."""
+    with matplotlib.rc_context({**STYLE, "font.family": _families()}):
+        fig = _figure()
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1], color=REFERENCE_COLOUR, linewidth=0.6, linestyle=":")
+        for label, kind, false_alarm, detection in curves:
+            ax.step(false_alarm, detection, where="post", label=label, color=colour(kind), linewidth=1.2)
+        for kind, false_alarm, detection in marks:
+            ax.plot([false_alarm], [detection], marker="o", markersize=7, markerfacecolor="none",
+                    markeredgecolor=colour(kind), markeredgewidth=1.5)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.grid(linewidth=0.4, alpha=0.6)
+        ax.legend(loc="lower right")
+        return _svg(fig, title)
+
+
 @dataclass(frozen=True)
 class Curve:
     """A method's validation score at each learning rate (None: that setting diverged); `chosen` is ringed."""

@@ -11,14 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from poc_cli.business import BusinessOutcome, business_outcome
+from poc_cli.operating_point import flagged_answers, seed_point
 from poc_cli.compare import MethodRow, record_price
 from poc_cli.cost import Price, energy_cost, projected_cost, run_cost
 from poc_cli.numbers import NBSP, duration, money, payback, percent, ranged
-from poc_cli.recipe import BusinessSpec, ForecastBusinessSpec
+from poc_cli.business_spec import BusinessSpec, ForecastBusinessSpec
 from poc_cli.records.record import StoredRecord
 from poc_cli.report.common import Inputs, metric_name
 from poc_cli.report.forecast_costs import forecast_business
 from poc_cli.report.i18n import text
+from poc_cli.report.inspection import inspection
 
 
 def scale(i: Inputs) -> tuple[int, float, bool]:
@@ -113,10 +115,16 @@ def _training(i: Inputs, row: MethodRow) -> float:
 
 
 def _outcome(spec: BusinessSpec, runs: list[StoredRecord], investment: float) -> BusinessOutcome:
-    """The business figures of one method's seeded runs, pooled: its answers against the labels."""
-    tests = [run.test_predictions for run in runs if run.test_predictions]
-    return business_outcome(spec, y_true=[y for test in tests for y in test.truth()],
-                            y_pred=[y for test in tests for y in test.answers()],
+    """The business figures of one method's seeded runs, pooled: its answers against the labels, at
+    the argmax or, where the recipe sets an operating point, at each run's validation threshold."""
+    runs = [run for run in runs if run.test_predictions]
+    if spec.operating_point:
+        positive = list(runs[0].data.labels).index(spec.positive_class)
+        answers = [flagged_answers(seed_point(spec, run), run, positive) for run in runs]
+    else:
+        answers = [run.test_predictions.answers() for run in runs]
+    return business_outcome(spec, y_true=[y for run in runs for y in run.test_predictions.truth()],
+                            y_pred=[y for answer in answers for y in answer],
                             labels=runs[0].data.labels, investment=investment, seeds=len(runs))
 
 
@@ -175,4 +183,5 @@ def business(i: Inputs, price: Price | None) -> dict[str, Any]:
                                                         "c_value", "c_payback")],
                     "rows": months, "numeric_from": 1},
         "notes": notes,
+        "inspection": inspection(i, spec),
     }

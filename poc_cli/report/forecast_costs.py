@@ -19,7 +19,7 @@ from poc_cli.forecast_business import ForecastOutcome, against, errors, forecast
 from poc_cli.numbers import duration, money, payback, ranged
 from poc_cli.planners import best_classical, is_classical
 from poc_cli.learning import trivial
-from poc_cli.recipe import ForecastBusinessSpec
+from poc_cli.business_spec import ForecastBusinessSpec
 from poc_cli.records.record import StoredRecord
 from poc_cli.report.common import Inputs, join
 from poc_cli.report.i18n import text

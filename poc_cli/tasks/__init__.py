@@ -12,7 +12,8 @@ from poc_cli.tasks.image_classification import ImageClassification
 from poc_cli.tasks.image_text import ImageText
 from poc_cli.tasks.text_classification import TextClassification
 
-from poc_cli.recipe import BUSINESS_NEEDS, BUSINESS_WHAT, DataSpec
+from poc_cli.business_spec import BUSINESS_NEEDS, BUSINESS_WHAT
+from poc_cli.recipe import DataSpec
 
 if TYPE_CHECKING:
     from poc_cli.recipe import EvaluationSpec, Recipe
