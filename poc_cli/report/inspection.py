@@ -86,6 +86,8 @@ def inspection(i: Inputs, spec: BusinessSpec, *, curve: bool = True) -> dict[str
     lang, positive = i.lang, labels.index(spec.positive_class)
     runs = {r.method: [run for _, run in sorted(i.ok_runs[r.method].items()) if run.test_predictions]
             for r in i.trained}
+    if not all(_scored_whole(run) for rows in runs.values() for run in rows) or not all(runs.values()):
+        return None  # records without each answer's probability cannot be ranked (none poc writes today)
     base = runs.get(i.baseline) or []
     compared = [r for r in i.trained if r.method != i.baseline and base]
     adjusted = dict(zip([r.method for r in compared],
@@ -118,6 +120,12 @@ def inspection(i: Inputs, spec: BusinessSpec, *, curve: bool = True) -> dict[str
                                    x_label=text(lang, "op_axis_false_alarm"),
                                    y_label=text(lang, "op_axis_detection"))) if curve else None,
     }
+
+
+def _scored_whole(run: StoredRecord) -> bool:
+    """Whether the run's test predictions carry a probability for every answer."""
+    test = run.test_predictions
+    return len(test.value("confidence") or []) == len(test.truth()) > 0
 
 
 def _target_note(spec: BusinessSpec, lang: str) -> str:
