@@ -21,12 +21,16 @@ from transformers import (
     MobileNetV2Config,
     ResNetConfig,
 )
+from typer.testing import CliRunner
 
+from poc_cli.cli import app
 from poc_cli.errors import RecipeError
 from poc_cli.methods import get_method
 from poc_cli.methods.randlora_conv import RandLoraConv
 from poc_cli.modelhub import Architecture
 from poc_cli.normalisation import batchnorm_policy
+from poc_cli.plan import make_plan
+from poc_cli.recipe import load_recipe
 from poc_cli.targets import GROUPED, find_layers
 
 TINY_RESNET = {"embedding_size": 16, "hidden_sizes": [16, 32], "depths": [1, 1], "layer_type": "bottleneck",
@@ -279,6 +283,7 @@ def test_batchnorm_is_frozen_whole_under_a_peft_method_and_trained_by_full_fine_
 
 # --- plans on the full architectures, and a real run --------------------------------------------
 
+@needs_shared_data()
 @pytest.mark.parametrize(("name", "config", "lora_rank", "targets", "left_out"), [
     ("ResNet-50", ResNetConfig(), 8, 53, 0),
     ("EfficientNet-B0", EfficientNetConfig(width_coefficient=1.0, depth_coefficient=1.0, hidden_dim=1280), 8, 65, 16),
@@ -287,26 +292,25 @@ def test_batchnorm_is_frozen_whole_under_a_peft_method_and_trained_by_full_fine_
 ])
 def test_plans_on_full_cnn_architectures_fit_lora_and_randlora(tmp_path: Path, name: str, config: Any,
                                                                lora_rank: int, targets: int, left_out: int) -> None:
-    """`poc plan` on each architecture's config alone (the model on the meta device): both methods fit."""
+    """The plan of each architecture's config alone (the model on the meta device): both methods fit."""
     config.save_pretrained(tmp_path / "model")
     recipe = image_recipe(tmp_path / "model", "image-classification", PLAN_DATA,
                           budget={"lora_rank": lora_rank}, methods=[{"method": "lora"}, {"method": "randlora"}])
-    result = poc("plan", str(write_recipe(tmp_path / "r.yaml", recipe)), "--json", "--no-estimate")
-    assert result.returncode == 0, result.stderr
-    plan = json.loads(result.stdout)
+    plan = make_plan(load_recipe(write_recipe(tmp_path / "r.yaml", recipe))).to_dict()
     assert plan["target_layers"] == targets and sum(plan["left_out_layers"].values()) == left_out, name
     for method in plan["methods"]:
         assert abs(method["deviation"]) < 0.05, (name, method)
 
 
+@needs_shared_data()
 def test_a_budget_randlora_misses_on_a_small_cnn_names_lora_ranks_it_fits(tmp_path: Path) -> None:
     """MobileNetV2's RandLoRA count moves in large steps (r=3: 156,406; r=4: 117,081): LoRA rank 8's
     budget (148,696) lies between, +5.2% from the nearer; the error names the nearest ranks that fit."""
     MobileNetV2Config().save_pretrained(tmp_path / "model")
     recipe = image_recipe(tmp_path / "model", "image-classification", PLAN_DATA,
                           budget={"lora_rank": 8}, methods=[{"method": "lora"}, {"method": "randlora"}])
-    result = poc("plan", str(write_recipe(tmp_path / "r.yaml", recipe)), "--no-estimate")
-    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+    result = CliRunner().invoke(app, ["plan", str(write_recipe(tmp_path / "r.yaml", recipe)), "--no-estimate"])
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [
         "error: budget: randlora cannot match the budget of 148,696 parameters within 5%: r=3 gives 156,406 "
         "(+5.2%); budget.lora_rank 6 or 5 gives a budget it fits"]
 
@@ -333,9 +337,7 @@ def test_lora_randlora_and_full_train_a_tiny_resnet_on_elpv_images(tmp_path: Pat
                                                                     "alpha_ratio": 2}, {"method": "full", "lr": 2e-3}],
                           training={"epochs": 4, "batch_size": 16, "eval_batch_size": 32})
     path = write_recipe(tmp_path / "r.yaml", recipe)
-    planned = poc("plan", str(path), "--json", "--no-estimate")
-    assert planned.returncode == 0, planned.stderr
-    plan = json.loads(planned.stdout)
+    plan = make_plan(load_recipe(path)).to_dict()
     store = tmp_path / "store"
     result = poc("run", str(path), "--store", str(store))
     assert result.returncode == 0, result.stdout + result.stderr

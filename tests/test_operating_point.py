@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from conftest import recipe_dict, write_jsonl, write_recipe
 from sklearn.metrics import roc_auc_score
-from test_run import poc
+from typer.testing import CliRunner
 
+from poc_cli.cli import app
 from poc_cli.errors import PocError, RecipeError
 from poc_cli.operating_point import (
     auroc,
@@ -138,8 +139,8 @@ BUSINESS = {"positive_class": "positive", "cost_missed": 500, "cost_false_alarm"
 def test_an_operating_point_without_a_validation_split_is_one_line_naming_the_field(
         tmp_path: Path, tiny_model_dir: Path, tiny_data: dict[str, Path]) -> None:
     recipe = recipe_dict(tiny_model_dir, tiny_data, business={**BUSINESS, "max_false_alarm_rate": 0.05})
-    result = poc("plan", str(write_recipe(tmp_path / "r.yaml", recipe)), "--no-estimate")
-    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+    result = CliRunner().invoke(app, ["plan", str(write_recipe(tmp_path / "r.yaml", recipe)), "--no-estimate"])
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [
         f"error: {tmp_path / 'r.yaml'}: business.max_false_alarm_rate: the threshold is chosen on a validation split, "
         "never on test; set data.validation_fraction (or data.validation)"]
 
@@ -149,7 +150,7 @@ def test_an_operating_point_on_three_classes_is_refused(tmp_path: Path, tiny_mod
     data = {"train": write_jsonl(tmp_path / "train.jsonl", rows), "test": write_jsonl(tmp_path / "test.jsonl", rows)}
     recipe = recipe_dict(tiny_model_dir, data, business={**BUSINESS, "required_detection_rate": 0.9})
     recipe["data"]["validation_fraction"] = 0.2
-    result = poc("plan", str(write_recipe(tmp_path / "r.yaml", recipe)), "--no-estimate")
-    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+    result = CliRunner().invoke(app, ["plan", str(write_recipe(tmp_path / "r.yaml", recipe)), "--no-estimate"])
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [
         "error: business.required_detection_rate: a threshold on the positive class's score needs two classes; "
         "the data has 3"]
