@@ -345,7 +345,7 @@ def _ticks(svg: str, axis: str) -> list[float]:
 def test_score_axes_start_at_the_reference_or_below(collapsed_store: Path, tiny_store: Path, tmp_path: Path) -> None:
     for store in (collapsed_store, tiny_store):
         html = write(store, tmp_path, "html", "en", "--recipe", "collapsed" if store == collapsed_store else "tiny")
-        svgs = html.split("<svg")[1:]
+        svgs = html.split(f">{TEXT['en']['h_charts']}</h2>")[1].split("<svg")[1:]  # the Charts section's
         reference = float(svgs[0].split("Majority class ")[1].split("%")[0])  # the legend of the reference line
         scores = _ticks(svgs[0], "x")  # scores, along x
         against_parameters = _ticks(svgs[1], "y")
@@ -355,7 +355,7 @@ def test_score_axes_start_at_the_reference_or_below(collapsed_store: Path, tiny_
             assert len(steps) == 1 and all(float(t).is_integer() for t in ticks)  # round, evenly spaced
     # matplotlib keeps text as text (the browser renders Japanese) and the charts print at >= 8 pt
     ja = write(collapsed_store, tmp_path, "html", "ja")
-    assert "<text" in ja and "正解率" in ja.split("<svg")[1]
+    assert "<text" in ja and "正解率" in ja.split(f">{TEXT['ja']['h_charts']}</h2>")[1].split("<svg")[1]
     import re
     sizes = {float(s) for s in re.findall(r"font-size: ([0-9.]+)px", ja)}
     assert sizes and min(sizes) >= 7.5  # px in a chart drawn at its printed size, pt = px here
