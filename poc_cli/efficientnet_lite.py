@@ -21,9 +21,6 @@ conversion copies the grey level into each channel. Preprocessing is the package
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +33,8 @@ from transformers import (
     PreTrainedModel,
 )
 from transformers.modeling_outputs import ImageClassifierOutputWithNoAttention
+
+from poc_cli.paths import publish
 
 MODEL_TYPE = "poc-efficientnet-lite"
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
@@ -143,17 +142,7 @@ def converted(weights: Path, target: Path) -> Path:
     model.load_state_dict(renamed, strict=True)
     processor = ViTImageProcessor(size={"height": 224, "width": 224}, resample=2, image_mean=IMAGENET_MEAN,
                                   image_std=IMAGENET_STD)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (target / "config.json").is_file():  # else another process converted it first
-            raise
-    return target
+    return publish(target, model, processor)
 
 
 def _inner(key: str, model: EfficientNetLiteForImageClassification) -> str:

@@ -10,9 +10,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +19,7 @@ from transformers import PretrainedConfig
 from transformers.utils import logging as hf_logging
 
 from poc_cli.errors import RecipeError, first_line
+from poc_cli.paths import publish
 from poc_cli.targets import Layer, find_layers
 
 if TYPE_CHECKING:
@@ -116,22 +114,12 @@ def converted(gguf: Path, name: str) -> Path:
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     config = loaded.config.to_dict()
     config.pop("quantization_config", None)
     fresh = AutoModelForCausalLM.from_config(type(loaded.config).from_dict(config))
     fresh.load_state_dict(loaded.state_dict())
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}."))
-    try:
-        fresh.save_pretrained(tmp)
-        AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (target / "config.json").is_file():  # else another process converted it first
-            raise
-    return target
+    return publish(target, fresh, AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name))
 
 
 def load_config(task: Task, source: str, labels: tuple[str, ...], *, field_value: str) -> PretrainedConfig:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 from poc_cli.errors import RecipeError
-
 
 DISK_FULL = "the disk is full"
 NOT_OURS = "poc writes a new file or replaces a regular one, nothing else"
@@ -115,3 +115,19 @@ def writable_file(path: Path, option: str) -> None:
     if problem is not None:
         raise RecipeError(f"{option}: {problem}")
     _check_folder(path.parent, option, path)
+
+
+def publish(target: Path, *parts: Any) -> Path:
+    """Save each of `parts` (a model, its tokenizer or processor) into a folder beside `target` and
+    rename it into place, so a crash leaves no half a model; another process that got there first wins."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        for part in parts:
+            part.save_pretrained(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").is_file():  # else another process converted it first
+            raise
+    return target

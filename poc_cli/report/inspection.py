@@ -90,13 +90,13 @@ def inspection(i: Inputs, spec: BusinessSpec, *, curve: bool = True) -> dict[str
         return None  # records without each answer's probability cannot be ranked (none poc writes today)
     base = runs.get(i.baseline) or []
     compared = [r for r in i.trained if r.method != i.baseline and base]
-    adjusted = dict(zip([r.method for r in compared],
-                        holm([_against(runs[r.method], base, positive)[3] for r in compared])))
+    against = {r.method: _against(runs[r.method], base, positive) for r in compared}
+    adjusted = dict(zip(against, holm([p for *_, p in against.values()])))
     rows, curves, marks = [], [], []
     for r in i.trained:
         row = [i.name_of(r), _auroc_text(runs[r.method], positive)]
         if r.method in adjusted:
-            difference, low, high, _ = _against(runs[r.method], base, positive)
+            difference, low, high, _ = against[r.method]
             row += [_span(difference, low, high), f"{adjusted[r.method][0]:.3g}"]
         else:
             row += [text(lang, "op_reference"), "-"]
