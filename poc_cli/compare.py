@@ -28,6 +28,7 @@ from poc_cli.methods import METHODS, get_method
 from poc_cli.planners import PlannersCheck, against_planners
 from poc_cli.ranking import ranked
 from poc_cli.search import did_not_hold
+from poc_cli.serving_summary import ServingSummary, summarise
 from poc_cli.stats import PairedDifference, Summary, holm, mean_interval, summarize
 from poc_cli.methods import stored_label
 from poc_cli.records.record import StoredRecord
@@ -116,6 +117,7 @@ class MethodRow:
     planners: PlannersCheck | None = None  # a trained method against the best classical row (forecasting)
     series_short: int | None = None  # a classical row: series under two seasons (fitted without seasonality)
     series_fell_back: int | None = None  # a classical row: series its model refused (SeasonalNaive instead)
+    serving: ServingSummary | None = None  # what serving its model costs (serving_summary.py)
 
     @property
     def compared_s(self) -> Summary | None:
@@ -279,7 +281,7 @@ def _row(recipe_name: str, method: str, runs: list[StoredRecord], *, reference: 
         adapter_bytes=first.adapter.bytes,
         statuses=dict(statuses),
         job_ids={seed: r.job_id for seed, r in sorted(ok.items())},
-        off_budget=allocation.off_budget,
+        off_budget=allocation.off_budget, serving=summarise(list(ok.values())),
         **_fitted(first, list(ok.values())),
     )
 

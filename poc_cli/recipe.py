@@ -333,7 +333,7 @@ def _format_error(path: Path, err: ValidationError) -> str:
     # Pydantic names the union member in the location ("methods.0.lora.r", "business.rates.cost_missed"); drop it.
     parts = loc.split(".")
     parts = [p for k, p in enumerate(parts) if p not in METHODS
-             and not (k == 1 and parts[0] == "business" and p in {"rates", "forecast"})]
+             and not (k == 1 and parts[0] == "business" and p in {"rates", "forecast", "serving"})]
     field = ".".join(parts) or "recipe"
     msg = first["msg"].removeprefix("Value error, ")
     extra = ""

@@ -51,6 +51,7 @@ class Record:
     task: dict[str, Any] = field(default_factory=dict)  # name and declared metrics (the first is primary)
     placement: dict[str, Any] = field(default_factory=dict)  # where it ran: executor, node, GPU, threads
     runtime: dict[str, Any] = field(default_factory=dict)  # what ran: device, dtypes, implementation
+    serving: dict[str, Any] = field(default_factory=dict)  # what the trained model costs to serve (issue 43)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

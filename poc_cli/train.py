@@ -359,3 +359,14 @@ def load_trainable(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     with torch.no_grad():
         for name, p in params.items():
             p.copy_(state[name].to(p.device, p.dtype))
+
+
+def steady_times(result: TrainResult, train_s: float) -> dict[str, float | None]:
+    """The warm-up steps' seconds apart, and the training time had they cost what a steady step
+    costs: what time ratios and fronts compare (one-off set-up is not the method's), while the
+    money stays on `train_s`, the wall time that was paid. None where the run was too short to
+    keep a warm-up apart."""
+    if result.warmup_seconds is None or result.steady_step_seconds is None:
+        return {"warmup_s": None, "steady_train_s": None}
+    return {"warmup_s": result.warmup_seconds,
+            "steady_train_s": train_s - result.warmup_seconds + result.warmup_steps * result.steady_step_seconds}

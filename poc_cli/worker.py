@@ -33,10 +33,11 @@ from poc_cli.plan import Job
 from poc_cli.records.status import Stage, Status
 from poc_cli.result import Record
 from poc_cli.savers import after_method
+from poc_cli.serving import measure
 from poc_cli.tasks import Task, task_for
 from poc_cli.trackers.load import LoadMeter
 from poc_cli.trackers.timing import Stopwatch
-from poc_cli.train import Diverged, TrainResult, load_trainable, train, trainable_state
+from poc_cli.train import Diverged, load_trainable, steady_times, train, trainable_state
 
 
 class ForkError(RuntimeError):
@@ -264,17 +265,6 @@ def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: An
     return result.state
 
 
-def steady_times(result: TrainResult, train_s: float) -> dict[str, float | None]:
-    """The warm-up steps' seconds apart, and the training time had they cost what a steady step
-    costs: what time ratios and fronts compare (one-off set-up is not the method's), while the
-    money stays on `train_s`, the wall time that was paid. None where the run was too short to
-    keep a warm-up apart."""
-    if result.warmup_seconds is None or result.steady_step_seconds is None:
-        return {"warmup_s": None, "steady_train_s": None}
-    return {"warmup_s": result.warmup_seconds,
-            "steady_train_s": train_s - result.warmup_seconds + result.warmup_steps * result.steady_step_seconds}
-
-
 def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
     """Load, adapt, train (unless the method is an untrained reference), evaluate and save;
     fills `record` section by section. A method that needs no neural model runs the job itself."""
@@ -317,6 +307,26 @@ def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
         record.adapter = {"kind": "checkpoint (halving rung)", "path": None, "bytes": _dir_bytes(adapter)}
     else:
         record.adapter = _save_model(loaded.model, job=job, target=adapter)
+        if "test" in loaded.encoded and not trial:
+            emit(event="phase", phase="serve")
+            record.serving = _serving(job, task, loaded, device, precision, record)
+
+
+def _serving(job: Job, task: Task, loaded: _Loaded, device: torch.device, precision: Precision,
+             record: Record) -> dict[str, Any]:
+    """The record's `serving` section, measured on the test split (see serving.py). A failure there leaves the
+    trained and scored job as it is, with a warning naming it (serving is measured after the result is in)."""
+    metric = task.primary.name
+    try:
+        serving = measure(task, loaded.model, dataset=loaded.encoded["test"], processor=loaded.processor,
+                          batch_size=job.recipe.training.eval_batch_size, device=device, autocast=precision.autocast,
+                          adapter_bytes=record.adapter["bytes"] if record.adapter.get("kind") == "peft adapter"
+                          else None, budget=job.allocation.budget,
+                          score=(metric, record.metrics["test"].get(metric)), labels=loaded.splits.labels)
+    except Exception as error:  # noqa: BLE001  (a peft tuner's merge or conversion path poc has not met)
+        record.warnings.append(f"serving was not measured: {type(error).__name__}: {str(error)[:200]}")
+        return {}
+    return serving.model_dump(exclude_none=True)
 
 
 def _claim_device(device: torch.device, emit: Any) -> None:

@@ -351,6 +351,10 @@ def test_lora_randlora_and_full_train_a_tiny_resnet_on_elpv_images(tmp_path: Pat
         assert sum(curve[-quarter:]) < 0.95 * sum(curve[:quarter]), (method, curve)
         assert record["runtime"]["batchnorm"] == {"policy": "trained" if method == "full" else "frozen", "layers": 8}
     assert runs["randlora"]["runtime"]["implementation"] == "poc"
+    for method in ("lora", "randlora"):  # a convolution's adapter merges exactly (poc's RandLoRA convolution too)
+        assert runs[method]["serving"]["merge"]["status"] == "exact", runs[method]["serving"]["merge"]
+    converted = runs["randlora"]["serving"]["lora"]  # peft converts Linear layers only
+    assert converted["status"] == "cannot convert" and "RandLoraConv" in converted["reason"], converted
     for lang, sentences in (("en", ["BatchNorm (8 layers): LoRA, RandLoRA hold it frozen",
                                     "Ranking defects and the operating point", "for a detection rate of at least 80.0%"]),
                             ("ja", ["BatchNorm（8 層）は LoRA、RandLoRA では固定し", "不良の順位付けと運用しきい値",

@@ -25,7 +25,8 @@ from poc_cli.recipe import TrainingSpec, load_recipe
 from poc_cli.state_memory import state_memory
 from poc_cli.tasks import task_for
 from poc_cli.train import WARMUP_STEPS, Step, train
-from poc_cli.worker import build_model, steady_times
+from poc_cli.train import steady_times
+from poc_cli.worker import build_model
 
 CPU = torch.device("cpu")
 PROJECT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,8 @@ Only the records are kept (no adapters or logs). `schema-N.compare.json` and `.c
 records in another way must not change a byte of either. Compare's rows gained fields since, each the
 same (null, its CSV columns empty) for every store without them: `steady_s` and `warmup_s` (schema 8's
 steady-state training time and warm-up), and a forecasting recipe's classical rows' `fit_s`, `fit_cpu_s`,
-`series_short`, `series_fell_back` and each method's `planners` check; every other byte is as printed then.
+`series_short`, `series_fell_back` and each method's `planners` check, and `serving` (`serving_*` in CSV: what
+each method costs to serve, measured since issue 43); every other byte is as printed then.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from poc_cli.cli import app
 from poc_cli.report import fonts
+from poc_cli.report.i18n import TEXT
 
 runner = CliRunner()
 A4 = (595.28, 841.89)  # points
@@ -69,6 +70,9 @@ def test_the_pdf_has_a4_pages_numbers_the_summary_every_score_and_its_fonts(tiny
         assert _squeezed(bullet) in everything, bullet
     for row in section["quality"]["rows"]:
         assert _squeezed(row[2]) in everything, row  # every method's score with its interval
+    assert _squeezed(TEXT[lang]["h_serving"]) in everything  # what serving costs (issue 43), in its language
+    for row in section["serving"]["table"]["rows"]:
+        assert _squeezed(row[2]) in everything, row  # each method's measured latency, merged / unmerged
     used = {str(f.get_object().get("/BaseFont")) for page in pages
             for f in (page.get("/Resources", {}).get("/Font") or {}).values()}
     if lang == "ja":

@@ -192,6 +192,13 @@ def test_every_new_method_trains_through_poc_run(tmp_path: Path, tiny_model_dir:
         assert record["parameters"]["trainable_counted"] == allocation["adapter_parameters"] + allocation[
             "head_parameters"], method
         assert record["parameters"]["without_gradient"] == [], method
+        # Serving was measured for every method (issue 43): merged exactly in fp32, or the model itself.
+        assert not [w for w in record["warnings"] if w.startswith("serving")], (method, record["warnings"])
+        assert record["serving"]["merge"]["status"] == ("nothing to merge" if method == "full" else "exact"), method
+    conversions = {m: r["serving"].get("lora", {}).get("status") for m, r in records.items()}
+    assert conversions == {"lora": "is LoRA", "rslora": "is LoRA", "pissa": "not measured", "olora": "not measured",
+                           "full": None, **{m: "converted" for m in ("vera", "loha", "lokr", "oft", "fourierft",
+                                                                      "dora", "randlora")}}, conversions
     assert records["vera"]["job"]["allocation"]["off_budget"] is True
     assert records["loha"]["job"]["allocation"]["settings"]["config"] == "LoHaConfig"
     compared = subprocess.run([sys.executable, "-m", "poc_cli", "compare", "--store", str(store), "--json"],

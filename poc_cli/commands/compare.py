@@ -31,12 +31,15 @@ from poc_cli.commands.common import (
 
 def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
     import pandas as pd
+
+    from poc_cli.serving_summary import serving_columns
     flat = []
     for row in rows:
         item = {k: v for k, v in row.to_dict().items() if k not in {"score", "scores", "difference", "train_s", "steady_s",
                                                                         "price", "settings", "statuses",
                                                                         "selection", "interval", "learning",
-                                                                        "units", "job_ids", "pareto", "planners"}}
+                                                                        "units", "job_ids", "pareto", "planners",
+                                                                        "serving"}}
         for name, summary in [*row.scores.items(), ("train_s", row.train_s), ("steady_s", row.steady_s)]:
             item.update({f"{name}_mean": summary.mean if summary else None,
                          f"{name}_std": summary.std if summary else None, f"{name}_n": summary.n if summary else 0})
@@ -66,6 +69,7 @@ def _rows_frame(rows: list[MethodRow]) -> pd.DataFrame:
                     settings=json.dumps(row.settings), statuses=json.dumps(row.statuses),
                     chosen_by=row.selection.how, selection=json.dumps(row.selection.to_dict()),
                     pareto_memory="memory" in row.pareto, pareto_time="time" in row.pareto)
+        item.update(serving_columns(row.serving))
         flat.append(item)
     return pd.DataFrame(flat)
 

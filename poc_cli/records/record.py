@@ -35,6 +35,7 @@ from poc_cli.records.sections import (
     Timing,
     Weights,
 )
+from poc_cli.records.serving import Serving
 from poc_cli.records.status import Stage, Status
 from poc_cli.records.upgrade import upgrade
 
@@ -100,6 +101,7 @@ class StoredRecord(BaseModel):
     model: Weights = Weights()
     placement: Placement | None = None
     runtime: Runtime | None = None
+    serving: Serving | None = None  # absent in records written before issue 43
     loss_curve: list[Num | None] = []
     warnings: list[str] = []
     log_path: str | None = None
@@ -111,7 +113,7 @@ class StoredRecord(BaseModel):
         if not isinstance(payload, dict):
             return payload
         out = upgrade(payload)
-        for name in ("selection", "load", "placement", "runtime"):
+        for name in ("selection", "load", "placement", "runtime", "serving"):
             if out.get(name) == {}:
                 out[name] = None
         return out

@@ -13,6 +13,7 @@ from poc_cli.learning import LearningCheck
 from poc_cli.methods import get_method
 from poc_cli.numbers import duration, level, mib, money, p_text
 from poc_cli.safe_text import plain
+from poc_cli.serving_summary import ServingSummary
 from poc_cli.stats import CONFIDENCE
 
 HIDDEN_SETTINGS = frozenset({"implementation"})
@@ -222,6 +223,7 @@ def wide_table(rows: list[MethodRow], title: str) -> Table:
                    "MDE", "learned", "vs planners", "peak memory", "train time", "warm-up", "examples/s", "energy",
                    "cost/run",
                    "adapter",
+                   "serving",
                    "Pareto front", "runs", "job ids"):
         # How the setting was chosen reads as a phrase; the power figures may wrap instead.
         widths = {"chosen by": {"min_width": 26}, "MDE": {"max_width": 16}}.get(column, {})
@@ -243,11 +245,26 @@ def wide_table(rows: list[MethodRow], title: str) -> Table:
             f"{row.energy_j:,.0f} J" if row.energy_j is not None else "n/a (no GPU)",
             _cost(row),
             f"{row.adapter_bytes / 2**20:.2f} MiB" if row.adapter_bytes else "-",
+            serving_cell(row.serving),
             ", ".join(row.pareto) or "-",
             ", ".join(f"{n} {status}" for status, n in row.statuses.items()) or "-",
             ", ".join(row.job_ids.values()) or "-",
         )
     return table
+
+
+def serving_cell(serving: ServingSummary | None) -> str:
+    """Whether the adapter merges exactly, batch-1 latency merged / unmerged, and the adapter served as LoRA
+    (its rank and the score it moved by), one per line; a dash where the runs measured no serving."""
+    if serving is None:
+        return "-"
+    merge = serving.merge + (f" ({serving.merge_difference:.0e})" if serving.merge == "inexact" else "")
+    latency = " / ".join(f"{v:.1f}" if v is not None else "-"
+                         for v in (serving.latency_merged_ms, serving.latency_unmerged_ms))
+    lora = {"converted": f"r={serving.lora_rank}, Δ {serving.lora_difference:+.3g}"
+            if serving.lora_difference is not None else f"r={serving.lora_rank}",
+            "is LoRA": "is LoRA", "not measured": "not measured"}.get(serving.lora or "", "no" if serving.lora else "-")
+    return f"{merge}\nb=1: {latency} ms {serving.device}\nLoRA: {lora}"
 
 
 def planners_text(row: MethodRow) -> str:

@@ -27,6 +27,7 @@ from poc_cli.report.i18n import text
 from poc_cli.report.load import load
 from poc_cli.report.methodology import methodology
 from poc_cli.report.risks import risks
+from poc_cli.report.serving import serving
 from poc_cli.report.summary import conclusion, conclusion_text, executive_summary
 from poc_cli.store import Scan, Store
 
@@ -67,6 +68,7 @@ def _section(i: Inputs, price: Price | None) -> dict[str, Any]:
         "load": load(i, i.profile),
         "cost": costs.cost(i, price),
         "business": costs.business(i, price),
+        "serving": serving(i),
         "charts": (drawn := figures(i)),
         "charts_note": text(i.lang, "charts_note", baseline=i.name_of(i.baseline)) + (
             (" " if i.lang == "en" else "") + text(i.lang, "front_note") if len(i.trained) >= FRONT_FROM and drawn

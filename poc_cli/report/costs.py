@@ -15,7 +15,7 @@ from poc_cli.operating_point import flagged_answers, seed_point
 from poc_cli.compare import MethodRow, record_price
 from poc_cli.cost import Price, energy_cost, projected_cost, run_cost
 from poc_cli.numbers import NBSP, duration, money, payback, percent, ranged
-from poc_cli.business_spec import BusinessSpec, ForecastBusinessSpec
+from poc_cli.business_spec import BusinessSpec, ForecastBusinessSpec, ServingOnlySpec
 from poc_cli.records.record import StoredRecord
 from poc_cli.report.common import Inputs, metric_name
 from poc_cli.report.forecast_costs import forecast_business
@@ -108,7 +108,7 @@ def _rate(value: float, interval: tuple[float, float]) -> str:
     return f"{percent(value)} [{percent(interval[0])},{NBSP}{percent(interval[1])}]"
 
 
-def _training(i: Inputs, row: MethodRow) -> float:
+def one_training(i: Inputs, row: MethodRow) -> float:
     """What one production training of the method costs: the projection, else the PoC run's cost."""
     projected = projection(i, row)
     return projected[1] if projected else (row.cost_per_run or 0.0)
@@ -132,17 +132,17 @@ def business(i: Inputs, price: Price | None) -> dict[str, Any]:
     """The business tables, or the one line saying what a business block would add. Rates carry their
     intervals, the monthly value its parts and its range, the payback its range in words."""
     lang, currency = i.lang, i.currency
-    if i.recipe is None or i.recipe.business is None:
+    if i.recipe is None or i.recipe.business is None or isinstance(i.recipe.business, ServingOnlySpec):
         return {"missing": text(lang, "no_business")}
     spec = i.recipe.business
     _, _, poc = poc_spend(i, price)
     _, _, target = scale(i)
     if isinstance(spec, ForecastBusinessSpec):
-        return forecast_business(i, spec, investment={r.method: _training(i, r) + poc for r in i.trained}, poc=poc)
+        return forecast_business(i, spec, investment={r.method: one_training(i, r) + poc for r in i.trained}, poc=poc)
     rates, months, flags = [], [], []
     payback_example = unreliable = None
     for r in i.trained:
-        training = _training(i, r)
+        training = one_training(i, r)
         outcome = _outcome(spec, list(i.ok_runs[r.method].values()), training + poc)
         payback_example = payback_example or (r, training)
         unreliable = unreliable or (None if outcome.reliable else outcome)

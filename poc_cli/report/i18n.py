@@ -8,11 +8,12 @@ formatted by the report; user-written names are escaped by the template.
 
 from __future__ import annotations
 
-from poc_cli.report import text_inspection
+from poc_cli.report import text_inspection, text_serving
 from poc_cli.report.text_en import EN
 from poc_cli.report.text_ja import JA
 
-TEXT: dict[str, dict[str, str]] = {"en": {**EN, **text_inspection.EN}, "ja": {**JA, **text_inspection.JA}}
+TEXT: dict[str, dict[str, str]] = {"en": {**EN, **text_inspection.EN, **text_serving.EN},
+                                   "ja": {**JA, **text_inspection.JA, **text_serving.JA}}
 
 
 def text(lang: str, key: str, **values: object) -> str:

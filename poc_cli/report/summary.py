@@ -17,6 +17,7 @@ from poc_cli.stats import PairedDifference
 from poc_cli.report.common import Inputs, join, metric_name
 from poc_cli.report.conclusion import Conclusion, decide
 from poc_cli.report.i18n import text
+from poc_cli.report.serving import totals
 from poc_cli.search import grid
 
 MIN_SEEDS = 3  # fewer cannot measure seed-to-seed variation
@@ -232,6 +233,10 @@ def _trade(i: Inputs) -> str:
     parts += [text(lang, "trade_time", values=listing([duration(r.compared_s.mean if r.compared_s else None, lang)
                                                       for r in rows])),
              text(lang, "trade_cost", values=listing([money(r.cost_per_run, i.currency, lang) for r in rows]))]
+    if (priced := totals(i, rows)) is not None:
+        spec, total = priced
+        parts.append(text(lang, "trade_serving", tasks=spec.tasks, months=spec.horizon_months,
+                          values=listing([money(total[r.method], i.currency, lang) for r in rows])))
     end = "。" if lang == "ja" else "."
     resources = sep.join(parts)
     resources = resources[:1].upper() + resources[1:] + end + (text(lang, "trade_loaded") if i.loaded else "")

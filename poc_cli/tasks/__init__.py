@@ -57,7 +57,7 @@ def _accepts(task: Task, recipe: Recipe) -> None:
         raise ValueError(f"data.{field}: not read by task {task.name} (only by {users})")
     if not task.labelled and recipe.data.shots_per_class is not None:
         raise ValueError(f"data.shots_per_class: task {task.name} has no classes to draw shots from")
-    if recipe.business is not None and recipe.business.kind != task.business_block:
+    if recipe.business is not None and recipe.business.kind not in {task.business_block, "serving"}:
         raise ValueError(f"business: {BUSINESS_NEEDS[recipe.business.kind]}; task {task.name} "
                          + (f"prices {BUSINESS_WHAT[task.business_block]}" if task.business_block else "has no "
                             "business block"))
