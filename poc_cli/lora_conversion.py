@@ -31,7 +31,8 @@ def _kind(model: nn.Module) -> tuple[str, str | None]:
         return "convert", None
     init = getattr(config, "init_lora_weights", True)
     if isinstance(init, str) and init.lower().startswith(("pissa", "olora")):
-        return "other", (f"{init.split('_')[0]} moves the base weights it starts from: it serves as a LoRA of the original "
+        name = {"pissa": "PiSSA", "olora": "OLoRA"}[init.lower()[:5].rstrip("_")]
+        return "other", (f"{name} moves the base weights it starts from: it serves as a LoRA of the original "
                          "base only when saved with peft's path_initial_model_for_weight_conversion (rank 2r, not "
                          "measured here)")
     return ("convert", None) if getattr(config, "use_dora", False) else ("lora", None)

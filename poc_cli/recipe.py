@@ -240,6 +240,7 @@ class MeasureSpec(Strict):
 
     sample_interval_ms: int = Field(default=50, ge=10, le=1000, strict=True)
     busy_gpu_threshold_mib: Number = Field(default=1024.0, ge=0, le=2**30)
+    serving: bool = Field(default=True, strict=True)  # false: no serving figures (a large model's take minutes)
 
 
 class Recipe(Strict):

@@ -4,8 +4,9 @@ A training run is paid once, inference every day, and the methods differ there: 
 merges into its base serves as fast as full fine-tuning but as one full model per task; kept beside
 one shared base it serves many tasks from one model at the unmerged layers' latency; and the common
 multi-adapter servers take LoRA adapters only. So, on the test split and with the task's own
-`predict` (what a request really runs, a generation included): latency at batch 1 (the median of three
-requests) and throughput at the evaluation batch, after an untimed first batch, unmerged and merged; whether merging is exact
+`predict` (what a request really runs, a generation included): latency at batch 1 (the median of the
+requests timed) and throughput at the evaluation batch, each after an untimed first call, unmerged and
+merged; whether merging is exact
 (the merged outputs against the unmerged ones on one test batch); the tensors in memory; the adapter
 on disk (RandLoRA and VeRA also with the frozen bases peft's default save writes); and the adapter
 converted to LoRA (`lora_conversion.py`). The merged figures of full fine-tuning and of an untrained
@@ -20,6 +21,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,26 +33,34 @@ from poc_cli.lora_conversion import conversion
 from poc_cli.records.serving import MergeCheck, Serving, Speed
 from poc_cli.tasks import Task
 
-REQUESTS = 3  # batch-1 requests timed, after the untimed first evaluation batch
-BATCHES = 2  # evaluation batches timed, after the untimed first one
+# How long each figure is measured: batch-1 requests and evaluation batches are timed until the count or the
+# seconds run out, whichever first, and never fewer than the least (timeit's autorange, bounded: a small
+# classifier gets ten requests, a language model generating its answers three).
+REQUESTS = (3, 10, 2.0)  # least, most, seconds
+BATCHES = (1, 3, 3.0)
 TOLERANCE = 1e-4  # largest output difference, relative to the largest output, that still counts as exact
 ANSWER_KEYS = ("y_pred", "generated", "chosen")  # a task's answers, where it has answers to compare
 
 
 class _Prefix:
-    """The first `count` batches of a loader, each one's start time noted; its other attributes (a task's
-    `predict` reads `dataset` and `collate_fn`) are the loader's."""
+    """The first batches of a loader, each one's start time noted, until `most` were given or `seconds` passed
+    (at least `least`); its other attributes (a task's `predict` reads `dataset` and `collate_fn`) are the
+    loader's."""
 
-    def __init__(self, loader: Any, count: int, marks: list[float]) -> None:
-        self._loader, self._count, self._marks = loader, count, marks
+    def __init__(self, loader: Any, bounds: tuple[int, int, float], marks: list[float]) -> None:
+        self._loader, self._bounds, self._marks = loader, bounds, marks
 
     def __iter__(self) -> Iterator[Any]:
-        for batch in itertools.islice(self._loader, self._count):
-            self._marks.append(time.perf_counter())
+        least, most, seconds = self._bounds
+        for k, batch in enumerate(itertools.islice(self._loader, most)):
+            now = time.perf_counter()
+            if k >= least and now - self._marks[0] >= seconds:
+                return
+            self._marks.append(now)
             yield batch
 
     def __len__(self) -> int:
-        return min(self._count, len(self._loader))
+        return min(self._bounds[1], len(self._loader))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
@@ -61,10 +71,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _run(task: Task, model: nn.Module, loader: Any, count: int, device: torch.device) -> tuple[list[float], dict]:
-    """The seconds each of the first `count` batches took through `task.predict`, and its predictions."""
+def _run(task: Task, model: nn.Module, loader: Any, bounds: tuple[int, int, float],
+         device: torch.device) -> tuple[list[float], dict]:
+    """The seconds each batch took through `task.predict` (as many as `bounds` allow), and its predictions."""
     marks: list[float] = []
-    predictions = task.predict(model, _Prefix(loader, count, marks), device=device)
+    predictions = task.predict(model, _Prefix(loader, bounds, marks), device=device)
     _sync(device)
     marks.append(time.perf_counter())
     return [b - a for a, b in itertools.pairwise(marks)], predictions
@@ -89,14 +100,15 @@ def _speed_and_outputs(task: Task, model: nn.Module, loaders: tuple[Any, Any],
     outputs: list[torch.Tensor] = []
     hook = model.register_forward_hook(lambda _m, _a, out: None if outputs else outputs.extend(_float_tensors(out)))
     try:
-        _, first = _run(task, model, batch, 1, device)
+        _, first = _run(task, model, batch, (1, 1, 0.0), device)
     finally:
         hook.remove()
-    latencies, _ = _run(task, model, one, REQUESTS, device)  # warmed up by the batch: the median of three
+    _run(task, model, one, (1, 1, 0.0), device)  # batch 1's shapes once, untimed
+    latencies, _ = _run(task, model, one, REQUESTS, device)
     seconds, _ = _run(task, model, batch, BATCHES, device)
-    examples = sum(task.examples(b) for b in itertools.islice(batch, BATCHES))
-    return (Speed(latency_ms=1000 * statistics.median(latencies),
-                  throughput_per_s=examples / sum(seconds) if seconds else None), outputs, first)
+    examples = sum(task.examples(b) for b in itertools.islice(batch, len(seconds)))
+    return (Speed(latency_ms=1000 * statistics.median(latencies), throughput_per_s=examples / sum(seconds),
+                  requests=len(latencies), batches=len(seconds)), outputs, first)
 
 
 def _answers(predictions: dict) -> list[Any]:
@@ -183,6 +195,27 @@ def _with_bases(model: nn.Module, adapter_bytes: int | None) -> tuple[int | None
         return adapter_bytes + (Path(tmp) / "bases.safetensors").stat().st_size, default
 
 
+@contextmanager
+def _unwrapped(model: nn.Module) -> Iterator[None]:
+    """The merged model as it is deployed (peft's `merge_and_unload`), for as long as the block runs: each
+    adapted layer's place taken by its base layer, which holds the merged weight, so no adapter wrapper's
+    forward is timed; put back after (the adapter is then unmerged and converted)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    swaps = []
+    for name, module in model.named_modules():
+        if isinstance(module, BaseTunerLayer) and name:
+            parent_name, _, attr = name.rpartition(".")
+            swaps.append((model.get_submodule(parent_name), attr, module))
+    for parent, attr, module in swaps:
+        setattr(parent, attr, module.get_base_layer())
+    try:
+        yield
+    finally:
+        for parent, attr, module in swaps:
+            setattr(parent, attr, module)
+
+
 def _merge(model: nn.Module) -> str | None:
     """Merge the adapter into its base; the reason where peft cannot."""
     try:
@@ -206,7 +239,7 @@ def measure(task: Task, model: nn.Module, *, dataset: Any, processor: Any, batch
         torch.cuda.reset_peak_memory_stats(device)
     with torch.no_grad(), autocast():
         first = _speed_and_outputs(task, model, loaders, device)
-    base = dict(device=str(device), batch_size=batch_size, requests=REQUESTS, batches=BATCHES,
+    base = dict(device=str(device), batch_size=batch_size,
                 weights_mib=weights_mib, adapter_mib=adapter_mib, adapter_bytes=adapter_bytes)
     if not adapted:
         return Serving(**base, merged=first[0], merge=MergeCheck(status="nothing to merge"),
@@ -216,7 +249,7 @@ def measure(task: Task, model: nn.Module, *, dataset: Any, processor: Any, batch
     if reason is not None:
         merged, check = None, MergeCheck(status="cannot merge", merged_dtype=dtype, reason=reason)
     else:
-        with torch.no_grad(), autocast():
+        with torch.no_grad(), autocast(), _unwrapped(model):
             second = _speed_and_outputs(task, model, loaders, device)
         model.unmerge_adapter()
         merged, check = second[0], _compare(first[1:], second[1:], dtype)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -307,7 +308,7 @@ def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
         record.adapter = {"kind": "checkpoint (halving rung)", "path": None, "bytes": _dir_bytes(adapter)}
     else:
         record.adapter = _save_model(loaded.model, job=job, target=adapter)
-        if "test" in loaded.encoded and not trial:
+        if "test" in loaded.encoded and not trial and job.recipe.measure.serving:
             emit(event="phase", phase="serve")
             record.serving = _serving(job, task, loaded, device, precision, record)
 
@@ -316,7 +317,7 @@ def _serving(job: Job, task: Task, loaded: _Loaded, device: torch.device, precis
              record: Record) -> dict[str, Any]:
     """The record's `serving` section, measured on the test split (see serving.py). A failure there leaves the
     trained and scored job as it is, with a warning naming it (serving is measured after the result is in)."""
-    metric = task.primary.name
+    metric, started = task.primary.name, time.perf_counter()
     try:
         serving = measure(task, loaded.model, dataset=loaded.encoded["test"], processor=loaded.processor,
                           batch_size=job.recipe.training.eval_batch_size, device=device, autocast=precision.autocast,
@@ -326,7 +327,7 @@ def _serving(job: Job, task: Task, loaded: _Loaded, device: torch.device, precis
     except Exception as error:  # noqa: BLE001  (a peft tuner's merge or conversion path poc has not met)
         record.warnings.append(f"serving was not measured: {type(error).__name__}: {str(error)[:200]}")
         return {}
-    return serving.model_dump(exclude_none=True)
+    return serving.model_dump(exclude_none=True) | {"seconds": time.perf_counter() - started}
 
 
 def _claim_device(device: torch.device, emit: Any) -> None:

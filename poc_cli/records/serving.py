@@ -16,10 +16,12 @@ ConversionStatus = Literal["is LoRA", "converted", "cannot convert", "not measur
 
 
 class Speed(Section):
-    """Steady-state figures (the first request and the first batch untimed)."""
+    """Steady-state figures (the first request and the first batch untimed), and how many were timed."""
 
     latency_ms: Num | None = None  # median of the batch-1 requests
     throughput_per_s: Num | None = None  # examples per second at the evaluation batch
+    requests: int | None = None
+    batches: int | None = None
 
 
 class MergeCheck(Section):
@@ -53,8 +55,7 @@ class Serving(Section):
 
     device: str
     batch_size: int  # the evaluation batch the throughput is measured at
-    requests: int  # batch-1 requests timed
-    batches: int  # evaluation batches timed
+    seconds: Num | None = None  # wall time of the whole measurement, the conversion to LoRA included
     merged: Speed | None = None  # the model with the update in its weights (or the model itself)
     unmerged: Speed | None = None  # the base with the adapter beside it (None: nothing to merge)
     merge: MergeCheck

@@ -135,6 +135,9 @@ def serving(i: Inputs) -> dict[str, Any] | None:
     notes = [text(lang, "sv_note_cpu" if device == "cpu" else "sv_note_gpu", device=device),
              text(lang, "sv_note_merge", tol=f"{rows[0].serving.merge_tolerance or 1e-4:.0e}"),  # type: ignore[union-attr]
              text(lang, "sv_note_lora")]
+    merged = [r.serving.latency_merged_ms for r in rows if r.serving.latency_merged_ms]  # type: ignore[union-attr]
+    if len(merged) > 1:  # merged, every method is the same network: their spread is the machine's noise
+        notes.append(text(lang, "sv_note_noise", low=f"{min(merged):.1f}", high=f"{max(merged):.1f}"))
     notes += [f"{i.name_of(r)}: {reason}" for r in rows for reason in  # peft's reasons, as recorded
               (r.serving.merge_reason if r.serving.merge == "cannot merge" else None,  # type: ignore[union-attr]
                r.serving.lora_reason) if reason]  # type: ignore[union-attr]

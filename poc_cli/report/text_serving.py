@@ -19,7 +19,7 @@ EN: dict[str, str] = {
     "sv_with_bases": "{saved} ({bases} with its random bases, as peft's default saves)",
     "sv_converted": "r={r}: {metric} {diff}, {size}", "sv_is_lora": "is LoRA", "sv_no_lora": "no",
     "sv_not_measured": "not measured (a LoRA of a moved base)",
-    "sv_way": "{cost} ({n} GPU(s), {bound})", "sv_bound_memory": "by memory", "sv_bound_requests": "by requests",
+    "sv_way": "{cost} ({n} instance(s), {bound})", "sv_bound_memory": "by memory", "sv_bound_requests": "by requests",
     "sv_does_not_fit": "does not fit", "sv_merged": "merged", "sv_adapters": "as adapters on one base",
     "sv_decision": "Serving {tasks} task(s) for {months} months, training included: {low} costs least ({low_total}, "
                    "served {way}); {high} costs most ({high_total}).",
@@ -29,11 +29,14 @@ EN: dict[str, str] = {
                   "has no business.serving block, so the monthly cost of serving its tasks is not priced.",
     "sv_note_cpu": "Measured on this machine's CPU: latency and throughput are the CPU's. GPU serving figures need a "
                    "run on the GPU that will serve.",
-    "sv_note_gpu": "Measured on {device}, after an untimed first batch, with the task's own prediction "
+    "sv_note_gpu": "Measured on {device}, each after an untimed first request or batch, with the task's own prediction "
                    "(a generation included).",
     "sv_note_merge": "Merged: the update added into the base weights, as one model per task. Exact: the merged model's "
                      "outputs on a test batch lie within {tol} (relative to the largest) of the unmerged ones. "
                      "Memory: the tensors held (weights only: activations and a language model's cache come on top).",
+    "sv_note_noise": "Merged, every method serves the same network, so the spread of their merged latencies "
+                     "({low} to {high} ms) is this machine's run-to-run noise: a smaller difference elsewhere in the "
+                     "table is not a finding.",
     "sv_note_lora": "Served as LoRA: multi-adapter servers such as vLLM load LoRA adapters only; peft's convert_to_lora "
                     "turned each other adapter into a LoRA at LoRA's rank for this PoC's budget, scored again on the "
                     "test split (the difference is against the adapter itself).",
@@ -56,7 +59,7 @@ JA: dict[str, str] = {
     "sv_with_bases": "{saved}（ランダム基底を含めると {bases}、peft の既定の保存）",
     "sv_converted": "r={r}：{metric} {diff}、{size}", "sv_is_lora": "LoRA そのもの", "sv_no_lora": "不可",
     "sv_not_measured": "未測定（ベースを動かす LoRA）",
-    "sv_way": "{cost}（GPU {n}台、{bound}）", "sv_bound_memory": "メモリで決定", "sv_bound_requests": "リクエスト数で決定",
+    "sv_way": "{cost}（インスタンス{n}台、{bound}）", "sv_bound_memory": "メモリで決定", "sv_bound_requests": "リクエスト数で決定",
     "sv_does_not_fit": "GPU に収まりません", "sv_merged": "統合したモデル", "sv_adapters": "1つのベースとアダプタ",
     "sv_decision": "{tasks}タスクを{months}か月運用した場合（学習費を含む）、最も安いのは{low}（{low_total}、{way}で配信）、"
                    "最も高いのは{high}（{high_total}）です。",
@@ -66,10 +69,12 @@ JA: dict[str, str] = {
                   "レシピに business.serving がないため、タスクを運用する月額は算出していません。",
     "sv_note_cpu": "この計算機の CPU で測定しました。レイテンシとスループットは CPU の値です。GPU での推論の数値は、"
                    "実際に推論に使う GPU での実行が必要です。",
-    "sv_note_gpu": "{device} で測定しました（最初の1バッチは計測から除外し、生成を含むタスク本来の予測で計測）。",
+    "sv_note_gpu": "{device} で測定しました（最初の1件と1バッチは計測から除外し、生成を含むタスク本来の予測で計測）。",
     "sv_note_merge": "統合：更新分をベースの重みに加え、タスクごとに1つのモデルとして配信します。一致：テストの1バッチで、"
                      "統合後の出力と非統合の出力の差が最大出力の {tol} 以内であること。メモリは保持するテンソルのみ"
                      "（活性化や言語モデルのキャッシュは別途必要）。",
+    "sv_note_noise": "統合後はどの手法も同じネットワークなので、統合時レイテンシのばらつき（{low}〜{high} ミリ秒）は"
+                     "この計算機の測定ごとの揺らぎです。表中のこれより小さい差は、手法の差とはいえません。",
     "sv_note_lora": "LoRA としての配信：vLLM などの複数アダプタ配信サーバーは LoRA しか読み込めません。peft の LoRA 変換機能"
                     "で他のアダプタを本 PoC の予算での LoRA のランクに変換し、テストデータで再評価しました（差は元のアダプタとの比較）。",
     "sv_note_cost": "{tasks}タスク、各タスク月{requests}件のリクエストを、{gib} GiB の GPU 1台のインスタンスで運用"
