@@ -223,6 +223,13 @@ def test_run_compare_and_report_end_to_end(tmp_path: Path, decoders: dict[str, P
         else:
             assert test["response_loss"] < runs["untuned"]["metrics"]["test"]["response_loss"], method
             assert record["parameters"]["without_gradient"] == []
+        # Serving a generation task: each request is a greedy generation; the merged model answers as the adapter.
+        serving = record["serving"]
+        assert serving["merged"]["latency_ms"] > 0 and serving["merged"]["throughput_per_s"] > 0, method
+        assert serving["merge"]["status"] == ("nothing to merge" if method in {"untuned", "full"} else "exact"), method
+        if method in {"lora", "randlora"}:
+            assert serving["merge"]["answers_changed"] == 0 and serving["merge"]["answers_compared"] == 16
+    assert runs["randlora"]["serving"]["lora"]["status"] == "converted"
     rows = json.loads(poc("compare", "--store", str(store), "--json").stdout)
     assert rows[0]["method"] == "untuned" and all(r["metric"] == "exact_match" for r in rows)
     assert rows[0]["units"]["response_loss"] == "nats"
@@ -267,7 +274,7 @@ has_smollm2 = pytest.mark.skipif(__import__("importlib").util.find_spec("llm_smo
 @has_smollm2
 def test_real_smollm2_on_banking77_through_compare_and_report(tmp_path: Path) -> None:
     """The packaged SmolLM2-135M-Instruct (dequantized from GGUF, converted once) on 32 Banking77 examples,
-    2 training steps per method, then compare and report."""
+    2 training steps per method, then compare and report: about 100 s, the suite's one run of a real LLM."""
     from conftest import PROJECT, SHARED_DATA
 
     if not SHARED_DATA.is_dir():
@@ -279,6 +286,7 @@ def test_real_smollm2_on_banking77_through_compare_and_report(tmp_path: Path) ->
                        max_train_examples=32, max_test_examples=16)
     raw["training"] = {**raw["training"], "epochs": None, "steps": 2, "batch_size": 4}
     raw["evaluation"] = {"max_new_tokens": 8, "forgetting_passages": 8}
+    raw["measure"] = {"serving": False}  # generations to time would add 40 s; the tiny decoders' test measures them
     recipe = write_recipe(tmp_path / "smol.yaml", raw)
     store = tmp_path / "store"
     result = poc("run", str(recipe), "--store", str(store))

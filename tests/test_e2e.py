@@ -53,5 +53,12 @@ def test_minilm_sst2_every_method_beats_chance(tmp_path: Path) -> None:
     assert (frame["effective_parameters"] == frame["trainable_parameters"]).all()
     # The RandLoRA adapter on disk is small: bases are regenerated from the key, not stored.
     assert frame.loc["randlora", "adapter_bytes"] < 3 * frame.loc["lora", "adapter_bytes"]
+    # Serving the real model (issue 43): every adapter merges exactly and its converted LoRA is scored.
+    runs = {r["method"]: r for r in (json.loads(p.read_text()) for p in store.glob("*/*.json"))}
+    for method in ("lora", "randlora"):
+        assert runs[method]["serving"]["merge"]["status"] == "exact", runs[method]["serving"]["merge"]
+        assert runs[method]["serving"]["unmerged"]["latency_ms"] > 0
+    converted = runs["randlora"]["serving"]["lora"]
+    assert converted["status"] == "converted" and converted["rank"] == 8 and 0 < converted["score"] <= 1
     record = json.loads(next(store.glob("*/*.json")).read_text())
     assert record["data"]["sizes"] == {"train": 320, "test": 200}
