@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from poc_cli.paths import dir_bytes
 from poc_cli.records.serving import LoraConversion
 from poc_cli.tasks import Task
 
@@ -49,7 +50,7 @@ def budget_rank(layers: list[nn.Module], budget: int | None) -> int:
 def _bytes(model: nn.Module) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
-        return sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
+        return dir_bytes(Path(tmp))
 
 
 def conversion(task: Task, model: nn.Module, *, dataset: Any, processor: Any, batch_size: int, device: torch.device,

@@ -131,3 +131,8 @@ def publish(target: Path, *parts: Any) -> Path:
         if not (target / "config.json").is_file():  # else another process converted it first
             raise
     return target
+
+
+def dir_bytes(path: Path) -> int:
+    """Bytes of every file under `path` (a saved adapter or model folder, as it lies on disk)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

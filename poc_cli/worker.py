@@ -30,6 +30,7 @@ from poc_cli.methods import get_method
 from poc_cli.model_free import run_without_model
 from poc_cli.modelhub import describe, fingerprint, load_config, resolve_model
 from poc_cli.normalisation import batchnorm_policy
+from poc_cli.paths import dir_bytes
 from poc_cli.plan import Job
 from poc_cli.records.status import Stage, Status
 from poc_cli.result import Record
@@ -166,10 +167,6 @@ def _class_counts(splits: Any) -> dict[str, dict[str, int]]:
             if frame is not None and "label" in frame}
 
 
-def _dir_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
 def _save_model(model: torch.nn.Module, *, job: Job, target: Path) -> dict[str, Any]:
     """Save PEFT adapters into `target` (the driver moves them into the store); measure (and
     discard) a fully fine-tuned model."""
@@ -185,10 +182,10 @@ def _save_model(model: torch.nn.Module, *, job: Job, target: Path) -> dict[str, 
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)  # never a half-written adapter (a full disk, Ctrl-C)
             raise
-        return {"kind": "peft adapter", "path": str(target), "bytes": _dir_bytes(target)}
+        return {"kind": "peft adapter", "path": str(target), "bytes": dir_bytes(target)}
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
-        return {"kind": "full model (measured, not kept)", "path": None, "bytes": _dir_bytes(Path(tmp))}
+        return {"kind": "full model (measured, not kept)", "path": None, "bytes": dir_bytes(Path(tmp))}
 
 
 def _cuda_peaks(device: torch.device) -> dict[str, float | None]:
@@ -305,7 +302,7 @@ def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
     if state is not None:  # a halving rung short of the end: the next rung resumes from here
         adapter.mkdir(parents=True, exist_ok=True)
         torch.save({**state, "trainable": trainable_state(loaded.model)}, adapter / CHECKPOINT)
-        record.adapter = {"kind": "checkpoint (halving rung)", "path": None, "bytes": _dir_bytes(adapter)}
+        record.adapter = {"kind": "checkpoint (halving rung)", "path": None, "bytes": dir_bytes(adapter)}
     else:
         record.adapter = _save_model(loaded.model, job=job, target=adapter)
         if "test" in loaded.encoded and not trial and job.recipe.measure.serving:
