@@ -20,6 +20,7 @@ import yaml
 from peft import LoraConfig, RandLoraConfig, get_peft_model
 
 from conftest import M3, PROJECT, TOURISM, build_forecaster, needs_shared_data, series_subset, write_recipe
+from forked_cli import poc_many
 from poc_cli.data import load_splits
 from poc_cli.errors import RecipeError
 from poc_cli.forecast_business import errors, forecast_outcome, month_of
@@ -300,20 +301,23 @@ def test_business_figures_by_hand() -> None:
 # --- bad input: one line naming the series or column, exit 2 at plan time ------------------------------
 
 
-def _bad(tmp_path: Path, m3_micro: dict[str, Path], edit: Any = None, *, model_horizon: int = 24,
-         **data: Any) -> subprocess.CompletedProcess:
+def _bad(folder: Path, m3_micro: dict[str, Path], edit: Any = None, *, model_horizon: int = 24,
+         **data: Any) -> dict[str, Any]:
+    """`poc plan` of the micro M3 recipe with its tables edited (`edit`) or its data settings changed, in a
+    folder of its own: the command to run."""
+    folder.mkdir()
     train = pd.read_csv(m3_micro["train"], dtype=str)
     test = pd.read_csv(m3_micro["test"], dtype=str)
     if edit is not None:
         train, test = edit(train, test)
-    train.to_csv(tmp_path / "train.csv", index=False)
-    test.to_csv(tmp_path / "test.csv", index=False)
-    model = tmp_path / f"model-{model_horizon}"
+    train.to_csv(folder / "train.csv", index=False)
+    test.to_csv(folder / "test.csv", index=False)
+    model = folder.parent / f"model-{model_horizon}"
     if not model.exists():
         build_forecaster("timesfm", model, horizon=model_horizon)
-    files = {"train": tmp_path / "train.csv", "test": tmp_path / "test.csv"}
-    recipe = write_recipe(tmp_path / "recipe.yaml", forecasting_recipe("bad", model, files, data=data))
-    return poc("plan", str(recipe), "--no-estimate")
+    files = {"train": folder / "train.csv", "test": folder / "test.csv"}
+    recipe = write_recipe(folder / "recipe.yaml", forecasting_recipe("bad", model, files, data=data))
+    return {"argv": ["plan", str(recipe), "--no-estimate"], "cwd": str(folder)}
 
 
 def _one_line(result: subprocess.CompletedProcess, *needles: str) -> None:
@@ -324,9 +328,7 @@ def _one_line(result: subprocess.CompletedProcess, *needles: str) -> None:
         assert needle in lines[0], lines[0]
 
 
-def test_bad_forecasting_inputs_are_one_line_errors(tmp_path: Path, m3_micro: dict[str, Path]) -> None:
-    first = pd.read_csv(m3_micro["train"])["series_id"].iloc[0]
-
+def _short(first: str) -> Any:
     def short(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         keep = ~((train["series_id"] == first) & (train["t"].astype(int) > 30))
         cut = train[keep]
@@ -334,47 +336,58 @@ def test_bad_forecasting_inputs_are_one_line_errors(tmp_path: Path, m3_micro: di
         moved.loc[moved["series_id"] == first, "t"] = (moved.loc[moved["series_id"] == first, "t"].astype(int)
                                                        - (len(train) - len(cut))).astype(str)
         return cut, moved
+    return short
 
-    _one_line(_bad(tmp_path, m3_micro, short), "data.train", first, "drop_short_series")
-    dropped = _bad(tmp_path, m3_micro, short, drop_short_series=True)
-    assert dropped.returncode == 0 and "1 series shorter" in dropped.stdout, dropped.stderr
-    assert "test 29 series, validation 29 series" in " ".join(dropped.stdout.split())  # what an example is
 
-    def text_value(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        train = train.copy()
-        train.loc[5, "value"] = "n/a"
-        return train, test
+def _text_value(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    train = train.copy()
+    train.loc[5, "value"] = "n/a"
+    return train, test
 
-    _one_line(_bad(tmp_path, m3_micro, text_value), "data.value_column", "n/a", "row 6")
 
-    def empty_value(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        train = train.copy()
-        train.loc[7, "value"] = None
-        return train, test
+def _empty_value(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    train = train.copy()
+    train.loc[7, "value"] = None
+    return train, test
 
-    _one_line(_bad(tmp_path, m3_micro, empty_value), "data.train", "'value'")
 
-    def duplicate(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return pd.concat([train.iloc[:3], train.iloc[2:3], train.iloc[3:]]), test
+def _duplicate(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return pd.concat([train.iloc[:3], train.iloc[2:3], train.iloc[3:]]), test
 
-    _one_line(_bad(tmp_path, m3_micro, duplicate), "data.time_column", first, "twice")
 
-    def gap(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        test = test.copy()
-        test["t"] = (test["t"].astype(int) + 5).astype(str)
-        return train, test
+def _gap(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    test = test.copy()
+    test["t"] = (test["t"].astype(int) + 5).astype(str)
+    return train, test
 
-    _one_line(_bad(tmp_path, m3_micro, gap), "data.test", "does not follow")
 
-    def stranger(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        extra = test.iloc[:1].copy()
-        extra["series_id"] = "<b>X</b>"
-        return train, pd.concat([test, extra])
+def _stranger(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    extra = test.iloc[:1].copy()
+    extra["series_id"] = "<b>X</b>"
+    return train, pd.concat([test, extra])
 
-    _one_line(_bad(tmp_path, m3_micro, stranger), "data.test", "not in the training table")
-    _one_line(_bad(tmp_path, m3_micro, model_horizon=12), "data.horizon", "18", "12")
-    _one_line(_bad(tmp_path, m3_micro, season_length=None), "data.season_length")
-    _one_line(_bad(tmp_path, m3_micro, validation_fraction=0.2), "data.validation_fraction", "cuts by time")
+
+def test_bad_forecasting_inputs_are_one_line_errors(tmp_path: Path, m3_micro: dict[str, Path]) -> None:
+    """Each case its own `poc plan` process (forked_cli: the imports once for all of them)."""
+    first = pd.read_csv(m3_micro["train"])["series_id"].iloc[0]
+    cases = {
+        "short": (_bad(tmp_path / "short", m3_micro, _short(first)), ("data.train", first, "drop_short_series")),
+        "text": (_bad(tmp_path / "text", m3_micro, _text_value), ("data.value_column", "n/a", "row 6")),
+        "empty": (_bad(tmp_path / "empty", m3_micro, _empty_value), ("data.train", "'value'")),
+        "duplicate": (_bad(tmp_path / "duplicate", m3_micro, _duplicate), ("data.time_column", first, "twice")),
+        "gap": (_bad(tmp_path / "gap", m3_micro, _gap), ("data.test", "does not follow")),
+        "stranger": (_bad(tmp_path / "stranger", m3_micro, _stranger), ("data.test", "not in the training table")),
+        "horizon": (_bad(tmp_path / "horizon", m3_micro, model_horizon=12), ("data.horizon", "18", "12")),
+        "season": (_bad(tmp_path / "season", m3_micro, season_length=None), ("data.season_length",)),
+        "validation": (_bad(tmp_path / "validation", m3_micro, validation_fraction=0.2),
+                       ("data.validation_fraction", "cuts by time")),
+    }
+    dropped = _bad(tmp_path / "dropped", m3_micro, _short(first), drop_short_series=True)
+    results = poc_many([dropped, *(command for command, _ in cases.values())], ENV, at_once=2)
+    assert results[0].returncode == 0 and "1 series shorter" in results[0].stdout, results[0].stderr
+    assert "test 29 series, validation 29 series" in " ".join(results[0].stdout.split())  # what an example is
+    for (name, (_, needles)), result in zip(cases.items(), results[1:]):
+        _one_line(result, *needles)
 
 
 def test_business_block_must_match_the_task(tmp_path: Path, m3_micro: dict[str, Path]) -> None:
