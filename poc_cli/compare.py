@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from poc_cli.cost import Price, run_cost, typical_price
+from poc_cli.cost import Price, record_price, run_cost
 from poc_cli.errors import PocError, RecipeError, listed
 from poc_cli.learning import (
     LearningCheck,
@@ -150,16 +150,6 @@ def _memory(record: StoredRecord) -> tuple[float | None, str]:
     if record.runtime is not None and (record.runtime.device or "").startswith("cuda"):
         return record.memory.torch_peak_reserved_mib, GPU_NO_NVML
     return record.memory.host_peak_rss_mib, "host RSS peak (no GPU)"
-
-
-def record_price(record: StoredRecord, override: Price | None) -> Price:
-    """The command line's price, else the recipe's (cost.gpu_hourly_price), else the typical table's."""
-    cost = record.job.recipe.cost
-    if override is not None:
-        return override if override.currency else replace(override, currency=cost.currency)
-    if cost.gpu_hourly_price:
-        return Price(cost.gpu_hourly_price, cost.currency, "from the recipe (cost.gpu_hourly_price)")
-    return typical_price(record.gpu.device.name if record.gpu.device else None)
 
 
 def selection_summary(selection: Selection | None, runs: list[StoredRecord]) -> Chosen:

@@ -6,7 +6,11 @@ labelled as an assumption wherever they are shown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from poc_cli.records.record import StoredRecord
 
 # Typical on-demand cloud prices, USD per GPU-hour (an assumption, late 2026; the user's own
 # price always wins). "cpu": a small general-purpose VM.
@@ -55,3 +59,20 @@ def projected_cost(*, examples: int, epochs: float, examples_per_s: float, price
     """(hours, cost) of the full-scale training, from the PoC's measured throughput."""
     hours = examples * epochs / examples_per_s / 3600
     return hours, hours * price.per_hour
+
+
+def record_price(record: StoredRecord, override: Price | None) -> Price:
+    """What an hour of a job cost: the command line's price, else the recipe's (cost.gpu_hourly_price),
+    else the typical table's, for each GPU the job spanned (a job across N GPUs pays for N; processes
+    across a CPU share its one machine)."""
+    cost = record.job.recipe.cost
+    if override is not None:
+        price = override if override.currency else replace(override, currency=cost.currency)
+    elif cost.gpu_hourly_price:
+        price = Price(cost.gpu_hourly_price, cost.currency, "from the recipe (cost.gpu_hourly_price)")
+    else:
+        price = typical_price(record.gpu.device.name if record.gpu.device else None)
+    gpus = record.distributed.world_size if record.distributed else 1
+    if gpus > 1 and str((record.runtime.device if record.runtime else None) or "").startswith("cuda"):
+        price = replace(price, per_hour=price.per_hour * gpus, source=f"{price.source}, x {gpus} GPUs per job")
+    return price

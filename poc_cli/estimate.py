@@ -50,6 +50,7 @@ class MethodTiming:
     peak_memory_mib: float | None  # see Estimate.memory_scope
     out_of_memory: str | None = None  # the warm-up ran out of memory (the error's first line): it cannot fit
     fit_s: float | None = None  # a classical reference row: fitting every test series, estimated from a sample
+    across: int | None = None  # a job across this many GPUs: not warmed up (the warm-up is one process on one GPU)
 
     def fits(self, capacity_mib: float | None) -> bool | None:
         """Whether the measured peak fits the device (None: not known)."""
@@ -78,6 +79,11 @@ class Estimate:
     @property
     def total_s(self) -> float:
         return self.trials_s + self.runs_s
+
+    @property
+    def not_timed(self) -> list[str]:
+        """Methods whose jobs span several GPUs: left out of the duration (see MethodTiming.across)."""
+        return [label for label, timing in self.methods.items() if timing.across is not None]
 
     @property
     def too_large(self) -> list[str]:
@@ -209,6 +215,10 @@ def estimate(plan: Plan) -> Estimate:
             continue
         if hasattr(get_method(job.allocation.method), "estimated_seconds"):  # no model: its fits, timed on a sample
             timings[job.allocation.label] = _fits(job, task, plan.splits)
+            continue
+        if job.gpus > 1 and device.type == "cuda":  # its model is sharded because one GPU cannot hold it
+            timings[job.allocation.label] = MethodTiming(setup_s=0.0, step_s=0.0, eval_batch_s=0.0, model_metrics_s=0.0,
+                                                         peak_memory_mib=None, across=job.gpus)
             continue
         try:
             timing, encoded_s, outside_mib = _measure(job, task, plan.splits, device, precision)

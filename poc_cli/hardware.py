@@ -129,6 +129,8 @@ class Facts:
 
     problems: tuple[str, ...]
     precision: Resolved | None  # None when there are problems
+    gpus: int = 0  # GPUs one job may span there (0: the jobs run on a CPU)
+    gpu_memory_mib: float | None = None  # each GPU's memory, what `gpus_per_job: auto` is sized against
 
 
 def facts(training: TrainingSpec) -> Facts:
@@ -136,7 +138,12 @@ def facts(training: TrainingSpec) -> Facts:
     found = problems(training)
     if found:
         return Facts(tuple(found), None)
-    return Facts((), resolve_precision(training.precision, pick_device(training.device)))
+    device = pick_device(training.device)
+    gpus, memory = 0, None
+    if device.type == "cuda":
+        gpus = 1 if device.index is not None else torch.cuda.device_count()
+        memory = torch.cuda.get_device_properties(device).total_memory / 2**20
+    return Facts((), resolve_precision(training.precision, device), gpus, memory)
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,18 @@ import multiprocessing as mp
 import os
 import queue as queue_mod
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from poc_cli.distributed import free_port, rank_env
 from poc_cli.plan import Job
 from poc_cli.processes import job_context
+from poc_cli.rank_records import across_ranks, add_rank_measurements, how_it_ended, rank_figure
 from poc_cli.records.status import Status
 from poc_cli.trackers.energy import energy_over
 from poc_cli.trackers.gpu_memory import GpuMemory, GpuSample, GpuSampler
@@ -45,14 +47,6 @@ class Slot:
     name: str
     env: dict[str, str] = field(default_factory=dict)
     threads: int | None = None  # None: torch's default (the whole machine)
-
-
-def _last_log_line(path: Path) -> str:
-    try:
-        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    return lines[-1][:300] if lines else ""
 
 
 def _stop(process: mp.process.BaseProcess) -> None:
@@ -137,68 +131,107 @@ def _drain(events: Any, handle: Callable[[dict[str, Any]], None]) -> None:
             break
 
 
-def _no_record(code: int | None, attempt: Attempt) -> str:
-    """Why a job that was not stopped left no record: how its process ended, and its log's last line."""
-    how = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
-    hint = " (SIGKILL: possibly the out-of-memory killer)" if code == -signal.SIGKILL else ""
-    last = _last_log_line(attempt.log)
-    return f"job process {how}{hint} before writing its record" + (f"; last log line: {last}" if last else "")
+@dataclass
+class _Rank:
+    """One process of the job (the only one, or one rank of a job across processes), measured from outside."""
+
+    rank: int
+    process: mp.process.BaseProcess
+    gpu: GpuSampler
+    host: ProcessTreeMemory | None = None
+    used_gpu: bool = False
+
+
+def _start_ranks(job: Job, attempt: Attempt, slot: Slot, events: Any, hold: ExitStack) -> list[_Rank]:
+    """The job's processes, started: one, or one per rank with torchrun's environment (`distributed`), the
+    slot's threads shared between them. Each GPU sampler opens before its process starts (the baseline);
+    `hold` stops each host-memory sampler when the job is over."""
+    ctx, world, interval_s = job_context(), job.gpus, job.recipe.measure.sample_interval_ms / 1000
+    port = free_port() if world > 1 else 0
+    threads = slot.threads if world == 1 else max(1, (slot.threads or os.cpu_count() or 1) // world)
+    ranks = []
+    for rank in range(world):
+        env = {**slot.env, **(rank_env(rank, world, port) if world > 1 else {})}
+        gpu = GpuSampler(interval_s=interval_s, busy_threshold_mib=job.recipe.measure.busy_gpu_threshold_mib)
+        gpu.open()
+        name = f"poc-{job.id}" + (f"-rank{rank}" if world > 1 else "")
+        ranks.append(_Rank(rank, ctx.Process(target=child_main, name=name, args=(
+            job, attempt, events, os.getpid(), env, threads, slot.name, rank)), gpu))
+    for rank in ranks:
+        rank.process.start()
+        rank.host = hold.enter_context(ProcessTreeMemory(rank.process.pid, interval_s))
+    return ranks
+
+
+def _ended_badly(ranks: list[_Rank]) -> bool:
+    """Whether a rank of a job across processes has ended with an error while others still run."""
+    return len(ranks) > 1 and any(not r.process.is_alive() and r.process.exitcode != 0 for r in ranks) \
+        and any(r.process.is_alive() for r in ranks)
 
 
 def run_isolated(job: Job, attempt: Attempt, *, slot: Slot, stop: threading.Event,
                  on_event: EventCallback | None = None) -> dict[str, Any]:
-    """Run one job in a process of its own (see `processes`), measured from outside; return its
-    record. `stop` set (Ctrl-C in the driver) stops the job and records it as interrupted."""
+    """Run one job in a process of its own (see `processes`), or in one per rank for a job across GPUs,
+    measured from outside; return its record. `stop` set (Ctrl-C in the driver) stops the job and records
+    it as interrupted; a rank that ends with an error stops the others, and the record names it."""
     attempt.folder.mkdir(parents=True, exist_ok=True)
-    ctx = job_context()
-    events = ctx.Queue()
+    events = job_context().Queue()
     started = now()
-    measure = job.recipe.measure
-    interval_s = measure.sample_interval_ms / 1000
-    gpu = GpuSampler(interval_s=interval_s, busy_threshold_mib=measure.busy_gpu_threshold_mib)
-    gpu.open()  # before the child starts: the device's baseline
-    process = ctx.Process(target=child_main, args=(job, attempt, events, os.getpid(), slot.env, slot.threads,
-                                                   slot.name), name=f"poc-{job.id}")
-    process.start()
     timeout_min = job.recipe.training.timeout_minutes
     deadline = time.monotonic() + timeout_min * 60 if timeout_min else None
     status_if_parent_writes, reason = Status.FAILED, None
-    used_gpu = False
+    with ExitStack() as hold:
+        ranks = _start_ranks(job, attempt, slot, events, hold)
 
-    def handle(event: dict[str, Any]) -> None:
-        nonlocal used_gpu
-        if event.get("event") == "device":
-            used_gpu = True
-            gpu.attach(process.pid, event["uuid"])
-        if on_event is not None:
-            on_event(job, event)
+        def handle(event: dict[str, Any]) -> None:
+            if event.get("event") == "device":
+                rank = ranks[event.get("rank", 0)]
+                rank.used_gpu = True
+                rank.gpu.attach(rank.process.pid, event["uuid"])
+            if on_event is not None and (event.get("event") == "device" or event.get("rank", 0) == 0):
+                on_event(job, event)
 
-    host = ProcessTreeMemory(process.pid, interval_s)
-    with host:
-        while process.is_alive():
+        while any(r.process.is_alive() for r in ranks):
             try:
                 handle(events.get(timeout=POLL_S))
             except queue_mod.Empty:
                 pass
             if stop.is_set():
-                _stop(process)
                 status_if_parent_writes, reason = Status.INTERRUPTED, INTERRUPTED
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                _stop(process)
+            elif deadline is not None and time.monotonic() > deadline:
                 status_if_parent_writes = Status.TIMEOUT
                 reason = f"timed out after {timeout_min:g} min (training.timeout_minutes)"
+            if reason is not None or _ended_badly(ranks):
+                for rank in ranks:
+                    _stop(rank.process)
                 break
-        process.join()
+        for rank in ranks:
+            rank.process.join()
     _drain(events, handle)
     _drop_if_empty(attempt.log)
-    gpu.stop()
+    for rank in ranks:
+        rank.gpu.stop()
     record = _childs_record(attempt) if reason is None else None
+    if len(ranks) > 1 and reason is None:
+        record = across_ranks(job, record, attempt, [r.process.exitcode for r in ranks], started)
     if record is None:
-        reason = reason or _no_record(process.exitcode, attempt)
+        reason = reason or how_it_ended(ranks[0].process.exitcode, attempt.log)
         record = failure_record(job, attempt, status_if_parent_writes, reason, started_at=started).to_dict()
         shutil.rmtree(attempt.adapter, ignore_errors=True)  # a stopped job's adapter may be half-saved
-    # torch's own reserved peak, where the job reported one, is a floor for NVML's per-process figure.
-    reserved = (record.get("memory") or {}).get("torch_peak_reserved_mib")
-    measured = Measurements(host.result, gpu.memory(torch_reserved_mib=reserved), gpu.samples)
-    return _add_measurements(record, measured, used_gpu)
+    return _measured(record, ranks)
+
+
+def _measured(record: dict[str, Any], ranks: list[_Rank]) -> dict[str, Any]:
+    """The record with the parent's measurements of each process added (`_add_measurements`; each rank's
+    own, with their maximum and sum, where the job ran across processes)."""
+    found = []
+    for rank in ranks:
+        # torch's own reserved peak, where the rank reported one, is a floor for NVML's per-process figure.
+        reserved = rank_figure(record, rank.rank, "torch_peak_reserved_mib")
+        found.append(Measurements(rank.host.result, rank.gpu.memory(torch_reserved_mib=reserved),  # type: ignore[union-attr]
+                                  rank.gpu.samples))
+    record = _add_measurements(record, found[0], ranks[0].used_gpu)
+    if len(ranks) > 1:
+        add_rank_measurements(record, [(m.host, _gpu_section(m.gpu, r.used_gpu), _energy_section(m, record.get("timing", {})))
+                                       for m, r in zip(found, ranks)])
+    return record

@@ -14,14 +14,17 @@ import threading
 import time
 import traceback
 from multiprocessing.queues import Queue
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from poc_cli.distributed import current, finish
 from poc_cli.oom import is_out_of_memory
 from poc_cli.paths import is_full, why
 from poc_cli.plan import Job
 from poc_cli.records.status import Status
+from poc_cli.result import Record
 from poc_cli.store import write_json_atomic
 from poc_cli.train import Diverged
 from poc_cli.worker import Attempt, base_record, execute, now
@@ -86,25 +89,29 @@ def _place(env: dict[str, str], threads: int | None, slot: str) -> dict[str, Any
 
 
 def child_main(job: Job, attempt: Attempt, events: Queue | None, parent: int, env: dict[str, str],
-               threads: int | None, slot: str) -> None:
-    """Entry point of the job's process: run the job, always leave a record in the attempt's folder."""
+               threads: int | None, slot: str, rank: int = 0) -> None:
+    """Entry point of the job's process (or of one rank of a job across processes): run the job, always
+    leave a record in the attempt's folder. A rank of several that fails exits with 1, for the parent to
+    stop the others."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     placement = _place(env, threads, slot)
-    attempt.log.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(attempt.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    ranks = current()
+    log = attempt.rank_log(rank)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
 
     def emit(**event: Any) -> None:
-        if events is not None:
-            events.put(event)
+        if events is not None and (rank == 0 or event.get("event") == "device"):  # progress is rank 0's
+            events.put({**event, "rank": rank})
 
-    record = base_record(job, attempt=attempt.id, status=Status.FAILED, started_at=now(), log=attempt.log)
-    record.placement = placement
+    record = base_record(job, attempt=attempt.id, status=Status.FAILED, started_at=now(), log=log)
+    record.placement = placement | ({"rank": rank} if ranks is not None else {})
     t0 = time.perf_counter()
     try:
-        execute(job, record, adapter=attempt.adapter, emit=emit)
+        execute(job, record, adapter=attempt.adapter, emit=emit, ranks=ranks)
         record.status = Status.OK
     except Diverged as exc:
         record.status, record.error = Status.DIVERGED, str(exc)
@@ -114,14 +121,23 @@ def child_main(job: Job, attempt: Attempt, events: Queue | None, parent: int, en
         else:
             record.status, record.error = Status.FAILED, _failure(exc)
         traceback.print_exc()
-    record.timing["total_s"] = time.perf_counter() - t0
+    finally:
+        finish()
+    _write(record, attempt.rank_record(rank), time.perf_counter() - t0)
+    if ranks is not None and record.status is not Status.OK:
+        sys.exit(1)
+
+
+def _write(record: Record, path: Path, seconds: float) -> None:
+    """The job's own figures of its process, then its record, written whole or not at all."""
+    record.timing["total_s"] = seconds
     usage = resource.getrusage(resource.RUSAGE_SELF)
     record.timing["cpu_s"] = usage.ru_utime + usage.ru_stime
     # ru_maxrss is in KiB on Linux: the exact peak resident memory of this job's process.
     record.memory["host_peak_rss_mib"] = usage.ru_maxrss / 1024
     record.finished_at = now()
     try:
-        write_json_atomic(attempt.record, record.to_dict())
+        write_json_atomic(path, record.to_dict())
     except OSError as error:  # the parent writes what it can and says why
         print(f"poc: this job's record could not be written ({why(error)})", file=sys.stderr)
         sys.exit(1)

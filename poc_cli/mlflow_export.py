@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from poc_cli.compare import record_price
-from poc_cli.cost import run_cost
+from poc_cli.cost import record_price, run_cost
 from poc_cli.errors import PocError, RecipeError, UsageError
 from poc_cli.paths import why, writable_file, writable_folder
 from poc_cli.report import default_output

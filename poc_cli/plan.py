@@ -20,20 +20,35 @@ from functools import cached_property
 from typing import Any
 
 from poc_cli import hardware
-from poc_cli.budget import Allocation, allocate, budget_target, reference_allocation, with_spec
+from poc_cli.budget import (
+    Allocation,
+    allocate,
+    budget_target,
+    reference_allocation,
+    with_spec,
+)
 from poc_cli.data import CAP_RULE, SourceFile, Splits, capped, load_splits
 from poc_cli.errors import RecipeError
 from poc_cli.halving import Rung, first_rung
 from poc_cli.halving import cost as halving_cost
 from poc_cli.methods import METHODS, get_method
-from poc_cli.modelhub import Architecture, by_module, describe, load_config, resolve_model, towers
-from poc_cli.preflight import check_checkpointing, check_hardware, check_runnable
 from poc_cli.methods.classical import ClassicalSpec
 from poc_cli.methods.zero_shot import ReferenceSpec
+from poc_cli.modelhub import (
+    Architecture,
+    by_module,
+    describe,
+    load_config,
+    resolve_model,
+    towers,
+)
+from poc_cli.preflight import check_checkpointing, check_hardware, check_runnable
 from poc_cli.recipe import MethodSpec, Recipe, TrainingSpec
 from poc_cli.records.sections import ADDED_LATER, FixedSelection, Selection
 from poc_cli.records.status import Stage
 from poc_cli.search import Choice, Point, fixed_choice, grid, trial_recipe, trial_seed
+from poc_cli.sizing import Sizing, size
+from poc_cli.state_memory import states_of
 from poc_cli.targets import by_kind
 from poc_cli.tasks import Task, checked_task, task_for
 
@@ -52,6 +67,7 @@ class Job:
     selection: Selection | None = field(default=None, compare=False, hash=False)  # how its setting was chosen
     rung: Rung | None = None  # a halving search's trial: where it stops (part of its identity)
     resume: str | None = field(default=None, compare=False, hash=False)  # the checkpoint it continues from
+    gpus: int = 1  # processes the job spans (one per GPU, FSDP2 across them): part of its identity past one
 
     @cached_property
     def stored(self) -> dict[str, Any]:
@@ -65,7 +81,8 @@ class Job:
             "seed": self.seed,
             "stage": self.stage.value,
         } | ({"caps": CAP_RULE} if capped(self.recipe.data) else {}) | (
-            {"rung": self.rung.to_dict()} if self.rung is not None else {})
+            {"rung": self.rung.to_dict()} if self.rung is not None else {}) | (
+            {"gpus": self.gpus} if self.gpus > 1 else {})
 
     @cached_property
     def spec(self) -> dict[str, Any]:
@@ -86,7 +103,8 @@ def identity(stored: dict[str, Any]) -> dict[str, Any]:
         "model": recipe["model"],
         "task": recipe["task"],
         "data": _identity("data", recipe["data"]),
-        "training": _identity("training", recipe["training"]),
+        # the GPUs a job spans are its own `gpus` (what `auto` resolved to), not the recipe's setting
+        "training": _identity("training", {k: v for k, v in recipe["training"].items() if k != "gpus_per_job"}),
         "evaluation": recipe["evaluation"],
         "target_modules": recipe["target_modules"],
     } | {k: v for k, v in stored.items() if k != "recipe"}
@@ -109,10 +127,10 @@ def _identity(section: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _job(recipe: Recipe, index: int, allocation: Allocation, point: Point, seed: int,
-         sources: tuple[SourceFile, ...], stage: Stage, selection: Selection | None = None) -> Job:
+         sources: tuple[SourceFile, ...], stage: Stage, selection: Selection | None = None, gpus: int = 1) -> Job:
     method = point.apply(recipe.methods[index])
     return Job(recipe=recipe, method_index=index, method=method, allocation=with_spec(allocation, method), seed=seed,
-               sources=sources, stage=stage, selection=selection)
+               sources=sources, stage=stage, selection=selection, gpus=gpus)
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,11 @@ class Plan:
     classical: tuple[Job, ...] = ()  # forecasting's classical rows (AutoETS ...), fitted at the first seed
     notes: tuple[str, ...] = ()  # what the task found in the data (e.g. examples truncated at max_length)
     trivial: str | None = None  # the task's trivial answer (majority-class, seasonal-naive): computed, nothing runs
+    sizing: tuple[Sizing, ...] = ()  # each method's GPUs per job (sizing.py), in the recipe's order
+
+    def gpus_of(self, index: int) -> int:
+        """GPUs (processes) one job of method `index` spans."""
+        return self.sizing[index].gpus if self.sizing else 1
 
     def sizes_text(self) -> str:
         """The splits' sizes as `poc plan` and `poc doctor` print them, each with what its examples are
@@ -188,12 +211,13 @@ class Plan:
         """A trial the search adds beyond its grid's edge (`edges.py`): a full-length trial at `point`, the
         same job as a grid search's trial there."""
         first = self.trials[index][0][1]
-        return _job(first.recipe, index, self.allocations[index], point, first.seed, first.sources, Stage.TRIAL)
+        return _job(first.recipe, index, self.allocations[index], point, first.seed, first.sources, Stage.TRIAL,
+                    gpus=first.gpus)
 
     def method_runs(self, index: int, choice: Choice) -> list[Job]:
         """One method's seeded runs at `choice`."""
         return [_job(self.recipe, index, self.allocations[index], choice.point, seed, self.splits.sources, Stage.RUN,
-                     choice.selection) for seed in self.recipe.seeds]
+                     choice.selection, self.gpus_of(index)) for seed in self.recipe.seeds]
 
     def adapter_by_module(self, allocation: Allocation) -> dict[str, int]:
         """A fitted method's adapter parameters per top-level module (tower); empty for the others."""
@@ -244,8 +268,10 @@ class Plan:
                     "frozen_parameters": a.frozen_parameters,
                     "adapter_by_module": self.adapter_by_module(a),
                     "seeds": list(self.recipe.seeds),
+                    "gpus_per_job": self.gpus_of(index),
+                    "sizing": self.sizing[index].to_dict() if self.sizing else None,
                 }
-                for a in self.allocations
+                for index, a in enumerate(self.allocations)
             ],
             "search": None if self.recipe.search is None else {
                 **self.recipe.search.model_dump(mode="json"),
@@ -298,6 +324,7 @@ def make_plan(recipe: Recipe, facts: Callable[[TrainingSpec], hardware.Facts] = 
     check_checkpointing(recipe, skeleton)
     architecture = describe(skeleton, recipe.target_modules, task)
     allocations = allocate(recipe, architecture)
+    sizing = size(recipe, states_of(recipe.training, architecture, allocations), found)
     notes = tuple(task.inspect(splits, source, config, recipe.training)) + tuple(
         note for spec, a in zip(recipe.methods, allocations) if hasattr(get_method(spec.method), "notes")
         for note in get_method(spec.method).notes(architecture, spec, a.r))
@@ -316,7 +343,8 @@ def make_plan(recipe: Recipe, facts: Callable[[TrainingSpec], hardware.Facts] = 
             points = grid(recipe.methods[index])
             trials[index] = [
                 (point, replace(_job(seen_by_trials, index, allocations[index], point, trial_seed(recipe),
-                                     trial_splits.sources, Stage.TRIAL), rung=rung if len(points) > 1 else None))
+                                     trial_splits.sources, Stage.TRIAL, gpus=sizing[index].gpus),
+                                rung=rung if len(points) > 1 else None))
                 for point in points
             ]
     check_runnable(recipe, task, config, splits, trial_splits)
@@ -332,6 +360,7 @@ def make_plan(recipe: Recipe, facts: Callable[[TrainingSpec], hardware.Facts] = 
         classical=classical,
         notes=notes,
         trivial=task.trivial_name,
+        sizing=sizing,
     )
 
 

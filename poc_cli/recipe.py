@@ -24,7 +24,7 @@ from poc_cli.errors import RecipeError, clip
 from poc_cli.paths import kind
 from poc_cli.yaml_file import check_shape, read_yaml
 from poc_cli.methods import METHODS, RECIPE_SPECS
-from poc_cli.specs import Amount, BatchSize, Epochs, Examples, Number, Rank, Seed, Steps, Strict
+from poc_cli.specs import Amount, BatchSize, Epochs, Examples, GpusPerJob, Number, Rank, Seed, Steps, Strict
 from poc_cli.text_encoding import text_encoding_problem
 
 DEVICE = re.compile(r"auto|cpu|cuda|cuda:[0-9]{1,3}")
@@ -134,6 +134,9 @@ class TrainingSpec(Strict):
     # The frozen base in 4-bit NF4 (QLoRA) or 8-bit, through bitsandbytes on an NVIDIA GPU.
     quantization: Literal["none", "nf4", "int8"] = "none"
     timeout_minutes: Annotated[Number, Field(gt=0, le=60 * 24 * 31)] | None = None  # at most a month
+    # One job across N GPUs (FSDP2, one process per GPU; docs/scaling-out.md), or `auto` (the plan's sizing);
+    # a method's own `gpus_per_job` overrides it.
+    gpus_per_job: GpusPerJob = 1
 
     @field_validator("device")
     @classmethod

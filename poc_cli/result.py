@@ -52,6 +52,7 @@ class Record:
     placement: dict[str, Any] = field(default_factory=dict)  # where it ran: executor, node, GPU, threads
     runtime: dict[str, Any] = field(default_factory=dict)  # what ran: device, dtypes, implementation
     serving: dict[str, Any] = field(default_factory=dict)  # what the trained model costs to serve (issue 43)
+    distributed: dict[str, Any] = field(default_factory=dict)  # a job across processes: its ranks (issue 44)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

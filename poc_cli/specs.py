@@ -35,6 +35,8 @@ Examples = Annotated[int, Field(strict=True, ge=1, le=10**9)]
 LearningRate = Annotated[Number, Field(gt=0, le=1)]
 AlphaRatio = Annotated[Number, Field(gt=0, le=1000)]
 Amount = Annotated[Number, Field(ge=0, le=1e12)]  # money, counts of items: large but finite
+# GPUs one job spans (one process per GPU, FSDP2 across them; processes on a CPU), or `auto`: the plan's sizing.
+GpusPerJob = Annotated[int, Field(strict=True, ge=1, le=64)] | Literal["auto"]
 
 
 class Strict(BaseModel):
@@ -108,6 +110,8 @@ class MethodSpecBase(Strict):
     # With the top-level `search` on: absent or `true` = the method's default grid, a mapping =
     # that grid, `false` = not searched (the method keeps `lr`, else its default).
     search: LrGrid | Literal[False] | None = None
+    # This method's GPUs per job, over `training.gpus_per_job` (full fine-tuning outgrows a GPU first).
+    gpus_per_job: GpusPerJob | None = None
 
     @field_validator("search", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ has them where it can run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,10 @@ from poc_cli.hardware import Precision
 from poc_cli.methods import get_method
 
 if TYPE_CHECKING:
+    from poc_cli.budget import Allocation
+    from poc_cli.modelhub import Architecture
     from poc_cli.plan import Plan
+    from poc_cli.recipe import TrainingSpec
 
 # Bytes per quantized weight: NF4 is 4 bits plus double-quantized block scales (one 8-bit scale per 64
 # weights, one fp32 scale per 256 of those: about 0.127 bits); int8 is 8 bits plus an fp32 scale per row.
@@ -67,12 +71,15 @@ class StateMemory:
 
 def state_memory(plan: Plan) -> list[StateMemory]:
     """Each method of the plan (its reference row too) at the plan's precision and quantization."""
-    training = plan.recipe.training
+    allocations = [*plan.allocations, *([plan.reference.allocation] if plan.reference is not None else [])]
+    return states_of(plan.recipe.training, plan.architecture, allocations)
+
+
+def states_of(training: TrainingSpec, arch: Architecture, allocations: Sequence[Allocation]) -> list[StateMemory]:
+    """`state_memory` of `allocations` on `arch`, before a plan exists (the plan sizes its jobs' GPUs by it)."""
     precision = Precision(training.precision, "cpu")  # type: ignore[arg-type]  # resolved by the plan
-    arch = plan.architecture
     quantized = 0 if training.quantization == "none" else sum(layer.in_features * layer.out_features
                                                              for layer in arch.layers)
-    allocations = [*plan.allocations, *([plan.reference.allocation] if plan.reference is not None else [])]
     found = []
     for allocation in allocations:
         method = get_method(allocation.method)

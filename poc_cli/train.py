@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from poc_cli.distributed import Ranks, all_sum, exit_hook, share
 from poc_cli.hardware import Precision
 from poc_cli.recipe import TrainingSpec
 from poc_cli.tasks import Task
@@ -173,27 +174,42 @@ class Step:
     """
 
     def __init__(self, model: nn.Module, *, task: Task, training: TrainingSpec, lr: float, steps: int,
-                 precision: Precision) -> None:
-        self.model, self.task, self.precision = model, task, precision
+                 precision: Precision, ranks: Ranks | None = None) -> None:
+        self.model, self.task, self.precision, self.ranks = model, task, precision, ranks
         self.update = Update(model, training=training, lr=lr, steps=steps, scaler=precision.scaler())
         self.gradient_check: GradientCheck | None = None  # taken at the first step, before its update
 
     def __call__(self, batches: Sequence[dict[str, torch.Tensor]]) -> float:
-        """Take the step; returns its loss (the weighted mean over its batches)."""
+        """Take the step; returns its loss (the weighted mean over its batches, summed over the ranks)."""
         weights = [self.task.loss_weight(batch) for batch in batches]
         total = sum(weights)
         if total <= 0:  # nothing to weight by (no scored token at all): plain mean
             weights, total = [1] * len(batches), len(batches)
         value = 0.0
         for batch, weight in zip(batches, weights):
+            batch, weight = self._mine(batch, weight)
             with self.precision.autocast():
                 loss = self.task.loss(self.model, batch) * (weight / total)
-            self.update.scaler.scale(loss).backward()
+            # FSDP2 averages gradients over the ranks: each share counts `world` times to make that their sum
+            self.update.scaler.scale(loss * (self.ranks.world if self.ranks else 1)).backward()
             value += float(loss.detach())
         if self.gradient_check is None:
             self.gradient_check = _check_gradients(self.model)
         self.update()
-        return value
+        return all_sum(value) if self.ranks else value
+
+    def _mine(self, batch: dict[str, torch.Tensor], weight: float) -> tuple[dict[str, torch.Tensor], float]:
+        """This rank's share of a batch and its weight (its examples' or scored tokens' part of the batch's);
+        the whole batch in a job of one process."""
+        if self.ranks is None:
+            return batch, weight
+        part, empty = share(batch, self.ranks)
+        whole = self.task.loss_weight(batch)
+        if empty:
+            return part, 0.0
+        if whole > 0:
+            return part, weight * self.task.loss_weight(part) / whole
+        return part, weight * self.task.examples(part) / self.task.examples(batch)
 
 
 def _groups(batches: Iterable[dict[str, torch.Tensor]], size: int) -> Iterator[list[dict[str, torch.Tensor]]]:
@@ -220,6 +236,7 @@ def train(
     on_step: StepCallback | None = None,
     stop_at: int | None = None,
     resume: dict[str, Any] | None = None,
+    ranks: Ranks | None = None,
 ) -> TrainResult:
     """Train `model` in place (fp32 unless `precision` says otherwise); returns timings, the loss
     curve and the gradient check. Every count here is of optimizer steps.
@@ -230,12 +247,13 @@ def train(
     seeded generator), skipping the batches already trained on. The trainable weights are the
     caller's to restore (`trainable_state`, `load_trainable`).
 
+    In a job across processes (`ranks`) every rank reads every batch and trains on its share (`Step`).
     Raises Diverged when the loss diverges (see `diverged`).
     """
     steps = total_steps(training, len(batches))
     stop = min(stop_at or steps, steps)
     step_once = Step(model, task=task, training=training, lr=lr, steps=steps,
-                     precision=precision or Precision("fp32", device.type))
+                     precision=precision or Precision("fp32", device.type), ranks=ranks)
     model.train()
     losses: list[float] = []
     if resume is not None:
@@ -256,6 +274,8 @@ def train(
             counts.add(task, group, elapsed, timed=timed)
             losses.append(value)
             step += 1
+            if ranks is not None:
+                exit_hook(ranks, step)
             if diverged(losses):
                 raise Diverged(step, value, losses)
             if on_step is not None:

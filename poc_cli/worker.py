@@ -10,8 +10,6 @@ single writer, commits them (so a job on another machine, under Ray, works the s
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,6 +21,7 @@ import torch
 
 from poc_cli import forksafe
 from poc_cli.data import load_splits
+from poc_cli.distributed import Ranks, device_of, shard, start
 from poc_cli.dtypes import dtype_name, parameter_dtypes, to_master_weights
 from poc_cli.environment import environment
 from poc_cli.hardware import Precision, pick_device, precision_for, weights_options
@@ -30,16 +29,16 @@ from poc_cli.methods import get_method
 from poc_cli.model_free import run_without_model
 from poc_cli.modelhub import describe, fingerprint, load_config, resolve_model
 from poc_cli.normalisation import batchnorm_policy
-from poc_cli.paths import dir_bytes
 from poc_cli.plan import Job
 from poc_cli.records.status import Stage, Status
 from poc_cli.result import Record
 from poc_cli.savers import after_method
+from poc_cli.saving import resume_state, save_checkpoint, save_model
 from poc_cli.serving import measure
 from poc_cli.tasks import Task, task_for
 from poc_cli.trackers.load import LoadMeter
 from poc_cli.trackers.timing import Stopwatch
-from poc_cli.train import Diverged, load_trainable, steady_times, train, trainable_state
+from poc_cli.train import Diverged, steady_times, train
 
 
 class ForkError(RuntimeError):
@@ -67,6 +66,14 @@ class Attempt:
     @property
     def adapter(self) -> Path:
         return self.folder / "adapter"
+
+    def rank_record(self, rank: int) -> Path:
+        """Where rank `rank` of a job across processes leaves its own record (rank 0's is the job's)."""
+        return self.record if rank == 0 else self.folder / f"rank{rank}.json"
+
+    def rank_log(self, rank: int) -> Path:
+        """The log rank `rank` writes to: rank 0's is the job's, the others' beside it (`<job>.rank1.log`)."""
+        return self.log if rank == 0 else self.log.with_name(f"{self.log.stem}.rank{rank}{self.log.suffix}")
 
 
 def base_record(job: Job, *, attempt: str, status: Status, started_at: str, log: Path) -> Record:
@@ -167,27 +174,6 @@ def _class_counts(splits: Any) -> dict[str, dict[str, int]]:
             if frame is not None and "label" in frame}
 
 
-def _save_model(model: torch.nn.Module, *, job: Job, target: Path) -> dict[str, Any]:
-    """Save PEFT adapters into `target` (the driver moves them into the store); measure (and
-    discard) a fully fine-tuned model."""
-    saves = get_method(job.allocation.method).SAVES
-    if job.stage is Stage.TRIAL:
-        return {"kind": "not saved (search trial)", "path": None, "bytes": None}
-    if saves is None:
-        return {"kind": "nothing trained", "path": None, "bytes": None}
-    if saves == "adapter":
-        shutil.rmtree(target, ignore_errors=True)
-        try:
-            model.save_pretrained(target)
-        except BaseException:
-            shutil.rmtree(target, ignore_errors=True)  # never a half-written adapter (a full disk, Ctrl-C)
-            raise
-        return {"kind": "peft adapter", "path": str(target), "bytes": dir_bytes(target)}
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save_pretrained(tmp)
-        return {"kind": "full model (measured, not kept)", "path": None, "bytes": dir_bytes(Path(tmp))}
-
-
 def _cuda_peaks(device: torch.device) -> dict[str, float | None]:
     """torch's own peaks for the job: allocated (tensors) and reserved (the caching allocator)."""
     if device.type != "cuda":
@@ -198,35 +184,19 @@ def _cuda_peaks(device: torch.device) -> dict[str, float | None]:
     }
 
 
-CHECKPOINT = "checkpoint.pt"
-
-
-def _resume_state(job: Job, model: torch.nn.Module) -> dict[str, Any] | None:
-    """A halving rung's starting point: the previous rung's checkpoint, its weights put back."""
-    if job.resume is None:
-        return None
-    path = Path(job.resume) / CHECKPOINT
-    if not path.is_file():
-        raise RuntimeError(f"the previous rung's checkpoint {path} is missing: delete this method's trial records "
-                           "in the store's trials/ folder to run its search again")
-    state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and numbers only: no code runs
-    load_trainable(model, state.pop("trainable"))
-    return state
-
-
 def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: Any, device: torch.device,
-                 precision: Precision, record: Record, emit: Any) -> dict[str, Any] | None:
+                 precision: Precision, record: Record, emit: Any, ranks: Ranks | None) -> dict[str, Any] | None:
     """Train and record timings, parameters (with the gradient check), throughput and the loss curve;
     returns what resumes a halving rung that stopped early (None otherwise)."""
     emit(event="phase", phase="train")
-    resume = _resume_state(job, model)
+    resume = resume_state(job, model)
     try:
         with Stopwatch() as train_time, LoadMeter() as load:
             result = train(
                 model, train_batches, task=task, training=job.recipe.training, lr=job.method.learning_rate,
                 device=device, precision=precision,
                 on_step=lambda step, total, loss: emit(event="step", step=step, total=total, loss=loss),
-                stop_at=job.rung.stop_at if job.rung is not None else None, resume=resume,
+                stop_at=job.rung.stop_at if job.rung is not None else None, resume=resume, ranks=ranks,
             )
     except Diverged as stop:
         record.loss_curve = stop.losses
@@ -263,9 +233,11 @@ def _train_phase(job: Job, task: Task, model: torch.nn.Module, train_batches: An
     return result.state
 
 
-def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
+def execute(job: Job, record: Record, *, adapter: Path, emit: Any, ranks: Ranks | None = None) -> None:
     """Load, adapt, train (unless the method is an untrained reference), evaluate and save;
-    fills `record` section by section. A method that needs no neural model runs the job itself."""
+    fills `record` section by section. A method that needs no neural model runs the job itself.
+    In a job across processes every rank runs all of it (FSDP2's forwards are collective) and
+    rank 0's record is the job's."""
     method = get_method(job.allocation.method)
     if getattr(method, "MODEL_FREE", False):
         run_without_model(job, method, record, emit=emit)
@@ -273,14 +245,18 @@ def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
     training = job.recipe.training
     task = task_for(job.recipe)
     device = pick_device(training.device)
+    device = device if ranks is None else device_of(ranks, device)
     precision = precision_for(training, device)
     _claim_device(device, emit)
+    if ranks is not None:
+        record.distributed = {"world_size": ranks.world, "rank": ranks.rank, "backend": start(ranks, device),
+                              "strategy": "FSDP2 (fully_shard)", "launcher": "poc (torchrun's environment)"}
     record.environment = environment()
     emit(event="phase", phase="load")
     trial = job.stage is Stage.TRIAL
     with Stopwatch() as load:
         # a trial never reads the test split
-        loaded = _load(job, task, device, precision, record, include_test=not trial)
+        loaded = _load(job, task, device, precision, record, include_test=not trial, ranks=ranks)
     record.timing["load_s"] = load.result.seconds
     record.parameters = {"trainable_counted": loaded.trainable}  # the planned counts are the job's allocation
     before = None
@@ -288,7 +264,7 @@ def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
     if get_method(job.allocation.method).TRAINS:  # the gradient check of the first step adds the effective count
         with precision.autocast():
             before = task.before_training(loaded.model, loaded.processor, device=device)
-        state = _train_phase(job, task, loaded.model, loaded.train_batches, device, precision, record, emit)
+        state = _train_phase(job, task, loaded.model, loaded.train_batches, device, precision, record, emit, ranks)
     else:  # nothing is trainable, so nothing can miss a gradient
         record.parameters.update(trainable_effective=loaded.trainable, without_gradient=[])
 
@@ -300,14 +276,15 @@ def execute(job: Job, record: Record, *, adapter: Path, emit: Any) -> None:
 
     emit(event="phase", phase="save")
     if state is not None:  # a halving rung short of the end: the next rung resumes from here
-        adapter.mkdir(parents=True, exist_ok=True)
-        torch.save({**state, "trainable": trainable_state(loaded.model)}, adapter / CHECKPOINT)
-        record.adapter = {"kind": "checkpoint (halving rung)", "path": None, "bytes": dir_bytes(adapter)}
-    else:
-        record.adapter = _save_model(loaded.model, job=job, target=adapter)
-        if "test" in loaded.encoded and not trial and job.recipe.measure.serving:
-            emit(event="phase", phase="serve")
-            record.serving = _serving(job, task, loaded, device, precision, record)
+        record.adapter = save_checkpoint(loaded.model, state, adapter)
+        return
+    record.adapter = save_model(loaded.model, job=job, target=adapter, ranks=ranks)
+    if "test" in loaded.encoded and not trial and job.recipe.measure.serving:
+        if ranks is not None:  # a model sharded across GPUs is trained there, not served: its serving is its own PoC
+            record.warnings.append(f"serving was not measured: the job ran across {ranks.world} processes (FSDP2)")
+            return
+        emit(event="phase", phase="serve")
+        record.serving = _serving(job, task, loaded, device, precision, record)
 
 
 def _serving(job: Job, task: Task, loaded: _Loaded, device: torch.device, precision: Precision,
@@ -353,7 +330,7 @@ class _Loaded:
 
 
 def _load(job: Job, task: Task, device: torch.device, precision: Precision, record: Record, *,
-          include_test: bool) -> _Loaded:
+          include_test: bool, ranks: Ranks | None) -> _Loaded:
     """Read the data, build the model (checking its trainable count against the plan's) and encode."""
     training = job.recipe.training
     splits = load_splits(job.recipe.data, task, include_test=include_test)
@@ -371,6 +348,8 @@ def _load(job: Job, task: Task, device: torch.device, precision: Precision, reco
             f"built model has {trainable:,} trainable parameters, plan said "
             f"{job.allocation.trainable_parameters:,}: the budget fit is wrong for this model"
         )
+    if ranks is not None:
+        record.distributed["blocks_sharded"] = shard(built.model, precision)
     encoded = {name: task.encode(frame, built.processor, splits.labels, training)
                for name, frame in (("train", splits.train), ("validation", splits.validation),
                                    ("test", splits.test)) if frame is not None}

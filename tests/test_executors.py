@@ -203,8 +203,12 @@ def test_a_ray_job_is_pinned_to_the_gpu_ray_assigned_or_to_none() -> None:
     assert gpu_pinning(["GPU-5d1f"], 1) == {"CUDA_VISIBLE_DEVICES": "GPU-5d1f"}
     assert gpu_pinning(["3"], 0) == gpu_pinning([], 0) == {"CUDA_VISIBLE_DEVICES": ""}  # sees no GPU at all
     for assigned in ([], ["0", "1"]):
-        with pytest.raises(RuntimeError, match=r"Ray assigned \d GPU\(s\) .* to a job that asked for one"):
+        with pytest.raises(RuntimeError, match=r"Ray assigned \d GPU\(s\) .* to a job that asked for 1 "):
             gpu_pinning(assigned, 1)
+    # a job across GPUs: every GPU of its one task, as its ranks' cuda:0, cuda:1
+    assert gpu_pinning(["2", "5"], 2) == {"CUDA_VISIBLE_DEVICES": "2,5"}
+    with pytest.raises(RuntimeError, match="asked for 2 "):
+        gpu_pinning(["2"], 2)
     assert "ray" not in sys.modules
 
 
@@ -398,3 +402,28 @@ def test_a_methods_seeded_runs_start_as_soon_as_its_own_trials_end(
     scores = {point.lr: store.read("stages", job.id, job.stage)["metrics"]["validation"][search_metric(plan.recipe)]
               for point, job in plan.trials[0]}
     assert lora_run.job.method.learning_rate == max(scores, key=lambda lr: (scores[lr], -lr))  # ties: the smaller lr
+
+
+def test_ray_runs_a_job_across_two_processes_in_one_task(ray_cluster: dict[str, Any], tmp_path: Path,
+                                                          decoders: dict[str, Path]) -> None:
+    """A job across processes is one Ray task (one node), its ranks inside it as on one machine: on this CPU
+    cluster, two gloo ranks, one record with both."""
+    from conftest import instruction_rows, write_jsonl
+
+    ray_cluster["restart"]()
+    data = {"train": write_jsonl(tmp_path / "train.jsonl", instruction_rows(16, seed=1)),
+            "test": write_jsonl(tmp_path / "test.jsonl", instruction_rows(4, seed=2))}
+    recipe = write_recipe(tmp_path / "r.yaml", {
+        "name": "across", "model": str(decoders["llama"]), "task": "causal-lm", "budget": {"lora_rank": 2},
+        "data": {**{k: str(v) for k, v in data.items()}, "choices_column": "choices"},
+        "methods": [{"method": "lora", "lr": 2e-2}], "seeds": [0],
+        "evaluation": {"max_new_tokens": 2, "forgetting_passages": 0}, "measure": {"serving": False},
+        "training": {"steps": 3, "batch_size": 4, "max_length": 64, "gpus_per_job": 2}})
+    store = tmp_path / "store"
+    result = poc("run", str(recipe), "--store", str(store), "--executor", "ray", "--ray-address",
+                 ray_cluster["address"], "--cpus-per-job", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lora = next(r for r in (json.loads(p.read_text()) for p in store.glob("*/*.json")) if r["method"] == "lora")
+    assert lora["status"] == "ok" and lora["placement"]["executor"] == "ray"
+    assert [r["status"] for r in lora["distributed"]["ranks"]] == ["ok", "ok"]
+    assert (store / "across" / "adapters" / lora["job_id"] / "adapter_config.json").is_file()

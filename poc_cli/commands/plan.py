@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,7 @@ from poc_cli.render.plan import (
     memory_notes,
     plan_table,
     search_note,
+    gpu_sizing_table,
     search_table,
     sizing_table,
     state_memory_table,
@@ -31,7 +34,9 @@ from poc_cli.safe_text import esc, plain
 
 if TYPE_CHECKING:
     from poc_cli.estimate import Estimate
+    from poc_cli.hardware import Facts
     from poc_cli.plan import Plan
+    from poc_cli.recipe import TrainingSpec
 
 
 def print_plan(plan: Plan) -> None:
@@ -80,13 +85,25 @@ def print_plan(plan: Plan) -> None:
         console.print(f"{plan.run_count} jobs (methods x seeds{reference})", highlight=False)
 
 
-def _load_plan(recipe_path: Path) -> Plan:
+def _load_plan(recipe_path: Path, gpu_memory: float | None, node_gpus: int | None) -> Plan:
     try:
         recipe = load_recipe(recipe_path)
         from poc_cli.plan import make_plan
-        return make_plan(recipe)
+        return make_plan(recipe, facts=_sized_for(gpu_memory, node_gpus))
     except PocError as error:
         fail(error)
+
+
+def _sized_for(gpu_memory: float | None, node_gpus: int | None) -> Callable[[TrainingSpec], Facts]:
+    """This machine's facts, with the GPUs `--gpu-memory` and `--node-gpus` describe where the plan is made
+    for a machine that is not this one (sizing only: what runs here still runs here)."""
+    from poc_cli import hardware
+
+    def found(training: TrainingSpec) -> Facts:
+        here = hardware.facts(training)
+        return replace(here, gpu_memory_mib=here.gpu_memory_mib if gpu_memory is None else gpu_memory * 1024,
+                       gpus=here.gpus if node_gpus is None else node_gpus)
+    return found
 
 
 def print_estimate(found: Estimate) -> None:
@@ -94,7 +111,9 @@ def print_estimate(found: Estimate) -> None:
     stages = (f"trials {duration(found.trials_s, 'en')} + seeded runs {duration(found.runs_s, 'en')} = "
               if found.trials_s else "")
     console.print(f"estimated duration on {found.device}: {stages}[bold]{duration(found.total_s, 'en')}[/] "
-                  f"(start-up {found.startup_s:.1f} s once, then {found.job_start_s:.2f} s per job)", highlight=False)
+                  f"(start-up {found.startup_s:.1f} s once, then {found.job_start_s:.2f} s per job)"
+                  + (f"; without {', '.join(esc(label) for label in found.not_timed)} (jobs across GPUs, "
+                     "not warmed up)" if found.not_timed else ""), highlight=False)
     for label in found.too_large:
         timing = found.methods[label]
         what = (f"ran out of memory in the warm-up ({timing.out_of_memory})" if timing.out_of_memory is not None
@@ -110,9 +129,13 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
     with_estimate: bool = typer.Option(True, "--estimate/--no-estimate",
                                        help="Time a few training steps of each method to estimate the duration."),
+    gpu_memory: float = typer.Option(None, "--gpu-memory", min=1, max=4096, metavar="GIB",
+                                     help="Size GPUs per job for GPUs of this memory (GiB), not this machine's."),
+    node_gpus: int = typer.Option(None, "--node-gpus", min=1, max=64,
+                                  help="Check GPUs per job against machines with this many GPUs."),
 ) -> None:
     """Show what will run and at what trainable-parameter budget, and estimate how long it takes."""
-    the_plan = _load_plan(recipe)
+    the_plan = _load_plan(recipe, gpu_memory, node_gpus)
     found = None
     if with_estimate:
         from poc_cli.estimate import estimate
@@ -132,5 +155,8 @@ def plan(
         return
     print_plan(the_plan)
     console.print(state_memory_table(arithmetic, the_plan.recipe.training))
+    gpus = gpu_sizing_table(the_plan)
+    if gpus is not None:
+        console.print(gpus)
     if found is not None:
         print_estimate(found)

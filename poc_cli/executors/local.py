@@ -4,8 +4,8 @@ slot per GPU of `--gpus 0,1,...`). The default is one slot, one job at a time.""
 from __future__ import annotations
 
 import os
-import queue
 import threading
+from collections import deque
 from collections.abc import Sequence
 
 from poc_cli import hardware
@@ -15,7 +15,8 @@ from poc_cli.isolation import EventCallback, Slot, run_isolated
 from poc_cli.plan import Job
 from poc_cli.processes import start_server
 from poc_cli.recipe import TrainingSpec
-from poc_cli.worker import Attempt
+from poc_cli.records.status import Status
+from poc_cli.worker import Attempt, failure_record
 
 
 def cpu_slots(parallel: int, cores: int | None = None) -> list[Slot]:
@@ -76,16 +77,57 @@ def local_slots(training: TrainingSpec, *, parallel: int, gpus: str | None) -> l
                      visible=os.environ.get("CUDA_VISIBLE_DEVICES"))
 
 
+class SlotPool:
+    """The executor's slots, handed out whole. A job across N GPUs takes N GPU slots at once, as one slot
+    that pins those N GPUs (whole GPUs, never shared with another job while it runs), and the smaller jobs
+    run beside it on the rest; on CPU slots a job's processes share one slot's cores. First come, first
+    served: a job waiting for several GPUs is not passed by the jobs behind it."""
+
+    def __init__(self, slots: Sequence[Slot]) -> None:
+        self._slots = list(slots)
+        self._free = list(slots)
+        self._line: deque[object] = deque()
+        self._changed = threading.Condition()
+
+    @property
+    def gpus(self) -> int:
+        """GPU slots (0: CPU slots)."""
+        return sum(1 for slot in self._slots if slot.env.get("CUDA_VISIBLE_DEVICES"))
+
+    def take(self, count: int) -> list[Slot]:
+        """`count` free slots, waiting in line for them."""
+        ticket = object()
+        with self._changed:
+            self._line.append(ticket)
+            self._changed.wait_for(lambda: self._line[0] is ticket and len(self._free) >= count)
+            self._line.popleft()
+            taken, self._free = self._free[:count], self._free[count:]
+            self._changed.notify_all()
+            return taken
+
+    def give_back(self, slots: Sequence[Slot]) -> None:
+        with self._changed:
+            self._free = sorted([*self._free, *slots], key=self._slots.index)
+            self._changed.notify_all()
+
+
+def joined(slots: Sequence[Slot]) -> Slot:
+    """One slot of several GPU slots: a job across their GPUs sees them all (as cuda:0, cuda:1, ...)."""
+    if len(slots) == 1:
+        return slots[0]
+    gpus = [slot.env["CUDA_VISIBLE_DEVICES"] for slot in slots]
+    return Slot("gpu " + ",".join(slot.name.removeprefix("gpu ") for slot in slots),
+                env={"CUDA_VISIBLE_DEVICES": ",".join(gpus)}, threads=sum(slot.threads or 1 for slot in slots))
+
+
 class LocalExecutor:
-    """Jobs in child processes of this machine, one per free slot."""
+    """Jobs in child processes of this machine, one per free slot (a job across GPUs: one per GPU it spans)."""
 
     name = "local"
 
     def __init__(self, slots: Sequence[Slot]) -> None:
         self.slots = len(slots)
-        self._free: queue.Queue[Slot] = queue.Queue()
-        for slot in slots:
-            self._free.put(slot)
+        self._pool = SlotPool(slots)
 
     def start(self) -> None:
         """The fork server, started with Ctrl-C ignored (see `processes.start_server`)."""
@@ -95,12 +137,18 @@ class LocalExecutor:
         return hardware.facts(training)
 
     def run(self, job: Job, attempt: Attempt, *, stop: threading.Event, on_event: EventCallback) -> Finished:
-        slot = self._free.get()
+        count = job.gpus if self._pool.gpus else 1
+        if count > max(self._pool.gpus, 1):
+            record = failure_record(job, attempt, Status.FAILED, f"the job spans {job.gpus} GPUs and --gpus lists "
+                                    f"{self._pool.gpus}: list at least {job.gpus}")
+            return Finished(record.to_dict())
+        taken = self._pool.take(count)
+        slot = joined(taken)
         try:
             on_event(job, {"event": "start", "where": slot.name})
             record = run_isolated(job, attempt, slot=slot, stop=stop, on_event=on_event)
         finally:
-            self._free.put(slot)
+            self._pool.give_back(taken)
         record.setdefault("placement", {}).update(executor=self.name, slot=slot.name)
         return Finished(record, adapter=attempt.adapter)
 

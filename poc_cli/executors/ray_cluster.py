@@ -17,6 +17,7 @@ import socket
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -70,20 +71,21 @@ def _publish(adapter: Path, artifacts: Path, job: Job) -> Path:
     return target
 
 
-def gpu_pinning(gpu_ids: list[str], gpus_per_job: float) -> dict[str, str]:
+def gpu_pinning(gpu_ids: list[str], gpus: float) -> dict[str, str]:
     """The job process's CUDA_VISIBLE_DEVICES, from the GPUs Ray assigned to this task (not from the
-    worker's environment, which a reused worker may have from another task): the one GPU a job asked
-    for, or none at all. RuntimeError where Ray assigned other than what the job asked for."""
-    if gpus_per_job == 0:
+    worker's environment, which a reused worker may have from another task): the `gpus` a job asked for
+    (several for a job across GPUs), or none at all. RuntimeError where Ray assigned other than what the
+    job asked for."""
+    if gpus == 0:
         return {"CUDA_VISIBLE_DEVICES": ""}
-    if len(gpu_ids) != 1:
+    if len(gpu_ids) != gpus:
         raise RuntimeError(f"Ray assigned {len(gpu_ids)} GPU(s) ({', '.join(gpu_ids) or 'none'}) to a job that "
-                           "asked for one (ray.get_gpu_ids()); check the cluster's GPU resources")
-    return {"CUDA_VISIBLE_DEVICES": gpu_ids[0]}
+                           f"asked for {gpus:g} (ray.get_gpu_ids()); check the cluster's GPU resources")
+    return {"CUDA_VISIBLE_DEVICES": ",".join(gpu_ids)}
 
 
 def poc_job(job: Job, attempt_id: str, events: Any, artifacts: str | None, threads: int,
-            gpus_per_job: float) -> dict[str, Any]:
+            gpus: float) -> dict[str, Any]:
     """The Ray task (its worker's title reads `ray::poc_job` while it runs): the job in a child
     process of this worker, then its record, log and adapter (unless copied to `artifacts`)."""
     import ray
@@ -105,7 +107,7 @@ def poc_job(job: Job, attempt_id: str, events: Any, artifacts: str | None, threa
     with tempfile.TemporaryDirectory(prefix="poc-job-") as tmp:
         attempt = Attempt(attempt_id, Path(tmp) / "attempt", Path(tmp) / "job.log")
         try:
-            env = gpu_pinning(gpu_ids, gpus_per_job)
+            env = gpu_pinning(gpu_ids, gpus)
         except RuntimeError as error:
             record = failure_record(job, attempt, Status.FAILED, str(error)).to_dict()
             record["placement"] = {"executor": "ray", "node": node, "gpu_ids": gpu_ids}
@@ -207,15 +209,21 @@ class RayExecutor:
     def start(self) -> None:
         """Nothing to start here: each worker starts its own fork server."""
 
-    def _options(self) -> dict[str, Any]:
-        # A lost worker is recorded, not retried behind the driver's back: a rerun resumes it.
-        return {"num_cpus": self.cpus_per_job, "num_gpus": self.gpus_per_job, "max_retries": 0}
+    def _options(self, gpus: int = 1) -> dict[str, Any]:
+        """A job's resources: a job across `gpus` GPUs asks for them all in one task, which Ray places on one
+        node (a task's resources are one node's), whole, with CUDA_VISIBLE_DEVICES set to them.
+        A lost worker is recorded, not retried behind the driver's back: a rerun resumes it."""
+        return {"num_cpus": self.cpus_per_job, "num_gpus": self.gpus_per_job * gpus, "max_retries": 0}
 
     def facts(self, training: TrainingSpec) -> hardware.Facts:
-        """Found on a worker with a job's resources (a GPU node resolves `auto` as a GPU would)."""
+        """Found on a worker with a job's resources (a GPU node resolves `auto` as a GPU would); a job may
+        span the GPUs of the cluster's largest node."""
         ref = self._ray.remote(_probe).options(**self._options()).remote(training)
         try:
-            return self._ray.get(ref, timeout=PROBE_TIMEOUT_S)
+            found = self._ray.get(ref, timeout=PROBE_TIMEOUT_S)
+            node_gpus = max((node["Resources"].get("GPU", 0) for node in self._ray.nodes() if node.get("Alive")),
+                            default=0)
+            return replace(found, gpus=int(node_gpus)) if found.gpus else found
         except self._ray.exceptions.GetTimeoutError:
             self._ray.cancel(ref, force=True)
             raise UsageError(f"--executor ray: no worker with {self.cpus_per_job:g} CPU(s) and "
@@ -252,9 +260,9 @@ class RayExecutor:
         key = (job.stage.value, job.id)
         with self._lock:
             self._listeners[key] = (job, on_event)
-        ref = self._task.options(**self._options(), name=f"poc_job {job.allocation.label}").remote(
+        ref = self._task.options(**self._options(job.gpus), name=f"poc_job {job.allocation.label}").remote(
             job, attempt.id, self._events, None if self.artifacts is None else str(self.artifacts),
-            max(1, int(self.cpus_per_job)), self.gpus_per_job)
+            max(1, int(self.cpus_per_job)), self.gpus_per_job * job.gpus)
         try:
             return self._wait(job, attempt, ref, stop)
         finally:

@@ -35,6 +35,7 @@ from poc_cli.records.sections import (
     Timing,
     Weights,
 )
+from poc_cli.records.distributed import Distributed
 from poc_cli.records.serving import Serving
 from poc_cli.records.status import Stage, Status
 from poc_cli.records.upgrade import upgrade
@@ -102,6 +103,7 @@ class StoredRecord(BaseModel):
     placement: Placement | None = None
     runtime: Runtime | None = None
     serving: Serving | None = None  # absent in records written before issue 43
+    distributed: Distributed | None = None  # a job across processes (issue 44); absent for one process
     loss_curve: list[Num | None] = []
     warnings: list[str] = []
     log_path: str | None = None
@@ -113,7 +115,7 @@ class StoredRecord(BaseModel):
         if not isinstance(payload, dict):
             return payload
         out = upgrade(payload)
-        for name in ("selection", "load", "placement", "runtime", "serving"):
+        for name in ("selection", "load", "placement", "runtime", "serving", "distributed"):
             if out.get(name) == {}:
                 out[name] = None
         return out

@@ -21,7 +21,7 @@ Count = Annotated[int, Field(ge=0)]  # parameters, examples: a negative one is a
 # their ids, and a record written before them reads them at it (the sections' defaults below).
 ADDED_LATER: dict[str, dict[str, Any]] = {
     "training": {"precision": "fp32", "gradient_checkpointing": False, "gradient_accumulation_steps": 1,
-                 "quantization": "none"},
+                 "quantization": "none", "gpus_per_job": 1},
     "data": {"encoding": "utf-8"},
     "allocation": {"off_budget": False, "frozen_parameters": 0},
 }
@@ -61,7 +61,6 @@ class TaskSection(Section):
 
 class TrainingSettings(Section):
     """The training settings the job ran with; those poc added later read as `ADDED_LATER` says."""
-
     epochs: Num | None = None
     steps: int | None = None
     batch_size: int | None = None
@@ -77,6 +76,7 @@ class TrainingSettings(Section):
     gradient_checkpointing: bool = _TRAINING["gradient_checkpointing"]
     gradient_accumulation_steps: int = _TRAINING["gradient_accumulation_steps"]
     quantization: str = _TRAINING["quantization"]
+    gpus_per_job: int | str = _TRAINING["gpus_per_job"]
 
 
 class DataSettings(Section):

@@ -138,7 +138,7 @@ def sizing_table(found: Estimate) -> Table:
         peak = ("out of memory" if timing.out_of_memory is not None else "not measured"
                 if timing.peak_memory_mib is None else f"{mib(timing.peak_memory_mib)} MiB")
         step = (f"{timing.step_s:.3g} s" if timing.step_s else f"fits ~{timing.fit_s:.3g} s" if timing.fit_s
-                else "no training")
+                else f"across {timing.across} GPUs: not warmed up" if timing.across else "no training")
         table.add_row(plain(label), step, peak, "?" if fits is None else "[green]yes[/]" if fits else "[red]no[/]")
     return table
 
@@ -160,4 +160,26 @@ def state_memory_table(found: list[StateMemory], training: TrainingSpec) -> Tabl
                    if m.trained_dtype else "-")
         table.add_row(plain(m.label), frozen, trained, size(m.autocast_copy_bytes) if m.autocast_copy_bytes else "-",
                       size(m.total_bytes))
+    return table
+
+
+def gpu_sizing_table(plan: Plan) -> Table | None:
+    """GPUs per job of each method (sizing.py): what the recipe asked or `auto` found, and what each GPU holds
+    of the weights, gradients and AdamW state at that count; None where every job is one process and there is
+    no GPU to size for."""
+    sizing = plan.sizing
+    if not sizing or all(s.gpus == 1 and s.capacity_mib is None for s in sizing):
+        return None
+    capacity = next((s.capacity_mib for s in sizing if s.capacity_mib is not None), None)
+    table = Table(title="GPUs per job" + (f": sized for {capacity / 1024:,.0f} GiB GPUs" if capacity else ""),
+                  title_justify="left", caption_justify="left",
+                  caption="auto: the fewest GPUs whose memory holds the sharded weights, gradients and AdamW state "
+                  "within 80%, the rest left for activations" + ("" if capacity else "; no GPU here: processes"))
+    for column, justify in [("method", "left"), ("GPUs\nper job", "right"), ("decided by", "left"),
+                            ("per GPU before\nactivations", "right"), ("auto\nwould take", "right")]:
+        table.add_column(column, justify=justify, no_wrap=justify == "right", overflow="fold")  # type: ignore[arg-type]
+    for s in sizing:
+        share = f" ({s.per_gpu_bytes / (s.capacity_mib * 2**20):.0%})" if s.capacity_mib else ""
+        table.add_row(plain(s.label), str(s.gpus), s.how, size(s.per_gpu_bytes) + share,
+                      "-" if s.needed is None else str(s.needed))
     return table

@@ -12,8 +12,8 @@ from typing import Any
 
 from poc_cli.business import BusinessOutcome, business_outcome
 from poc_cli.operating_point import flagged_answers, seed_point
-from poc_cli.compare import MethodRow, record_price
-from poc_cli.cost import Price, energy_cost, projected_cost, run_cost
+from poc_cli.compare import MethodRow
+from poc_cli.cost import Price, energy_cost, projected_cost, record_price, run_cost
 from poc_cli.numbers import NBSP, duration, money, payback, percent, ranged
 from poc_cli.business_spec import BusinessSpec, ForecastBusinessSpec, ServingOnlySpec
 from poc_cli.records.record import StoredRecord

@@ -202,17 +202,32 @@ def time_note(i: Inputs) -> list[str]:
     return [text(i.lang, "time_note", steps=steps.pop(), warmup=duration(sum(warmups) / len(warmups), i.lang))]
 
 
+def gpus_per_job(i: Inputs, method: str) -> int:
+    """The GPUs (processes on a CPU) a method's jobs spanned: 1 but for a job across GPUs (FSDP2)."""
+    return max((run.distributed.world_size for run in i.ok_runs.get(method, {}).values() if run.distributed),
+               default=1)
+
+
+def _gpus_column(i: Inputs) -> str | None:
+    """The resources table's GPUs-per-job header, where a job spanned several (processes where none had a GPU)."""
+    if all(gpus_per_job(i, r.method) == 1 for r in i.methods):
+        return None
+    on_gpu = any(str(run.runtime.device if run.runtime else "").startswith("cuda") for run in i.records)
+    return text(i.lang, "c_gpus" if on_gpu else "c_procs")
+
+
 def resources(i: Inputs) -> dict[str, Any]:
-    lang = i.lang
+    lang, gpus = i.lang, _gpus_column(i)
     headers = [text(lang, k) for k in ("c_method", "c_params", "c_memory", "c_time", "c_throughput", "c_energy",
                                        "c_cost", "c_adapter", "c_runs")]
+    headers[3:3] = [gpus] if gpus else []
     rows = []
     for r in i.methods:
         label = text(lang, "mem_gpu" if r.memory_label.startswith("GPU") else "mem_host")
         rows.append([
             i.name_of(r), _params(i, r),
             (f"{mib(r.peak_memory_mib)}（{label}）" if lang == "ja" else f"{mib(r.peak_memory_mib)} ({label})")
-            if r.peak_memory_mib else "-",
+            if r.peak_memory_mib else "-", *([str(gpus_per_job(i, r.method))] if gpus else []),
             text(lang, "fit_time", time=duration(r.fit_s, lang)) if r.fit_s is not None
             else loaded_mark(r, duration(r.compared_s.mean if r.compared_s else None, lang)),
             f"{r.examples_per_s:.1f}" if r.examples_per_s else "-",
@@ -220,7 +235,7 @@ def resources(i: Inputs) -> dict[str, Any]:
             loaded_mark(r, money(r.cost_per_run, i.currency, lang)),
             f"{r.adapter_bytes / 2**20:,.2f}" if r.adapter_bytes else "-", statuses(r.statuses, lang)])
     total = next((r.total_parameters for r in i.methods if r.total_parameters), 0)
-    notes = [text(lang, "resources_note", total=f"{total:,}"), *time_note(i)]
+    notes = [text(lang, "resources_note", total=f"{total:,}"), *time_note(i), *([text(lang, "gpus_note")] if gpus else [])]
     if i.loaded:
         notes.append(text(lang, "loaded_note", cores=f"{max(r.other_cores or 0 for r in i.loaded):.1f}"))
     return {"headers": headers, "rows": rows, "numeric_from": 1, "notes": notes}
@@ -232,15 +247,16 @@ def sizing(i: Inputs) -> dict[str, Any]:
     measured = [r for r in i.trained if r.gpu_need_mib is not None]
     if not measured:
         return {"note": text(lang, "memory_cpu"), "rows": []}
-    rows = []
+    rows, gpus = [], _gpus_column(i)  # a job across GPUs: its fullest GPU's peak, which each of its GPUs must fit
     for r in measured:
         reserved = max((run.memory.torch_peak_reserved_mib or 0 for run in i.ok_runs[r.method].values()), default=0)
         fits = [text(lang, "yes" if r.gpu_need_mib <= GPU_HEADROOM * size * 1024 else "no") for size in GPU_SIZES_GB]
-        rows.append([i.name_of(r), mib(r.gpu_need_mib), mib(reserved) if reserved else "-", *fits])
+        rows.append([i.name_of(r), *([str(gpus_per_job(i, r.method))] if gpus else []), mib(r.gpu_need_mib),
+                     mib(reserved) if reserved else "-", *fits])
     device = i.any_run.gpu.device or GpuDevice()
     gpu = f"{device.name or 'GPU'} ({device.total_mib or 0:,.0f} MiB)"
-    return {"headers": [text(lang, "c_method"), text(lang, "c_gpu_peak"), text(lang, "c_reserved"),
-                        *[text(lang, "c_fits", size=s) for s in GPU_SIZES_GB]],
+    return {"headers": [text(lang, "c_method"), *([gpus] if gpus else []), text(lang, "c_gpu_peak"),
+                        text(lang, "c_reserved"), *[text(lang, "c_fits", size=s) for s in GPU_SIZES_GB]],
             "rows": rows, "numeric_from": 1, "note": text(lang, "sizing_note", gpu=gpu)}
 
 

@@ -49,8 +49,7 @@ EN: dict[str, str] = {
     "next_missing": "Next step: run the recipe again (poc run) so that LoRA and RandLoRA both complete.",
     "next_diverged": "Next step: lower the learning rate of {methods}, whose training diverged (a rerun would "
                      "diverge again), or let the search choose it (search: true).",
-    # conclusion
-    "h_conclusion": "Conclusion",
+    "h_conclusion": "Conclusion",  # conclusion
     "unit_points": "points",
     "rule_full": "Recommendation: full fine-tuning. Its {metric} is {gain} better than {best}'s "
                  "({level}% interval {lo} to {hi}), and its peak memory ({mem}) fits the memory available.",
@@ -131,11 +130,13 @@ EN: dict[str, str] = {
                     "the interval includes zero, so these data cannot tell the two apart; beside it, the "
                     "smallest difference this PoC could have detected (80% power).",
     "how_seeds": "t-interval over seeds", "how_examples": "bootstrap over the test examples, one seed",
-    # resources table
-    "h_resources": "Resources",
+    "h_resources": "Resources",  # resources table
     "c_params": "Trainable parameters (share of model)", "c_memory": "Peak memory, MiB",
     "c_time": "Training time", "c_throughput": "Examples/s", "c_energy": "Energy",
     "c_cost": "Cost per run", "c_adapter": "Saved size, MiB", "c_runs": "Runs",
+    "c_gpus": "GPUs per job", "c_procs": "Processes per job",
+    "gpus_note": "A job across several GPUs (FSDP2) shows its fullest GPU's peak (on a CPU, its processes' peaks "
+    "summed) and costs its GPUs x its time.",
     "params_cell": "adapter {adapter} + head {head} = {total} ({share})",
     "params_all": "all {total} ({share})", "params_none": "none",
     "mem_gpu": "GPU", "mem_host": "host RAM", "not_measured": "not measured",
@@ -161,8 +162,7 @@ EN: dict[str, str] = {
     "metric_response_loss": "response loss", "metric_perplexity": "perplexity",
     "metric_forgetting": "forgetting (rise of the loss on general text)",
     "metric_mase": "MASE", "metric_smape": "sMAPE", "metric_wql": "weighted quantile loss",
-    # memory
-    "h_memory": "Memory and GPU sizing",
+    "h_memory": "Memory and GPU sizing",  # memory
     "memory_cpu": "No GPU ran. The memory above is host RAM (the peak resident memory of each job's process); it "
                   "does not size a GPU, where weights, activations and optimizer state live in GPU memory and "
                   "the methods rank differently. Run the recipe on a GPU (training.device: cuda) for a sizing "

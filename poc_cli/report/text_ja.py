@@ -130,6 +130,9 @@ JA: dict[str, str] = {
     "c_params": "学習パラメータ数（全体比）", "c_memory": "ピークメモリ（MiB）",
     "c_time": "学習時間", "c_throughput": "処理件数／秒", "c_energy": "消費電力量",
     "c_cost": "学習 1 回のコスト", "c_adapter": "保存サイズ（MiB）", "c_runs": "実行数",
+    "c_gpus": "1 ジョブの GPU 数", "c_procs": "1 ジョブのプロセス数",
+    "gpus_note": "複数 GPU にまたがるジョブ（FSDP2）は、最もメモリを使った GPU のピーク（CPU ではプロセスのピークの合計）を示し、"
+    "コストは GPU 数 × 時間です。",
     "params_cell": "アダプタ {adapter} ＋ ヘッド {head} ＝ {total}（{share}）",
     "params_all": "全 {total}（{share}）", "params_none": "なし",
     "mem_gpu": "GPU", "mem_host": "ホストメモリ", "not_measured": "未計測",
