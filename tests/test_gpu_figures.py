@@ -22,7 +22,6 @@ from poc_cli.estimate import MethodTiming, estimate
 from poc_cli.hardware import Precision, precision_problem, resolve_precision
 from poc_cli.plan import make_plan
 from poc_cli.recipe import TrainingSpec, load_recipe
-from poc_cli.state_memory import state_memory
 from poc_cli.tasks import task_for
 from poc_cli.train import WARMUP_STEPS, Step, train
 from poc_cli.train import steady_times
@@ -169,7 +168,8 @@ def test_ratios_and_the_time_front_use_the_steady_state_and_the_money_the_wall_t
     for row in rows:
         assert row.steady_s is not None and row.warmup_s is not None and row.warmup_s > 0
         assert row.steady_s.mean < row.train_s.mean  # the first steps cost more than steady ones
-        assert COSTS["time"](row) == row.steady_s.mean
+        # a time taken while other processes kept the machine busy stays off the time front
+        assert COSTS["time"](row) == (None if row.loaded else row.steady_s.mean)
         assert row.cost_per_run == pytest.approx(run_cost(row.train_s.mean, row.price))
 
 
