@@ -19,8 +19,8 @@ from typing import Any
 
 from poc_cli.records.record import StoredRecord
 from poc_cli.stats import CONFIDENCE, PairedDifference, mcnemar, paired_bootstrap, paired_t
-from poc_cli.tasks import TASKS
-from poc_cli.tasks.base import Trivial
+from poc_cli.trivial import Trivial
+from poc_cli.trivial import trivial as trivial_answer
 
 ONE_ANSWER_SHARE = 0.95
 
@@ -74,11 +74,9 @@ def paired_difference(a: dict[int, Scored], b: dict[int, Scored],
 
 def trivial(record: StoredRecord) -> Trivial | None:
     """What learning nothing scores on this record's test split (None: the task has no such answer)."""
-    task = TASKS.get(record.task.name)
     test = record.test_predictions.as_dict() if record.test_predictions else {}
-    if task is None or not test:
-        return None
-    return task.trivial(test, tuple(record.data.labels or ()))
+    return trivial_answer(record.task.name, test, tuple(record.data.labels or ()),
+                          [metric.name for metric in record.task.metrics])
 
 
 def trivial_scores(records: dict[int, StoredRecord], metric: str) -> dict[int, Scored]:

@@ -51,6 +51,7 @@ from poc_cli.sizing import Sizing, size
 from poc_cli.state_memory import states_of
 from poc_cli.targets import by_kind
 from poc_cli.tasks import Task, checked_task, task_for
+from poc_cli.trivial import trivial_name
 
 
 @dataclass(frozen=True)
@@ -359,7 +360,7 @@ def make_plan(recipe: Recipe, facts: Callable[[TrainingSpec], hardware.Facts] = 
         reference=reference,
         classical=classical,
         notes=notes,
-        trivial=task.trivial_name,
+        trivial=trivial_name(task.name),
         sizing=sizing,
     )
 

@@ -143,3 +143,13 @@ def test_a_damaged_store_is_read_around_with_one_warning_per_file(store: Path, t
         {"majority-class", "lora", "randlora", "full"}  # the good records all still count
     strict = runner.invoke(app, ["compare", "--store", str(damaged), "--strict"])
     assert strict.exit_code == 1 and f"--strict: {len(bad)} record file(s)" in strict.stderr
+
+
+def test_every_task_but_the_causal_lm_has_its_trivial_row_without_loading_the_tasks() -> None:
+    """The trivial answers are keyed by task name (trivial.py, torch-free): a new task is added there too."""
+    from poc_cli.tasks import TASKS
+    from poc_cli.trivial import trivial_name
+
+    assert {name: trivial_name(name) for name in TASKS} == {
+        "text-classification": "majority-class", "image-classification": "majority-class",
+        "image-text": "majority-class", "causal-lm": None, "forecasting": "seasonal-naive"}

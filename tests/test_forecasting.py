@@ -29,7 +29,7 @@ from poc_cli.methods import get_method
 from poc_cli.business_spec import ForecastBusinessSpec
 from poc_cli.recipe import DataSpec, Recipe
 from poc_cli.tasks import checked_task
-from poc_cli.tasks.forecast_scores import seasonal_naive, seasonal_scale
+from poc_cli.forecast_scores import seasonal_naive, seasonal_scale
 from poc_cli.tasks.forecasting import Forecasting
 
 pytestmark = needs_shared_data()
@@ -103,7 +103,7 @@ def test_seasonal_naive_row_matches_hand_computed_mase_and_smape(m3_store: Path,
     assert naive_row["method_kind"] == "trivial" and naive_row["metric"] == "mase" and naive_row["n_test"] == 30
     record = _records(m3_store)["lora"]
     test_pred = record["predictions"]["test"]
-    from poc_cli.tasks.forecast_scores import scores
+    from poc_cli.forecast_scores import scores
 
     per = scores(test_pred["actual"][:3], test_pred["naive"][:3], test_pred["scale"][:3])
     assert per["mase"] == pytest.approx([m for m, _ in by_hand])

@@ -578,3 +578,25 @@ def test_the_next_step_of_an_inconclusive_comparison_is_sized_by_power() -> None
     noisy = paired_t([0.2, -0.2, 0.1])
     assert noisy.needed is None or noisy.needed > 20
     assert "treat the two as equal and choose LoRA" in step(noisy, "en", 3)
+
+
+# Run as `poc` itself, reporting what it imported: a manager's machine reads the store without torch.
+IMPORTS_PROBE = """
+import atexit, sys
+atexit.register(lambda: sys.stderr.write(f"heavy={sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules)}"))
+from poc_cli.cli import main
+sys.argv = ["poc", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("argv", [["compare"], ["compare", "--json"], ["report", "--format", "md"],
+                                  ["report", "--format", "html"]])
+def test_compare_and_report_never_import_torch(tiny_store: Path, tmp_path: Path, argv: list[str]) -> None:
+    import sys
+
+    output = ["--output", str(tmp_path / "out")] if argv[0] == "report" else []
+    done = subprocess.run([sys.executable, "-c", IMPORTS_PROBE, *argv, "--store", str(tiny_store), *output],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.endswith("heavy=[]"), done.stderr[-300:]

@@ -17,7 +17,7 @@ from poc_cli.recipe import DataSpec, TrainingSpec
 from poc_cli.methods.full import FullSpec
 from poc_cli.methods.lora import LoraSpec
 from poc_cli.methods.randlora import RandLoraSpec
-from poc_cli.tasks.base import classification_metrics
+from poc_cli.classification_scores import classification_metrics
 from poc_cli.tasks.text_classification import TextClassification
 from poc_cli.train import Update, train
 

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -22,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from transformers import AutoConfig, PretrainedConfig
 
+from poc_cli.classification_scores import classification_metrics
 from poc_cli.errors import RecipeError
 
 if TYPE_CHECKING:
@@ -49,15 +49,6 @@ class Metric:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Trivial:
-    """What a model that learned nothing scores on one test split (e.g. always the majority class)."""
-
-    name: str  # "majority-class": the row's label in compare and the report
-    metrics: dict[str, float]
-    per_example: dict[str, list[float]]
-
-
 ACCURACY = Metric("accuracy", "fraction", higher_is_better=True, per_example=True)
 MACRO_F1 = Metric("macro_f1", "fraction", higher_is_better=True, per_example=False)
 
@@ -71,8 +62,6 @@ class Task(ABC):
     data_fields: ClassVar[frozenset[str]] = frozenset()
     # Method id of an untrained reference row the plan adds (e.g. "zero-shot"); None: no reference.
     reference: ClassVar[str | None] = None
-    # The row `trivial()` computes from the test data (e.g. "majority-class"); None: the task has none.
-    trivial_name: ClassVar[str | None] = None
     # Classical reference rows a recipe may ask for (`references:`), the default set first; () for none.
     references: ClassVar[tuple[str, ...]] = ()
     default_references: ClassVar[tuple[str, ...]] = ()
@@ -193,13 +182,6 @@ class Task(ABC):
         del model, processor, device, before
         return {}
 
-    @classmethod
-    def trivial(cls, predictions: dict[str, list], labels: tuple[str, ...]) -> Trivial | None:
-        """What a model that learned nothing would score on this test split, from the stored
-        predictions; None where the task's reference is a model of its own (e.g. untuned)."""
-        del predictions, labels
-        return None
-
     def loss_weight(self, batch: dict[str, torch.Tensor]) -> int:
         """How many terms the batch's mean loss averages over (its examples), so that accumulated
         batches of unequal size weigh as one large batch would."""
@@ -215,25 +197,6 @@ class Task(ABC):
         return int(mask.sum()) if mask is not None else 0
 
 
-def classification_metrics(y_true: list[int], y_pred: list[int], labels: tuple[str, ...]) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class precision and recall, confusion matrix (rows: true)."""
-    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support  # 1 s: only when scoring
-
-    ids = list(range(len(labels)))
-    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
-    return {
-        "n": len(y_true),
-        "accuracy": float(np.mean(np.asarray(y_true) == np.asarray(y_pred))),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)),
-        "per_class": {
-            label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                    "support": int(support[i])}
-            for i, label in enumerate(labels)
-        },
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
-    }
-
-
 class ClassificationTask(Task):
     """Every input gets one of the labels: cross-entropy over class logits, accuracy and macro-F1.
 
@@ -243,7 +206,6 @@ class ClassificationTask(Task):
 
     metrics = (ACCURACY, MACRO_F1)
     business_block = "rates"
-    trivial_name = "majority-class"
 
     @abstractmethod
     def logits(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -271,21 +233,6 @@ class ClassificationTask(Task):
 
     def evaluate(self, predictions: dict[str, list], labels: tuple[str, ...]) -> dict[str, Any]:
         return classification_metrics(predictions["y_true"], predictions["y_pred"], labels)
-
-    @classmethod
-    def trivial(cls, predictions: dict[str, list], labels: tuple[str, ...]) -> Trivial | None:
-        """Always the test split's most common class: the best any constant answer can score,
-        so a model that learned nothing cannot beat it."""
-        y_true = predictions.get("y_true") or []
-        if not y_true:
-            return None
-        majority = max(sorted(set(y_true)), key=y_true.count)
-        constant = [majority] * len(y_true)
-        ids = range(max(len(labels), max(y_true) + 1))
-        names = tuple(labels) or tuple(str(i) for i in ids)
-        metrics = classification_metrics(y_true, constant, names)
-        return Trivial(cls.trivial_name or "majority-class", metrics={m.name: metrics[m.name] for m in cls.metrics},
-                       per_example={"accuracy": [float(t == majority) for t in y_true]})
 
 
 class HeadClassification(ClassificationTask):

@@ -33,8 +33,8 @@ from transformers import AutoConfig, PretrainedConfig
 
 from poc_cli.errors import RecipeError
 from poc_cli.tasks import forecast_models as models
-from poc_cli.tasks import forecast_scores as scores
-from poc_cli.tasks.base import Metric, Task, Trivial
+from poc_cli import forecast_scores as scores
+from poc_cli.tasks.base import Metric, Task
 
 if TYPE_CHECKING:
     from poc_cli.data import Splits
@@ -79,7 +79,6 @@ class Forecasting(Task):
     data_fields = frozenset({"series_column", "time_column", "value_column", *REQUIRED, "windows_per_series",
                              "drop_short_series"})
     reference = "zero-shot"
-    trivial_name = "seasonal-naive"
     references = ("seasonal_naive", "auto_ets", "auto_arima", "auto_theta")
     default_references = references  # what planners run today; the plan says how long each takes to fit
     labelled = False
@@ -295,16 +294,6 @@ class Forecasting(Task):
             if wql is not None:
                 result["wql"] = wql
         return result
-
-    @classmethod
-    def trivial(cls, predictions: dict[str, list], labels: tuple[str, ...]) -> Trivial | None:
-        """Seasonal naive: each point the value one season earlier, scored like every forecast."""
-        del labels
-        if not predictions.get("naive"):
-            return None
-        per = scores.scores(predictions["actual"], predictions["naive"], predictions["scale"])
-        return Trivial(cls.trivial_name or "seasonal-naive", metrics={name: float(np.mean(v)) for name, v in per.items()},
-                       per_example=per)
 
 
 def _times(column: pd.Series, location: str, field: str) -> pd.Series:
