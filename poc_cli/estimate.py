@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from itertools import islice
 from typing import Any
@@ -31,12 +32,14 @@ from poc_cli.oom import is_out_of_memory
 from poc_cli.plan import Job, Plan
 from poc_cli.processes import start_seconds
 from poc_cli.recipe import TrainingSpec
-from poc_cli.tasks import Task, task_for
+from poc_cli.tasks import Task, get_task, task_for
 from poc_cli.trackers.peak import WarmupPeak, capacity_mib, memory_scope, release_heap
 from poc_cli.train import WARMUP_STEPS, total_steps, train
 from poc_cli.worker import build_model
 
 WARMUP_TIMED_STEPS = 3  # timed after the WARMUP_STEPS that pay for lazy initialisation
+BRIEF_FORWARD_S = 0.25  # one forward of the worst batch this slow: a brief warm-up (`_brief`)
+BRIEF_PASSAGES = 8  # a brief warm-up's model metrics (forgetting) on this many passages, scaled up
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class MethodTiming:
     out_of_memory: str | None = None  # the warm-up ran out of memory (the error's first line): it cannot fit
     fit_s: float | None = None  # a classical reference row: fitting every test series, estimated from a sample
     across: int | None = None  # a job across this many GPUs: not warmed up (the warm-up is one process on one GPU)
+    brief: bool = False  # a brief warm-up (`_brief`): one timed step, the longest evaluation batch, a sample of passages
 
     def fits(self, capacity_mib: float | None) -> bool | None:
         """Whether the measured peak fits the device (None: not known)."""
@@ -105,9 +109,10 @@ def longest(task: Task, dataset: Dataset, count: int) -> Subset:
 
 def _measure(job: Job, task: Task, splits: Splits, device: Any, precision: Precision) -> tuple[MethodTiming, float,
                                                                                                float | None]:
-    """Build one method, train it a few steps (unless it does not train) and evaluate one batch, at
-    the job's precision, in one memory peak; also time the encoding of the data. Returns the timing,
-    the encoding's seconds and what the GPU held outside torch (None on CPU)."""
+    """Build one method, train it a few steps (unless it does not train) and evaluate, at the job's precision,
+    in one memory peak; also time the encoding of the data. Returns the timing, the encoding's seconds and
+    what the GPU held outside torch (None on CPU). Where one forward of the worst batch is slow on this
+    machine (a GPU-sized model planned on a CPU), the warm-up is brief (see `_brief`)."""
     training = job.recipe.training
     trains = get_method(job.allocation.method).TRAINS
     with WarmupPeak(device) as peak:
@@ -118,41 +123,86 @@ def _measure(job: Job, task: Task, splits: Splits, device: Any, precision: Preci
         t0 = time.perf_counter()
         encoded = task.encode(splits.train, processor, splits.labels, training)
         encode_s = (time.perf_counter() - t0) * (sum(splits.sizes().values()) / len(splits.train))
-        step_s = 0.0
-        if trains:
-            steps = WARMUP_STEPS + WARMUP_TIMED_STEPS
-            short = training.model_copy(update={"epochs": None, "steps": steps})
-            # The longest batch first (an untimed warm-up step): the peak of the worst batch a job meets.
-            worst = task.loader(longest(task, encoded, training.batch_size), processor,
-                                batch_size=training.batch_size, shuffle=False, seed=0)
-            shuffled = task.loader(encoded, processor, batch_size=training.batch_size, shuffle=True, seed=job.seed)
-            batches = [*worst, *islice(_cycled(shuffled), steps * training.gradient_accumulation_steps - 1)]
-            result = train(model, batches, task=task, training=short, lr=job.method.learning_rate,  # type: ignore[arg-type]
-                           device=device, precision=precision)
-            step_s = (result.examples / result.steps / result.examples_per_second if result.examples_per_second
-                      else result.seconds / steps)
-        evaluated = [f for f in (splits.test, splits.validation) if f is not None] or [splits.train]
-        pool = [task.encode(frame, processor, splits.labels, training) for frame in evaluated]
-        worst_eval = max((longest(task, d, training.eval_batch_size) for d in pool), key=lambda d: _tokens(task, d))
-        size = training.eval_batch_size
-        first = task.loader(Subset(pool[0], range(min(size, len(pool[0])))), processor, batch_size=size,
-                            shuffle=False, seed=0)
-        times = []
-        with precision.autocast():
-            # The longest evaluation batch for the peak; a typical one (the first) for the time.
-            task.predict(model, task.loader(worst_eval, processor, batch_size=size, shuffle=False, seed=0),
-                         device=device)
-            for _ in range(3):
-                t0 = time.perf_counter()
-                task.predict(model, first, device=device)
-                times.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()  # as the job does: the untrained measurement only for a method that trains
-            before = task.before_training(model, processor, device=device) if trains else None
-            task.model_metrics(model, processor, device=device, before=before)
-            model_metrics_s = time.perf_counter() - t0
-    timing = MethodTiming(setup_s=setup_s, step_s=step_s, eval_batch_s=statistics.median(times),
-                          model_metrics_s=model_metrics_s, peak_memory_mib=peak.mib)
+        # The longest batch first (an untimed warm-up step): the peak of the worst batch a job meets.
+        worst = list(task.loader(longest(task, encoded, training.batch_size), processor,
+                                 batch_size=training.batch_size, shuffle=False, seed=0))
+        brief = _brief(task, model, worst[0], device, precision)
+        step_s = _step_seconds(job, task, model, encoded, processor, worst, device, precision, brief) if trains else 0.0
+        eval_batch_s = _eval_seconds(task, model, splits, processor, training, device, precision, brief)
+        model_metrics_s = _metrics_seconds(job, task, model, processor, device, precision, brief, trains)
+    timing = MethodTiming(setup_s=setup_s, step_s=step_s, eval_batch_s=eval_batch_s, model_metrics_s=model_metrics_s,
+                          peak_memory_mib=peak.mib, brief=brief)
     return timing, encode_s, peak.outside_mib
+
+
+def _brief(task: Task, model: Any, batch: dict[str, Any], device: Any, precision: Precision) -> bool:
+    """Whether one forward of the worst batch takes BRIEF_FORWARD_S or more here: then a step takes seconds,
+    and the warm-up times one step past the worst batch's, one evaluation batch (its longest, an upper bound)
+    and the task's model metrics on a few passages, scaled up (`poc plan` says so)."""
+    import torch
+
+    t0 = time.perf_counter()
+    with torch.no_grad(), precision.autocast():
+        task.loss(model, {k: v.to(device) for k, v in batch.items()})
+    return time.perf_counter() - t0 >= BRIEF_FORWARD_S
+
+
+def _step_seconds(job: Job, task: Task, model: Any, encoded: Any, processor: Any, worst: list[Any], device: Any,
+                  precision: Precision, brief: bool) -> float:
+    """One optimizer step's seconds past the warm-up: WARMUP_STEPS untimed (the worst batch's first) and
+    WARMUP_TIMED_STEPS timed; brief: the worst batch's step, then one more, timed."""
+    training = job.recipe.training
+    steps = 2 if brief else WARMUP_STEPS + WARMUP_TIMED_STEPS
+    short = training.model_copy(update={"epochs": None, "steps": steps})
+    shuffled = task.loader(encoded, processor, batch_size=training.batch_size, shuffle=True, seed=job.seed)
+    batches = [*worst, *islice(_cycled(shuffled), steps * training.gradient_accumulation_steps - 1)]
+    ends: list[float] = []
+    result = train(model, batches, task=task, training=short, lr=job.method.learning_rate,  # type: ignore[arg-type]
+                   device=device, precision=precision, on_step=lambda *_: ends.append(time.perf_counter()))
+    if brief:
+        return ends[-1] - ends[-2]
+    return (result.examples / result.steps / result.examples_per_second if result.examples_per_second
+            else result.seconds / steps)
+
+
+def _eval_seconds(task: Task, model: Any, splits: Splits, processor: Any, training: TrainingSpec, device: Any,
+                  precision: Precision, brief: bool) -> float:
+    """One evaluation batch's seconds: the longest batch of the evaluated splits first (the peak), then a typical
+    one (the first) three times, the median; brief: the longest one's time (an upper bound)."""
+    evaluated = [f for f in (splits.test, splits.validation) if f is not None] or [splits.train]
+    pool = [task.encode(frame, processor, splits.labels, training) for frame in evaluated]
+    worst_eval = max((longest(task, d, training.eval_batch_size) for d in pool), key=lambda d: _tokens(task, d))
+    size = training.eval_batch_size
+    first = task.loader(Subset(pool[0], range(min(size, len(pool[0])))), processor, batch_size=size,
+                        shuffle=False, seed=0)
+    times = []
+    with precision.autocast():
+        t0 = time.perf_counter()
+        task.predict(model, task.loader(worst_eval, processor, batch_size=size, shuffle=False, seed=0), device=device)
+        if brief:
+            return time.perf_counter() - t0
+        for _ in range(3):
+            t0 = time.perf_counter()
+            task.predict(model, first, device=device)
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _metrics_seconds(job: Job, task: Task, model: Any, processor: Any, device: Any, precision: Precision, brief: bool,
+                     trains: bool) -> float:
+    """What the task measures on the whole model, before (a method that trains) and after training, as the job
+    does; brief: on BRIEF_PASSAGES of the general-text passages, scaled to all of them."""
+    passages = job.recipe.evaluation.forgetting_passages
+    probe = task
+    if brief and passages > BRIEF_PASSAGES:
+        probe = get_task(job.recipe.task, job.recipe.data,
+                         job.recipe.evaluation.model_copy(update={"forgetting_passages": BRIEF_PASSAGES}))
+    with precision.autocast():
+        t0 = time.perf_counter()
+        before = probe.before_training(model, processor, device=device) if trains else None
+        probe.model_metrics(model, processor, device=device, before=before)
+        seconds = time.perf_counter() - t0
+    return seconds * passages / BRIEF_PASSAGES if probe is not task else seconds
 
 
 def _fits(job: Job, task: Task, splits: Splits) -> MethodTiming:
@@ -198,9 +248,10 @@ def _search_seconds(timing: MethodTiming, plan: Plan, index: int, fixed_s: float
             + steps * timing.step_s)
 
 
-def estimate(plan: Plan) -> Estimate:
+def estimate(plan: Plan, on_method: Callable[[str, int, int], None] | None = None) -> Estimate:
     """Warm up each method once (in this process) and predict the run's duration and memory. A method
-    that runs out of memory in its warm-up is marked as not fitting; the others are still measured."""
+    that runs out of memory in its warm-up is marked as not fitting; the others are still measured.
+    `on_method(label, n, of)` is told before each method's warm-up (the progress `poc plan` shows)."""
     training = plan.recipe.training
     device = pick_device(training.device)
     precision = precision_for(training, device)
@@ -210,9 +261,12 @@ def estimate(plan: Plan) -> Estimate:
     timings: dict[str, MethodTiming] = {}
     encode_s = 0.0
     outside: list[float] = []
+    labels = list(dict.fromkeys(job.allocation.label for job in runs))
     for job in runs:
         if job.allocation.label in timings:
             continue
+        if on_method is not None:
+            on_method(job.allocation.label, labels.index(job.allocation.label) + 1, len(labels))
         if hasattr(get_method(job.allocation.method), "estimated_seconds"):  # no model: its fits, timed on a sample
             timings[job.allocation.label] = _fits(job, task, plan.splits)
             continue

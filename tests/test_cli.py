@@ -84,9 +84,32 @@ def test_new_training_settings_keep_old_job_ids_at_their_old_values(tiny_recipe:
 
     old = run_ids({})  # precision auto is fp32 on this CPU
     assert run_ids({"precision": "fp32", "gradient_checkpointing": False, "gradient_accumulation_steps": 1,
-                    "quantization": "none"}) == old
+                    "quantization": "none", "gpus_per_job": 1}) == old
+    assert run_ids({"gpus_per_job": "auto"}) == old  # one process on a CPU: the job that ran before
     for changed in ({"precision": "bf16-mixed"}, {"gradient_accumulation_steps": 2}, {"gradient_checkpointing": True}):
         assert set(run_ids(changed)).isdisjoint(old), changed
+    assert set(run_ids({"gpus_per_job": 2})).isdisjoint(old)  # a job across processes is another job
+
+
+def test_plan_and_its_seeds_at_80_columns_break_no_word(tiny_recipe: Path, tmp_path: Path) -> None:
+    import yaml
+
+    recipe = yaml.safe_load(tiny_recipe.read_text())
+    recipe["seeds"] = [0, 1, 2]
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    narrow = runner.invoke(app, ["plan", str(path), "--no-estimate"], env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    lines = narrow.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    cells = " ".join(part.strip() for line in lines if line.startswith(("│", "┃"))
+                     for part in line.strip("│┃").replace("┃", "│").split("│"))
+    for word in ("configuration", "(classifier)", "majority-class", "(reference)", "parameters", "alpha=8"):
+        assert word in cells.split(), word
+    assert "seed ids: 0, 1, 2 for every method" in narrow.output
+    wide = runner.invoke(app, ["plan", str(path), "--no-estimate"], env={"COLUMNS": "200"})
+    header = next(line for line in wide.output.splitlines() if "method" in line and "configuration" in line)
+    assert header.split("┃")[-2].strip() == "seed ids" and "│ 0, 1, 2 " in wide.output
 
 
 def test_job_ids_are_stable_and_independent_of_other_methods(tiny_recipe: Path, tmp_path: Path) -> None:

@@ -21,11 +21,13 @@ from poc_cli.errors import PocError
 from poc_cli.numbers import duration, mib
 from poc_cli.recipe import load_recipe
 from poc_cli.render.plan import (
+    NARROW,
     memory_notes,
     plan_table,
     search_note,
     gpu_sizing_table,
     search_table,
+    seeds_line,
     sizing_table,
     state_memory_table,
     training_line,
@@ -63,7 +65,9 @@ def print_plan(plan: Plan) -> None:
     console.print(plain(training_line(plan.recipe.training)), highlight=False)
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {esc(note)}", highlight=False)
-    console.print(plan_table(plan))
+    console.print(plan_table(plan, console.width))
+    if console.width < NARROW:
+        console.print(seeds_line(plan), highlight=False)
     for note in memory_notes(plan):
         console.print(f"[dim]{esc(note)}[/]", highlight=False)
     reference = (f" + the {esc(plan.reference.allocation.label)} reference" if plan.reference is not None else "") + (
@@ -140,7 +144,8 @@ def plan(
     if with_estimate:
         from poc_cli.estimate import estimate
         try:
-            found = estimate(the_plan)
+            found = estimate(the_plan, on_method=lambda label, n, of: err_console.print(
+                f"warming up {esc(label)} ({n} of {of})", highlight=False))
         except PocError as error:
             fail(error)
         except Exception as exc:  # the warm-up loads weights and trains: report it, never a traceback

@@ -192,7 +192,8 @@ def _run_on(the_executor: Executor, recipe: Path, the_recipe: Recipe, store: Pat
         raise typer.Exit(130) from None
     if result.trials:
         console.print(trials_table(result, the_plan, the_store))
-    console.print(outcome_table(result.runs, the_store, [m.name for m in task_for(the_plan.recipe).metrics]))
+    console.print(outcome_table(result.runs, the_store, [m.name for m in task_for(the_plan.recipe).metrics],
+                                console.width))
     console.print(plain(f"records in {the_store.recipe_dir(the_plan.recipe.name)}"), highlight=False)
     _print_next(the_plan.recipe.name, store)
     for method, reason in result.held.items():

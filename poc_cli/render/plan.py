@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from poc_cli.numbers import mib, size
+from poc_cli.render.words import WholeWords, whole_words
 from poc_cli.recipe import TrainingSpec
 from poc_cli.safe_text import plain
 from poc_cli.search import trial_seed
@@ -18,46 +19,56 @@ if TYPE_CHECKING:
     from poc_cli.state_memory import StateMemory
 
 
-def plan_table(plan: Plan) -> Table:
-    """The job table: method, configuration, trainable parameters, share, deviation, seeds."""
+NARROW = 100  # a terminal narrower than this gets the seeds as a line under the job table, not a column
+
+
+def plan_table(plan: Plan, width: int) -> WholeWords:
+    """The job table: method, configuration, learning rate, trainable parameters and their share of the model,
+    deviation from the budget, and (on a terminal of NARROW columns or more) the seed ids each runs at."""
     from poc_cli.formatting import config_text
+    seeds = width >= NARROW
     table = Table(title=plain(f"Plan: {plan.recipe.name}"), title_justify="left")
     for column, justify in [("method", "left"), ("configuration", "left"), ("learning rate", "left"),
-                            ("trainable\n(adapter)", "right"), ("% of\nmodel", "right"), ("vs\nbudget", "right"),
-                            ("seeds", "left")]:
-        # Numbers never wrap or get cut; text columns fold instead.
-        table.add_column(column, justify=justify, no_wrap=justify == "right", overflow="fold")  # type: ignore[arg-type]
+                            ("trainable\n(adapter)\n% of model", "right"), ("vs\nbudget", "right"),
+                            *([("seed ids", "left")] if seeds else [])]:
+        # Numbers never wrap or get cut; text columns wrap between words (whole_words).
+        table.add_column(column, justify=justify, no_wrap=justify == "right")  # type: ignore[arg-type]
+
+    def row(label: str, setting: str, lr: str, count: str, share: str, budget: str, seed: str, **style: str) -> None:
+        table.add_row(plain(label), setting, lr, count + (f"\n{share}" if share else ""), budget,
+                      *([seed] if seeds else []), **style)
+
     for index, a in enumerate(plan.allocations):
         spec = plan.recipe.methods[index]
         searched = index in plan.trials
         shown = {k: v for k, v in a.settings.items() if not (searched and k == "alpha" and len(
             {p.alpha_ratio for p, _ in plan.trials[index]}) > 1)}
-        table.add_row(
-            plain(a.label),
-            config_text(a.method, shown, None, all_parameters="all parameters", nothing_trained="nothing trained"),
+        row(a.label, config_text(a.method, shown, None, all_parameters="all parameters",
+                                 nothing_trained="nothing trained"),
             "chosen by the search" if searched else f"{spec.learning_rate:g} ({'recipe' if spec.lr else 'default'})",
-            f"{a.adapter_parameters:,}",
-            f"{100 * a.adapter_parameters / a.total_parameters:.2f}%",
-            deviation_text(a),
-            ", ".join(map(str, plan.recipe.seeds)),
-        )
+            f"{a.adapter_parameters:,}", f"{100 * a.adapter_parameters / a.total_parameters:.2f}%", deviation_text(a),
+            ", ".join(map(str, plan.recipe.seeds)))
     head = plan.architecture
     if head.head_modules:
-        table.add_row(
-            plain(f"+ head ({', '.join(head.head_modules)})"), "trained by every method", "", f"{head.head_parameters:,}",
-            f"{100 * head.head_parameters / head.total_parameters:.3f}%", "", "", style="dim",
-        )
+        row(f"+ head ({', '.join(head.head_modules)})", "trained by every method", "", f"{head.head_parameters:,}",
+            f"{100 * head.head_parameters / head.total_parameters:.3f}%", "", "", style="dim")
     if plan.reference is not None:
-        table.add_row(plain(plan.reference.allocation.label), "the pretrained model, not trained (reference)", "-", "0",
-                      "0.00%", "reference", str(plan.reference.seed), style="dim")
+        row(plan.reference.allocation.label, "the pretrained model, not trained (reference)", "-", "0", "0.00%",
+            "reference", str(plan.reference.seed), style="dim")
     for job in plan.classical:
-        table.add_row(plain(job.allocation.label), plain(f"{job.allocation.settings['model']} fitted on each test "
-                                                         f"series' history (reference)"), "-", "-", "-", "reference",
-                      str(job.seed), style="dim")
+        row(job.allocation.label, plain(f"{job.allocation.settings['model']} fitted on each test series' history "
+                                        "(reference)"), "-", "-", "", "reference", str(job.seed), style="dim")
     if plan.trivial is not None:
-        table.add_row(plain(plan.trivial), "computed from the test data, nothing runs (reference)", "-", "0", "0.00%",
-                      "reference", "-", style="dim")
-    return table
+        row(plan.trivial, "computed from the test data, nothing runs (reference)", "-", "0", "0.00%", "reference", "-",
+            style="dim")
+    return whole_words(table)
+
+
+def seeds_line(plan: Plan) -> str:
+    """The seed ids, where the job table has no room for them (a terminal under NARROW columns)."""
+    reference = (f"; the references once, at seed {plan.recipe.seeds[0]}"
+                 if plan.reference is not None or plan.classical else "")
+    return f"seed ids: {', '.join(map(str, plan.recipe.seeds))} for every method{reference}"
 
 
 def deviation_text(a: Allocation) -> str:
@@ -85,7 +96,7 @@ def training_line(training: TrainingSpec) -> str:
             f"{'on' if training.gradient_checkpointing else 'off'}, quantization {training.quantization}")
 
 
-def search_table(plan: Plan) -> Table:
+def search_table(plan: Plan) -> WholeWords:
     """Stage 1: each searched method's grid and its trial count."""
     table = Table(title="Stage 1: search", title_justify="left")
     for column in ("method", "learning rates", "alpha_ratio", "points", "jobs", "steps (vs a grid)", "beyond edge"):
@@ -97,7 +108,7 @@ def search_table(plan: Plan) -> Table:
         table.add_row(plain(plan.allocations[index].label), ", ".join(f"{lr:g}" for lr in rates),
                       ", ".join(f"{a:g}" for a in alphas) or "-", str(len(points)), str(jobs),
                       f"{steps:,} ({steps / grid_steps:.0%})", f"up to {plan.edge_steps(index)}")
-    return table
+    return whole_words(table)
 
 
 def search_note(plan: Plan) -> str:
@@ -126,11 +137,15 @@ def search_note(plan: Plan) -> str:
     return note
 
 
-def sizing_table(found: Estimate) -> Table:
+def sizing_table(found: Estimate) -> WholeWords:
     """Each method's measured step time and peak memory on the recipe's device and precision."""
     capacity = f"{mib(found.capacity_mib)} MiB" if found.capacity_mib is not None else "unknown"
+    brief = [label for label, timing in found.methods.items() if timing.brief]
     table = Table(title=f"Sizing: {found.device} at {found.precision}", title_justify="left",
-                  caption=plain(f"peak memory: {found.memory_scope}; the device has {capacity}"), caption_justify="left")
+                  caption=plain(f"peak memory: {found.memory_scope}; the device has {capacity}"
+                                + (f"; brief warm-up ({', '.join(brief)}: a forward takes a quarter second or more "
+                                   "here): one step timed, evaluation timed on its longest batch (an upper bound), "
+                                   "model metrics on 8 passages, scaled" if brief else "")), caption_justify="left")
     for column in ("method", "step", "peak memory", "fits"):
         table.add_column(column)
     for label, timing in found.methods.items():
@@ -140,10 +155,10 @@ def sizing_table(found: Estimate) -> Table:
         step = (f"{timing.step_s:.3g} s" if timing.step_s else f"fits ~{timing.fit_s:.3g} s" if timing.fit_s
                 else f"across {timing.across} GPUs: not warmed up" if timing.across else "no training")
         table.add_row(plain(label), step, peak, "?" if fits is None else "[green]yes[/]" if fits else "[red]no[/]")
-    return table
+    return whole_words(table)
 
 
-def state_memory_table(found: list[StateMemory], training: TrainingSpec) -> Table:
+def state_memory_table(found: list[StateMemory], training: TrainingSpec) -> WholeWords:
     """Each method's weights, gradients and AdamW state by arithmetic (no model loaded): what a GPU holds
     before activations."""
     table = Table(title=f"Memory before activations: arithmetic at {training.precision}"
@@ -160,10 +175,10 @@ def state_memory_table(found: list[StateMemory], training: TrainingSpec) -> Tabl
                    if m.trained_dtype else "-")
         table.add_row(plain(m.label), frozen, trained, size(m.autocast_copy_bytes) if m.autocast_copy_bytes else "-",
                       size(m.total_bytes))
-    return table
+    return whole_words(table)
 
 
-def gpu_sizing_table(plan: Plan) -> Table | None:
+def gpu_sizing_table(plan: Plan) -> WholeWords | None:
     """GPUs per job of each method (sizing.py): what the recipe asked or `auto` found, and what each GPU holds
     of the weights, gradients and AdamW state at that count; None where every job is one process and there is
     no GPU to size for."""
@@ -182,4 +197,4 @@ def gpu_sizing_table(plan: Plan) -> Table | None:
         share = f" ({s.per_gpu_bytes / (s.capacity_mib * 2**20):.0%})" if s.capacity_mib else ""
         table.add_row(plain(s.label), str(s.gpus), s.how, size(s.per_gpu_bytes) + share,
                       "-" if s.needed is None else str(s.needed))
-    return table
+    return whole_words(table)

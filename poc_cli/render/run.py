@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from poc_cli.records.status import Stage, Status
+from poc_cli.render.plan import NARROW
+from poc_cli.render.words import WholeWords, whole_words
 from poc_cli.safe_text import plain
 from poc_cli.store import Store
 
@@ -16,11 +18,14 @@ if TYPE_CHECKING:
     from poc_cli.search import Point
 
 
-def outcome_table(outcomes: list[Outcome], store: Store, metrics: list[str]) -> Table:
-    """Each seeded run as it ended: its test metrics from its stored record, its time and what to know."""
+def outcome_table(outcomes: list[Outcome], store: Store, metrics: list[str], width: int) -> WholeWords:
+    """Each seeded run as it ended: its test metrics from its stored record (the primary one alone on a terminal
+    under NARROW columns: `poc compare` has them all), its time and what to know."""
+    metrics = metrics if width >= NARROW else metrics[:1]
     table = Table(title="Results", title_justify="left")
-    for column in ("method", "seed", "lr", "status", *metrics, "train time", "note"):
-        table.add_column(column)
+    for column, number in (("method", False), ("seed", True), ("lr", True), ("status", False),
+                           *((m, True) for m in metrics), ("train\ntime", True), ("note", False)):
+        table.add_column(column, justify="right" if number else "left", no_wrap=number)
     for o in outcomes:
         rec = store.read(o.job.recipe.name, o.job.id) or {}
         test = rec.get("metrics", {}).get("test", {})
@@ -36,7 +41,7 @@ def outcome_table(outcomes: list[Outcome], store: Store, metrics: list[str]) -> 
             f"{rec['timing']['train_s']:.1f} s" if rec.get("timing", {}).get("train_s") else "-",
             plain(note),
         )
-    return table
+    return whole_words(table)
 
 
 def job_name(job: Job) -> str:
@@ -47,15 +52,16 @@ def job_name(job: Job) -> str:
     return f"{job.allocation.label} seed {job.seed}"
 
 
-def trials_table(result: RunResult, plan: Plan, store: Store) -> Table:
+def trials_table(result: RunResult, plan: Plan, store: Store) -> WholeWords:
     """Stage 1's outcome: every trial's score (each rung's, in a halving search), the chosen one marked."""
     from poc_cli.tasks import search_metric  # torch and transformers: only once a run has ended
 
     picked = {(i, c.point) for i, c in result.chosen.items()}
     metric = search_metric(plan.recipe)
     table = Table(title=f"Search trials: validation {metric}", title_justify="left")
-    for column in ("method", "lr", "alpha_ratio", "steps", "status", f"validation {metric}", "chosen", "note"):
-        table.add_column(column)
+    for column, number in (("method", False), ("lr", True), ("alpha\nratio", True), ("steps", True),
+                           ("status", False), (f"validation\n{metric}", True), ("chosen", False), ("note", False)):
+        table.add_column(column, justify="right" if number else "left", no_wrap=number)
     points = {(i, job.method.model_dump_json()): point for i, pts in plan.trials.items() for point, job in pts}
     for o in result.trials:
         rec = store.read(o.job.recipe.name, o.job.id, Stage.TRIAL) or {}
@@ -73,7 +79,7 @@ def trials_table(result: RunResult, plan: Plan, store: Store) -> Table:
             "[bold]<- chosen[/]" if final and (o.job.method_index, point) in picked else "",
             plain("; ".join(note for note in notes if note)),
         )
-    return table
+    return whole_words(table)
 
 
 def added_point(job: Job, plan: Plan) -> Point:
