@@ -34,12 +34,13 @@ from poc_cli.processes import start_seconds
 from poc_cli.recipe import TrainingSpec
 from poc_cli.tasks import Task, get_task, task_for
 from poc_cli.trackers.peak import WarmupPeak, capacity_mib, memory_scope, release_heap
-from poc_cli.train import WARMUP_STEPS, total_steps, train
+from poc_cli.train import WARMUP_STEPS, Step, total_steps, train
 from poc_cli.worker import build_model
 
 WARMUP_TIMED_STEPS = 3  # timed after the WARMUP_STEPS that pay for lazy initialisation
-BRIEF_FORWARD_S = 0.25  # one forward of the worst batch this slow: a brief warm-up (`_brief`)
-BRIEF_PASSAGES = 8  # a brief warm-up's model metrics (forgetting) on this many passages, scaled up
+BRIEF_FORWARD_S = 0.25  # a forward of the worst batch this slow: a brief warm-up (`_brief`)
+PROBE_EXAMPLES = 2  # a brief warm-up's batches: this many of the longest examples, their times scaled up
+BRIEF_PASSAGES = 4  # a brief warm-up's model metrics (forgetting) on this many passages, scaled up
 
 
 @dataclass(frozen=True)
@@ -107,11 +108,11 @@ def longest(task: Task, dataset: Dataset, count: int) -> Subset:
     return Subset(dataset, sorted(range(len(dataset)), key=lambda i: -tokens[i])[:count])
 
 
-def _measure(job: Job, task: Task, splits: Splits, device: Any, precision: Precision) -> tuple[MethodTiming, float,
-                                                                                               float | None]:
+def _measure(job: Job, task: Task, splits: Splits, device: Any, precision: Precision,
+             encodings: dict[str, Any] | None = None) -> tuple[MethodTiming, float, float | None]:
     """Build one method, train it a few steps (unless it does not train) and evaluate, at the job's precision,
     in one memory peak; also time the encoding of the data. Returns the timing, the encoding's seconds and
-    what the GPU held outside torch (None on CPU). Where one forward of the worst batch is slow on this
+    what the GPU held outside torch (None on CPU). Where a forward of the worst batch would be slow on this
     machine (a GPU-sized model planned on a CPU), the warm-up is brief (see `_brief`)."""
     training = job.recipe.training
     trains = get_method(job.allocation.method).TRAINS
@@ -121,71 +122,105 @@ def _measure(job: Job, task: Task, splits: Splits, device: Any, precision: Preci
         model, processor = built.model, built.processor
         setup_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        encoded = task.encode(splits.train, processor, splits.labels, training)
+        encodings = {} if encodings is None else encodings  # every method reads the data with the same processor
+        if "train" not in encodings:
+            encodings["train"] = task.encode(splits.train, processor, splits.labels, training)
+        encoded = encodings["train"]
         encode_s = (time.perf_counter() - t0) * (sum(splits.sizes().values()) / len(splits.train))
+        brief = _brief(task, model, encoded, processor, training, device, precision)
         # The longest batch first (an untimed warm-up step): the peak of the worst batch a job meets.
-        worst = list(task.loader(longest(task, encoded, training.batch_size), processor,
-                                 batch_size=training.batch_size, shuffle=False, seed=0))
-        brief = _brief(task, model, worst[0], device, precision)
+        worst = [] if brief else list(task.loader(longest(task, encoded, training.batch_size), processor,
+                                                  batch_size=training.batch_size, shuffle=False, seed=0))
         step_s = _step_seconds(job, task, model, encoded, processor, worst, device, precision, brief) if trains else 0.0
-        eval_batch_s = _eval_seconds(task, model, splits, processor, training, device, precision, brief)
+        if "evaluated" not in encodings:
+            evaluated = [f for f in (splits.test, splits.validation) if f is not None] or [splits.train]
+            encodings["evaluated"] = [task.encode(frame, processor, splits.labels, training) for frame in evaluated]
+        eval_batch_s = _eval_seconds(task, model, encodings["evaluated"], processor, training, device, precision,
+                                     brief)
         model_metrics_s = _metrics_seconds(job, task, model, processor, device, precision, brief, trains)
     timing = MethodTiming(setup_s=setup_s, step_s=step_s, eval_batch_s=eval_batch_s, model_metrics_s=model_metrics_s,
-                          peak_memory_mib=peak.mib, brief=brief)
+                          peak_memory_mib=None if brief else peak.mib, brief=brief)
     return timing, encode_s, peak.outside_mib
 
 
-def _brief(task: Task, model: Any, batch: dict[str, Any], device: Any, precision: Precision) -> bool:
-    """Whether one forward of the worst batch takes BRIEF_FORWARD_S or more here: then a step takes seconds,
-    and the warm-up times one step past the worst batch's, one evaluation batch (its longest, an upper bound)
-    and the task's model metrics on a few passages, scaled up (`poc plan` says so)."""
+def _brief(task: Task, model: Any, encoded: Any, processor: Any, training: TrainingSpec, device: Any,
+           precision: Precision) -> bool:
+    """Whether a forward of the worst batch would take BRIEF_FORWARD_S or more here (timed on PROBE_EXAMPLES of
+    the longest examples, scaled): then a step takes seconds, and the warm-up trains and evaluates batches of
+    PROBE_EXAMPLES (the longest first, untimed, then typical ones, timed), scales their times to the recipe's
+    batch sizes, and measures the task's model metrics on BRIEF_PASSAGES passages, scaled (`poc plan` says so).
+    Its peak memory is then a probe's, not reported: the arithmetic table sizes the memory."""
     import torch
 
+    probe = next(iter(task.loader(longest(task, encoded, PROBE_EXAMPLES), processor, batch_size=PROBE_EXAMPLES,
+                                  shuffle=False, seed=0)))
     t0 = time.perf_counter()
     with torch.no_grad(), precision.autocast():
-        task.loss(model, {k: v.to(device) for k, v in batch.items()})
-    return time.perf_counter() - t0 >= BRIEF_FORWARD_S
+        task.loss(model, {k: v.to(device) for k, v in probe.items()})
+    return (time.perf_counter() - t0) * training.batch_size / PROBE_EXAMPLES >= BRIEF_FORWARD_S
 
 
 def _step_seconds(job: Job, task: Task, model: Any, encoded: Any, processor: Any, worst: list[Any], device: Any,
                   precision: Precision, brief: bool) -> float:
     """One optimizer step's seconds past the warm-up: WARMUP_STEPS untimed (the worst batch's first) and
-    WARMUP_TIMED_STEPS timed; brief: the worst batch's step, then one more, timed."""
+    WARMUP_TIMED_STEPS timed; brief: `_probed_step`."""
     training = job.recipe.training
-    steps = 2 if brief else WARMUP_STEPS + WARMUP_TIMED_STEPS
-    short = training.model_copy(update={"epochs": None, "steps": steps})
-    shuffled = task.loader(encoded, processor, batch_size=training.batch_size, shuffle=True, seed=job.seed)
-    batches = [*worst, *islice(_cycled(shuffled), steps * training.gradient_accumulation_steps - 1)]
-    ends: list[float] = []
-    result = train(model, batches, task=task, training=short, lr=job.method.learning_rate,  # type: ignore[arg-type]
-                   device=device, precision=precision, on_step=lambda *_: ends.append(time.perf_counter()))
+    size = PROBE_EXAMPLES if brief else training.batch_size
+    shuffled = task.loader(encoded, processor, batch_size=size, shuffle=True, seed=job.seed)
     if brief:
-        return ends[-1] - ends[-2]
+        return _probed_step(job, task, model, next(iter(shuffled)), device, precision)
+    steps = WARMUP_STEPS + WARMUP_TIMED_STEPS
+    short = training.model_copy(update={"epochs": None, "steps": steps})
+    batches = [*worst, *islice(_cycled(shuffled), steps * training.gradient_accumulation_steps - 1)]
+    result = train(model, batches, task=task, training=short, lr=job.method.learning_rate,  # type: ignore[arg-type]
+                   device=device, precision=precision)
     return (result.examples / result.steps / result.examples_per_second if result.examples_per_second
             else result.seconds / steps)
 
 
-def _eval_seconds(task: Task, model: Any, splits: Splits, processor: Any, training: TrainingSpec, device: Any,
+def _probed_step(job: Job, task: Task, model: Any, typical: dict[str, Any], device: Any, precision: Precision) -> float:
+    """A brief warm-up's step: a first step of a typical probe batch pays for the set-up; then a step of one
+    probe batch and one of two tell the forward and backward of a probe batch (their difference) from the
+    update, which does not grow with the batch: the update, plus the forward and backward scaled to the
+    recipe's batch and accumulation. (The peak is not a brief warm-up's: no worst batch is needed.)"""
+    import torch
+
+    training = job.recipe.training
+    step = Step(model, task=task, training=training, lr=job.method.learning_rate, steps=3, precision=precision)
+    typical = {k: v.to(device) for k, v in typical.items()}
+
+    def timed(batches: list[dict[str, Any]]) -> float:
+        t0 = time.perf_counter()
+        step(batches)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - t0
+
+    timed([typical])  # pays for the set-up (AdamW's state, the allocator)
+    one, two = timed([typical]), timed([typical, typical])
+    batch_s = max(two - one, 0.0)
+    return max(one - batch_s, 0.0) + batch_s * training.effective_batch_size / PROBE_EXAMPLES
+
+
+def _eval_seconds(task: Task, model: Any, pool: list[Any], processor: Any, training: TrainingSpec, device: Any,
                   precision: Precision, brief: bool) -> float:
     """One evaluation batch's seconds: the longest batch of the evaluated splits first (the peak), then a typical
-    one (the first) three times, the median; brief: the longest one's time (an upper bound)."""
-    evaluated = [f for f in (splits.test, splits.validation) if f is not None] or [splits.train]
-    pool = [task.encode(frame, processor, splits.labels, training) for frame in evaluated]
-    worst_eval = max((longest(task, d, training.eval_batch_size) for d in pool), key=lambda d: _tokens(task, d))
-    size = training.eval_batch_size
+    one (the first) three times, the median; brief: the first PROBE_EXAMPLES timed once and scaled to the
+    recipe's batch (its first batch pays the set-up: an upper bound). `pool`: the evaluated splits, encoded."""
+    size = PROBE_EXAMPLES if brief else training.eval_batch_size
+    worst_eval = max((longest(task, d, size) for d in pool), key=lambda d: _tokens(task, d))
     first = task.loader(Subset(pool[0], range(min(size, len(pool[0])))), processor, batch_size=size,
                         shuffle=False, seed=0)
     times = []
     with precision.autocast():
-        t0 = time.perf_counter()
-        task.predict(model, task.loader(worst_eval, processor, batch_size=size, shuffle=False, seed=0), device=device)
-        if brief:
-            return time.perf_counter() - t0
-        for _ in range(3):
+        if not brief:  # the peak (a brief warm-up reports none)
+            task.predict(model, task.loader(worst_eval, processor, batch_size=size, shuffle=False, seed=0),
+                         device=device)
+        for _ in range(1 if brief else 3):
             t0 = time.perf_counter()
             task.predict(model, first, device=device)
             times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(times) * (training.eval_batch_size / PROBE_EXAMPLES if brief else 1)
 
 
 def _metrics_seconds(job: Job, task: Task, model: Any, processor: Any, device: Any, precision: Precision, brief: bool,
@@ -261,6 +296,7 @@ def estimate(plan: Plan, on_method: Callable[[str, int, int], None] | None = Non
     timings: dict[str, MethodTiming] = {}
     encode_s = 0.0
     outside: list[float] = []
+    encodings: dict[str, Any] = {}
     labels = list(dict.fromkeys(job.allocation.label for job in runs))
     for job in runs:
         if job.allocation.label in timings:
@@ -275,7 +311,7 @@ def estimate(plan: Plan, on_method: Callable[[str, int, int], None] | None = Non
                                                          peak_memory_mib=None, across=job.gpus)
             continue
         try:
-            timing, encoded_s, outside_mib = _measure(job, task, plan.splits, device, precision)
+            timing, encoded_s, outside_mib = _measure(job, task, plan.splits, device, precision, encodings)
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
@@ -283,7 +319,7 @@ def estimate(plan: Plan, on_method: Callable[[str, int, int], None] | None = Non
             timing = MethodTiming(setup_s=0.0, step_s=0.0, eval_batch_s=0.0, model_metrics_s=0.0,
                                   peak_memory_mib=None, out_of_memory=first_line(exc))
         else:
-            encode_s = encoded_s
+            encode_s = encode_s or encoded_s  # the first method's: the others reuse its encodings
             if outside_mib is not None:
                 outside.append(outside_mib)
         timings[job.allocation.label] = timing

@@ -63,8 +63,8 @@ def test_the_first_warmup_step_trains_on_the_longest_batch(tmp_path: Path, tiny_
     plan = _plan(tmp_path, tiny_model_dir, uneven_data)
     job = next(j for j in plan.stand_in_runs() if j.allocation.method == "lora")
     _measure(job, task_for(plan.recipe), plan.splits, CPU, Precision("fp32", "cpu"))
-    assert len(seen) == 6  # one forward to decide how brief (`_brief`), two warm-up steps, three timed
-    assert seen[0] == seen[1] == max(seen) and seen[1] > 2 * seen[2]  # the four long examples first
+    assert len(seen) == 6  # one forward of the 2 longest examples to decide how brief (`_brief`), then 2 + 3 steps
+    assert 2 * seen[0] == seen[1] == max(seen) and seen[1] > 2 * seen[2]  # the four long examples first
 
 
 def test_the_sizing_peak_covers_evaluation(tmp_path: Path, tiny_model_dir: Path, uneven_data: dict[str, Path],
@@ -91,7 +91,8 @@ def test_the_sizing_peak_covers_evaluation(tmp_path: Path, tiny_model_dir: Path,
 def test_a_slow_forward_makes_the_warmup_brief(tmp_path: Path, tiny_model_dir: Path, uneven_data: dict[str, Path],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A model whose forward is slow here (a GPU-sized model on a CPU: the threshold lowered to 0 to make the
-    tiny one slow) is warmed up with one forward to decide, the worst batch's step and one timed step."""
+    tiny one slow) is warmed up on probe batches of 2 typical examples: a step for the set-up, then a step of
+    one batch and one of two, whose difference is scaled to the recipe's batch; no peak is reported."""
     import poc_cli.estimate as estimate
 
     seen: list[int] = []
@@ -106,5 +107,6 @@ def test_a_slow_forward_makes_the_warmup_brief(tmp_path: Path, tiny_model_dir: P
     seen.clear()
     monkeypatch.setattr(estimate, "BRIEF_FORWARD_S", 0.0)
     brief, _, _ = _measure(job, task_for(plan.recipe), plan.splits, CPU, Precision("fp32", "cpu"))
-    assert brief.brief and len(seen) == 3 and seen[0] == seen[1] == max(seen)  # the probe, then the worst step
-    assert 0 < brief.step_s and 0 < brief.eval_batch_s
+    assert brief.brief and len(seen) == 1 + 1 + 1 + 2  # the deciding forward, then 1, 1 and 2 probe batches
+    assert seen[0] == max(seen) and len(set(seen[1:])) == 1  # the longest decide; one typical batch is timed
+    assert 0 < brief.step_s and 0 < brief.eval_batch_s and brief.peak_memory_mib is None

@@ -143,9 +143,11 @@ def sizing_table(found: Estimate) -> WholeWords:
     brief = [label for label, timing in found.methods.items() if timing.brief]
     table = Table(title=f"Sizing: {found.device} at {found.precision}", title_justify="left",
                   caption=plain(f"peak memory: {found.memory_scope}; the device has {capacity}"
-                                + (f"; brief warm-up ({', '.join(brief)}: a forward takes a quarter second or more "
-                                   "here): one step timed, evaluation timed on its longest batch (an upper bound), "
-                                   "model metrics on 8 passages, scaled" if brief else "")), caption_justify="left")
+                                + (f"; brief warm-up ({', '.join(brief)}: a forward of a batch would take a quarter "
+                                   "second or more here): training and evaluation timed on batches of the 2 longest "
+                                   "examples and scaled to the recipe's, model metrics on 4 passages and scaled, "
+                                   "peak memory not measured (see the arithmetic above)" if brief else "")),
+                  caption_justify="left")
     for column in ("method", "step", "peak memory", "fits"):
         table.add_column(column)
     for label, timing in found.methods.items():
