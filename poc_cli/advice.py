@@ -7,8 +7,12 @@ memory, an error in the data or model). Those say what to change instead.
 
 from __future__ import annotations
 
+import re
+
 from poc_cli.paths import DISK_FULL, NOT_OURS
 from poc_cli.records.status import Status
+
+RANK_FAILED = re.compile(r"rank \d+ of \d+: ")  # rank_records.across_ranks's error
 
 
 def advice(status: Status, error: str | None) -> str:
@@ -26,6 +30,9 @@ def advice(status: Status, error: str | None) -> str:
         return "lower the learning rate; a rerun would diverge again"
     if DISK_FULL in error:
         return "free space on the store's disk, then run the same command again"
+    if RANK_FAILED.match(error):
+        return ("a rank of the job across GPUs failed, and the others with it (its log is beside the job's, "
+                "<job>.rank<k>.log): where it was killed or lost its GPU, run again; else change what its error names")
     if "killed by signal" in error:
         return ("the job was killed from outside (by the out-of-memory killer, if signal 9): free memory or lower "
                 "training.batch_size, then run again")

@@ -145,6 +145,7 @@ def test_a_rank_that_dies_fails_the_job_naming_it_and_leaves_no_process(llama: d
     assert failed["status"] == "failed" and failed["distributed"]["failed_rank"] == 1
     assert failed["error"].startswith("rank 1 of 2: job process exited with code 3 before writing its record")
     assert [r["exit_code"] for r in failed["distributed"]["ranks"]] == [1, 3]  # rank 0 failed waiting on rank 1
+    assert "a rank of the job across GPUs failed" in proc.stderr
     time.sleep(1)
     assert _leftovers() == []
     again = poc("run", str(path), "--store", str(store))  # the rerun resumes the store: the job runs again
