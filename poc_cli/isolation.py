@@ -10,7 +10,6 @@ the driver of the run does, as its single writer.
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -26,7 +25,7 @@ from typing import Any
 from poc_cli.distributed import free_port, rank_env
 from poc_cli.plan import Job
 from poc_cli.processes import job_context
-from poc_cli.rank_records import across_ranks, add_rank_measurements, how_it_ended, rank_figure
+from poc_cli.rank_records import across_ranks, add_rank_measurements, how_it_ended, rank_figure, read_record
 from poc_cli.records.status import Status
 from poc_cli.trackers.energy import energy_over
 from poc_cli.trackers.gpu_memory import GpuMemory, GpuSample, GpuSampler
@@ -102,15 +101,6 @@ def _add_measurements(record: dict[str, Any], m: Measurements, used_gpu: bool) -
     if m.gpu.errors:
         record.setdefault("warnings", []).append("NVML errors during the job: " + "; ".join(m.gpu.errors[:3]))
     return record
-
-
-def _childs_record(attempt: Attempt) -> dict[str, Any] | None:
-    """The record the child left for this attempt, or None (it wrote none, or not whole)."""
-    try:
-        record = json.loads(attempt.record.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and record.get("attempt") == attempt.id else None
 
 
 def _drop_if_empty(log: Path) -> None:
@@ -211,7 +201,7 @@ def run_isolated(job: Job, attempt: Attempt, *, slot: Slot, stop: threading.Even
     _drop_if_empty(attempt.log)
     for rank in ranks:
         rank.gpu.stop()
-    record = _childs_record(attempt) if reason is None else None
+    record = read_record(attempt.record, attempt.id) if reason is None else None
     if len(ranks) > 1 and reason is None:
         record = across_ranks(job, record, attempt, [r.process.exitcode for r in ranks], started)
     if record is None:

@@ -40,7 +40,9 @@ def how_it_ended(code: int | None, log: Path) -> str:
     return f"job process {how}{hint} before writing its record" + (f"; last log line: {last}" if last else "")
 
 
-def _read(path: Path, attempt: str) -> dict[str, Any] | None:
+def read_record(path: Path, attempt: str) -> dict[str, Any] | None:
+    """The record a job's process (or one of its ranks) left at `path` for attempt `attempt`, or None (it
+    wrote none, or not whole, or one of another attempt)."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -71,7 +73,7 @@ def across_ranks(job: Job, main: dict[str, Any] | None, attempt: Attempt, codes:
     """The job's record from its ranks' (`main`: rank 0's; None where it wrote none) and their exit codes:
     rank 0's with every rank's figures, or, where a rank failed, that rank's status and error (and no
     adapter: it may be half-saved)."""
-    records = [main] + [_read(attempt.rank_record(k), attempt.id) for k in range(1, len(codes))]
+    records = [main] + [read_record(attempt.rank_record(k), attempt.id) for k in range(1, len(codes))]
     figures = [_figures(k, rec, code) for k, (rec, code) in enumerate(zip(records, codes))]
     culprit = _culprit(figures)
     if main is not None and main.get("status") == Status.DIVERGED.value:

@@ -52,14 +52,19 @@ def test_longest_takes_the_examples_with_the_most_tokens(tmp_path: Path, tiny_mo
     assert min(tokens[i] for i in chosen.indices) > max(t for i, t in enumerate(tokens) if i not in chosen.indices)
 
 
-def test_the_first_warmup_step_trains_on_the_longest_batch(tmp_path: Path, tiny_model_dir: Path,
-                                                           uneven_data: dict[str, Path],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[int] = []
+@pytest.fixture()
+def seen(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The tokens of every batch the task computes a loss of, in order (the warm-up's forwards, counted)."""
+    tokens: list[int] = []
     loss = TextClassification.loss
     monkeypatch.setattr(TextClassification, "loss",
-                        lambda self, model, batch: seen.append(int(batch["attention_mask"].sum())) or loss(self, model,
-                                                                                                       batch))
+                        lambda self, model, batch: tokens.append(int(batch["attention_mask"].sum())) or loss(self, model,
+                                                                                                         batch))
+    return tokens
+
+
+def test_the_first_warmup_step_trains_on_the_longest_batch(tmp_path: Path, tiny_model_dir: Path,
+                                                           uneven_data: dict[str, Path], seen: list[int]) -> None:
     plan = _plan(tmp_path, tiny_model_dir, uneven_data)
     job = next(j for j in plan.stand_in_runs() if j.allocation.method == "lora")
     _measure(job, task_for(plan.recipe), plan.splits, CPU, Precision("fp32", "cpu"))
@@ -89,17 +94,12 @@ def test_the_sizing_peak_covers_evaluation(tmp_path: Path, tiny_model_dir: Path,
 
 
 def test_a_slow_forward_makes_the_warmup_brief(tmp_path: Path, tiny_model_dir: Path, uneven_data: dict[str, Path],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+                                               seen: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     """A model whose forward is slow here (a GPU-sized model on a CPU: the threshold lowered to 0 to make the
     tiny one slow) is warmed up on probe batches of 2 typical examples: a step for the set-up, then a step of
     one batch and one of two, whose difference is scaled to the recipe's batch; no peak is reported."""
     import poc_cli.estimate as estimate
 
-    seen: list[int] = []
-    loss = TextClassification.loss
-    monkeypatch.setattr(TextClassification, "loss",
-                        lambda self, model, batch: seen.append(int(batch["attention_mask"].sum())) or loss(self, model,
-                                                                                                       batch))
     plan = _plan(tmp_path, tiny_model_dir, uneven_data)
     job = next(j for j in plan.stand_in_runs() if j.allocation.method == "lora")
     full, _, _ = _measure(job, task_for(plan.recipe), plan.splits, CPU, Precision("fp32", "cpu"))
